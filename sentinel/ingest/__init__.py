@@ -1,0 +1,1 @@
+"""Ingest: framing, normalisation, quarantine and exactly-once batches."""

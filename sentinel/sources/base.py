@@ -1,0 +1,57 @@
+"""The contract every log format implements.
+
+A source does two things: it recognises its records from their content (never from a
+file name), and it turns records into event-schema rows with one DuckDB SQL query, so
+the per-record work (JSON extraction, flattening, casts) runs vectorised inside DuckDB.
+
+The ingest engine handles framing (JSON lines, one pretty-printed document, a JSON
+array, gzip) and unwrapping of envelope documents. It then evaluates the source's `select_list()` over a
+relation `records(source_offset BIGINT, record JSON)` holding one row per record, as
+`SELECT <select_list> FROM records`; one output row per record is therefore guaranteed.
+The select list must name (`expr AS name`) every column of
+`sentinel.schema.SOURCE_COLUMNS` plus `_error`: NULL for a good row, otherwise the
+reason the record is rejected (it goes to quarantine with that reason). `event_id` may
+be NULL; the engine then derives a stable id from the source and the raw record. The
+engine casts each column to its schema type, so `ts` must already be a TIMESTAMPTZ
+(a NULL `ts` quarantines the record as "no valid timestamp").
+
+SQL macros usable in any source query (registered by `sentinel.sources.sqlfuncs`):
+`sentinel_ts(json)` parses epoch seconds/milliseconds, ISO-8601 and
+`YYYY-MM-DD HH:MM:SS.ffffff` into TIMESTAMPTZ (UTC); `sentinel_text(json)` gives the
+text of a JSON string, or the JSON text of any other value, NULL for JSON null.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+
+class LogSource(ABC):
+    """A log format sentinel can ingest."""
+
+    name: ClassVar[str]
+    """Short identifier: the `source` column value and the `--source` option value."""
+
+    description: ClassVar[str] = ""
+    """One line for `sentinel sources` and the README."""
+
+    envelope_paths: ClassVar[tuple[str, ...]] = ()
+    """JSON paths of arrays that hold the records when a document wraps them,
+    e.g. `("$.Records",)` for CloudTrail files. A top-level JSON array is always unwrapped."""
+
+    @abstractmethod
+    def recognise(self, record: dict[str, Any]) -> bool:
+        """True when this (already unwrapped) sample record is of this format."""
+
+    @abstractmethod
+    def select_list(self) -> str:
+        """The SELECT list turning `records(source_offset, record)` into schema columns."""
+
+    def setup_sql(self) -> list[str]:
+        """Statements run once per connection before `select_list()` (e.g. CREATE MACRO)."""
+        return []
+
+    def parameters(self) -> list[Any]:
+        """Values bound to `$1, $2, …` in `select_list()` (for config-driven sources)."""
+        return []

@@ -1,0 +1,44 @@
+"""SQL macros shared by every source's normalisation query.
+
+Registered once per DuckDB connection by `register(con)`. Connections used for ingest
+run with `TimeZone = 'UTC'`, so a timestamp without a zone is read as UTC.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MACROS = [
+    # Text of a JSON value: strings unquoted, other values as JSON text, JSON null -> NULL.
+    """
+    CREATE OR REPLACE MACRO sentinel_text(v) AS
+        CASE WHEN v IS NULL OR json_type(v) = 'NULL' THEN NULL
+             WHEN json_type(v) = 'VARCHAR' THEN v ->> '$'
+             ELSE CAST(v AS VARCHAR) END
+    """,
+    # Epoch seconds (int/float/numeric string), epoch milliseconds (> 1e11), ISO-8601 with
+    # or without zone, and 'YYYY-MM-DD HH:MM:SS.ffffff' -> TIMESTAMPTZ. NULL if none fits.
+    """
+    CREATE OR REPLACE MACRO sentinel_epoch(x) AS
+        CASE WHEN x IS NULL THEN NULL
+             WHEN abs(x) > 1e11 THEN to_timestamp(x / 1000.0)
+             ELSE to_timestamp(x) END
+    """,
+    """
+    CREATE OR REPLACE MACRO sentinel_ts(v) AS
+        CASE WHEN v IS NULL OR json_type(v) = 'NULL' THEN NULL
+             WHEN json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')
+                 THEN sentinel_epoch(TRY_CAST(CAST(v AS VARCHAR) AS DOUBLE))
+             WHEN json_type(v) = 'VARCHAR' THEN
+                 CASE WHEN regexp_full_match(v ->> '$', '\\s*-?[0-9]+(\\.[0-9]+)?\\s*')
+                          THEN sentinel_epoch(TRY_CAST(v ->> '$' AS DOUBLE))
+                      ELSE TRY_CAST(v ->> '$' AS TIMESTAMPTZ) END
+             ELSE NULL END
+    """,
+]
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    for macro in MACROS:
+        con.execute(macro)
