@@ -1,0 +1,229 @@
+"""Workspace configuration: `sentinel.toml`, parsed strictly into frozen dataclasses.
+
+Discovery order: the file `<workspace>/sentinel.toml`; a missing file means all
+defaults. Unknown keys and wrong types are rejected with `path:line` and a "did you
+mean" hint, because a typo in a security tool's config must not silently turn a
+setting off.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sentinel.exceptions import ConfigError
+
+STORE_TEXT_MODES = ("full", "masked", "none")
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    max_line_bytes: int = 8 * 1024 * 1024
+    """A JSON line longer than this is quarantined instead of parsed."""
+    batch_bytes: int = 64 * 1024 * 1024
+    """Bytes of a source file read, normalised and committed as one batch."""
+    max_document_bytes: int = 512 * 1024 * 1024
+    """Largest single-document file (pretty JSON, JSON array, CloudTrail envelope)."""
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    store_text: str = "full"
+    """full: prompts kept as logged; masked: findings replaced by [TYPE]; none: no text."""
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """A user-defined PII/secret detector from `[[pii.detectors]]`."""
+
+    name: str
+    pattern: str
+    validator: str | None = None
+    severity: str = "medium"
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    scan: bool = True
+    detectors: tuple[DetectorConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    path: str
+    source: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class CustomSourceConfig:
+    """A generic JSON-lines source from `[sources.NAME]` (Portkey, Helicone, in-house)."""
+
+    name: str
+    fields: dict[str, str]
+    match: str | None = None
+    format: str = "jsonl"
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
+    watch: tuple[WatchConfig, ...] = ()
+    sources: tuple[CustomSourceConfig, ...] = ()
+
+    def where(self, line: int) -> str:
+        """`path:line` for error messages about this config."""
+        return f"{self.path}:{line}" if self.path else f"<defaults>:{line}"
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a `sentinel.toml`; a missing file gives the defaults."""
+    if not path.exists():
+        return Config(path=None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return _Parser(path, text).parse(data)
+
+
+class _Parser:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str, after: int = 0) -> int:
+        """Best-effort line number of `key = …` or `[…key]` (1-based; 0 if unknown)."""
+        pattern = re.compile(rf"^\s*(\[+[^\]]*\b{re.escape(key)}\]+|\"?{re.escape(key)}\"?\s*=)")
+        for number, line in enumerate(self.lines[after:], start=after + 1):
+            if pattern.search(line):
+                return number
+        return 0
+
+    def fail(self, key: str, message: str, after: int = 0) -> ConfigError:
+        return ConfigError(f"{self.path}:{self.line_of(key, after)}: {message}")
+
+    def table(self, data: Any, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(name, f"[{name}] must be a table")
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.fail(key, f"unknown key {key!r} in [{name}]{hint}")
+        return data
+
+    def typed(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(key, f"{key!r} must be {expected}, got {value!r}")
+        return value
+
+    def parse(self, data: dict[str, Any]) -> Config:
+        top = self.table(data, "sentinel.toml", ("ingest", "privacy", "pii", "watch", "sources"))
+        ingest = IngestConfig()
+        if "ingest" in top:
+            section = self.table(top["ingest"], "ingest", tuple(IngestConfig.__dataclass_fields__))
+            values = {k: self.typed(section, k, int) for k in section}
+            for key, value in values.items():
+                if value <= 0:
+                    raise self.fail(key, f"{key!r} must be positive")
+            ingest = IngestConfig(**values)
+        privacy = PrivacyConfig()
+        if "privacy" in top:
+            section = self.table(top["privacy"], "privacy", ("store_text",))
+            if "store_text" in section:
+                mode = self.typed(section, "store_text", str)
+                if mode not in STORE_TEXT_MODES:
+                    raise self.fail(
+                        "store_text", f"store_text must be one of {', '.join(STORE_TEXT_MODES)}"
+                    )
+                privacy = PrivacyConfig(store_text=mode)
+        return Config(
+            path=self.path,
+            ingest=ingest,
+            privacy=privacy,
+            pii=self.parse_pii(top.get("pii")),
+            watch=self.parse_watch(top.get("watch", [])),
+            sources=self.parse_sources(top.get("sources", {})),
+        )
+
+    def parse_pii(self, data: Any) -> PiiConfig:
+        if data is None:
+            return PiiConfig()
+        section = self.table(data, "pii", ("scan", "detectors"))
+        scan = self.typed(section, "scan", bool) if "scan" in section else True
+        detectors = []
+        after = 0
+        for entry in section.get("detectors", []):
+            line = self.line_of("pii.detectors", after)
+            after = line
+            item = self.table(entry, "pii.detectors", ("name", "pattern", "validator", "severity"))
+            for required in ("name", "pattern"):
+                if required not in item:
+                    raise ConfigError(f"{self.path}:{line}: [[pii.detectors]] needs {required!r}")
+            severity = item.get("severity", "medium")
+            if severity not in SEVERITIES:
+                raise ConfigError(
+                    f"{self.path}:{line}: severity must be one of {', '.join(SEVERITIES)}"
+                )
+            detectors.append(
+                DetectorConfig(
+                    name=self.typed(item, "name", str),
+                    pattern=self.typed(item, "pattern", str),
+                    validator=item.get("validator") or None,
+                    severity=severity,
+                    line=self.line_of("pattern", line - 1 if line else 0),
+                )
+            )
+        return PiiConfig(scan=scan, detectors=tuple(detectors))
+
+    def parse_watch(self, data: Any) -> tuple[WatchConfig, ...]:
+        if not isinstance(data, list):
+            raise self.fail("watch", "[[watch]] entries must be an array of tables")
+        watches = []
+        after = 0
+        for entry in data:
+            line = self.line_of("watch", after)
+            after = line
+            item = self.table(entry, "watch", ("path", "source"))
+            if "path" not in item:
+                raise ConfigError(f"{self.path}:{line}: [[watch]] needs 'path'")
+            watches.append(WatchConfig(path=item["path"], source=item.get("source"), line=line))
+        return tuple(watches)
+
+    def parse_sources(self, data: Any) -> tuple[CustomSourceConfig, ...]:
+        section = self.table(data, "sources", tuple(data) if isinstance(data, dict) else ())
+        result = []
+        for name, entry in section.items():
+            line = self.line_of(f"sources.{name}")
+            item = self.table(entry, f"sources.{name}", ("format", "match", "fields"))
+            if item.get("format", "jsonl") != "jsonl":
+                raise ConfigError(f"{self.path}:{line}: sources.{name}: format must be 'jsonl'")
+            fields = item.get("fields")
+            if not isinstance(fields, dict) or not all(
+                isinstance(v, str) for v in fields.values()
+            ):
+                raise ConfigError(
+                    f"{self.path}:{line}: sources.{name} needs a [sources.{name}.fields] table "
+                    "of column = \"$.json.path\""
+                )
+            result.append(
+                CustomSourceConfig(name=name, fields=dict(fields), match=item.get("match"), line=line)
+            )
+        return tuple(result)

@@ -1,0 +1,1 @@
+"""The SQLite case store (`state.db`): checkpoints, batches, audit, incidents."""

@@ -1,0 +1,157 @@
+"""The workspace: one directory holding config, lake, case store and quarantine.
+
+Layout (created owner-only, 0700 directories and 0600 files, because it holds
+customer data and the key that makes PII digests unguessable):
+
+    sentinel.toml   config           lake/events/source=<s>/date=<d>/<batch>.parquet
+    state.db        SQLite case store  lake/.staging/   Parquet files not yet committed
+    secret.key      HMAC key           quarantine/      rejected records, JSON lines
+    demo-logs/      `sentinel demo`    logs/            sentinel's own log
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from sentinel.config import Config, load_config
+from sentinel.exceptions import WorkspaceError
+
+CONFIG_NAME = "sentinel.toml"
+
+CONFIG_TEMPLATE = """\
+# sentinel.toml: configuration of this sentinel workspace.
+# Every key is optional; the values shown commented out are the defaults.
+# Unknown keys are rejected, so a typo never silently turns a setting off.
+
+[ingest]
+# A JSON line longer than this is quarantined instead of parsed (bytes).
+# max_line_bytes = 8388608
+# Bytes of a source file normalised and committed as one exactly-once batch.
+# batch_bytes = 67108864
+# Largest single-document file (pretty-printed JSON, JSON array, CloudTrail envelope).
+# max_document_bytes = 536870912
+
+[privacy]
+# What the lake keeps of prompt and response text:
+#   "full"   text as logged (best for investigation; the lake is a copy of the leak,
+#            so protect this directory like the gateway's own logs)
+#   "masked" text with every finding replaced by a [TYPE] placeholder
+#   "none"   no text at all: only metadata, finding types, positions and digests
+# store_text = "full"
+
+[pii]
+# Scan prompts and responses for PII and secrets at ingest.
+# scan = true
+
+# Your own detectors: name, regex, optional validator (luhn, iban, ssn, …), severity.
+# [[pii.detectors]]
+# name = "employee_id"
+# pattern = "EMP-[0-9]{6}"
+# severity = "medium"
+
+# Files the watcher tails. `source` is optional: formats are recognised from content.
+# [[watch]]
+# path = "/var/log/litellm/*.jsonl"
+# source = "litellm"
+
+# A generic JSON-lines gateway log (Portkey, Helicone, in-house): column = JSON path.
+# [sources.portkey]
+# match = "$.portkey_request_id"      # a path whose presence recognises the format
+# [sources.portkey.fields]
+# ts = "$.created_at"
+# event_id = "$.id"
+# actor_user = "$.user"
+# model = "$.model"
+# prompt_text = "$.request.messages[*].content"
+# response_text = "$.response.choices[*].message.content"
+"""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Workspace:
+        """An existing workspace; a clear error with the fix when there is none."""
+        root = Path(path).expanduser().resolve()
+        if not (root / CONFIG_NAME).is_file() or not (root / "secret.key").is_file():
+            raise WorkspaceError(
+                f"no sentinel workspace at {root}; create one with `sentinel init {path}`"
+            )
+        return cls(root)
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str]) -> Workspace:
+        """Create (or complete) a workspace; never overwrites an existing config or key."""
+        root = Path(path).expanduser().resolve()
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(root, 0o700)
+            ws = cls(root)
+            for directory in (
+                root / "lake", ws.lake_dir, ws.staging_dir, ws.quarantine_dir, ws.logs_dir
+            ):
+                directory.mkdir(mode=0o700, exist_ok=True)
+            _write_new(root / CONFIG_NAME, CONFIG_TEMPLATE.encode())
+            _write_new(root / "secret.key", secrets.token_hex(32).encode() + b"\n")
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create workspace at {root}: {exc}") from exc
+        from sentinel.store.db import open_db  # the store needs the directory first
+
+        open_db(ws.state_db).close()
+        os.chmod(ws.state_db, 0o600)
+        return ws
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @cached_property
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.root / "lake" / "events"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / "lake" / ".staging"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.root / "demo-logs"
+
+    @property
+    def state_db(self) -> Path:
+        return self.root / "state.db"
+
+    def secret_key(self) -> bytes:
+        """The per-workspace HMAC key for PII digests."""
+        try:
+            return bytes.fromhex((self.root / "secret.key").read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise WorkspaceError(f"cannot read {self.root / 'secret.key'}: {exc}") from exc
+
+
+def _write_new(path: Path, content: bytes) -> None:
+    """Create `path` with mode 0600 unless it exists."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
