@@ -1,0 +1,197 @@
+"""LiteLLM proxy logs: StandardLoggingPayload, LiteLLM_SpendLogs rows and LiteLLM_AuditLog.
+
+LiteLLM writes the same request in several shapes: the S3/GCS/pub-sub callbacks emit a
+StandardLoggingPayload (nested JSON), while a SpendLogs export carries `metadata`,
+`messages`, `response` and `proxy_server_request` as JSON-encoded *strings*. Both are
+read by one query that decodes such strings in SQL (`litellm_json`), so a field is found
+wherever the version put it. LiteLLM_AuditLog rows (admin changes to keys, teams, users)
+become `audit` events.
+
+Mapping decisions (also in the README):
+- action: `call_type` without its async `a` prefix, in OpenAI's endpoint vocabulary
+  (`acompletion` → `chat.completions`, `aembedding` → `embeddings`, …); unknown call
+  types are kept verbatim. Audit rows: `<object>.<action>`, e.g. `key.created`.
+- actor_user: the authenticated identity first (key owner's email, then id, then the
+  SpendLogs `user`), the caller-supplied `end_user` only when none is known.
+- actor_key: the key alias, else the key hash. A value that still looks like a raw
+  `sk-` key is replaced by its SHA-256 hex digest, which is how LiteLLM itself hashes
+  keys, so it matches the `api_key` column of the spend logs.
+- latency_ms: `endTime - startTime`, else `response_time * 1000`.
+- vendor: `custom_llm_provider`, else the model map's `litellm_provider`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sentinel.sources.base import LogSource
+
+_MACROS = [
+    # A field that may hold JSON or a JSON-encoded string of it -> JSON.
+    """
+    CREATE OR REPLACE MACRO litellm_json(v) AS
+        CASE WHEN v IS NULL OR json_type(v) = 'NULL' THEN NULL
+             WHEN json_type(v) = 'VARCHAR' AND json_valid(v ->> '$') THEN (v ->> '$')::JSON
+             ELSE v END
+    """,
+    # Non-empty text of a JSON value, NULL for null, '' and the Python repr 'None'.
+    """
+    CREATE OR REPLACE MACRO litellm_str(v) AS
+        CASE WHEN sentinel_text(v) IN ('', 'None') THEN NULL ELSE sentinel_text(v) END
+    """,
+    """
+    CREATE OR REPLACE MACRO litellm_get(j, path) AS litellm_str(json_extract(j, path))
+    """,
+    # A message `content`: a string, or a list of parts of which the text parts count.
+    """
+    CREATE OR REPLACE MACRO litellm_content(c) AS
+        CASE WHEN c IS NULL THEN NULL
+             WHEN json_type(c) = 'VARCHAR' THEN c ->> '$'
+             WHEN json_type(c) = 'ARRAY'
+                 THEN NULLIF(array_to_string(json_extract_string(c, '$[*].text'), chr(10)), '')
+        END
+    """,
+    # `messages`: a list of chat messages, or a plain prompt string.
+    """
+    CREATE OR REPLACE MACRO litellm_messages(m) AS
+        CASE WHEN m IS NULL THEN NULL
+             WHEN json_type(m) = 'VARCHAR' THEN NULLIF(m ->> '$', '')
+             WHEN json_type(m) = 'ARRAY' THEN NULLIF(array_to_string(
+                 list_transform(json_extract(m, '$[*].content'),
+                                lambda c: litellm_content(c)), chr(10)), '')
+        END
+    """,
+    # `response`: chat choices (message.content) or text-completion choices (text).
+    """
+    CREATE OR REPLACE MACRO litellm_response(r) AS
+        CASE WHEN r IS NULL THEN NULL
+             WHEN json_type(r) = 'OBJECT' THEN NULLIF(array_to_string(list_concat(
+                 list_transform(json_extract(r, '$.choices[*].message.content'),
+                                lambda c: litellm_content(c)),
+                 json_extract_string(r, '$.choices[*].text')), chr(10)), '')
+        END
+    """,
+    """
+    CREATE OR REPLACE MACRO litellm_action(call_type) AS
+        CASE WHEN call_type IN ('completion', 'acompletion') THEN 'chat.completions'
+             WHEN call_type IN ('text_completion', 'atext_completion') THEN 'completions'
+             WHEN call_type IN ('embedding', 'aembedding') THEN 'embeddings'
+             WHEN call_type IN ('image_generation', 'aimage_generation')
+                 THEN 'images.generations'
+             WHEN call_type IN ('transcription', 'atranscription') THEN 'audio.transcriptions'
+             WHEN call_type IN ('speech', 'aspeech') THEN 'audio.speech'
+             WHEN call_type IN ('moderation', 'amoderation') THEN 'moderations'
+             WHEN call_type IN ('rerank', 'arerank') THEN 'rerank'
+             WHEN call_type IN ('responses', 'aresponses') THEN 'responses'
+             WHEN call_type IN ('anthropic_messages', 'aanthropic_messages') THEN 'messages'
+             ELSE call_type END
+    """,
+    """
+    CREATE OR REPLACE MACRO litellm_audit_object(table_name) AS
+        CASE table_name
+            WHEN 'LiteLLM_VerificationToken' THEN 'key'
+            WHEN 'LiteLLM_TeamTable' THEN 'team'
+            WHEN 'LiteLLM_UserTable' THEN 'user'
+            WHEN 'LiteLLM_OrganizationTable' THEN 'organization'
+            WHEN 'LiteLLM_ProxyModelTable' THEN 'model'
+            WHEN 'LiteLLM_EndUserTable' THEN 'end_user'
+            ELSE table_name END
+    """,
+    # Never store a raw key: anything shaped like one becomes its SHA-256 (LiteLLM's hash).
+    """
+    CREATE OR REPLACE MACRO litellm_key(k) AS
+        CASE WHEN k IS NULL OR k = '' THEN NULL
+             WHEN regexp_matches(k, '^sk-') THEN sha256(k)
+             ELSE k END
+    """,
+]
+
+_SELECT = """
+    litellm_get(record, '$.request_id') IS NULL
+        AND json_exists(record, '$.changed_by') AS _is_audit,
+    litellm_json(json_extract(record, '$.metadata')) AS _meta,
+    COALESCE(litellm_get(record, '$.request_id'), litellm_get(record, '$.id')) AS event_id,
+    COALESCE(sentinel_ts(json_extract(record, '$.startTime')),
+             sentinel_ts(json_extract(record, '$.updated_at'))) AS ts,
+    source_offset,
+    CASE WHEN _is_audit THEN 'audit' ELSE 'inference' END AS kind,
+    CASE WHEN _is_audit
+             THEN litellm_audit_object(record ->> '$.table_name') || '.' || (record ->> '$.action')
+         ELSE litellm_action(record ->> '$.call_type') END AS action,
+    CASE WHEN _is_audit THEN 'success'
+         WHEN lower(record ->> '$.status') IN ('success', 'succeeded') THEN 'success'
+         WHEN lower(record ->> '$.status') IN ('failure', 'failed', 'error') THEN 'failure'
+         WHEN litellm_get(record, '$.error_str') IS NOT NULL THEN 'failure'
+    END AS outcome,
+    TRY_CAST(COALESCE(litellm_get(record, '$.error_information.error_code'),
+                      litellm_get(_meta, '$.error_information.error_code')) AS INTEGER)
+        AS status_code,
+    CASE WHEN _is_audit THEN litellm_get(record, '$.changed_by')
+         ELSE COALESCE(litellm_get(_meta, '$.user_api_key_user_email'),
+                       litellm_get(_meta, '$.user_api_key_user_id'),
+                       litellm_get(record, '$.user'),
+                       litellm_get(record, '$.end_user'),
+                       litellm_get(_meta, '$.user_api_key_end_user_id')) END AS actor_user,
+    litellm_key(CASE WHEN _is_audit THEN litellm_get(record, '$.changed_by_api_key')
+                     ELSE COALESCE(litellm_get(_meta, '$.user_api_key_alias'),
+                                   litellm_get(_meta, '$.user_api_key_hash'),
+                                   litellm_get(record, '$.api_key'),
+                                   litellm_get(_meta, '$.user_api_key')) END) AS actor_key,
+    COALESCE(litellm_get(_meta, '$.user_api_key_team_alias'),
+             litellm_get(_meta, '$.user_api_key_team_id'),
+             litellm_get(record, '$.team_id')) AS actor_team,
+    NULL AS actor_type,
+    COALESCE(litellm_get(record, '$.requester_ip_address'),
+             litellm_get(_meta, '$.requester_ip_address')) AS client_ip,
+    COALESCE(litellm_get(_meta, '$.user_agent'),
+             litellm_str(json_extract(litellm_json(json_extract(record, '$.proxy_server_request')),
+                                      '$.headers."user-agent"'))) AS user_agent,
+    CASE WHEN NOT _is_audit THEN COALESCE(
+        litellm_get(record, '$.custom_llm_provider'),
+        litellm_get(record, '$.model_map_information.model_map_value.litellm_provider'),
+        litellm_get(_meta, '$.model_map_information.model_map_value.litellm_provider'))
+    END AS vendor,
+    COALESCE(litellm_get(record, '$.model'),
+             litellm_get(record, '$.hidden_params.litellm_model_name')) AS model,
+    COALESCE(litellm_get(record, '$.api_base'),
+             litellm_get(record, '$.hidden_params.api_base')) AS endpoint,
+    NULL AS region,
+    litellm_messages(litellm_json(json_extract(record, '$.messages'))) AS prompt_text,
+    litellm_response(litellm_json(json_extract(record, '$.response'))) AS response_text,
+    COALESCE(TRY_CAST(litellm_get(record, '$.prompt_tokens') AS BIGINT),
+             TRY_CAST(litellm_get(_meta, '$.usage_object.prompt_tokens') AS BIGINT))
+        AS prompt_tokens,
+    COALESCE(TRY_CAST(litellm_get(record, '$.completion_tokens') AS BIGINT),
+             TRY_CAST(litellm_get(_meta, '$.usage_object.completion_tokens') AS BIGINT))
+        AS completion_tokens,
+    COALESCE(TRY_CAST(litellm_get(record, '$.response_cost') AS DOUBLE),
+             TRY_CAST(litellm_get(record, '$.spend') AS DOUBLE)) AS cost_usd,
+    COALESCE(date_diff('microsecond', sentinel_ts(json_extract(record, '$.startTime')),
+                       sentinel_ts(json_extract(record, '$.endTime'))) / 1000.0,
+             TRY_CAST(litellm_get(record, '$.response_time') AS DOUBLE) * 1000.0)
+        AS latency_ms,
+    CASE WHEN _is_audit THEN litellm_get(record, '$.object_id') END AS resource,
+    NULL AS _error
+"""
+
+
+class LiteLLMSource(LogSource):
+    """LiteLLM proxy request logs (StandardLoggingPayload, SpendLogs) and its audit log."""
+
+    name = "litellm"
+    description = "LiteLLM proxy: StandardLoggingPayload, LiteLLM_SpendLogs and LiteLLM_AuditLog"
+
+    def recognise(self, record: dict[str, Any]) -> bool:
+        if {"changed_by", "action", "table_name", "object_id"} <= record.keys():
+            return True
+        return (
+            "call_type" in record
+            and "startTime" in record
+            and ("response_cost" in record or "spend" in record)
+        )
+
+    def select_list(self) -> str:
+        return _SELECT
+
+    def setup_sql(self) -> list[str]:
+        return list(_MACROS)
