@@ -18,9 +18,10 @@ MACROS = [
     """,
     # Epoch seconds (int/float/numeric string), epoch milliseconds (> 1e11), ISO-8601 with
     # or without zone, and 'YYYY-MM-DD HH:MM:SS.ffffff' -> TIMESTAMPTZ. NULL if none fits.
+    # Out-of-range epochs give NULL (the record is rejected), not an error for the batch.
     """
     CREATE OR REPLACE MACRO sentinel_epoch(x) AS
-        CASE WHEN x IS NULL THEN NULL
+        CASE WHEN x IS NULL OR NOT isfinite(x) OR abs(x) > 1e14 THEN NULL
              WHEN abs(x) > 1e11 THEN to_timestamp(x / 1000.0)
              ELSE to_timestamp(x) END
     """,
