@@ -4,4 +4,6 @@ from __future__ import annotations
 
 import click
 
-ALL: list[click.Command] = []
+from sentinel.cli.workspace_cmds import ingest, init
+
+ALL: list[click.Command] = [init, ingest]

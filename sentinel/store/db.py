@@ -23,21 +23,26 @@ MIGRATIONS: list[str] = [
         device       INTEGER NOT NULL,
         inode        INTEGER NOT NULL,
         fingerprint  TEXT NOT NULL,
-        source       TEXT NOT NULL,
-        framing      TEXT NOT NULL,
+        fingerprint_len INTEGER NOT NULL,
+        source       TEXT,
+        framing      TEXT,
         offset       INTEGER NOT NULL DEFAULT 0,
+        disk_size    INTEGER NOT NULL DEFAULT 0,  -- bytes on disk when last read
         records      INTEGER NOT NULL DEFAULT 0,
         quarantined  INTEGER NOT NULL DEFAULT 0,
         first_seen   TEXT NOT NULL,
-        updated_at   TEXT NOT NULL,
-        UNIQUE (fingerprint, device, inode)
+        updated_at   TEXT NOT NULL
     );
+    CREATE INDEX files_identity ON files(device, inode);
+    CREATE INDEX files_fingerprint ON files(fingerprint, fingerprint_len);
+    CREATE INDEX files_path ON files(path);
     CREATE TABLE batches (
         batch_id     TEXT PRIMARY KEY,
         file_id      INTEGER NOT NULL REFERENCES files(file_id),
         start_offset INTEGER NOT NULL,
         end_offset   INTEGER NOT NULL,
-        lake_path    TEXT,
+        outputs      TEXT NOT NULL,   -- JSON list of [staging name, final path]
+        pending      INTEGER NOT NULL, -- 1 until every output is renamed into place
         events       INTEGER NOT NULL,
         quarantined  INTEGER NOT NULL,
         committed_at TEXT NOT NULL

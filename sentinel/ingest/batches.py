@@ -1,0 +1,161 @@
+"""Exactly-once batches: stage, commit, publish, recover.
+
+A batch is a range of one source file. Its outputs (Parquet parts and a quarantine
+file) are first written to `lake/.staging/` and fsynced. Committing is one SQLite
+transaction that records the batch (with its outputs, marked pending) and advances the
+file's checkpoint. Publishing renames the staged files into the lake and clears
+`pending`. Recovery, run under the ingest lock before any new batch:
+
+- a staged file with no batch row (crash before the commit) is deleted: the checkpoint
+  never moved, so the range is read again;
+- a pending batch (crash after the commit) is published: the checkpoint moved, so its
+  files must appear.
+
+Readers only ever see `lake/events/`, which changes by atomic renames of committed
+batches. This is the ARCHITECTURE.md protocol with the order of rename and commit
+swapped (roll forward instead of roll back), so that a concurrent reader can never
+see a batch that a crash later removes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sentinel.ingest import files as file_store
+from sentinel.ingest.framing import Rejected
+from sentinel.lake.writer import fsync_path
+from sentinel.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Output:
+    staging_name: str
+    final_path: str
+    """Relative to the workspace root."""
+
+
+def new_batch_id() -> str:
+    """Time-sortable and unique: `20250124T092046-<12 hex>`."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def ingest_lock(ws: Workspace) -> Iterator[None]:
+    """One ingesting process per workspace; readers never take it."""
+    path = ws.root / "lake" / ".ingest.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def stage_quarantine(
+    ws: Workspace, batch_id: str, source_file: str, source: str | None, rejected: list[Rejected]
+) -> list[Output]:
+    """Write the batch's rejected records as JSON lines into staging."""
+    if not rejected:
+        return []
+    name = f"{batch_id}.quarantine.jsonl"
+    path = ws.staging_dir / name
+    quarantined_at = datetime.now(UTC).isoformat()
+    with path.open("w", encoding="utf-8") as handle:
+        for item in rejected:
+            entry = {
+                "file": source_file,
+                "offset": item.offset,
+                "source": source,
+                "reason": item.reason,
+                "quarantined_at": quarantined_at,
+                "raw": item.raw,
+            }
+            if item.truncated:
+                entry["raw_truncated"] = True
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return [Output(name, f"quarantine/{batch_id}.jsonl")]
+
+
+def commit(
+    con: sqlite3.Connection,
+    state: file_store.FileState,
+    batch_id: str,
+    start: int,
+    outputs: list[Output],
+    events: int,
+    quarantined: int,
+) -> None:
+    """Record the batch and advance the checkpoint, atomically."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        file_store.save(con, state)
+        con.execute(
+            """
+            INSERT INTO batches (batch_id, file_id, start_offset, end_offset, outputs, pending,
+                                 events, quarantined, committed_at)
+            VALUES (?,?,?,?,?,?,?,?,?)
+            """,
+            (
+                batch_id, state.file_id, start, state.offset,
+                json.dumps([[o.staging_name, o.final_path] for o in outputs]),
+                1 if outputs else 0, events, quarantined, datetime.now(UTC).isoformat(),
+            ),
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def publish(con: sqlite3.Connection, ws: Workspace, batch_id: str, outputs: list[Output]) -> None:
+    """Rename a committed batch's staged files into place and clear its pending flag."""
+    directories = set()
+    for output in outputs:
+        staged = ws.staging_dir / output.staging_name
+        final = ws.root / output.final_path
+        if staged.exists():
+            _mkdirs(final.parent, ws.root)
+            os.replace(staged, final)
+            directories.add(final.parent)
+    for directory in directories:
+        fsync_path(directory)
+    if outputs:
+        con.execute("UPDATE batches SET pending = 0 WHERE batch_id = ?", (batch_id,))
+
+
+def recover(con: sqlite3.Connection, ws: Workspace) -> tuple[int, int]:
+    """Finish or undo what a crashed ingest left; returns (published, discarded)."""
+    published = 0
+    for batch_id, outputs_json in con.execute(
+        "SELECT batch_id, outputs FROM batches WHERE pending = 1"
+    ).fetchall():
+        outputs = [Output(name, final) for name, final in json.loads(outputs_json)]
+        publish(con, ws, batch_id, outputs)
+        published += 1
+    discarded = 0
+    for staged in ws.staging_dir.iterdir():
+        staged.unlink()
+        discarded += 1
+    return published, discarded
+
+
+def _mkdirs(directory: Path, root: Path) -> None:
+    """Create partition directories owner-only (umask is not enough for library use)."""
+    missing = []
+    while not directory.exists() and directory != root:
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)

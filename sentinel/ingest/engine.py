@@ -1,0 +1,352 @@
+"""`sentinel ingest`: load log files into the lake, exactly once.
+
+For each file: identify it (checkpoint), pick its framing and source, then read it in
+batches; each batch is unwrapped and normalised in DuckDB, scanned for PII, staged,
+committed and published (see `batches`). A file that cannot be read or recognised is
+skipped with a reason and nothing else stops: one bad file never costs the others.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+
+from sentinel.exceptions import SentinelError, SourceError
+from sentinel.ingest import batches, framing
+from sentinel.ingest import files as file_store
+from sentinel.ingest.normalise import connect, normalise
+from sentinel.lake.writer import write_staging
+from sentinel.pii.scanner import scan_events
+from sentinel.sources import LogSource, available_sources, get_source
+from sentinel.sources.registry import recognise
+from sentinel.store.db import open_db
+from sentinel.workspace import Workspace
+
+HEAD_BYTES = 256 * 1024
+
+
+@dataclass
+class FileReport:
+    path: str
+    source: str | None = None
+    events: int = 0
+    quarantined: int = 0
+    skipped: str | None = None
+    """Why the file was not ingested (unreadable, unrecognised, …), or None."""
+
+
+@dataclass
+class IngestReport:
+    files: list[FileReport] = field(default_factory=list)
+    events_by_source: Counter[str] = field(default_factory=Counter)
+    quarantined: int = 0
+    pii_findings: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return sum(self.events_by_source.values())
+
+    @property
+    def skipped(self) -> list[FileReport]:
+        return [f for f in self.files if f.skipped]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "events_by_source": dict(self.events_by_source),
+            "quarantined": self.quarantined,
+            "pii_findings": self.pii_findings,
+            "bytes_read": self.bytes_read,
+            "seconds": round(self.seconds, 3),
+            "files": [vars(f) for f in self.files],
+        }
+
+
+def custom_sources(ws: Workspace) -> list[LogSource]:
+    """The JSON-lines sources declared in `sentinel.toml`."""
+    from sentinel.sources.jsonl import JsonlSource
+
+    return [
+        JsonlSource(c.name, c.fields, match=c.match) for c in ws.config.sources
+    ]
+
+
+def expand_paths(ws: Workspace, paths: Iterable[str]) -> tuple[list[Path], list[FileReport]]:
+    """Files named by `paths` (files, directories, globs), minus the workspace's own."""
+    found: list[Path] = []
+    missing: list[FileReport] = []
+    own = [ws.root / "lake", ws.quarantine_dir, ws.logs_dir, ws.state_db.parent / "state.db"]
+    for raw in paths:
+        if any(ch in raw for ch in "*?["):
+            matches = [Path(p) for p in sorted(glob.glob(raw, recursive=True))]
+            if not matches:
+                missing.append(FileReport(raw, skipped="no file matches this pattern"))
+        else:
+            matches = [Path(raw)]
+        for path in matches:
+            if path.is_dir():
+                found.extend(
+                    p for p in sorted(path.rglob("*"))
+                    if p.is_file() and not p.name.startswith(".")
+                )
+            elif path.is_file():
+                found.append(path)
+            elif not path.exists():
+                missing.append(FileReport(str(path), skipped="no such file or directory"))
+    result, seen = [], set()
+    for path in found:
+        resolved = path.resolve()
+        if resolved in seen or resolved == ws.config_path or resolved.name == "secret.key":
+            continue
+        if any(resolved.is_relative_to(p.resolve()) for p in own) or resolved.name.startswith(
+            "state.db"
+        ):
+            continue
+        seen.add(resolved)
+        result.append(path)
+    return result, missing
+
+
+def ingest_paths(
+    ws: Workspace,
+    paths: Iterable[str | Path],
+    source: str | None = None,
+    progress: bool = False,
+) -> IngestReport:
+    """Ingest every file under `paths`; `source` forces a format instead of recognition."""
+    started = time.monotonic()
+    extra = custom_sources(ws)
+    forced = get_source(source, extra) if source else None
+    files, report_missing = expand_paths(ws, [str(p) for p in paths])
+    report = IngestReport(files=list(report_missing))
+    con = open_db(ws.state_db)
+    duck = connect()
+    try:
+        with batches.ingest_lock(ws):
+            batches.recover(con, ws)
+            total = sum(_size(p) for p in files)
+            with _progress(progress, total) as advance:
+                for path in files:
+                    file_report = _ingest_file(ws, con, duck, path, forced, extra, report, advance)
+                    report.files.append(file_report)
+    finally:
+        duck.close()
+        con.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _ingest_file(
+    ws: Workspace,
+    con: Any,
+    duck: duckdb.DuckDBPyConnection,
+    path: Path,
+    forced: LogSource | None,
+    extra: list[LogSource],
+    report: IngestReport,
+    advance: Any,
+) -> FileReport:
+    result = FileReport(str(path))
+    reason = file_store.readable(path)
+    if reason:
+        result.skipped = reason
+        return result
+    state = file_store.identify(con, path)
+    disk_size = state.size
+    if disk_size == 0:
+        result.skipped = "empty file"
+        return result
+    gz = file_store.is_gzip(path)
+    if state.file_id is not None and state.disk_size == disk_size and (
+        gz or state.framing == "document" or state.offset >= disk_size
+    ):
+        result.source = state.source
+        advance(disk_size)
+        return result  # nothing new since the last read
+    with _open(path, gz) as stream:
+        head = stream.read(HEAD_BYTES)
+    if b"\x00" in head[:8192]:
+        result.skipped = "binary file (not JSON text)"
+        advance(disk_size)
+        return result
+    kind = state.framing or framing.detect_framing(head)
+    try:
+        source = _choose_source(state, forced, extra, head, kind)
+    except SourceError as exc:
+        result.skipped = exc.message
+        if forced is not None:
+            _quarantine_file(ws, con, state, path, head, exc.message)
+            result.quarantined = 1
+            report.quarantined += 1
+        advance(disk_size)
+        return result
+    state.source, state.framing, result.source = source.name, kind, source.name
+    config = ws.config
+    key = ws.secret_key()
+    with _open(path, gz) as stream:
+        chunks: Iterator[framing.Chunk]
+        if kind == "document":
+            chunks = iter([framing.read_document(stream, config.ingest.max_document_bytes)])
+        else:
+            stream.seek(state.offset)
+            chunks = framing.read_lines(
+                stream, state.offset, config.ingest.batch_bytes, config.ingest.max_line_bytes
+            )
+        raw_handle = stream.fileobj if isinstance(stream, gzip.GzipFile) else stream  # type: ignore[attr-defined]
+        last_position = raw_handle.tell() if raw_handle is not None else 0
+        for chunk in chunks:
+            _run_batch(ws, con, duck, state, source, kind, chunk, key, result, report)
+            position = raw_handle.tell() if raw_handle is not None else 0
+            advance(position - last_position)
+            last_position = position
+    state.disk_size = disk_size
+    con.execute(
+        "UPDATE files SET disk_size = ? WHERE file_id = ?", (disk_size, state.file_id)
+    )
+    return result
+
+
+def _choose_source(
+    state: file_store.FileState,
+    forced: LogSource | None,
+    extra: list[LogSource],
+    head: bytes,
+    kind: str,
+) -> LogSource:
+    sources = available_sources(extra)
+    if forced is None and state.source in sources:
+        return sources[str(state.source)]
+    paths = tuple({p for s in sources.values() for p in s.envelope_paths})
+    sample = framing.sample_record(head, kind, paths)
+    claimed = recognise(sample, extra) if sample is not None else None
+    if forced is not None:
+        if sample is not None and claimed is not None and claimed.name != forced.name:
+            raise SourceError(
+                f"file is not in {forced.name} format (it looks like {claimed.name})"
+            )
+        if sample is not None and not forced.recognise(sample) and claimed is None:
+            raise SourceError(f"file is not in {forced.name} format")
+        return forced
+    if claimed is None:
+        if sample is None:
+            raise SourceError("not JSON: no record could be parsed from the start of the file")
+        raise SourceError(
+            "unrecognised log format; pass --source NAME or define a [sources.NAME] mapping"
+        )
+    return claimed
+
+
+def _run_batch(
+    ws: Workspace,
+    con: Any,
+    duck: duckdb.DuckDBPyConnection,
+    state: file_store.FileState,
+    source: LogSource,
+    kind: str,
+    chunk: framing.Chunk,
+    key: bytes,
+    result: FileReport,
+    report: IngestReport,
+) -> None:
+    document = kind == "document"
+    records = framing.unwrap(
+        duck, chunk.records, source.envelope_paths, document, state.offset if document else 0
+    )
+    events, rejected = normalise(duck, source, records, state.path)
+    events = scan_events(events, ws.config, key)
+    problems = list(chunk.rejected) + [
+        framing.Rejected(int(r["source_offset"]), str(r["reason"]), str(r["raw"]))
+        for r in rejected.to_pylist()
+    ]
+    batch_id = batches.new_batch_id()
+    start = state.offset
+    outputs = [
+        batches.Output(name, f"lake/events/{final}")
+        for name, final in write_staging(events, ws.staging_dir, batch_id)
+    ]
+    outputs += batches.stage_quarantine(ws, batch_id, state.path, source.name, problems)
+    state.offset = state.offset + records.num_rows if document else chunk.end
+    state.records += events.num_rows
+    state.quarantined += len(problems)
+    batches.commit(con, state, batch_id, start, outputs, events.num_rows, len(problems))
+    batches.publish(con, ws, batch_id, outputs)
+    result.events += events.num_rows
+    result.quarantined += len(problems)
+    report.events_by_source[source.name] += events.num_rows
+    report.quarantined += len(problems)
+    report.bytes_read += chunk.bytes_read
+    if events.num_rows:
+        counts = events.column("pii_count").to_pylist()
+        report.pii_findings += sum(c or 0 for c in counts)
+
+
+def _quarantine_file(
+    ws: Workspace, con: Any, state: file_store.FileState, path: Path, head: bytes, reason: str
+) -> None:
+    """Record a whole-file rejection (wrong --source) without advancing any checkpoint."""
+    batch_id = batches.new_batch_id()
+    sample = framing.Rejected(
+        0, reason, head[: framing.QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
+        truncated=True,
+    )
+    outputs = batches.stage_quarantine(ws, batch_id, str(path.resolve()), None, [sample])
+    batches.publish(con, ws, batch_id, outputs)
+
+
+def _open(path: Path, gz: bool) -> IO[bytes]:
+    try:
+        return gzip.open(path, "rb") if gz else path.open("rb")
+    except OSError as exc:
+        raise SentinelError(f"{path}: {exc.strerror or exc}") from exc
+
+
+class _progress:
+    """A rich progress bar over bytes on a terminal; a no-op otherwise."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            self.enabled = False
+            return lambda n: None
+        self.bar = Progress(
+            TextColumn("ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TimeRemainingColumn(), console=console, transient=True,
+        )
+        self.bar.start()
+        task = self.bar.add_task("ingest", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+

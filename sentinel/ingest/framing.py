@@ -1,0 +1,296 @@
+"""Framing: from the bytes of a log file to one row per JSON record.
+
+Two framings exist. *Lines*: one JSON value per line (JSON lines, CloudTrail exports,
+Bedrock logs); progress is a byte offset, so appended lines are read incrementally.
+*Document*: the whole file is one JSON value (a pretty-printed LiteLLM payload, a JSON
+array export, a CloudTrail `{"Records": [...]}` object); progress is the number of
+records taken. Either may be gzip-compressed; offsets then count decompressed bytes.
+
+Line splitting is vectorised with NumPy and the record column is built zero-copy over
+the read buffer; only lines already known to be bad (oversize, invalid UTF-8) are looked
+at one by one. Envelopes are unwrapped in DuckDB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from sentinel.exceptions import SourceError
+
+QUARANTINE_SAMPLE_BYTES = 64 * 1024
+RECORDS_TYPE = pa.schema([("source_offset", pa.int64()), ("record", pa.large_string())])
+_ENVELOPE_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+@dataclass
+class Rejected:
+    offset: int
+    reason: str
+    raw: str
+    truncated: bool = False
+
+
+@dataclass
+class Chunk:
+    """One batch worth of records read from a file."""
+
+    records: pa.Table
+    start: int
+    end: int
+    rejected: list[Rejected] = field(default_factory=list)
+    bytes_read: int = 0
+
+
+def detect_framing(head: bytes) -> str:
+    """'lines' or 'document', from the first bytes of the (decompressed) content."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"["):
+        return "document"
+    first_line = text.split(b"\n", 1)[0]
+    try:
+        json.loads(first_line)
+    except (ValueError, UnicodeDecodeError):
+        # A first line that is not JSON on its own: a pretty-printed document, unless
+        # the whole sample has no newline-separated structure either (then lines mode
+        # lets each bad line be quarantined individually).
+        return "document" if text.startswith(b"{") and b"\n" in text else "lines"
+    return "lines"
+
+
+def sample_record(head: bytes, framing: str, envelope_paths: tuple[str, ...]) -> object | None:
+    """The first record of a file, parsed in Python, to recognise its source."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:
+        if framing == "document":
+            value = json.loads(text)
+        else:
+            value = None
+            # The first line that parses: a damaged first line must not hide the format.
+            for line in text.split(b"\n")[:100]:
+                if line.strip():
+                    try:
+                        value = json.loads(line)
+                        break
+                    except (ValueError, UnicodeDecodeError):
+                        continue
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return _first_record(value, envelope_paths)
+
+
+def _first_record(value: object, envelope_paths: tuple[str, ...]) -> object | None:
+    if isinstance(value, list):
+        return value[0] if value else None
+    if isinstance(value, dict):
+        for path in envelope_paths:
+            inner: object = value
+            for key in path.split(".")[1:]:
+                inner = inner.get(key) if isinstance(inner, dict) else None
+            if isinstance(inner, list):
+                return inner[0] if inner else None
+    return value
+
+
+def read_lines(
+    stream: IO[bytes], start: int, batch_bytes: int, max_line_bytes: int
+) -> Iterator[Chunk]:
+    """Yield chunks of complete lines from `stream`, positioned at byte `start`.
+
+    A final line without a newline is included: `sentinel ingest` reads what is there.
+    Lines over `max_line_bytes` are rejected with their length and skipped without
+    being held in memory whole.
+    """
+    position = start
+    pending = b""
+    while True:
+        data = stream.read(batch_bytes)
+        buf = pending + data if pending else data
+        pending = b""
+        if not buf:
+            return
+        if not data:  # end of stream: everything left is the last line(s)
+            yield _chunk_from_buffer(buf, position, max_line_bytes, final=True)
+            return
+        last_newline = buf.rfind(b"\n")
+        if last_newline < 0:
+            if len(buf) <= max_line_bytes:
+                pending = buf  # an incomplete line: read on
+                continue
+            length, pending = _skip_to_newline(stream, len(buf), batch_bytes)
+            yield Chunk(
+                records=RECORDS_TYPE.empty_table(),
+                start=position,
+                end=position + length,
+                rejected=[_oversize(position, length, buf, max_line_bytes)],
+                bytes_read=length,
+            )
+            position += length
+            continue
+        cut = last_newline + 1
+        pending = buf[cut:]
+        chunk = _chunk_from_buffer(buf[:cut], position, max_line_bytes, final=False)
+        yield chunk
+        position = chunk.end
+
+
+def _skip_to_newline(stream: IO[bytes], seen: int, batch_bytes: int) -> tuple[int, bytes]:
+    """Consume the rest of an oversize line; its total length and the bytes after it."""
+    length = seen
+    while True:
+        data = stream.read(batch_bytes)
+        if not data:
+            return length, b""
+        index = data.find(b"\n")
+        if index >= 0:
+            return length + index + 1, data[index + 1 :]
+        length += len(data)
+
+
+def _oversize(offset: int, length: int, head: bytes, max_line_bytes: int) -> Rejected:
+    return Rejected(
+        offset=offset,
+        reason=f"line of {length} bytes exceeds max_line_bytes ({max_line_bytes})",
+        raw=head[:QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
+        truncated=True,
+    )
+
+
+def _chunk_from_buffer(buf: bytes, position: int, max_line_bytes: int, final: bool) -> Chunk:
+    """Split `buf` (complete lines; the last may lack a newline if `final`) into records."""
+    newline_at = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
+    ends = newline_at if not (final and not buf.endswith(b"\n")) else np.append(
+        newline_at, len(buf)
+    )
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    offsets = np.append(starts, len(buf)).astype(np.int64)  # each string keeps its "\n"
+    count = len(starts)
+    lines = pa.LargeStringArray.from_buffers(
+        count, pa.py_buffer(offsets), pa.py_buffer(buf)
+    )
+    lengths = ends - starts
+    keep = lengths <= max_line_bytes
+    rejected = [
+        _oversize(position + int(starts[i]), int(lengths[i]), buf[starts[i] : ends[i]],
+                  max_line_bytes)
+        for i in np.flatnonzero(~keep)
+    ]
+    try:
+        lines.validate(full=True)
+    except pa.ArrowInvalid:
+        keep, bad_utf8 = _utf8_mask(buf, starts, ends, keep)
+        rejected.extend(
+            Rejected(position + int(starts[i]), "invalid UTF-8",
+                     buf[starts[i] : ends[i]][:QUARANTINE_SAMPLE_BYTES].decode(
+                         "utf-8", "backslashreplace"))
+            for i in bad_utf8
+        )
+    table = pa.table(
+        {"source_offset": pa.array(starts + position, pa.int64()), "record": lines},
+        schema=RECORDS_TYPE,
+    )
+    if not keep.all():
+        table = table.filter(pa.array(keep))
+    return Chunk(records=table, start=position, end=position + len(buf), rejected=rejected,
+                 bytes_read=len(buf))
+
+
+def _utf8_mask(
+    buf: bytes, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray
+) -> tuple[np.ndarray, list[int]]:
+    """Slow path, only for a chunk that failed validation: find the bad lines."""
+    keep = keep.copy()
+    bad = []
+    for i in np.flatnonzero(keep):
+        try:
+            buf[starts[i] : ends[i]].decode("utf-8")
+        except UnicodeDecodeError:
+            keep[i] = False
+            bad.append(int(i))
+    return keep, bad
+
+
+def read_document(stream: IO[bytes], max_document_bytes: int) -> Chunk:
+    """The whole file as one record (unwrapped later); too large -> one rejection."""
+    data = stream.read(max_document_bytes + 1)
+    if len(data) > max_document_bytes:
+        return Chunk(
+            records=RECORDS_TYPE.empty_table(), start=0, end=0,
+            rejected=[Rejected(0, f"document larger than max_document_bytes "
+                                  f"({max_document_bytes})",
+                               data[:QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
+                               truncated=True)],
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return Chunk(
+            records=RECORDS_TYPE.empty_table(), start=0, end=0,
+            rejected=[Rejected(0, "invalid UTF-8",
+                               data[:QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
+                               truncated=len(data) > QUARANTINE_SAMPLE_BYTES)],
+            bytes_read=len(data),
+        )
+    table = pa.table({"source_offset": pa.array([0], pa.int64()),
+                      "record": pa.array([text], pa.large_string())})
+    return Chunk(records=table, start=0, end=0, bytes_read=len(data))
+
+
+def unwrap(
+    con: duckdb.DuckDBPyConnection,
+    records: pa.Table,
+    envelope_paths: tuple[str, ...],
+    document: bool,
+    skip_records: int = 0,
+) -> pa.Table:
+    """Expand JSON arrays and envelope objects into one row per record, in DuckDB.
+
+    Documents number their records (source_offset = index, from 0) and drop the first
+    `skip_records` (already ingested). Invalid JSON passes through for rejection later.
+    """
+    for path in envelope_paths:
+        if not _ENVELOPE_PATH.match(path):
+            raise SourceError(f"envelope path {path!r} must look like $.key or $.a.b")
+    branches = ["WHEN json_type(record::JSON) = 'ARRAY' THEN json_extract(record::JSON, '$[*]')"]
+    branches += [
+        f"WHEN json_type(record::JSON, '{path}') = 'ARRAY' "
+        f"THEN json_extract(record::JSON, '{path}[*]')"
+        for path in envelope_paths
+    ]
+    con.register("_sentinel_raw", records)
+    try:
+        result = con.sql(
+            f"""
+            WITH valid AS (
+                SELECT source_offset, record, json_valid(record) AS ok FROM _sentinel_raw
+                WHERE trim(record, ' ' || chr(9) || chr(10) || chr(13)) <> ''
+            ),
+            classified AS (
+                SELECT source_offset, record,
+                       CASE WHEN ok THEN CASE {" ".join(branches)} END END AS items
+                FROM valid
+            ),
+            expanded AS (
+                SELECT source_offset, unnest(list_transform(
+                           items, lambda x, i: {{'i': i - 1, 'r': x::VARCHAR}})) AS e
+                FROM classified WHERE items IS NOT NULL
+            )
+            SELECT source_offset, rtrim(record, chr(10) || chr(13)) AS record, 0 AS i
+            FROM classified WHERE items IS NULL
+            UNION ALL
+            SELECT CASE WHEN $document THEN e.i ELSE source_offset END, e.r, e.i
+            FROM expanded WHERE NOT $document OR e.i >= $skip
+            ORDER BY 1, 3
+            """,
+            params={"document": document, "skip": skip_records},
+        ).select("source_offset", "record").to_arrow_table()
+    finally:
+        con.unregister("_sentinel_raw")
+    return result.cast(RECORDS_TYPE)
