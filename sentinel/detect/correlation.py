@@ -1,0 +1,180 @@
+"""Sigma correlation rules as DuckDB window queries.
+
+pySigma's correlation templates assume a pipeline language (`| stats count by ...`);
+in SQL each correlation type is a small chain of CTEs, built here from the referenced
+rules' already-converted conditions:
+
+1. `matched` — the events of every referenced rule (UNION ALL, tagged with the rule's
+   position), with the group-by columns (or their per-rule aliases). Events whose
+   group-by value is NULL are left out: "no key" is not a group.
+2. `windows` — a sliding window per event: the group's matched events with
+   `ts` in `[ts - timespan, ts]` (both ends inclusive), and its aggregate:
+   * event_count: number of distinct events;
+   * value_count: number of distinct non-NULL values of the condition field;
+   * temporal: number of distinct referenced rules that matched;
+   * temporal_ordered: the latest start of a chain rule1 ≤ rule2 ≤ … ≤ ruleN (ordered
+     by `ts`, ties allowed) ending at this event, computed one rule at a time.
+3. `hits` — windows whose aggregate satisfies the condition.
+4. overlapping hit windows of a group are merged into one burst, and each burst is
+   reported once with all matched events of its group inside it:
+
+   group-by columns…, window_start, window_end, event_count, event_ids (sorted list)
+
+That output contract lets the incident engine open one incident per burst and link its
+evidence without re-running the search.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sigma.correlations import (
+    SigmaCorrelationCondition,
+    SigmaCorrelationRule,
+    SigmaCorrelationType,
+)
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+
+from sentinel.detect.fields import quote_identifier, resolve_field
+
+if TYPE_CHECKING:
+    from sentinel.detect.backend import SentinelBackend
+
+SUPPORTED = {
+    SigmaCorrelationType.EVENT_COUNT: "event_count",
+    SigmaCorrelationType.VALUE_COUNT: "value_count",
+    SigmaCorrelationType.TEMPORAL: "temporal",
+    SigmaCorrelationType.TEMPORAL_ORDERED: "temporal_ordered",
+}
+
+OPERATORS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "eq": "=", "neq": "<>"}
+
+
+def _unsupported(rule: SigmaCorrelationRule, what: str) -> SigmaFeatureNotSupportedByBackendError:
+    return SigmaFeatureNotSupportedByBackendError(
+        f"correlation rule {rule.title!r}: {what} is not supported", source=rule.source
+    )
+
+
+def correlation_query(backend: SentinelBackend, rule: SigmaCorrelationRule) -> str:
+    """The SQL of one correlation rule; its referenced rules must be converted already."""
+    kind = SUPPORTED.get(rule.type)
+    if kind is None:
+        raise _unsupported(rule, f"correlation type {rule.type.name.lower()}")
+    condition = rule.condition
+    if not isinstance(condition, SigmaCorrelationCondition):
+        raise _unsupported(rule, "an extended (boolean) correlation condition")
+    group = _group_columns(rule)
+    value_sql = ""
+    if kind == "value_count":
+        if not isinstance(condition.fieldref, str):
+            raise _unsupported(rule, "value_count over several fields")
+        value_sql = f", {_rule_field(rule, condition.fieldref, 0)} AS value"
+    matched = "\n    UNION ALL\n    ".join(
+        _matched_select(backend, rule, index, group, value_sql)
+        for index in range(len(rule.referenced_rules))
+    )
+    partition = ", ".join(quote_identifier(name) for name in group)
+    partition_by = f"PARTITION BY {partition} " if partition else ""
+    window = (
+        f"({partition_by}ORDER BY ts RANGE BETWEEN INTERVAL {rule.timespan.seconds} SECOND "
+        "PRECEDING AND CURRENT ROW)"
+    )
+    op = OPERATORS[condition.op.name.lower()]
+    ctes = [f"matched AS (\n    {matched}\n)"]
+    if kind == "temporal_ordered":
+        ctes.extend(_ordered_chain(len(rule.referenced_rules), partition_by))
+        last = len(rule.referenced_rules) - 1
+        ctes.append(
+            f"hits AS (\n    SELECT *, start{last} AS window_start FROM chain{last}\n"
+            f"    WHERE rule_index = {last} AND start{last} IS NOT NULL\n"
+            f"      AND start{last} >= ts - INTERVAL {rule.timespan.seconds} SECOND\n)"
+        )
+    else:
+        aggregate = {
+            "event_count": "count(DISTINCT event_id)"
+            if len(rule.referenced_rules) > 1
+            else "count(*)",
+            "value_count": "count(DISTINCT value)",
+            "temporal": "count(DISTINCT rule_index)",
+        }[kind]
+        ctes.append(
+            f"windows AS (\n    SELECT *, {aggregate} OVER w AS aggregate, min(ts) OVER w AS "
+            f"window_start\n    FROM matched\n    WINDOW w AS {window}\n)"
+        )
+        ctes.append(f"hits AS (SELECT * FROM windows WHERE aggregate {op} {condition.count})")
+    ctes.extend(_bursts(group, partition_by))
+    return "WITH " + ",\n".join(ctes) + "\n" + _report(group)
+
+
+def _group_columns(rule: SigmaCorrelationRule) -> list[str]:
+    return list(rule.group_by or [])
+
+
+def _rule_field(rule: SigmaCorrelationRule, name: str, index: int) -> str:
+    """SQL for a group-by/condition field in referenced rule `index` (aliases resolved)."""
+    reference = rule.referenced_rules[index]
+    for alias in rule.aliases:
+        if alias.alias == name:
+            if reference not in alias.mapping:
+                raise _unsupported(rule, f"alias {name!r} without a field for every rule")
+            name = alias.mapping[reference]
+    return resolve_field(name).column_sql
+
+
+def _matched_select(
+    backend: SentinelBackend,
+    rule: SigmaCorrelationRule,
+    index: int,
+    group: list[str],
+    value_sql: str,
+) -> str:
+    referenced = rule.referenced_rules[index].rule
+    queries = referenced.get_conversion_result()
+    if len(queries) != 1:
+        raise _unsupported(rule, f"a referenced rule with {len(queries)} conditions")
+    columns = "".join(
+        f", {_rule_field(rule, name, index)} AS {quote_identifier(name)}" for name in group
+    )
+    not_null = "".join(f" AND {_rule_field(rule, name, index)} IS NOT NULL" for name in group)
+    return (
+        f"SELECT event_id, ts, {index} AS rule_index{columns}{value_sql} "
+        f"FROM {backend.table} WHERE ({queries[0]}){not_null}"
+    )
+
+
+def _ordered_chain(count: int, partition_by: str) -> list[str]:
+    ctes = ["chain0 AS (SELECT *, CASE WHEN rule_index = 0 THEN ts END AS start0 FROM matched)"]
+    for i in range(1, count):
+        ctes.append(
+            f"chain{i} AS (\n    SELECT *, CASE WHEN rule_index = {i} THEN max(start{i - 1}) OVER "
+            f"({partition_by}ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
+            f"END AS start{i}\n    FROM chain{i - 1}\n)"
+        )
+    return ctes
+
+
+def _bursts(group: list[str], partition_by: str) -> list[str]:
+    return [
+        "starts AS (\n    SELECT *, CASE WHEN window_start <= lag(ts) OVER "
+        f"({partition_by}ORDER BY ts) THEN 0 ELSE 1 END AS new_burst FROM hits\n)",
+        "bursts AS (\n    SELECT *, sum(new_burst) OVER "
+        f"({partition_by}ORDER BY ts ROWS UNBOUNDED PRECEDING) AS burst FROM starts\n)",
+        "spans AS (\n    SELECT "
+        + "".join(f"{quote_identifier(name)}, " for name in group)
+        + "burst, min(window_start) AS window_start, max(ts) AS window_end\n"
+        "    FROM bursts GROUP BY ALL\n)",
+    ]
+
+
+def _report(group: list[str]) -> str:
+    columns = "".join(f"s.{quote_identifier(name)}, " for name in group)
+    join = "".join(
+        f" AND m.{quote_identifier(name)} = s.{quote_identifier(name)}" for name in group
+    )
+    return (
+        f"SELECT {columns}s.window_start, s.window_end, count(DISTINCT m.event_id) AS event_count,"
+        " list_sort(list_distinct(list(m.event_id))) AS event_ids\n"
+        f"FROM spans s JOIN matched m ON m.ts BETWEEN s.window_start AND s.window_end{join}\n"
+        f"GROUP BY ALL ORDER BY s.window_start"
+    )

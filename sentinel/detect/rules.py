@@ -1,0 +1,240 @@
+"""Loading a pack of Sigma rules so that one bad rule never stops the others.
+
+`SigmaCollection.load_ruleset` gives up on the first YAML syntax error and locates
+problems by file only. Here each file is parsed on its own: a YAML error becomes a
+`RuleProblem` at the line the parser reports, a Sigma error at the line of the document
+(or of the field / modifier the message names), and every other rule still loads.
+Correlation rules are resolved against the whole pack, so a correlation may reference a
+rule in another file by name or id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.rule import SigmaRule
+
+from sentinel.detect.pipeline import sources_for
+
+RULE_SUFFIXES = (".yml", ".yaml")
+_QUOTED = re.compile(r"'([^'\n]{1,80})'")
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    """Something wrong with one rule or file, at `path:line`."""
+
+    path: Path
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class RuleFile:
+    """One YAML file: its text and the line span of each document, for locating errors."""
+
+    path: Path
+    text: str
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    def locate(self, message: str, title: str | None = None) -> int | None:
+        """The most specific line for a message: a quoted name it mentions, else the rule."""
+        lines = self.text.splitlines()
+        span = self._span_of(title, lines)
+        first, last = span if span else (1, len(lines))
+        for needle in _QUOTED.findall(message):
+            for number in range(first, last + 1):
+                line = lines[number - 1]
+                if re.search(rf"(^|[\s|'\"-]){re.escape(needle)}($|[\s|:'\"])", line):
+                    return number
+        return first if span or self.spans else None
+
+    def _span_of(self, title: str | None, lines: list[str]) -> tuple[int, int] | None:
+        if title is None:
+            return self.spans[0] if len(self.spans) == 1 else None
+        for first, last in self.spans:
+            for number in range(first, last + 1):
+                if lines[number - 1].strip() in (f"title: {title}", f"title: '{title}'"):
+                    return first, last
+        return None
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    """A parsed rule (detection or correlation) and where it came from."""
+
+    rule: SigmaRule | SigmaCorrelationRule
+    file: RuleFile
+    line: int | None
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def rule_id(self) -> str:
+        return str(self.rule.id) if self.rule.id else (self.rule.name or self.rule.title)
+
+    @property
+    def kind(self) -> str:
+        return "correlation" if isinstance(self.rule, SigmaCorrelationRule) else "detection"
+
+    @property
+    def level(self) -> str:
+        level = self.rule.level
+        return level.name.lower() if level is not None else ""
+
+    @property
+    def tags(self) -> list[str]:
+        return [str(tag) for tag in self.rule.tags]
+
+    @property
+    def sources(self) -> list[str]:
+        rules = (
+            [ref.rule for ref in self.rule.referenced_rules]
+            if isinstance(self.rule, SigmaCorrelationRule)
+            else [self.rule]
+        )
+        found: list[str] = []
+        for rule in rules:
+            if isinstance(rule, SigmaRule):
+                logsource = rule.logsource
+                for source in sources_for(logsource.product, logsource.service) or ():
+                    if source not in found:
+                        found.append(source)
+        return found
+
+    @property
+    def is_output(self) -> bool:
+        """False for rules only used as building blocks of a correlation (`generate: false`)."""
+        return bool(getattr(self.rule, "_output", True))
+
+
+@dataclass
+class RulePack:
+    rules: list[LoadedRule]
+    problems: list[RuleProblem]
+
+    @property
+    def output_rules(self) -> list[LoadedRule]:
+        return [rule for rule in self.rules if rule.is_output]
+
+    def find(self, name: str) -> LoadedRule | None:
+        """A rule by id, name, title or file path."""
+        for loaded in self.rules:
+            rule = loaded.rule
+            if name in (str(rule.id), rule.name, rule.title) or _same_path(name, loaded.path):
+                return loaded
+        return None
+
+
+def _same_path(name: str, path: Path) -> bool:
+    candidate = Path(name)
+    return candidate.suffix in RULE_SUFFIXES and candidate.resolve() == path.resolve()
+
+
+def rule_paths(inputs: Iterable[str | Path]) -> list[Path]:
+    """Rule files under the given files and directories, sorted for stable output."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(p for p in sorted(path.rglob("*")) if p.suffix in RULE_SUFFIXES)
+        else:
+            paths.append(path)
+    return paths
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        if node is not None:
+            spans.append(
+                (node.start_mark.line + 1, max(node.end_mark.line, node.start_mark.line + 1))
+            )
+    return spans
+
+
+def load_file(path: Path) -> tuple[RuleFile, SigmaCollection | None, list[RuleProblem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return RuleFile(path, ""), None, [RuleProblem(path, None, f"cannot read: {exc}")]
+    rule_file = RuleFile(path, text)
+    try:
+        documents = list(yaml.safe_load_all(text))
+        rule_file.spans = _spans(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        return rule_file, None, [RuleProblem(path, line, f"YAML syntax error: {problem}")]
+    if not all(isinstance(doc, dict) or doc is None for doc in documents):
+        return rule_file, None, [RuleProblem(path, 1, "not a Sigma rule (expected a mapping)")]
+    try:
+        collection = SigmaCollection.from_dicts(
+            documents,
+            collect_errors=True,
+            source=SigmaRuleLocation(path),
+            resolve_references=False,
+        )
+    except SigmaError as exc:  # errors outside any rule, e.g. an unknown collection action
+        return rule_file, None, [RuleProblem(path, rule_file.locate(str(exc)), _message(exc))]
+    return rule_file, collection, []
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+def load_rules(inputs: Sequence[str | Path]) -> RulePack:
+    """Parse every rule file under `inputs`; problems are collected, never raised."""
+    loaded: list[LoadedRule] = []
+    problems: list[RuleProblem] = []
+    for path in rule_paths(inputs):
+        rule_file, collection, file_problems = load_file(path)
+        problems.extend(file_problems)
+        if collection is None:
+            continue
+        for rule in collection.rules:
+            errors = list(getattr(rule, "errors", []))
+            title = getattr(rule, "title", None)
+            if errors:
+                problems.extend(
+                    RuleProblem(path, rule_file.locate(_message(e), title), _message(e))
+                    for e in errors
+                )
+                continue
+            loaded.append(LoadedRule(rule, rule_file, rule_file.locate("", title)))
+    _resolve_references(loaded, problems)
+    return RulePack(loaded, problems)
+
+
+def _resolve_references(loaded: list[LoadedRule], problems: list[RuleProblem]) -> None:
+    """Resolve correlation references pack-wide; drop correlations that cannot resolve."""
+    collection = SigmaCollection([item.rule for item in loaded], resolve_references=False)
+    broken = []
+    for item in loaded:
+        if isinstance(item.rule, SigmaCorrelationRule):
+            try:
+                item.rule.resolve_rule_references(collection)
+            except SigmaError as exc:
+                problems.append(
+                    RuleProblem(
+                        item.path, item.file.locate(_message(exc), item.rule.title), _message(exc)
+                    )
+                )
+                broken.append(item)
+    for item in broken:
+        loaded.remove(item)
