@@ -176,7 +176,7 @@ class SentinelBackend(TextQueryBackend):
     def convert_value_re(
         self, r: SigmaRegularExpression, state: ConversionState
     ) -> str | DeferredQueryExpression:
-        return quote_literal(r.escape((), "\\", False, True))
+        return quote_literal(r.escape([], "\\", False, True))
 
     # --- atomic conditions: NULL safety and list columns --------------------------------
 

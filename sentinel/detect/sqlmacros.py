@@ -72,7 +72,8 @@ CREATE OR REPLACE MACRO sentinel_ipv6_hextets(s) AS (
     END
 );
 CREATE OR REPLACE MACRO sentinel_ipv6_value(h) AS (
-    CASE WHEN len(h) = 8 AND len(list_filter(h, lambda g: NOT regexp_full_match(g, '[0-9a-f]{{1,4}}'))) = 0
+    CASE WHEN len(h) = 8
+          AND len(list_filter(h, lambda g: NOT regexp_full_match(g, '[0-9a-f]{{1,4}}'))) = 0
     THEN list_reduce(
         list_transform(h, lambda g: TRY_CAST(('0x' || g) AS UHUGEINT)),
         lambda acc, g: (acc << 16) + g)
