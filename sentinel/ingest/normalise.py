@@ -67,6 +67,7 @@ def normalise(
         )
         prepare(con, source)
         casts = ",\n".join(_cast(name) for name in SOURCE_COLUMNS)
+        type_checks = "\n".join(_type_check(name) for name in NUMERIC_COLUMNS)
         try:
             con.execute(
                 f"""
@@ -80,8 +81,9 @@ def normalise(
                     SELECT _offset, raw, {source.select_list()} FROM records
                 )
                 SELECT {casts}, raw, _offset,
-                       CASE WHEN _error IS NOT NULL THEN _error
-                            WHEN ts IS NULL THEN 'no valid timestamp'
+                       CASE WHEN projected._error IS NOT NULL THEN projected._error
+                            WHEN projected.ts IS NULL THEN 'no valid timestamp'
+                            {type_checks}
                        END AS _error
                 FROM projected
                 """,
@@ -116,6 +118,22 @@ def normalise(
     finally:
         con.unregister("_sentinel_batch")
     return _conform(events), rejected.cast(REJECTED_SCHEMA)
+
+
+NUMERIC_COLUMNS = tuple(
+    name for name in SOURCE_COLUMNS
+    if duckdb_type(EVENT_SCHEMA.field(name)) in ("INTEGER", "BIGINT", "DOUBLE")
+)
+
+
+def _type_check(name: str) -> str:
+    """A CASE branch rejecting a record whose value for a numeric column is not a number."""
+    sql_type = duckdb_type(EVENT_SCHEMA.field(name))
+    return (
+        f"WHEN projected.{name} IS NOT NULL AND TRY_CAST(projected.{name} AS {sql_type}) IS NULL "
+        f"THEN 'wrong type: {name} must be {sql_type.lower()}, got ' "
+        f"|| left(CAST(projected.{name} AS VARCHAR), 60)"
+    )
 
 
 def _cast(name: str) -> str:

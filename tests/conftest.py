@@ -1,0 +1,69 @@
+"""Shared fixtures: a fresh workspace, the real CLI, and generated log lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sentinel.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "samples"
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace.init(tmp_path / "ws")
+
+
+def litellm_line(i: int, prompt: str = "Summarise ticket", **extra: object) -> str:
+    """One StandardLoggingPayload record as a JSON line (what the proxy's callback writes)."""
+    record = {
+        "id": f"chatcmpl-{i:08d}",
+        "call_type": "acompletion",
+        "status": "success",
+        "startTime": 1737710446.0 + i,
+        "endTime": 1737710447.5 + i,
+        "model": "gpt-4o",
+        "custom_llm_provider": "openai",
+        "response_cost": 0.0002,
+        "prompt_tokens": 10,
+        "completion_tokens": 20,
+        "metadata": {"user_api_key_alias": "team-a-key", "user_api_key_user_id": f"u{i % 7}"},
+        "messages": [{"role": "user", "content": f"{prompt} #{i}"}],
+        "response": {"choices": [{"message": {"role": "assistant", "content": "ok"}}]},
+    }
+    record.update(extra)
+    return json.dumps(record)
+
+
+def write_lines(path: Path, lines: list[str], newline_at_end: bool = True) -> Path:
+    path.write_text("\n".join(lines) + ("\n" if newline_at_end else ""), encoding="utf-8")
+    return path
+
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture()
+def run_cli(workspace: Workspace) -> RunCli:
+    """Run the real `sentinel` CLI in a subprocess against the test workspace."""
+
+    def run(*args: str, check: bool = False, stdin: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, **(env or {})}
+        result = subprocess.run(
+            [sys.executable, "-m", "sentinel", "--workspace", str(workspace.root), *args],
+            capture_output=True, text=True, input=stdin, env=full_env, timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    return run
