@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from sentinel.cli.rules import rules
 from sentinel.cli.workspace_cmds import ingest, init
 
 ALL: list[click.Command] = [init, ingest]
+ALL.append(rules)

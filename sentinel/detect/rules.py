@@ -153,7 +153,10 @@ def rule_paths(inputs: Iterable[str | Path]) -> list[Path]:
             paths.extend(p for p in sorted(path.rglob("*")) if p.suffix in RULE_SUFFIXES)
         else:
             paths.append(path)
-    return paths
+    unique: dict[Path, Path] = {}
+    for path in paths:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def _spans(text: str) -> list[tuple[int, int]]:
