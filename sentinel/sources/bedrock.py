@@ -31,9 +31,9 @@ _MACROS = [
     """
     CREATE OR REPLACE MACRO bedrock_message(m) AS
         CASE WHEN json_type(json_extract(m, '$.content')) = 'VARCHAR' THEN m ->> '$.content'
-             ELSE array_to_string(list_concat(
+             ELSE NULLIF(array_to_string(list_concat(
                  json_extract_string(m, '$.content[*].text'),
-                 json_extract_string(m, '$.content[*].guardContent.text.text')), chr(10))
+                 json_extract_string(m, '$.content[*].guardContent.text.text')), chr(10)), '')
         END
     """,
     # A request body of any supported model family -> one prompt text.

@@ -234,3 +234,16 @@ def test_recognise() -> None:
     del without_schema["schemaType"]
     assert source.recognise(without_schema)
     assert not source.recognise({"requestId": "x", "operation": "y"})
+
+
+def test_messages_without_text_leave_no_blank_lines(one: One) -> None:
+    document = {"document": {"format": "pdf", "name": "spec", "source": {"bytes": "..."}}}
+    body = {
+        "messages": [
+            {"role": "user", "content": [document]},
+            {"role": "user", "content": [{"text": "Summarise it"}]},
+        ]
+    }
+    event = one(invocation("Converse", body, {"output": {"message": {"content": [document]}}}))
+    assert event["prompt_text"] == "Summarise it"
+    assert event["response_text"] is None
