@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from sentinel.cli.demo import demo
 from sentinel.cli.rules import rules
 from sentinel.cli.workspace_cmds import ingest, init
 
 ALL: list[click.Command] = [init, ingest]
 ALL.append(rules)
+ALL.append(demo)
