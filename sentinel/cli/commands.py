@@ -6,8 +6,10 @@ import click
 
 from sentinel.cli.demo import demo
 from sentinel.cli.rules import rules
+from sentinel.cli.sql import sql
 from sentinel.cli.workspace_cmds import ingest, init
 
 ALL: list[click.Command] = [init, ingest]
+ALL.append(sql)
 ALL.append(rules)
 ALL.append(demo)

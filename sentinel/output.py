@@ -1,0 +1,323 @@
+"""Printing query results: one place that decides what leaves sentinel and how it looks.
+
+Invariants every command inherits by calling `emit`:
+- Values are masked (`sentinel.pii.masking.mask_table`) unless the caller passes a
+  `Reveal`, and a reveal is written to the hash-chained audit trail *before* anything is
+  printed. Without the masking module nothing is printed at all (fail closed).
+- Every value is data, never markup: log text is attacker-controlled (a prompt can hold
+  `[bold red]`, ANSI escapes or bidi overrides). The `table` format renders rich `Text`
+  and escapes control characters; `csv` and `json` keep values exact, JSON-escaped.
+- stdout carries data; `--output FILE` is created owner-only (0600), like the workspace.
+
+Formats: `table` (rich on a terminal, plain aligned text otherwise, capped with a
+"… N more rows" line), `csv`, `json` (one object per line, ISO timestamps) and `parquet`
+(to a file only).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Literal, TextIO, TypeVar, cast
+
+import click
+import pyarrow as pa
+
+from sentinel.exceptions import SentinelError
+
+FORMATS = ("table", "csv", "json", "parquet")
+DEFAULT_TABLE_LIMIT = 100
+MAX_CELL_WIDTH = 60  # plain-text table: longer values are cut with "…"
+
+# C0/C1 controls (ANSI escapes start with \x1b), line/paragraph separators and bidi
+# controls ("Trojan Source"): shown as escapes in tables, \u-escaped in JSON.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class OutputError(SentinelError):
+    title = "Output error"
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """Permission to print unmasked values, and what the audit trail records about it."""
+
+    reason: str
+    command: str
+    query: str
+    state_db: Path
+
+
+def emit(
+    table: pa.Table,
+    *,
+    fmt: str = "table",
+    output: Path | None = None,
+    more_rows: int = 0,
+    reveal: Reveal | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Mask (or audit the reveal of) `table`, then write it in `fmt` to `output` or stdout."""
+    if fmt not in FORMATS:
+        raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and output is None:
+        raise OutputError("--format parquet needs --output FILE")
+    table = _protect(table, reveal)
+    try:
+        if fmt == "parquet":
+            assert output is not None
+            import pyarrow.parquet as pq
+
+            with open_private(output, binary=True) as handle:
+                pq.write_table(table, handle)
+        elif output is not None:
+            with open_private(output) as handle:
+                _write_text(table, fmt, cast(TextIO, handle), more_rows)
+        else:
+            _write_text(table, fmt, stream or sys.stdout, more_rows)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        raise OutputError(f"cannot write {output or 'output'}: {exc}") from exc
+
+
+def open_private(path: Path, *, binary: bool = False) -> IO[Any]:
+    """Open `path` for writing, created (or reset to) mode 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    if binary:
+        return os.fdopen(fd, "wb")
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+def printable(text: str) -> str:
+    """`text` with control and bidi characters shown as escapes (`\\x1b`, `\\n`, `\\u202e`)."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def cell_text(value: Any) -> str:
+    """A value as one line of table text."""
+    if value is None:
+        return "NULL"
+    value = plain(value)
+    if isinstance(value, list | dict):
+        return printable(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return printable(str(value))
+
+
+def plain(value: Any) -> Any:
+    """A Python value from Arrow as JSON-ready data: ISO times, exact decimals, hex bytes."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+            return {str(k): plain(v) for k, v in value}  # an Arrow map: (key, value) pairs
+        return [plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    return value
+
+
+def json_line(row: dict[str, Any]) -> str:
+    """One JSON object on one line; characters that could fool a terminal are \\u-escaped."""
+    text = json.dumps(plain(row), ensure_ascii=False, default=str)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _protect(table: pa.Table, reveal: Reveal | None) -> pa.Table:
+    if reveal is not None:
+        from sentinel.store import audit
+        from sentinel.store.db import open_db
+
+        con = open_db(reveal.state_db)
+        try:
+            detail = {
+                "command": reveal.command,
+                "query": reveal.query,
+                "reason": reveal.reason,
+                "rows": table.num_rows,
+            }
+            audit.record(con, "reveal", detail)
+        finally:
+            con.close()
+        return table
+    try:
+        from sentinel.pii.masking import mask_table
+    except ImportError as exc:
+        raise OutputError(
+            "cannot mask the result (sentinel.pii.masking is missing), so nothing is printed"
+        ) from exc
+    masked: pa.Table = mask_table(table)
+    return masked
+
+
+def _rows(table: pa.Table) -> Iterator[dict[str, Any]]:
+    for batch in table.to_batches(max_chunksize=1024):
+        yield from batch.to_pylist()
+
+
+def _write_text(table: pa.Table, fmt: str, stream: TextIO, more_rows: int) -> None:
+    if fmt == "csv":
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(table.column_names)
+        for row in _rows(table):
+            writer.writerow([_csv_value(v) for v in row.values()])
+    elif fmt == "json":
+        for row in _rows(table):
+            stream.write(json_line(row) + "\n")
+    elif _is_terminal(stream):
+        _write_rich(table, stream, more_rows)
+    else:
+        _write_plain(table, stream, more_rows)
+    stream.flush()
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    value = plain(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _more_line(more_rows: int) -> str:
+    return f"… {more_rows} more row{'s' if more_rows != 1 else ''} (raise --limit to see them)"
+
+
+def _write_rich(table: pa.Table, stream: TextIO, more_rows: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=stream, markup=False, emoji=False, highlight=False)
+    grid = Table(show_lines=False)
+    for name, field in zip(table.column_names, table.schema, strict=True):
+        justify: Literal["left", "right"] = "right" if _is_numeric(field.type) else "left"
+        grid.add_column(Text(printable(name)), justify=justify, overflow="fold")
+    for row in _rows(table):
+        grid.add_row(
+            *(Text("NULL", style="dim") if v is None else Text(cell_text(v)) for v in row.values())
+        )
+    console.print(grid)
+    if more_rows:
+        console.print(Text(_more_line(more_rows), style="dim"))
+
+
+def _write_plain(table: pa.Table, stream: TextIO, more_rows: int) -> None:
+    from rich.cells import cell_len
+
+    headers = [printable(name) for name in table.column_names]
+    rows = [[_clip(cell_text(v)) for v in row.values()] for row in _rows(table)]
+    widths = [max([cell_len(h), *(cell_len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    right = [_is_numeric(field.type) for field in table.schema]
+
+    def line(cells: list[str]) -> str:
+        padded = []
+        for cell, width, numeric in zip(cells, widths, right, strict=True):
+            pad = " " * (width - cell_len(cell))
+            padded.append(pad + cell if numeric else cell + pad)
+        return "  ".join(padded).rstrip()
+
+    out = io.StringIO()
+    out.write(line(headers) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in rows:
+        out.write(line(row) + "\n")
+    if more_rows:
+        out.write(_more_line(more_rows) + "\n")
+    stream.write(out.getvalue())
+
+
+def _clip(text: str) -> str:
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= MAX_CELL_WIDTH:
+        return text
+    return set_cell_size(text, MAX_CELL_WIDTH - 1) + "…"
+
+
+def _is_numeric(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_options(func: F) -> F:
+    """The shared --format/--output/--limit/--reveal/--reason options of result commands."""
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default="table",
+            show_default=True,
+            help="Output format (parquet needs --output).",
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Write to FILE (created 0600) instead of stdout.",
+        ),
+        click.option(
+            "--limit",
+            type=click.IntRange(min=0),
+            default=None,
+            help=f"At most N rows [default: {DEFAULT_TABLE_LIMIT} for table, all otherwise].",
+        ),
+        click.option("--reveal", is_flag=True, help="Show PII unmasked (needs --reason; audited)."),
+        click.option("--reason", metavar="TEXT", help="Why values are revealed (audit trail)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def check_reveal(reveal: bool, reason: str | None) -> str | None:
+    """The reveal reason, or None when masking stays on; `--reveal` alone is a usage error."""
+    if not reveal:
+        return None
+    if reason is None or not reason.strip():
+        raise click.UsageError("--reveal needs --reason TEXT (it is written to the audit trail)")
+    return reason.strip()
