@@ -1,0 +1,317 @@
+"""Validators: the checks that turn a regex candidate into a finding.
+
+A pattern alone cannot tell a card number from an order number, so every detector that
+has a checksum or a structural rule names a validator here. Validators only ever see
+candidates (the few strings the column-wide regex pass found), so they may be plain
+Python. Checksums come from python-stdnum and phonenumbers rather than being
+re-implemented.
+
+A validator takes the candidate value and returns True (accept it as it is), False
+(reject), or a `(start, end)` span inside the value when only part of the candidate is
+the finding (a card number followed by another number, an IBAN followed by a word in
+capitals).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import ipaddress
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from types import ModuleType
+
+import phonenumbers
+from stdnum import iban as stdnum_iban
+from stdnum import luhn
+from stdnum.us import ssn as stdnum_ssn
+
+Verdict = bool | tuple[int, int]
+Validator = Callable[[str], Verdict]
+
+_SEPARATORS = re.compile(r"[ -]")
+
+# Issuer identification prefixes of the major card networks (ISO/IEC 7812 ranges).
+_CARD_PREFIXES = re.compile(
+    r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[689])|6(?:011|5|4[4-9]|2)"
+    r"|35(?:2[89]|[3-8]\d)|5[06-8]|6[07])"
+)
+
+
+def card(value: str) -> Verdict:
+    """A Luhn-valid number with a known issuer prefix, written the way cards are.
+
+    The candidate is a run of digit groups; the finding is the first window of whole
+    groups holding 13-19 digits, grouped contiguously or in fours (or Amex 4-6-5).
+    """
+    groups = _SEPARATORS.split(value)
+    positions = []
+    offset = 0
+    for group in groups:
+        positions.append(offset)
+        offset += len(group) + 1
+    for first in range(len(groups)):
+        total = 0
+        for last in range(first, len(groups)):
+            total += len(groups[last])
+            if total > 19:
+                break
+            if total < 13:
+                continue
+            window = groups[first : last + 1]
+            digits = "".join(window)
+            if _card_grouping(window) and _CARD_PREFIXES.match(digits) and luhn.is_valid(digits):
+                start = positions[first]
+                return start, positions[last] + len(groups[last])
+    return False
+
+
+def _card_grouping(groups: list[str]) -> bool:
+    sizes = [len(g) for g in groups]
+    if len(sizes) == 1:
+        return True
+    if sizes in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return all(s == 4 for s in sizes[:-1]) and 1 <= sizes[-1] <= 4
+
+
+def iban(value: str) -> Verdict:
+    """ISO 13616 mod-97, trying shorter prefixes when a word in capitals follows."""
+    ends = [m.start() for m in re.finditer(" ", value)] + [len(value)]
+    for end in sorted(ends, reverse=True):
+        candidate = value[:end]
+        if len(candidate.replace(" ", "")) >= 15 and stdnum_iban.is_valid(candidate):
+            return 0, end
+    return False
+
+
+def ssn(value: str) -> Verdict:
+    """US SSN: area not 000/666/9xx, group not 00, serial not 0000, no known fakes."""
+    seps = {c for c in value if not c.isdigit()}
+    if len(seps) > 1:
+        return False
+    return bool(stdnum_ssn.is_valid(value.replace(" ", "-")))
+
+
+def phone(value: str) -> Verdict:
+    """A number phonenumbers accepts as valid (international, or US/CA without `+`)."""
+    digits = sum(c.isdigit() for c in value)
+    if digits < 7 or digits > 15:
+        return False
+    text = value.strip()
+    region = None if text.startswith("+") else "US"
+    if text.startswith("00"):
+        text, region = "+" + text[2:], None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.is_valid_number(number))
+
+
+def ipv4(value: str) -> Verdict:
+    """A dotted quad without leading zeros; loopback and 0.0.0.0 are not personal data."""
+    parts = value.split(".")
+    if any(len(p) > 1 and p.startswith("0") for p in parts):
+        return False
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return not (address.is_loopback or address.is_unspecified)
+
+
+def ipv6(value: str) -> Verdict:
+    """A parseable IPv6 address with enough groups that it is not a clock time or C++."""
+    try:
+        address = ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    groups = [g for g in value.split(":") if g]
+    return len(groups) >= 3 and not (address.is_loopback or address.is_unspecified)
+
+
+_EMAIL_NOT_TLDS = frozenset(
+    "png jpg jpeg gif svg webp bmp ico js mjs ts tsx jsx css scss json yaml yml lock txt map "
+    "vue py rb go rs java kt html htm xml pdf zip gz tar wasm".split()
+)
+
+
+def email(value: str) -> Verdict:
+    """RFC-ish shape: no `..`, no dot at the ends, a real-looking TLD (not `icon@2x.png`)."""
+    local, _, domain = value.rpartition("@")
+    if not local or ".." in local or local.startswith(".") or local.endswith("."):
+        return False
+    tld = domain.rsplit(".", 1)[-1].lower()
+    return tld not in _EMAIL_NOT_TLDS and ".." not in domain
+
+
+def jwt(value: str) -> Verdict:
+    """Three base64url parts whose first decodes to a JSON header with `alg`."""
+    header = value.split(".", 1)[0]
+    try:
+        decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+        parsed = json.loads(decoded)
+    except (binascii.Error, ValueError):
+        return False
+    return isinstance(parsed, dict) and ("alg" in parsed or "typ" in parsed)
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character of `value`'s own character distribution."""
+    counts = Counter(value)
+    total = len(value)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+_PLACEHOLDER = re.compile(
+    r"(?i)your|xxx|example|placeholder|changeme|redacted|dummy|sample|<|>|\$\{|\{\{|\*\*\*|%s|"
+    r"^\[|\.\.\."
+)
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def entropy(value: str) -> Verdict:
+    """A plausible secret: long enough, mixed character classes, high entropy, no placeholder."""
+    if len(value) < 8 or _PLACEHOLDER.search(value) or _ENV_NAME.match(value):
+        return False
+    classes = sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+            any(not c.isalnum() for c in value),
+        )
+    )
+    return classes >= 2 and shannon_entropy(value) >= 2.8
+
+
+def token(value: str) -> Verdict:
+    """A provider token: not a documentation placeholder and not one repeated character."""
+    body = value[-16:]
+    return not _PLACEHOLDER.search(value) and len(set(body)) > 4 and not value.endswith("EXAMPLE")
+
+
+def aws_secret(value: str) -> Verdict:
+    """40 base64 characters that are not a hex digest (git SHA-1 is 40 hex too)."""
+    if re.fullmatch(r"[0-9a-fA-F]{40}", value):
+        return False
+    return token(value) and entropy(value) is True
+
+
+def db_password(value: str) -> Verdict:
+    """A database URL whose password is not a placeholder such as `password` or `${PW}`."""
+    userinfo = value.split("://", 1)[-1].rsplit("@", 1)[0]
+    password = userinfo.split(":", 1)[1] if ":" in userinfo else ""
+    if not password or password.lower() in {"password", "pass", "passwd", "secret", "pwd"}:
+        return False
+    return not _PLACEHOLDER.search(password)
+
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+    )
+    for m in (names,)
+}
+
+
+def birth_date(value: str) -> Verdict:
+    """Some reading of the date (Y-M-D, D-M-Y, M-D-Y, with a month name) is a real past date."""
+    parts = re.findall(r"\d+|[A-Za-z]+", value)
+    numbers: list[int] = []
+    month_name = None
+    for part in parts:
+        if part.isdigit():
+            numbers.append(int(part))
+        elif part[:3].lower() in _MONTHS:
+            month_name = _MONTHS[part[:3].lower()]
+    if month_name is not None and len(numbers) == 2:
+        day, year = (numbers[0], numbers[1]) if numbers[1] > 31 else (numbers[1], numbers[0])
+        orders = [(year, month_name, day)]
+    elif len(numbers) == 3:
+        a, b, c = numbers
+        orders = [(a, b, c), (c, b, a), (c, a, b)]
+    else:
+        return False
+    for year, month, day in orders:
+        if year < 100:
+            year += 1900 if year > 30 else 2000
+        try:
+            found = date(year, month, day)
+        except ValueError:
+            continue
+        if date(1900, 1, 1) <= found <= date.today():
+            return True
+    return False
+
+
+# National ids with a check digit that python-stdnum knows; a labelled value passing any
+# of them is accepted. Formats without a checksum (passports) rely on the label alone.
+NATIONAL_ID_MODULES = (
+    "nl.bsn", "br.cpf", "es.dni", "es.nie", "pl.pesel", "in_.aadhaar", "it.codicefiscale",
+    "se.personnummer", "fr.nir", "de.idnr", "ca.sin", "dk.cpr", "fi.hetu", "no.fodselsnummer",
+    "mx.curp", "be.nn", "cn.ric", "za.idnr", "tr.tckimlik", "il.idnr", "kr.rrn", "ie.pps",
+    "ch.ssn", "at.vnr", "pt.cc", "cl.rut", "ar.dni", "gb.nhs", "us.ssn", "us.itin",
+)  # fmt: skip
+
+_UK_NINO = re.compile(r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]$")
+
+
+def national_id(value: str) -> Verdict:
+    """Passes the checksum of some national id scheme, or is a UK National Insurance number."""
+    compact = re.sub(r"[\s./-]", "", value).upper()
+    if _UK_NINO.match(compact):
+        return True
+    return any(_stdnum(name).is_valid(value) for name in NATIONAL_ID_MODULES)
+
+
+def passport(value: str) -> Verdict:
+    """A labelled passport number: 6-9 letters and digits with at least two digits."""
+    return sum(c.isdigit() for c in value) >= 2
+
+
+def _stdnum(name: str) -> ModuleType:
+    return importlib.import_module(f"stdnum.{name}")
+
+
+BUILTIN: dict[str, Validator] = {
+    "luhn": lambda v: bool(luhn.is_valid(re.sub(r"\D", "", v))),
+    "card": card,
+    "iban": iban,
+    "ssn": ssn,
+    "phone": phone,
+    "ipv4": ipv4,
+    "ipv6": ipv6,
+    "email": email,
+    "jwt": jwt,
+    "entropy": entropy,
+    "token": token,
+    "aws_secret": aws_secret,
+    "db_password": db_password,
+    "date": birth_date,
+    "national_id": national_id,
+    "passport": passport,
+}
+
+
+def resolve(name: str) -> Validator | None:
+    """The validator called `name`: a built-in, or `stdnum.<module>` for any stdnum format."""
+    if name in BUILTIN:
+        return BUILTIN[name]
+    if name.startswith("stdnum."):
+        try:
+            module = _stdnum(name.removeprefix("stdnum."))
+        except ImportError:
+            return None
+        check = getattr(module, "is_valid", None)
+        if check is None:
+            return None
+        return lambda v: bool(check(v))
+    return None
