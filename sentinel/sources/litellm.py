@@ -106,73 +106,106 @@ _MACROS = [
     """,
 ]
 
-_SELECT = """
-    litellm_get(record, '$.request_id') IS NULL
-        AND json_exists(record, '$.changed_by') AS _is_audit,
-    litellm_json(json_extract(record, '$.metadata')) AS _meta,
-    COALESCE(litellm_get(record, '$.request_id'), litellm_get(record, '$.id')) AS event_id,
-    COALESCE(sentinel_ts(json_extract(record, '$.startTime')),
-             sentinel_ts(json_extract(record, '$.updated_at'))) AS ts,
+# Top-level fields read from a record, and the metadata fields read from its (decoded)
+# `metadata`. Each group is extracted with ONE multi-path json_extract: DuckDB parses a
+# document once per call, and these records are large, so one call per field was the
+# main cost of the query (about 6x slower on the sample payloads).
+_FIELDS = (
+    "request_id", "id", "startTime", "endTime", "updated_at", "call_type", "status",
+    "error_str", "error_information", "changed_by", "changed_by_api_key", "table_name",
+    "action", "object_id", "user", "end_user", "api_key", "team_id",
+    "requester_ip_address", "proxy_server_request", "custom_llm_provider",
+    "model_map_information", "model", "hidden_params", "api_base", "messages", "response",
+    "prompt_tokens", "completion_tokens", "response_cost", "spend", "response_time",
+    "metadata",
+)  # fmt: skip
+_META_FIELDS = (
+    "user_api_key_user_email", "user_api_key_user_id", "user_api_key_end_user_id",
+    "user_api_key_alias", "user_api_key_hash", "user_api_key", "user_api_key_team_alias",
+    "user_api_key_team_id", "requester_ip_address", "user_agent", "error_information",
+    "usage_object", "model_map_information",
+)  # fmt: skip
+
+
+def _paths(names: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'$.\"{name}\"'" for name in names) + "]"
+
+
+def _refs(alias: str, names: tuple[str, ...], prefix: str) -> dict[str, str]:
+    return {f"{prefix}{name}": f"{alias}[{i}]" for i, name in enumerate(names, start=1)}
+
+
+_SELECT_TEMPLATE = """
+    json_extract(record, {fields}) AS _f,
+    litellm_json({metadata}) AS _meta,
+    json_extract(_meta, {meta_fields}) AS _m,
+    litellm_str({request_id}) IS NULL AND {changed_by} IS NOT NULL AS _is_audit,
+    COALESCE(litellm_str({request_id}), litellm_str({id})) AS event_id,
+    COALESCE(sentinel_ts({startTime}), sentinel_ts({updated_at})) AS ts,
     source_offset,
     CASE WHEN _is_audit THEN 'audit' ELSE 'inference' END AS kind,
-    CASE WHEN _is_audit
-             THEN litellm_audit_object(record ->> '$.table_name') || '.' || (record ->> '$.action')
-         ELSE litellm_action(record ->> '$.call_type') END AS action,
+    CASE WHEN _is_audit THEN litellm_audit_object(litellm_str({table_name})) || '.'
+                             || litellm_str({action})
+         ELSE litellm_action(litellm_str({call_type})) END AS action,
     CASE WHEN _is_audit THEN 'success'
-         WHEN lower(record ->> '$.status') IN ('success', 'succeeded') THEN 'success'
-         WHEN lower(record ->> '$.status') IN ('failure', 'failed', 'error') THEN 'failure'
-         WHEN litellm_get(record, '$.error_str') IS NOT NULL THEN 'failure'
+         WHEN lower(litellm_str({status})) IN ('success', 'succeeded') THEN 'success'
+         WHEN lower(litellm_str({status})) IN ('failure', 'failed', 'error') THEN 'failure'
+         WHEN litellm_str({error_str}) IS NOT NULL THEN 'failure'
     END AS outcome,
-    TRY_CAST(COALESCE(litellm_get(record, '$.error_information.error_code'),
-                      litellm_get(_meta, '$.error_information.error_code')) AS INTEGER)
+    TRY_CAST(COALESCE(litellm_get({error_information}, '$.error_code'),
+                      litellm_get({m_error_information}, '$.error_code')) AS INTEGER)
         AS status_code,
-    CASE WHEN _is_audit THEN litellm_get(record, '$.changed_by')
-         ELSE COALESCE(litellm_get(_meta, '$.user_api_key_user_email'),
-                       litellm_get(_meta, '$.user_api_key_user_id'),
-                       litellm_get(record, '$.user'),
-                       litellm_get(record, '$.end_user'),
-                       litellm_get(_meta, '$.user_api_key_end_user_id')) END AS actor_user,
-    litellm_key(CASE WHEN _is_audit THEN litellm_get(record, '$.changed_by_api_key')
-                     ELSE COALESCE(litellm_get(_meta, '$.user_api_key_alias'),
-                                   litellm_get(_meta, '$.user_api_key_hash'),
-                                   litellm_get(record, '$.api_key'),
-                                   litellm_get(_meta, '$.user_api_key')) END) AS actor_key,
-    COALESCE(litellm_get(_meta, '$.user_api_key_team_alias'),
-             litellm_get(_meta, '$.user_api_key_team_id'),
-             litellm_get(record, '$.team_id')) AS actor_team,
+    CASE WHEN _is_audit THEN litellm_str({changed_by})
+         ELSE COALESCE(litellm_str({m_user_api_key_user_email}),
+                       litellm_str({m_user_api_key_user_id}),
+                       litellm_str({user}),
+                       litellm_str({end_user}),
+                       litellm_str({m_user_api_key_end_user_id})) END AS actor_user,
+    litellm_key(CASE WHEN _is_audit THEN litellm_str({changed_by_api_key})
+                     ELSE COALESCE(litellm_str({m_user_api_key_alias}),
+                                   litellm_str({m_user_api_key_hash}),
+                                   litellm_str({api_key}),
+                                   litellm_str({m_user_api_key})) END) AS actor_key,
+    COALESCE(litellm_str({m_user_api_key_team_alias}), litellm_str({m_user_api_key_team_id}),
+             litellm_str({team_id})) AS actor_team,
     NULL AS actor_type,
-    COALESCE(litellm_get(record, '$.requester_ip_address'),
-             litellm_get(_meta, '$.requester_ip_address')) AS client_ip,
-    COALESCE(litellm_get(_meta, '$.user_agent'),
-             litellm_str(json_extract(litellm_json(json_extract(record, '$.proxy_server_request')),
-                                      '$.headers."user-agent"'))) AS user_agent,
+    COALESCE(litellm_str({requester_ip_address}), litellm_str({m_requester_ip_address}))
+        AS client_ip,
+    COALESCE(litellm_str({m_user_agent}),
+             litellm_get(litellm_json({proxy_server_request}), '$.headers."user-agent"'))
+        AS user_agent,
     CASE WHEN NOT _is_audit THEN COALESCE(
-        litellm_get(record, '$.custom_llm_provider'),
-        litellm_get(record, '$.model_map_information.model_map_value.litellm_provider'),
-        litellm_get(_meta, '$.model_map_information.model_map_value.litellm_provider'))
+        litellm_str({custom_llm_provider}),
+        litellm_get({model_map_information}, '$.model_map_value.litellm_provider'),
+        litellm_get({m_model_map_information}, '$.model_map_value.litellm_provider'))
     END AS vendor,
-    COALESCE(litellm_get(record, '$.model'),
-             litellm_get(record, '$.hidden_params.litellm_model_name')) AS model,
-    COALESCE(litellm_get(record, '$.api_base'),
-             litellm_get(record, '$.hidden_params.api_base')) AS endpoint,
+    COALESCE(litellm_str({model}), litellm_get({hidden_params}, '$.litellm_model_name'))
+        AS model,
+    COALESCE(litellm_str({api_base}), litellm_get({hidden_params}, '$.api_base')) AS endpoint,
     NULL AS region,
-    litellm_messages(litellm_json(json_extract(record, '$.messages'))) AS prompt_text,
-    litellm_response(litellm_json(json_extract(record, '$.response'))) AS response_text,
-    COALESCE(TRY_CAST(litellm_get(record, '$.prompt_tokens') AS BIGINT),
-             TRY_CAST(litellm_get(_meta, '$.usage_object.prompt_tokens') AS BIGINT))
+    litellm_messages(litellm_json({messages})) AS prompt_text,
+    litellm_response(litellm_json({response})) AS response_text,
+    COALESCE(TRY_CAST(litellm_str({prompt_tokens}) AS BIGINT),
+             TRY_CAST(litellm_get({m_usage_object}, '$.prompt_tokens') AS BIGINT))
         AS prompt_tokens,
-    COALESCE(TRY_CAST(litellm_get(record, '$.completion_tokens') AS BIGINT),
-             TRY_CAST(litellm_get(_meta, '$.usage_object.completion_tokens') AS BIGINT))
+    COALESCE(TRY_CAST(litellm_str({completion_tokens}) AS BIGINT),
+             TRY_CAST(litellm_get({m_usage_object}, '$.completion_tokens') AS BIGINT))
         AS completion_tokens,
-    COALESCE(TRY_CAST(litellm_get(record, '$.response_cost') AS DOUBLE),
-             TRY_CAST(litellm_get(record, '$.spend') AS DOUBLE)) AS cost_usd,
-    COALESCE(date_diff('microsecond', sentinel_ts(json_extract(record, '$.startTime')),
-                       sentinel_ts(json_extract(record, '$.endTime'))) / 1000.0,
-             TRY_CAST(litellm_get(record, '$.response_time') AS DOUBLE) * 1000.0)
-        AS latency_ms,
-    CASE WHEN _is_audit THEN litellm_get(record, '$.object_id') END AS resource,
+    COALESCE(TRY_CAST(litellm_str({response_cost}) AS DOUBLE),
+             TRY_CAST(litellm_str({spend}) AS DOUBLE)) AS cost_usd,
+    COALESCE(date_diff('microsecond', sentinel_ts({startTime}), sentinel_ts({endTime}))
+                 / 1000.0,
+             TRY_CAST(litellm_str({response_time}) AS DOUBLE) * 1000.0) AS latency_ms,
+    CASE WHEN _is_audit THEN litellm_str({object_id}) END AS resource,
     NULL AS _error
 """
+
+_SELECT = _SELECT_TEMPLATE.format(
+    fields=_paths(_FIELDS),
+    meta_fields=_paths(_META_FIELDS),
+    **_refs("_f", _FIELDS, ""),
+    **_refs("_m", _META_FIELDS, "m_"),
+)
 
 
 class LiteLLMSource(LogSource):
