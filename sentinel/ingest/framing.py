@@ -22,6 +22,7 @@ from typing import IO
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sentinel.exceptions import SourceError
 
@@ -258,6 +259,33 @@ def unwrap(
     for path in envelope_paths:
         if not _ENVELOPE_PATH.match(path):
             raise SourceError(f"envelope path {path!r} must look like $.key or $.a.b")
+    if not document:
+        # Fast path: only lines that could be an array or an envelope go through DuckDB.
+        text = pc.utf8_rtrim(records.column("record"), characters="\r\n")
+        nonblank = pc.not_equal(pc.utf8_trim_whitespace(text), "")
+        maybe = pc.starts_with(pc.utf8_ltrim_whitespace(text), "[")
+        for path in envelope_paths:
+            key = path.rsplit(".", 1)[-1]
+            maybe = pc.or_(maybe, pc.match_substring(text, f'"{key}"'))
+        plain = pa.table(
+            {"source_offset": records.column("source_offset"), "record": text},
+            schema=RECORDS_TYPE,
+        )
+        if not pc.any(maybe).as_py():
+            return plain.filter(nonblank)
+        rest = plain.filter(pc.and_(nonblank, pc.invert(maybe)))
+        wrapped = _unwrap_sql(con, records.filter(maybe), envelope_paths, False, 0)
+        return pa.concat_tables([rest, wrapped]).sort_by("source_offset")
+    return _unwrap_sql(con, records, envelope_paths, document, skip_records)
+
+
+def _unwrap_sql(
+    con: duckdb.DuckDBPyConnection,
+    records: pa.Table,
+    envelope_paths: tuple[str, ...],
+    document: bool,
+    skip_records: int,
+) -> pa.Table:
     branches = ["WHEN json_type(record::JSON) = 'ARRAY' THEN json_extract(record::JSON, '$[*]')"]
     branches += [
         f"WHEN json_type(record::JSON, '{path}') = 'ARRAY' "

@@ -68,6 +68,14 @@ def normalise(
         prepare(con, source)
         casts = ",\n".join(_cast(name) for name in SOURCE_COLUMNS)
         type_checks = "\n".join(_type_check(name) for name in NUMERIC_COLUMNS)
+        # Each stage is materialised once, so a value parsed out of the record (a struct of
+        # its top-level fields, a decoded metadata string) is not re-parsed per reference.
+        stages, previous = "", "records"
+        for number, stage in enumerate(source.stages()):
+            stages += (
+                f"stage{number} AS MATERIALIZED (SELECT *, {stage} FROM {previous}),\n"
+            )
+            previous = f"stage{number}"
         try:
             con.execute(
                 f"""
@@ -77,8 +85,9 @@ def normalise(
                            source_offset
                     FROM _sentinel_checked WHERE _reject IS NULL
                 ),
+                {stages}
                 projected AS (
-                    SELECT _offset, raw, {source.select_list()} FROM records
+                    SELECT _offset, raw, {source.select_list()} FROM {previous}
                 )
                 SELECT {casts}, raw, _offset,
                        CASE WHEN projected._error IS NOT NULL THEN projected._error

@@ -48,6 +48,16 @@ class LogSource(ABC):
     def select_list(self) -> str:
         """The SELECT list turning `records(source_offset, record)` into schema columns."""
 
+    def stages(self) -> list[str]:
+        """Optional SELECT lists evaluated, in order, before `select_list()`.
+
+        Each stage adds columns to every row (its input's columns are kept) and is
+        materialised once. Use it to parse a record once instead of once per field, e.g.
+        `json_transform(record, '{"id": "VARCHAR", "metadata": "JSON"}') AS r`, then
+        read `r.id` and `r.metadata` in the select list.
+        """
+        return []
+
     def setup_sql(self) -> list[str]:
         """Statements run once per connection before `select_list()` (e.g. CREATE MACRO)."""
         return []
