@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sentinel.cli.demo import demo
+from sentinel.cli.hunt import hunt
 from sentinel.cli.rules import rules
 from sentinel.cli.sql import sql
 from sentinel.cli.workspace_cmds import ingest, init
@@ -13,3 +14,4 @@ ALL: list[click.Command] = [init, ingest]
 ALL.append(sql)
 ALL.append(rules)
 ALL.append(demo)
+ALL.append(hunt)

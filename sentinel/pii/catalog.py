@@ -44,8 +44,12 @@ class Catalog:
     detectors: tuple[Detector, ...]
     compiled: tuple[re.Pattern[str], ...] = field(repr=False)
     checks: tuple[validators.Validator | None, ...] = field(repr=False)
+    anchors: tuple[str, ...] = field(repr=False)
+    """Each detector's prefilter pattern, named groups removed (RE2 needs unique names)."""
+    befores: tuple[re.Pattern[str] | None, ...] = field(repr=False)
+    afters: tuple[re.Pattern[str] | None, ...] = field(repr=False)
     prefilter: str = field(repr=False)
-    """One RE2 alternation of every pattern (named groups removed) for the first pass."""
+    """One RE2 alternation of every anchor, for the first pass over the whole column."""
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -59,8 +63,11 @@ def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
     """Compile `detectors` (assumed valid) into a catalog."""
     compiled = tuple(re.compile(d.pattern, re.ASCII) for d in detectors)
     checks = tuple(validators.resolve(d.validator) if d.validator else None for d in detectors)
-    prefilter = "|".join(f"(?:{_NAMED_GROUP.sub('(?:', d.pattern)})" for d in detectors)
-    return Catalog(detectors, compiled, checks, prefilter)
+    anchors = tuple(_NAMED_GROUP.sub("(?:", d.anchor or d.pattern) for d in detectors)
+    befores = tuple(re.compile(d.before, re.ASCII) if d.before else None for d in detectors)
+    afters = tuple(re.compile(d.after, re.ASCII) if d.after else None for d in detectors)
+    prefilter = "|".join(f"(?:{a})" for a in dict.fromkeys(anchors))
+    return Catalog(detectors, compiled, checks, anchors, befores, afters, prefilter)
 
 
 @functools.cache

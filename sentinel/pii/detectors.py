@@ -4,10 +4,13 @@ Every pattern must mean the same in RE2 (DuckDB and pyarrow run it over whole co
 and in Python's `re` with `re.ASCII` (used on the few candidates to locate groups), so
 patterns use neither look-around nor back-references. Conventions inside a pattern:
 
-* group `v` is the value (the whole match when absent);
-* groups `pre` / `post` are one-character guards: RE2 has no look-behind, so a pattern
-  optionally swallows the neighbouring character and the scanner rejects the candidate
-  when a guard is non-empty (`ORD-123-45-6789` is not an SSN, `v1.2.3.4` not an IP).
+* group `v` is the value (the whole match when absent), for labelled patterns;
+* `before` / `after` stand in for the look-around RE2 lacks: a candidate preceded by a
+  `before` character or followed by `after` text is part of a larger token and dropped
+  (`ORD-123-45-6789` is not an SSN, `v1.2.3.4` not an IP). Keeping such guards out of
+  the pattern keeps its literal prefix, which RE2 turns into a memchr-speed skip.
+* `anchor` is a cheap necessary condition for the prefilter pass: short, few states,
+  literal where possible (the full pattern's counted repetitions make a slow DFA).
 
 `priority` settles overlaps: when two findings overlap, the higher one is kept (an email
 inside a database URL is reported as the URL; a card number is not also a phone).
@@ -31,165 +34,179 @@ class Detector:
     normaliser: str = "strip"
     prefix: str = ""
     """For secrets, a regex of the provider prefix a masked hint may show (`AKIA`, `sk-ant-`)."""
+    before: str = ""
+    """A character class; a match right after such a character is part of a larger token."""
+    after: str = ""
+    """A regex; a match followed by text matching it is part of a larger token."""
+    anchor: str = ""
+    """A cheap superset of `pattern` for the prefilter (default: the pattern itself)."""
 
 
 _LABEL_SEP = r"""["']?\s*(?:[:=#]|=>|\bis\b|\bno\.?|\bnumber\b)?\s*["']?\s*"""
 _MONTH = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_NATIONAL_LABEL = (
+    r"\b(?i:national[ _-]?id(?:entity)?(?: card)?|nino|ni|national insurance|bsn|cpf|dni|nie|"
+    r"nif|pesel|aadhaar|codice fiscale|personnummer|sin|steuer-?id|idnr|nir|hetu|cpr|curp|"
+    r"tax id|tin|id card|identity card)\b"
+)
+_DOB_LABEL = (
+    r"\b(?i:d\.?o\.?b|date of birth|birth ?date|born(?: on)?|geburtsdatum|date de naissance|"
+    r"fecha de nacimiento|data di nascita)"
+)
+_SECRET_LABEL = (
+    r"(?i:password|passwd|pwd|passphrase|secret|api[_-]?key|apikey|access[_-]?token|"
+    r"auth[_-]?token|client[_-]?secret|private[_-]?key|bearer)"
+)
+_AWS_SECRET_LABEL = (
+    r"(?i:aws[ _.-]?secret(?:[ _.-]?access)?(?:[ _.-]?key)?|secret[ _.-]?access[ _.-]?key)"
+)
+_PEM_LABEL = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+_DIGIT_BEFORE = r"[\w.+/-]"
 
 BUILTIN_DETECTORS: tuple[Detector, ...] = (
     # --- secrets -------------------------------------------------------------------------
     Detector(
         "private_key",
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:\\[nr]|[A-Za-z0-9+/=\s:,])*"
+        _PEM_LABEL + r"(?:\\[nr]|[A-Za-z0-9+/=\s:,])*"
         r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
-        None, "critical", "secret", 100, "pem",
+        severity="critical", kind="secret", priority=100, normaliser="pem",
+        anchor=r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
     ),
     Detector(
-        "jwt",
-        r"(?P<pre>[\w-]??)(?P<v>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)",
-        "jwt", "high", "secret", 95, "exact", r"eyJ",
+        "jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+        "jwt", "high", "secret", 95, "exact", r"eyJ", before=r"[\w-]",
+        anchor=r"eyJ[A-Za-z0-9_-]{8,}\.eyJ",
     ),
     Detector(
-        "anthropic_key",
-        r"(?P<pre>[\w-]??)(?P<v>sk-ant-(?:api|admin|oat|sid)\d\d-[A-Za-z0-9_-]{20,})",
-        "token", "critical", "secret", 94, "exact", r"sk-ant-[a-z]+\d\d-",
+        "anthropic_key", r"sk-ant-(?:api|admin|oat|sid)\d\d-[A-Za-z0-9_-]{20,}",
+        "token", "critical", "secret", 94, "exact", r"sk-ant-[a-z]+\d\d-", before=r"[\w-]",
+        anchor=r"sk-ant-",
     ),
     Detector(
-        "openai_key",
-        r"(?P<pre>[\w-]??)(?P<v>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})",
+        "openai_key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
         "token", "critical", "secret", 93, "exact", r"sk-(?:proj-|svcacct-|admin-)?",
+        before=r"[\w-]", anchor=r"sk-[A-Za-z0-9_-]{20}",
     ),
     Detector(
-        "github_token",
-        r"(?P<pre>\w??)(?P<v>gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
-        "token", "critical", "secret", 92, "exact", r"gh[pousr]_|github_pat_",
+        "github_token", r"gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}",
+        "token", "critical", "secret", 92, "exact", r"gh[pousr]_|github_pat_", before=r"\w",
+        anchor=r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_",
     ),
     Detector(
-        "stripe_key",
-        r"(?P<pre>\w??)(?P<v>(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,99})",
-        "token", "critical", "secret", 92, "exact", r"[sr]k_(?:live|test)_",
+        "stripe_key", r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,99}",
+        "token", "critical", "secret", 92, "exact", r"[sr]k_(?:live|test)_", before=r"\w",
+        anchor=r"k_(?:live|test)_",
     ),
     Detector(
         "slack_token",
-        r"(?P<pre>\w??)(?P<v>xox[abposr]-[0-9A-Za-z-]{10,}|xapp-\d-[A-Za-z0-9-]{10,}"
-        r"|https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{20,})",
-        "token", "high", "secret", 92, "exact",
-        r"xox[a-z]-|xapp-|https://hooks\.slack\.com/",
+        r"xox[abposr]-[0-9A-Za-z-]{10,}|xapp-\d-[A-Za-z0-9-]{10,}"
+        r"|https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{20,}",
+        "token", "high", "secret", 92, "exact", r"xox[a-z]-|xapp-|https://hooks\.slack\.com/",
+        before=r"\w", anchor=r"xox[abposr]-|xapp-\d|hooks\.slack\.com/",
     ),
     Detector(
-        "google_api_key",
-        r"(?P<pre>\w??)(?P<v>AIza[0-9A-Za-z_-]{35})",
-        "token", "high", "secret", 92, "exact", r"AIza",
+        "google_api_key", r"AIza[0-9A-Za-z_-]{35}",
+        "token", "high", "secret", 92, "exact", r"AIza", before=r"\w",
     ),
     Detector(
-        "google_oauth_token",
-        r"(?P<pre>\w??)(?P<v>ya29\.[0-9A-Za-z_-]{20,})",
-        "token", "high", "secret", 92, "exact", r"ya29\.",
+        "google_oauth_token", r"ya29\.[0-9A-Za-z_-]{20,}",
+        "token", "high", "secret", 92, "exact", r"ya29\.", before=r"\w",
     ),
     Detector(
         "aws_access_key",
-        r"(?P<pre>\w??)(?P<v>(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)"
-        r"[A-Z2-7]{16})(?P<post>\w?)",
-        "token", "high", "secret", 91, "exact", r"A[A-Z]{3}",
+        r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16}",
+        "token", "high", "secret", 91, "exact", r"A[A-Z]{3}", before=r"\w", after=r"\w",
     ),
     Detector(
         "aws_secret_key",
-        r"(?i:aws[ _.-]?secret(?:[ _.-]?access)?(?:[ _.-]?key)?|secret[ _.-]?access[ _.-]?key)"
-        + _LABEL_SEP
-        + r"(?P<v>[A-Za-z0-9/+]{40})(?P<post>[A-Za-z0-9/+=]?)",
-        "aws_secret", "critical", "secret", 90, "exact",
+        _AWS_SECRET_LABEL + _LABEL_SEP + r"(?P<v>[A-Za-z0-9/+]{40})",
+        "aws_secret", "critical", "secret", 90, "exact", after=r"[A-Za-z0-9/+=]",
+        anchor=r"(?i:secret[ _.-]?access|aws[ _.-]?secret)",
     ),
     Detector(
         "database_url",
-        r"(?P<v>(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|"
+        r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|"
         r"sqlserver|cockroachdb|clickhouse|oracle|jdbc:[a-z]+)(?:\+[a-z0-9]+)?://"
-        r"[^\s:/@'\"]+:[^\s@/'\"]+@[^\s/'\"<>]+)",
+        r"[^\s:/@'\"]+:[^\s@/'\"]+@[^\s/'\"<>]+",
         "db_password", "critical", "secret", 89, "exact", r"[A-Za-z0-9+:]+://",
+        anchor=r"://[^\s:/@'\"]+:[^\s@/'\"]+@",
     ),
     Detector(
         "generic_secret",
-        r"(?i:password|passwd|pwd|passphrase|secret|api[_-]?key|apikey|access[_-]?token|"
-        r"auth[_-]?token|client[_-]?secret|private[_-]?key|bearer)"
-        r"""(?:["']?\s*(?:[:=]|=>)\s*["']?|\s+is\s+["']?|\s+)(?P<v>[^\s"'`,;]{8,128})""",
-        "entropy", "high", "secret", 10, "exact",
+        _SECRET_LABEL
+        + r"""(?:["']?\s*(?:[:=]|=>)\s*["']?|\s+is\s+["']?|\s+)(?P<v>[^\s"'`,;]{8,128})""",
+        "entropy", "high", "secret", 10, "exact", anchor=_SECRET_LABEL,
     ),
     # --- personal data -------------------------------------------------------------------
     Detector(
-        "credit_card",
-        r"(?P<pre>[\w.+/-]??)(?P<v>\d(?:[ -]?\d){12,})(?P<post>\w?)",
-        "card", "high", "pii", 80, "digits",
+        "credit_card", r"\d(?:[ -]?\d){12,}",
+        "card", "high", "pii", 80, "digits", before=_DIGIT_BEFORE, after=r"\w",
+        anchor=r"\d{4}[ -]?\d{4}[ -]?\d{4}|\d{4}[ -]\d{6}[ -]\d{4}",
     ),
     Detector(
-        "iban",
-        r"(?P<pre>\w??)(?P<v>[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,34})",
-        "iban", "high", "pii", 79, "compact",
+        "iban", r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,34}",
+        "iban", "high", "pii", 79, "compact", before=r"\w",
+        anchor=r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}",
     ),
     Detector(
-        "ssn",
-        r"(?P<pre>[\w.+/-]??)(?P<v>\d{3}[ -]\d{2}[ -]\d{4})(?P<post>(?:\w|-\d)?)",
-        "ssn", "high", "pii", 78, "digits",
+        "ssn", r"\d{3}[ -]\d{2}[ -]\d{4}",
+        "ssn", "high", "pii", 78, "digits", before=_DIGIT_BEFORE, after=r"\w|-\d",
     ),
     Detector(
-        "ssn",
-        r"\b(?i:ssn|social security(?: number| no\b)?)" + _LABEL_SEP
-        + r"(?P<v>\d{9})(?P<post>\w?)",
-        "ssn", "high", "pii", 78, "digits",
-    ),
-    Detector(
-        "national_id",
-        r"\b(?i:national[ _-]?id(?:entity)?(?: card)?|nino|ni|national insurance|bsn|cpf|dni|nie|"
-        r"nif|pesel|aadhaar|codice fiscale|personnummer|sin|steuer-?id|idnr|nir|hetu|cpr|curp|"
-        r"tax id|tin|id card|identity card)\b" + _LABEL_SEP
-        + r"(?P<v>[A-Za-z0-9](?:[ ./-]?[A-Za-z0-9]){5,19})(?P<post>\w?)",
-        "national_id", "high", "pii", 77, "compact",
+        "ssn", r"\b(?i:ssn|social security(?: number| no\b)?)" + _LABEL_SEP + r"(?P<v>\d{9})",
+        "ssn", "high", "pii", 78, "digits", after=r"\w",
+        anchor=r"(?i:ssn|social security)",
     ),
     Detector(
         "national_id",
-        r"(?P<pre>[\w.-]??)(?P<v>\d{3}\.\d{3}\.\d{3}-\d{2}|[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}"
-        r"[A-Z])(?P<post>\w?)",
-        "national_id", "high", "pii", 77, "compact",
+        _NATIONAL_LABEL + _LABEL_SEP + r"(?P<v>[A-Za-z0-9](?:[ ./-]?[A-Za-z0-9]){5,19})",
+        "national_id", "high", "pii", 77, "compact", after=r"\w", anchor=_NATIONAL_LABEL,
+    ),
+    Detector(
+        "national_id",
+        r"\d{3}\.\d{3}\.\d{3}-\d{2}|[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]",
+        "national_id", "high", "pii", 77, "compact", before=r"[\w.-]", after=r"\w",
     ),
     Detector(
         "passport",
         r"\b(?i:passport)(?:[ _-]?(?i:number|num|nr\b|no\b|id\b|#))?" + _LABEL_SEP
-        + r"(?P<v>[A-Z0-9]{6,9})(?P<post>\w?)",
-        "passport", "high", "pii", 76, "compact",
+        + r"(?P<v>[A-Z0-9]{6,9})",
+        "passport", "high", "pii", 76, "compact", after=r"\w", anchor=r"(?i:passport)",
     ),
     Detector(
         "email",
-        r"(?P<v>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-        r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?P<post>\w?)",
-        "email", "medium", "pii", 70, "lower",
+        r"[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+        r"[A-Za-z]{2,24}",
+        "email", "medium", "pii", 70, "lower", after=r"\w",
+        anchor=r"[A-Za-z0-9_%+-]@[A-Za-z0-9-]+\.[A-Za-z]{2}",
     ),
     Detector(
         "date_of_birth",
-        r"\b(?i:d\.?o\.?b|date of birth|birth ?date|born(?: on)?|geburtsdatum|date de naissance|"
-        r"fecha de nacimiento|data di nascita)" + _LABEL_SEP
+        _DOB_LABEL + _LABEL_SEP
         + r"(?P<v>\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}\.? " + _MONTH + r",? \d{4}|"
         + _MONTH + r" \d{1,2},? \d{4})",
-        "date", "medium", "pii", 65, "strip",
+        "date", "medium", "pii", 65, "strip", anchor=_DOB_LABEL,
     ),
     Detector(
         "phone",
-        r"(?P<pre>[\w.+/-]??)(?P<v>(?:\+|\b00)[1-9]\d{0,2}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?"
-        r"\d{1,4}(?:[ .-]?\d{1,4}){1,5})(?P<post>\w?)",
-        "phone", "medium", "pii", 60, "phone",
+        r"(?:\+|\b00)[1-9]\d{0,2}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{1,4}){1,5}",
+        "phone", "medium", "pii", 60, "phone", before=_DIGIT_BEFORE, after=r"\w",
+        anchor=r"(?:\+|\b00)[1-9]\d{0,2}[ .-]?\(?\d",
     ),
     Detector(
-        "phone",
-        r"(?P<pre>[\w.+/-]??)(?P<v>\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})"
-        r"(?P<post>(?:\w|[.-]\d)?)",
-        "phone", "medium", "pii", 60, "phone",
+        "phone", r"\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}",
+        "phone", "medium", "pii", 60, "phone", before=_DIGIT_BEFORE, after=r"\w|[.-]\d",
     ),
     Detector(
         "ipv6",
-        r"(?P<pre>[\w:.]??)(?P<v>(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|"
-        r"(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{0,4})(?P<post>[\w.]?)",
-        "ipv6", "low", "pii", 55, "ip",
+        r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|"
+        r"(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{0,4}",
+        "ipv6", "low", "pii", 55, "ip", before=r"[\w:.]", after=r"[\w.:]",
+        anchor=r"[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]",
     ),
     Detector(
-        "ipv4",
-        r"(?P<pre>[\w.-]??)(?P<v>(?:\d{1,3}\.){3}\d{1,3})(?P<post>(?:\.?\w)?)",
-        "ipv4", "low", "pii", 54, "ip",
+        "ipv4", r"(?:\d{1,3}\.){3}\d{1,3}",
+        "ipv4", "low", "pii", 54, "ip", before=r"[\w.-]", after=r"\.?\w",
+        anchor=r"\d\.\d{1,3}\.\d{1,3}\.\d",
     ),
 )  # fmt: skip

@@ -4,21 +4,25 @@ Three passes, each narrower than the last:
 
 1. **Prefilter** — one RE2 alternation of every pattern (`Catalog.prefilter`) over the
    whole column with `pyarrow.compute.match_substring_regex`, one thread per chunk
-   (Arrow releases the GIL). Most rows of a real prompt log stop here.
-2. **Per detector** — each pattern over the candidate rows only, same function, giving
-   the (row, detector) pairs that hold a match.
-3. **Extraction** — for those pairs DuckDB's `regexp_extract_all` and
-   `regexp_split_to_array` give every match and the length of the text between matches,
-   hence character offsets, in one vectorised query. Tiny inputs (a single `mask_text`)
-   use Python's `re` instead, which is faster than starting a query.
+   (Arrow releases the GIL). The alternation is of each detector's *anchor*, a short
+   necessary condition, because RE2's DFA slows down with many counted repetitions.
+   Most rows of a real prompt log stop here.
+2. **Per detector** — each anchor over the candidate rows only, giving the (row,
+   detector) pairs worth extracting. Literal anchors (`AKIA`, `sk-ant-`) run at memchr
+   speed.
+3. **Extraction** — for those pairs DuckDB's `regexp_extract_all` returns every match in
+   one vectorised query; Python only locates each match string (`str.find`) and
+   confirms it. Tiny inputs (a single `mask_text`) use Python's `re` directly, which is
+   faster than starting a query.
 
-Only the matches themselves reach Python: guard groups, the validator, and overlap
-resolution by priority. Offsets are Unicode code points, as Python indexes a `str`.
+Only the matches reach Python: context guards, the validator, and overlap resolution by
+priority. Offsets are Unicode code points, as Python indexes a `str`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -112,65 +116,80 @@ def _rows_matching(column: pa.ChunkedArray, pattern: str) -> np.ndarray:
 
 @dataclass
 class _Pairs:
-    """Candidate (row, detector) pairs with the row's text."""
+    """Candidate (row, detector) pairs; `local` indexes the candidate texts."""
 
     rows: np.ndarray
     detectors: np.ndarray
+    local: np.ndarray
     texts: pa.Array
 
 
 def _pairs(texts: pa.ChunkedArray, rows: np.ndarray, catalog: Catalog) -> _Pairs:
     texts_array = texts.combine_chunks()
+    distinct = list(dict.fromkeys(catalog.anchors))
 
-    def hits(index: int) -> np.ndarray:
-        mask = pc.match_substring_regex(texts_array, catalog.detectors[index].pattern)
+    def hits(anchor: str) -> np.ndarray:
+        mask = pc.match_substring_regex(texts_array, anchor)
         return np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False))
 
-    per_detector = list(_pool.map(hits, range(len(catalog.detectors))))
+    by_anchor = dict(zip(distinct, _pool.map(hits, distinct), strict=True))
+    per_detector = [by_anchor[a] for a in catalog.anchors]
     local = np.concatenate(per_detector)
     dets = np.concatenate([np.full(len(h), i, dtype=np.int32) for i, h in enumerate(per_detector)])
-    return _Pairs(rows[local], dets, texts_array.take(pa.array(local)))
+    return _Pairs(rows[local], dets, local, texts_array)
 
 
 def _small(pairs: _Pairs) -> bool:
-    return pairs.texts.nbytes <= SMALL_INPUT_BYTES
+    used = pairs.texts.take(pa.array(np.unique(pairs.local))) if len(pairs.local) else pairs.texts
+    return used.nbytes <= SMALL_INPUT_BYTES
 
 
-# A raw match before validation: (row, detector, start offset of the match, match text).
-_Raw = tuple[int, int, int, str]
+# A located match before validation: (row, detector, the match in the row's text).
+_Raw = tuple[int, int, re.Match[str]]
 
 
 def _extract_small(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
+    texts = _pair_texts(pairs)
     out: list[_Raw] = []
-    for row, det, text in zip(
-        pairs.rows.tolist(), pairs.detectors.tolist(), pairs.texts.to_pylist(), strict=True
+    for row, det, local in zip(
+        pairs.rows.tolist(), pairs.detectors.tolist(), pairs.local.tolist(), strict=True
     ):
-        for m in catalog.compiled[det].finditer(text):
-            out.append((row, det, m.start(), m.group(0)))
+        out.extend((row, det, m) for m in catalog.compiled[det].finditer(texts[local]))
     return out
+
+
+def _pair_texts(pairs: _Pairs) -> dict[int, str]:
+    wanted = np.unique(pairs.local)
+    return dict(zip(wanted.tolist(), pairs.texts.take(pa.array(wanted)).to_pylist(), strict=True))
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
     con = getattr(_local, "con", None)
     if con is None:
         con = duckdb.connect()
-        con.execute("SET threads = ?", [max(2, os.cpu_count() or 2)])
+        con.execute(f"SET threads = {max(2, os.cpu_count() or 2)}")
         _local.con = con
     return con
 
 
 def _extract_duckdb(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
+    """Every match of each pair's pattern via `regexp_extract_all`, located in Python.
+
+    A match string is found with `str.find` from the end of the previous match and
+    confirmed with the Python pattern at that position (a `\\b` in the pattern can make
+    an earlier copy of the same string a non-match), which also yields the groups.
+    """
     present = sorted(set(pairs.detectors.tolist()))
     table = pa.table(
         {
             "rid": pa.array(pairs.rows, pa.int64()),
             "det": pa.array(pairs.detectors, pa.int32()),
-            "t": pairs.texts,
+            "loc": pa.array(pairs.local, pa.int64()),
+            "t": pairs.texts.take(pa.array(pairs.local)),
         }
     )
     selects = [
-        f"SELECT rid, det, regexp_extract_all(t, $p{d}) AS m, "
-        f"list_transform(regexp_split_to_array(t, $p{d}), lambda x: length(x)) AS g "
+        f"SELECT rid, det, loc, regexp_extract_all(t, $p{d}) AS m "
         f"FROM pii_pairs WHERE det = {int(d)}"
         for d in present
     ]
@@ -181,31 +200,37 @@ def _extract_duckdb(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
         result = con.sql(" UNION ALL ".join(selects), params=params).to_arrow_table()
     finally:
         con.unregister("pii_pairs")
+    texts = _pair_texts(pairs)
     out: list[_Raw] = []
-    for row, det, found, gaps in zip(
+    for row, det, local, found in zip(
         result["rid"].to_pylist(),
         result["det"].to_pylist(),
+        result["loc"].to_pylist(),
         result["m"].to_pylist(),
-        result["g"].to_pylist(),
         strict=True,
     ):
-        position = 0
-        for text, gap in zip(found, gaps, strict=False):
-            position += gap
-            out.append((row, det, position, text))
-            position += len(text)
+        text = texts[local]
+        compiled = catalog.compiled[det]
+        cursor = 0
+        for value in found:
+            position = text.find(value, cursor)
+            while position >= 0:
+                m = compiled.fullmatch(text, position, position + len(value))
+                if m is not None:
+                    out.append((row, det, m))
+                    cursor = position + len(value)
+                    break
+                position = text.find(value, position + 1)
     return out
 
 
 def _validate(raw: Sequence[_Raw], catalog: Catalog) -> Matches:
     accepted: dict[int, list[tuple[int, int, int, str]]] = {}
-    for row, det, start, text in raw:
-        span = _value_span(catalog, det, text)
-        if span is None:
-            continue
-        a, b = span
-        kept = accepted.setdefault(row, [])
-        kept.append((det, start + a, start + b, text[a:b]))
+    for row, det, m in raw:
+        span = _value_span(catalog, det, m)
+        if span is not None:
+            a, b = span
+            accepted.setdefault(row, []).append((det, a, b, m.string[a:b]))
     matches = Matches()
     for row in sorted(accepted):
         chosen: list[tuple[int, int, int, str]] = []
@@ -224,17 +249,15 @@ def _validate(raw: Sequence[_Raw], catalog: Catalog) -> Matches:
     return matches
 
 
-def _value_span(catalog: Catalog, det: int, text: str) -> tuple[int, int] | None:
-    """The value's span inside one raw match, or None when guards or the validator say no."""
-    compiled = catalog.compiled[det]
-    m = compiled.fullmatch(text) or compiled.match(text)
-    a, b = 0, len(text)
-    if m is not None:
-        groups = compiled.groupindex
-        if ("pre" in groups and m.group("pre")) or ("post" in groups and m.group("post")):
-            return None
-        if "v" in groups and m.group("v") is not None:
-            a, b = m.span("v")
+def _value_span(catalog: Catalog, det: int, m: re.Match[str]) -> tuple[int, int] | None:
+    """The value's span in the text, or None when context or the validator say no."""
+    text = m.string
+    before, after = catalog.befores[det], catalog.afters[det]
+    if before is not None and m.start() > 0 and before.match(text, m.start() - 1, m.start()):
+        return None
+    if after is not None and after.match(text, m.end()):
+        return None
+    a, b = m.span("v") if "v" in m.re.groupindex and m.group("v") is not None else m.span()
     if b <= a:
         return None
     check = catalog.checks[det]
@@ -245,5 +268,4 @@ def _value_span(catalog: Catalog, det: int, text: str) -> tuple[int, int] | None
         return a, b
     if verdict is False:
         return None
-    sub_a, sub_b = verdict
-    return a + sub_a, a + sub_b
+    return a + verdict[0], a + verdict[1]
