@@ -1,10 +1,11 @@
 """Every real log sample in `shared/samples` normalises with zero rejected records.
 
 The samples are third-party fixtures (see `shared/samples/SOURCES.md`), kept beside
-the repository rather than in it. Until the ingest engine's framing is used here, the
-test frames files itself: one JSON document (unwrapped through the source's envelope
-paths, or a top-level array), else JSON lines. Expectations are written by hand from
-reading the files, so a mapping change that loses a field shows up as a failure.
+the repository rather than in it. The field checks frame files in the test itself (one
+JSON document unwrapped through the source's envelope paths, else JSON lines) and call
+`normalise`, so a mapping bug is told apart from a framing bug; the last test runs the
+real ingest engine over all samples, by recognition. Expectations are written by hand
+from reading the files, so a mapping change that loses a field shows up as a failure.
 """
 
 from __future__ import annotations
@@ -285,3 +286,24 @@ def test_litellm_spend_log() -> None:
     assert (event["prompt_tokens"], event["completion_tokens"]) == (10, 20)
     assert event["prompt_text"] is None  # messages were not stored ("{}")
     assert event["actor_key"] is None  # api_key is ""
+
+
+# --- the real ingest engine: framing, envelopes and recognition ---------------------------
+
+
+def test_engine_ingests_every_sample_by_recognition(tmp_path: Path) -> None:
+    engine = pytest.importorskip("sentinel.ingest.engine")
+    from sentinel.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    report = engine.ingest_paths(ws, sample_files())
+    assert [f.path for f in report.skipped] == []
+    assert report.quarantined == 0
+    assert dict(report.events_by_source) == {
+        "bedrock": 19,
+        "cloudtrail": 63 + 3 + 1 + 1,
+        "litellm": 2,
+        "openai_audit": 3,
+    }
+    recognised = {Path(f.path).name: f.source for f in report.files}
+    assert recognised == {p.name: p.parent.name for p in sample_files()}
