@@ -50,6 +50,7 @@ from sigma.conversion.deferred import DeferredQueryExpression
 from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -74,7 +75,7 @@ from sentinel.detect.fields import (
     quote_literal,
     resolve_field,
 )
-from sentinel.detect.pipeline import STATE_SOURCES
+from sentinel.detect.pipeline import STATE_SOURCES, sentinel_pipeline
 
 Cond = ConditionFieldEqualsValueExpression
 
@@ -88,7 +89,12 @@ class SentinelBackend(TextQueryBackend):
         "default": "DuckDB SELECT over the events view",
         "condition": "Only the WHERE condition",
     }
-    requires_pipeline: ClassVar[bool] = True
+    # The sentinel pipeline is part of the backend: from the repository root sigma-cli reads
+    # `-p sentinel` as the directory `sentinel/` (no pipeline YAML there), and a rule must
+    # never convert without its log source filter and field checks. `-p sentinel` stays
+    # valid (applying it twice is idempotent) and a `vars` pipeline can override variables.
+    backend_processing_pipeline: ClassVar[ProcessingPipeline] = sentinel_pipeline()
+    requires_pipeline: ClassVar[bool] = False
     table: ClassVar[str] = "events"
 
     precedence = (ConditionNOT, ConditionAND, ConditionOR)
@@ -262,6 +268,8 @@ class SentinelBackend(TextQueryBackend):
         bits = 32 if isinstance(network, ipaddress.IPv4Network) else 128
         shift = bits - network.prefixlen
         template = self.ipv4_cidr_expression if bits == 32 else self.ipv6_cidr_expression
+        if shift == bits:  # /0: any address of the family (a shift by the width is undefined)
+            template = template.split(" >> ")[0] + " IS NOT NULL)"
         return template.format(
             field=self.escape_and_quote_field(cond.field),
             shift=shift,

@@ -19,10 +19,10 @@ from typing import Any
 
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
+from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from sentinel.detect.backend import SentinelBackend
-from sentinel.detect.pipeline import sentinel_pipeline
 from sentinel.detect.rules import LoadedRule, RulePack, RuleProblem
 from sentinel.exceptions import RuleError
 
@@ -56,7 +56,8 @@ class CompiledRule:
 
 
 def _backend(variables: Mapping[str, Any] | None) -> SentinelBackend:
-    backend = SentinelBackend(sentinel_pipeline(variables))
+    overrides = ProcessingPipeline(vars=dict(variables)) if variables else None
+    backend = SentinelBackend(overrides)
     backend.init_processing_pipeline()
     return backend
 

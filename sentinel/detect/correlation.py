@@ -83,6 +83,9 @@ def correlation_query(backend: SentinelBackend, rule: SigmaCorrelationRule) -> s
     op = OPERATORS[condition.op.name.lower()]
     ctes = [f"matched AS (\n    {matched}\n)"]
     if kind == "temporal_ordered":
+        rules = len(rule.referenced_rules)
+        if (condition.op.name, condition.count) != ("GTE", rules):
+            raise _unsupported(rule, "a temporal_ordered condition other than all rules")
         ctes.extend(_ordered_chain(len(rule.referenced_rules), partition_by))
         last = len(rule.referenced_rules) - 1
         ctes.append(
