@@ -141,6 +141,8 @@ def _mask_column(
     if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and _is_text(kind.value_type):
         chunks = []
         for chunk in column.chunks:
+            if chunk.offset:  # offsets + validity of a slice cannot be reused as they are
+                chunk = chunk.take(pa.array(range(len(chunk))))
             flat = mask_array(chunk.values, catalog).cast(kind.value_type)
             rebuilt = type(chunk).from_arrays(chunk.offsets, flat, mask=chunk.is_null())
             chunks.append(rebuilt.cast(kind))

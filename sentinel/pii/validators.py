@@ -99,7 +99,19 @@ def ssn(value: str) -> Verdict:
 
 
 def phone(value: str) -> Verdict:
-    """A number phonenumbers accepts as valid (international, or US/CA without `+`)."""
+    """A number phonenumbers accepts as valid (international, or US/CA without `+`).
+
+    The candidate may run into a following number (`+44 20 7946 0958 10`), so shorter
+    prefixes ending at a separator are tried, longest first.
+    """
+    ends = [m.start() for m in re.finditer(r"[ .-]", value)] + [len(value)]
+    for end in sorted(set(ends), reverse=True):
+        if _valid_phone(value[:end]):
+            return 0, end
+    return False
+
+
+def _valid_phone(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
     if digits < 7 or digits > 15:
         return False
