@@ -13,7 +13,8 @@ rules' already-converted conditions:
    * value_count: number of distinct non-NULL values of the condition field;
    * temporal: number of distinct referenced rules that matched;
    * temporal_ordered: the latest start of a chain rule1 ≤ rule2 ≤ … ≤ ruleN (ordered
-     by `ts`, ties allowed) ending at this event, computed one rule at a time.
+     by `ts`, ties allowed) ending at this event, computed one rule at a time; the
+     window hits when that start is within the timespan.
 3. `hits` — windows whose aggregate satisfies the condition.
 4. overlapping hit windows of a group are merged into one burst, and each burst is
    reported once with all matched events of its group inside it:
@@ -86,10 +87,10 @@ def correlation_query(backend: SentinelBackend, rule: SigmaCorrelationRule) -> s
         rules = len(rule.referenced_rules)
         if (condition.op.name, condition.count) != ("GTE", rules):
             raise _unsupported(rule, "a temporal_ordered condition other than all rules")
-        ctes.extend(_ordered_chain(len(rule.referenced_rules), partition_by))
+        ctes.extend(_ordered_chain(len(rule.referenced_rules), partition_by, window))
         last = len(rule.referenced_rules) - 1
         ctes.append(
-            f"hits AS (\n    SELECT *, start{last} AS window_start FROM chain{last}\n"
+            f"hits AS (\n    SELECT * FROM chain{last}\n"
             f"    WHERE rule_index = {last} AND start{last} IS NOT NULL\n"
             f"      AND start{last} >= ts - INTERVAL {rule.timespan.seconds} SECOND\n)"
         )
@@ -146,8 +147,13 @@ def _matched_select(
     )
 
 
-def _ordered_chain(count: int, partition_by: str) -> list[str]:
-    ctes = ["chain0 AS (SELECT *, CASE WHEN rule_index = 0 THEN ts END AS start0 FROM matched)"]
+def _ordered_chain(count: int, partition_by: str, window: str) -> list[str]:
+    # window_start: the first matched event of the group within the timespan, so the burst
+    # reports every step (e.g. all the failures before the success), not just the last chain.
+    ctes = [
+        "chain0 AS (\n    SELECT *, CASE WHEN rule_index = 0 THEN ts END AS start0, "
+        f"min(ts) OVER w AS window_start\n    FROM matched WINDOW w AS {window}\n)"
+    ]
     for i in range(1, count):
         ctes.append(
             f"chain{i} AS (\n    SELECT *, CASE WHEN rule_index = {i} THEN max(start{i - 1}) OVER "
