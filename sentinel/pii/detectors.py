@@ -145,7 +145,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "iban", r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,34}",
-        "iban", "high", "pii", 79, "compact", before=r"\w",
+        "iban", "high", "pii", 81, "compact", before=r"\w",
         anchor=r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}",
     ),
     Detector(
@@ -169,7 +169,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "passport",
-        r"\b(?i:passport)(?:[ _-]?(?i:number|num|nr\b|no\b|id\b|#))?" + _LABEL_SEP
+        r"\b(?i:passport)(?:[ _-]?(?:(?i:number|num|nr|no|id)\b\.?|#))?" + _LABEL_SEP
         + r"(?P<v>[A-Z0-9]{6,9})",
         "passport", "high", "pii", 76, "compact", after=r"\w", anchor=r"(?i:passport)",
     ),

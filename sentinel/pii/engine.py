@@ -226,11 +226,18 @@ def _extract_duckdb(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
 
 def _validate(raw: Sequence[_Raw], catalog: Catalog) -> Matches:
     accepted: dict[int, list[tuple[int, int, int, str]]] = {}
-    for row, det, m in raw:
-        span = _value_span(catalog, det, m)
-        if span is not None:
-            a, b = span
-            accepted.setdefault(row, []).append((det, a, b, m.string[a:b]))
+    for row, det, first in raw:
+        m: re.Match[str] | None = first
+        for _ in range(_RETRIES):
+            assert m is not None
+            span = _value_span(catalog, det, m)
+            if span is not None:
+                a, b = span
+                accepted.setdefault(row, []).append((det, a, b, m.string[a:b]))
+                break
+            m = _retry(catalog, det, m)
+            if m is None:
+                break
     matches = Matches()
     for row in sorted(accepted):
         chosen: list[tuple[int, int, int, str]] = []
@@ -249,23 +256,44 @@ def _validate(raw: Sequence[_Raw], catalog: Catalog) -> Matches:
     return matches
 
 
+_RETRIES = 4
+_RETRY_WINDOW = 256
+
+
+def _retry(catalog: Catalog, det: int, m: re.Match[str]) -> re.Match[str] | None:
+    """The next match starting inside a rejected labelled match.
+
+    Matches do not overlap, so a labelled candidate that runs on and is rejected
+    (`sin: … PESEL: 32082114933`) may have swallowed the label of a real finding.
+    """
+    if "v" not in m.re.groupindex:
+        return None
+    end = min(len(m.string), m.end() + _RETRY_WINDOW)
+    return catalog.compiled[det].search(m.string, m.start() + 1, end)
+
+
 def _value_span(catalog: Catalog, det: int, m: re.Match[str]) -> tuple[int, int] | None:
-    """The value's span in the text, or None when context or the validator say no."""
+    """The value's span in the text, or None when the validator or the context say no.
+
+    `before` applies where the candidate token starts and where the value starts;
+    `after` where the value finally ends (a validator may keep only part of a candidate
+    that ran on into the next number or word).
+    """
     text = m.string
-    before, after = catalog.befores[det], catalog.afters[det]
-    if before is not None and m.start() > 0 and before.match(text, m.start() - 1, m.start()):
-        return None
-    if after is not None and after.match(text, m.end()):
-        return None
     a, b = m.span("v") if "v" in m.re.groupindex and m.group("v") is not None else m.span()
     if b <= a:
         return None
     check = catalog.checks[det]
-    if check is None:
-        return a, b
-    verdict = check(text[a:b])
-    if verdict is True:
-        return a, b
+    verdict = True if check is None else check(text[a:b])
     if verdict is False:
         return None
-    return a + verdict[0], a + verdict[1]
+    if verdict is not True:
+        a, b = a + verdict[0], a + verdict[1]
+    before, after = catalog.befores[det], catalog.afters[det]
+    if before is not None:
+        for start in {m.start(), a}:  # the candidate token's start, and the value's
+            if start > 0 and before.match(text, start - 1, start):
+                return None
+    if after is not None and after.match(text, b):
+        return None
+    return a, b

@@ -39,7 +39,7 @@ _SEPARATORS = re.compile(r"[ -]")
 # Issuer identification prefixes of the major card networks (ISO/IEC 7812 ranges).
 _CARD_PREFIXES = re.compile(
     r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[689])|6(?:011|5|4[4-9]|2)"
-    r"|35(?:2[89]|[3-8]\d)|5[06-8]|6[07])"
+    r"|35|5[06-8]|6[07])"
 )
 
 
@@ -159,6 +159,8 @@ def email(value: str) -> Verdict:
     local, _, domain = value.rpartition("@")
     if not local or ".." in local or local.startswith(".") or local.endswith("."):
         return False
+    if local == "git":  # an SSH remote (git@github.com:org/repo), not a mailbox
+        return False
     tld = domain.rsplit(".", 1)[-1].lower()
     return tld not in _EMAIL_NOT_TLDS and ".." not in domain
 
@@ -182,38 +184,48 @@ def shannon_entropy(value: str) -> float:
 
 
 _PLACEHOLDER = re.compile(
-    r"(?i)your|xxx|example|placeholder|changeme|redacted|dummy|sample|<|>|\$\{|\{\{|\*\*\*|%s|"
+    r"(?i)your|x{4,}|example|placeholder|changeme|redacted|dummy|sample|<|>|\$\{|\{\{|\*\*\*|"
     r"^\[|\.\.\."
+)
+# Case-sensitive for tokens: random bodies contain "Xxx" or "your" by chance often enough.
+_TOKEN_PLACEHOLDER = re.compile(
+    r"x{6,}|X{6,}|\*{3,}|YOUR|your_|EXAMPLE|example|placeholder|<|>|\$\{|\{\{|\.\.\."
 )
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
 def entropy(value: str) -> Verdict:
-    """A plausible secret: long enough, mixed character classes, high entropy, no placeholder."""
-    if len(value) < 8 or _PLACEHOLDER.search(value) or _ENV_NAME.match(value):
+    """A plausible secret: long enough, mixed character classes, high entropy, no placeholder.
+
+    Trailing sentence punctuation is not part of the secret (`secret protéger.`).
+    """
+    trimmed = value.rstrip(".)]>!?:")
+    if len(trimmed) < 8 or _PLACEHOLDER.search(trimmed) or _ENV_NAME.match(trimmed):
         return False
     classes = sum(
         (
-            any(c.islower() for c in value),
-            any(c.isupper() for c in value),
-            any(c.isdigit() for c in value),
-            any(not c.isalnum() for c in value),
+            any(c.islower() for c in trimmed),
+            any(c.isupper() for c in trimmed),
+            any(c.isdigit() for c in trimmed),
+            any(not c.isalnum() for c in trimmed),
         )
     )
-    return classes >= 2 and shannon_entropy(value) >= 2.8
+    if classes < 2 or shannon_entropy(trimmed) < 2.8:
+        return False
+    return True if trimmed == value else (0, len(trimmed))
 
 
 def token(value: str) -> Verdict:
     """A provider token: not a documentation placeholder and not one repeated character."""
     body = value[-16:]
-    return not _PLACEHOLDER.search(value) and len(set(body)) > 4 and not value.endswith("EXAMPLE")
+    return not _TOKEN_PLACEHOLDER.search(value) and len(set(body)) > 4
 
 
 def aws_secret(value: str) -> Verdict:
     """40 base64 characters that are not a hex digest (git SHA-1 is 40 hex too)."""
     if re.fullmatch(r"[0-9a-fA-F]{40}", value):
         return False
-    return token(value) and entropy(value) is True
+    return token(value) is True and entropy(value) is True
 
 
 def db_password(value: str) -> Verdict:
@@ -277,7 +289,19 @@ _UK_NINO = re.compile(r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]$")
 
 
 def national_id(value: str) -> Verdict:
-    """Passes the checksum of some national id scheme, or is a UK National Insurance number."""
+    """Passes the checksum of some national id scheme, or is a UK National Insurance number.
+
+    A labelled candidate may run on into the next word, so shorter prefixes ending at a
+    space are tried, longest first.
+    """
+    ends = [m.start() for m in re.finditer(" ", value)] + [len(value)]
+    for end in sorted(set(ends), reverse=True):
+        if _national_id(value[:end]):
+            return 0, end
+    return False
+
+
+def _national_id(value: str) -> bool:
     compact = re.sub(r"[\s./-]", "", value).upper()
     if _UK_NINO.match(compact):
         return True
