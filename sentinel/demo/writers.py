@@ -45,8 +45,10 @@ def bedrock_path(ts: datetime, region: str) -> str:
 
 
 def cloudtrail_path(ts: datetime, region: str) -> str:
+    # One object per region and hour (CloudTrail itself delivers about every 5 minutes).
     prefix = f"cloudtrail/AWSLogs/{AWS_ACCOUNT}/CloudTrail/{region}/{ts:%Y/%m/%d}"
-    name = f"{AWS_ACCOUNT}_CloudTrail_{region}_{ts:%Y%m%dT0000Z}_{_tag(region, str(ts.date()))}"
+    stamp = f"{ts:%Y%m%dT%H}00Z"
+    name = f"{AWS_ACCOUNT}_CloudTrail_{region}_{stamp}_{_tag(region, stamp)}"
     return f"{prefix}/{name}.json.gz"
 
 
