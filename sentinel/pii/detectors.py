@@ -44,10 +44,11 @@ class Detector:
 
 _LABEL_SEP = r"""["']?\s*(?:[:=#]|=>|\bis\b|\bno\.?|\bnumber\b)?\s*["']?\s*"""
 _MONTH = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+# Short labels are words in some languages ("sin", "ni", "tin"): only in capitals.
 _NATIONAL_LABEL = (
-    r"\b(?i:national[ _-]?id(?:entity)?(?: card)?|nino|ni|national insurance|bsn|cpf|dni|nie|"
-    r"nif|pesel|aadhaar|codice fiscale|personnummer|sin|steuer-?id|idnr|nir|hetu|cpr|curp|"
-    r"tax id|tin|id card|identity card)\b"
+    r"\b(?:(?i:national[ _-]?id(?:entity)?(?: card)?|nino|national insurance(?: number)?|bsn|"
+    r"cpf|pesel|aadhaar|codice fiscale|personnummer|steuer-?id|idnr|hetu|curp|tax id|id card|"
+    r"identity card)|NI|DNI|NIE|NIF|SIN|NIR|CPR|TIN)\b"
 )
 _DOB_LABEL = (
     r"\b(?i:d\.?o\.?b|date of birth|birth ?date|born(?: on)?|geburtsdatum|date de naissance|"
@@ -159,7 +160,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "national_id",
-        _NATIONAL_LABEL + _LABEL_SEP + r"(?P<v>[A-Za-z0-9](?:[ ./-]?[A-Za-z0-9]){5,19})",
+        _NATIONAL_LABEL + _LABEL_SEP + r"(?P<v>[A-Z0-9](?:[ ./-]?[A-Z0-9]){5,19})",
         "national_id", "high", "pii", 77, "compact", after=r"\w", anchor=_NATIONAL_LABEL,
     ),
     Detector(
@@ -202,7 +203,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|"
         r"(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{0,4}",
         "ipv6", "low", "pii", 55, "ip", before=r"[\w:.]", after=r"[\w.:]",
-        anchor=r"[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]",
+        anchor=r"[0-9A-Fa-f]::|::[0-9A-Fa-f]|(?:[0-9A-Fa-f]{1,4}:){4}[0-9A-Fa-f]",
     ),
     Detector(
         "ipv4", r"(?:\d{1,3}\.){3}\d{1,3}",

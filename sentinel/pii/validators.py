@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import importlib
 import ipaddress
 import json
@@ -305,7 +306,14 @@ def _national_id(value: str) -> bool:
     compact = re.sub(r"[\s./-]", "", value).upper()
     if _UK_NINO.match(compact):
         return True
-    return any(_stdnum(name).is_valid(value) for name in NATIONAL_ID_MODULES)
+    if sum(c.isdigit() for c in compact) < 6:  # every scheme here is mostly digits
+        return False
+    return any(check(value) for check in _national_id_checks())
+
+
+@functools.cache
+def _national_id_checks() -> tuple[Callable[[str], bool], ...]:
+    return tuple(_stdnum(name).is_valid for name in NATIONAL_ID_MODULES)
 
 
 def passport(value: str) -> Verdict:
