@@ -68,6 +68,7 @@ class CustomSourceConfig:
     name: str
     fields: dict[str, str]
     match: str | None = None
+    defaults: dict[str, str] = field(default_factory=dict)
     format: str = "jsonl"
     line: int = 0
 
@@ -130,7 +131,8 @@ class _Parser:
     def typed(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
         value = data[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            kinds = (kind,) if isinstance(kind, type) else kind
+            expected = "/".join(k.__name__ for k in kinds)
             raise self.fail(key, f"{key!r} must be {expected}, got {value!r}")
         return value
 
@@ -212,7 +214,7 @@ class _Parser:
         result = []
         for name, entry in section.items():
             line = self.line_of(f"sources.{name}")
-            item = self.table(entry, f"sources.{name}", ("format", "match", "fields"))
+            item = self.table(entry, f"sources.{name}", ("format", "match", "fields", "defaults"))
             if item.get("format", "jsonl") != "jsonl":
                 raise ConfigError(f"{self.path}:{line}: sources.{name}: format must be 'jsonl'")
             fields = item.get("fields")
@@ -223,7 +225,22 @@ class _Parser:
                     f"{self.path}:{line}: sources.{name} needs a [sources.{name}.fields] table "
                     "of column = \"$.json.path\""
                 )
+            defaults = item.get("defaults", {})
+            if not isinstance(defaults, dict) or not all(
+                isinstance(v, str) for v in defaults.values()
+            ):
+                raise ConfigError(
+                    f"{self.path}:{line}: [sources.{name}.defaults] must map column = \"value\""
+                )
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ConfigError(
+                    f"{self.path}:{line}: source name {name!r} must be lowercase letters, "
+                    "digits and underscores, starting with a letter"
+                )
             result.append(
-                CustomSourceConfig(name=name, fields=dict(fields), match=item.get("match"), line=line)
+                CustomSourceConfig(
+                    name=name, fields=dict(fields), match=item.get("match"),
+                    defaults=dict(defaults), line=line,
+                )
             )
         return tuple(result)

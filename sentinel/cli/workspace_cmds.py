@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-
 from typing import TYPE_CHECKING
 
 import click
@@ -34,7 +33,9 @@ def init(ctx: click.Context, directory: str | None) -> None:
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--source", "-s", metavar="NAME", help="Force the log format instead of recognising it.")
+@click.option(
+    "--source", "-s", metavar="NAME", help="Force the log format instead of recognising it."
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Summary format on stdout.")
 @click.pass_context

@@ -12,7 +12,7 @@ import glob
 import gzip
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -77,7 +77,8 @@ def custom_sources(ws: Workspace) -> list[LogSource]:
     from sentinel.sources.jsonl import JsonlSource
 
     return [
-        JsonlSource(c.name, c.fields, match=c.match) for c in ws.config.sources
+        JsonlSource(c.name, c.fields, match=c.match, defaults=c.defaults)
+        for c in ws.config.sources
     ]
 
 
@@ -187,8 +188,22 @@ def _ingest_file(
         advance(disk_size)
         return result
     kind = state.framing or framing.detect_framing(head)
+    config = ws.config
+    document: framing.Chunk | None = None
+    paths = tuple({p for s in available_sources(extra).values() for p in s.envelope_paths})
+    if kind == "document":
+        with _open(path, gz) as stream:
+            document = framing.read_document(stream, config.ingest.max_document_bytes)
+        sample = framing.document_sample(duck, document, paths)
+    else:
+        sample = framing.sample_record(head, kind, paths)
+        if sample is None and b"\n" not in head:
+            # One long first line (a compact CloudTrail file): let DuckDB find its first record.
+            with _open(path, gz) as stream:
+                line = stream.readline(config.ingest.max_line_bytes)
+            sample = framing.document_sample(duck, framing.text_chunk(line), paths)
     try:
-        source = _choose_source(state, forced, extra, head, kind)
+        source = _choose_source(state, forced, extra, sample)
     except SourceError as exc:
         result.skipped = exc.message
         if forced is not None:
@@ -198,17 +213,17 @@ def _ingest_file(
         advance(disk_size)
         return result
     state.source, state.framing, result.source = source.name, kind, source.name
-    config = ws.config
     key = ws.secret_key()
+    if document is not None:
+        _run_batch(ws, con, duck, state, source, kind, document, key, result, report)
+        advance(disk_size)
+        _finish(con, state, disk_size)
+        return result
     with _open(path, gz) as stream:
-        chunks: Iterator[framing.Chunk]
-        if kind == "document":
-            chunks = iter([framing.read_document(stream, config.ingest.max_document_bytes)])
-        else:
-            stream.seek(state.offset)
-            chunks = framing.read_lines(
-                stream, state.offset, config.ingest.batch_bytes, config.ingest.max_line_bytes
-            )
+        stream.seek(state.offset)
+        chunks = framing.read_lines(
+            stream, state.offset, config.ingest.batch_bytes, config.ingest.max_line_bytes
+        )
         raw_handle = stream.fileobj if isinstance(stream, gzip.GzipFile) else stream  # type: ignore[attr-defined]
         last_position = raw_handle.tell() if raw_handle is not None else 0
         for chunk in chunks:
@@ -216,33 +231,34 @@ def _ingest_file(
             position = raw_handle.tell() if raw_handle is not None else 0
             advance(position - last_position)
             last_position = position
-    state.disk_size = disk_size
-    con.execute(
-        "UPDATE files SET disk_size = ? WHERE file_id = ?", (disk_size, state.file_id)
-    )
+    _finish(con, state, disk_size)
     return result
+
+
+def _finish(con: Any, state: file_store.FileState, disk_size: int) -> None:
+    """Remember the on-disk size read, so an unchanged file is skipped next time."""
+    state.disk_size = disk_size
+    if state.file_id is not None:
+        con.execute(
+            "UPDATE files SET disk_size = ? WHERE file_id = ?", (disk_size, state.file_id)
+        )
 
 
 def _choose_source(
     state: file_store.FileState,
     forced: LogSource | None,
     extra: list[LogSource],
-    head: bytes,
-    kind: str,
+    sample: object | None,
 ) -> LogSource:
     sources = available_sources(extra)
     if forced is None and state.source in sources:
         return sources[str(state.source)]
-    paths = tuple({p for s in sources.values() for p in s.envelope_paths})
-    sample = framing.sample_record(head, kind, paths)
     claimed = recognise(sample, extra) if sample is not None else None
     if forced is not None:
-        if sample is not None and claimed is not None and claimed.name != forced.name:
+        if claimed is not None and claimed.name != forced.name:
             raise SourceError(
                 f"file is not in {forced.name} format (it looks like {claimed.name})"
             )
-        if sample is not None and not forced.recognise(sample) and claimed is None:
-            raise SourceError(f"file is not in {forced.name} format")
         return forced
     if claimed is None:
         if sample is None:
@@ -312,7 +328,8 @@ def _quarantine_file(
 
 def _open(path: Path, gz: bool) -> IO[bytes]:
     try:
-        return gzip.open(path, "rb") if gz else path.open("rb")
+        stream: IO[bytes] = gzip.open(path, "rb") if gz else path.open("rb")  # type: ignore[assignment]
+        return stream
     except OSError as exc:
         raise SentinelError(f"{path}: {exc.strerror or exc}") from exc
 
@@ -330,7 +347,11 @@ class _progress:
             return lambda n: None
         from rich.console import Console
         from rich.progress import (
-            BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
             TransferSpeedColumn,
         )
 

@@ -87,6 +87,42 @@ def sample_record(head: bytes, framing: str, envelope_paths: tuple[str, ...]) ->
     return _first_record(value, envelope_paths)
 
 
+def document_sample(
+    con: duckdb.DuckDBPyConnection, chunk: Chunk, envelope_paths: tuple[str, ...]
+) -> object | None:
+    """The first record of a document already read, extracted by DuckDB (a large
+    document is never parsed whole in Python)."""
+    if chunk.records.num_rows == 0:
+        return None
+    for path in envelope_paths:
+        if not _ENVELOPE_PATH.match(path):
+            raise SourceError(f"envelope path {path!r} must look like $.key or $.a.b")
+    branches = " ".join(
+        f"WHEN json_type(d, '{path}') = 'ARRAY' THEN json_extract(d, '{path}[0]')"
+        for path in envelope_paths
+    )
+    con.register("_sentinel_doc", chunk.records)
+    try:
+        rows = con.execute(
+            f"""
+            WITH doc AS (
+                SELECT CASE WHEN json_valid(record) THEN record::JSON END AS d FROM _sentinel_doc
+            )
+            SELECT CAST(CASE WHEN json_type(d) = 'ARRAY' THEN json_extract(d, '$[0]')
+                             {branches} ELSE d END AS VARCHAR)
+            FROM doc
+            """
+        ).fetchall()
+    finally:
+        con.unregister("_sentinel_doc")
+    if not rows or rows[0][0] is None:
+        return None
+    try:
+        return json.loads(rows[0][0])
+    except ValueError:
+        return None
+
+
 def _first_record(value: object, envelope_paths: tuple[str, ...]) -> object | None:
     if isinstance(value, list):
         return value[0] if value else None
@@ -242,6 +278,13 @@ def read_document(stream: IO[bytes], max_document_bytes: int) -> Chunk:
     table = pa.table({"source_offset": pa.array([0], pa.int64()),
                       "record": pa.array([text], pa.large_string())})
     return Chunk(records=table, start=0, end=0, bytes_read=len(data))
+
+
+def text_chunk(data: bytes) -> Chunk:
+    """A one-record chunk holding `data` (for sampling a single long line)."""
+    table = pa.table({"source_offset": pa.array([0], pa.int64()),
+                      "record": pa.array([data.decode("utf-8", "replace")], pa.large_string())})
+    return Chunk(records=table, start=0, end=len(data), bytes_read=len(data))
 
 
 def unwrap(

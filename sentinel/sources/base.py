@@ -5,9 +5,10 @@ file name), and it turns records into event-schema rows with one DuckDB SQL quer
 the per-record work (JSON extraction, flattening, casts) runs vectorised inside DuckDB.
 
 The ingest engine handles framing (JSON lines, one pretty-printed document, a JSON
-array, gzip) and unwrapping of envelope documents. It then evaluates the source's `select_list()` over a
-relation `records(source_offset BIGINT, record JSON)` holding one row per record, as
-`SELECT <select_list> FROM records`; one output row per record is therefore guaranteed.
+array, gzip) and unwrapping of envelope documents. It then evaluates the source's
+`select_list()` over a relation `records(source_offset BIGINT, record JSON)` holding
+one row per record, as `SELECT <select_list> FROM records`; one output row per record
+is therefore guaranteed.
 The select list must name (`expr AS name`) every column of
 `sentinel.schema.SOURCE_COLUMNS` plus `_error`: NULL for a good row, otherwise the
 reason the record is rejected (it goes to quarantine with that reason). `event_id` may
