@@ -4,6 +4,12 @@
 source's select list over the batch, casts every column to its schema type, derives
 missing event ids, and splits the result into good rows and rejected ones (with the
 reason). No Python code touches individual records here.
+
+Cost model (a batch is ~64 MB of records of a few KB each): every JSON function parses
+its argument again, so the query parses each record once (`TRY_CAST(record AS JSON)`
+both validates and types it) and never copies the raw text through DuckDB: rows carry
+their position in the batch (`_row`), and `raw` is taken from the input Arrow column
+at the end, zero-copy for the usual all-good batch.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sentinel.exceptions import SourceError
-from sentinel.schema import EVENT_SCHEMA, FINDING_TYPE, SOURCE_COLUMNS, duckdb_type
+from sentinel.schema import EVENT_SCHEMA, SOURCE_COLUMNS, duckdb_type
 from sentinel.sources import sqlfuncs
 from sentinel.sources.base import LogSource
 
@@ -51,82 +59,79 @@ def normalise(
     Records that are not valid JSON objects are rejected before the source sees them.
     """
     ingested_at = ingested_at or datetime.now(UTC)
-    con.register("_sentinel_batch", records)
+    batch = pa.table(
+        {
+            "_row": pa.array(np.arange(records.num_rows, dtype=np.int64)),
+            "source_offset": records.column("source_offset"),
+            "record": records.column("record"),
+        }
+    )
+    prepare(con, source)
+    con.register("_sentinel_batch", batch)
     try:
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _sentinel_checked AS
-            SELECT source_offset, record AS raw,
-                   CASE WHEN NOT json_valid(record) THEN 'invalid JSON'
-                        WHEN json_type(record::JSON) <> 'OBJECT'
-                            THEN 'record is a JSON ' || lower(json_type(record::JSON))
-                                 || ', not an object'
-                   END AS _reject
-            FROM _sentinel_batch
-            """
-        )
-        prepare(con, source)
-        casts = ",\n".join(_cast(name) for name in SOURCE_COLUMNS)
-        type_checks = "\n".join(_type_check(name) for name in NUMERIC_COLUMNS)
-        # Each stage is materialised once, so a value parsed out of the record (a struct of
-        # its top-level fields, a decoded metadata string) is not re-parsed per reference.
-        stages, previous = "", "records"
-        for number, stage in enumerate(source.stages()):
-            stages += (
-                f"stage{number} AS MATERIALIZED (SELECT *, {stage} FROM {previous}),\n"
-            )
-            previous = f"stage{number}"
-        try:
-            con.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE _sentinel_norm AS
-                WITH records AS (
-                    SELECT source_offset AS _offset, raw, raw::JSON AS record,
-                           source_offset
-                    FROM _sentinel_checked WHERE _reject IS NULL
-                ),
-                {stages}
-                projected AS (
-                    SELECT _offset, raw, {source.select_list()} FROM {previous}
-                )
-                SELECT {casts}, raw, _offset,
-                       CASE WHEN projected._error IS NOT NULL THEN projected._error
-                            WHEN projected.ts IS NULL THEN 'no valid timestamp'
-                            {type_checks}
-                       END AS _error
-                FROM projected
-                """,
-                source.parameters(),
-            )
-        except duckdb.Error as exc:
-            raise SourceError(
-                f"source {source.name!r}: normalisation failed: {_one_line(exc)}"
-            ) from exc
-        rejected = con.sql(
-            """
-            SELECT source_offset, _reject AS reason, raw FROM _sentinel_checked
-            WHERE _reject IS NOT NULL
-            UNION ALL
-            SELECT _offset, _error, raw FROM _sentinel_norm WHERE _error IS NOT NULL
-            ORDER BY 1
-            """
+        result = con.sql(
+            _query(source),
+            params=[*source.parameters(), source.name, ingested_at, source_file],
         ).to_arrow_table()
-        events = con.sql(
-            f"""
-            SELECT COALESCE(event_id, $source || ':' || sha256(raw)) AS event_id,
-                   ts, $ingested_at::TIMESTAMPTZ AS ingested_at,
-                   $source AS source, $source_file::VARCHAR AS source_file,
-                   {", ".join(c for c in SOURCE_COLUMNS if c not in ("event_id", "ts"))},
-                   NULL::VARCHAR[] AS pii_types, NULL::INTEGER AS pii_count,
-                   NULL AS pii_findings, raw
-            FROM _sentinel_norm WHERE _error IS NULL
-            ORDER BY _offset
-            """,
-            params={"ingested_at": ingested_at, "source_file": source_file, "source": source.name},
-        ).to_arrow_table()
+    except duckdb.Error as exc:
+        raise SourceError(
+            f"source {source.name!r}: normalisation failed: {_one_line(exc)}"
+        ) from exc
     finally:
         con.unregister("_sentinel_batch")
-    return _conform(events), rejected.cast(REJECTED_SCHEMA)
+    return _split(result, records)
+
+
+def _query(source: LogSource) -> str:
+    """The whole batch in one query: check, the source's stages and select list, casts.
+
+    A record that is not a JSON object reaches the source as a NULL `record` (every JSON
+    function maps NULL to NULL), so one pass serves good and rejected rows alike.
+    """
+    first = len(source.parameters()) + 1
+    name, ingested_at, source_file = (f"${first + i}" for i in range(3))
+    stages, previous = "", "records"
+    # Each stage is materialised once, so a value parsed out of the record (a struct of
+    # its top-level fields, a decoded metadata string) is not re-parsed per reference.
+    for number, stage in enumerate(source.stages()):
+        stages += f"stage{number} AS MATERIALIZED (SELECT *, {stage} FROM {previous}),\n"
+        previous = f"stage{number}"
+    casts = ",\n".join(_cast(column) for column in SOURCE_COLUMNS if column != "event_id")
+    type_checks = "\n".join(_type_check(column) for column in NUMERIC_COLUMNS)
+    return f"""
+        WITH parsed AS (
+            SELECT _row, source_offset, TRY_CAST(record AS JSON) AS _json
+            FROM _sentinel_batch
+        ),
+        records AS (
+            SELECT _row, source_offset,
+                   CASE WHEN _json IS NULL THEN 'invalid JSON'
+                        WHEN NOT starts_with(_json, '{{')
+                             AND json_type(_json) <> 'OBJECT'
+                            THEN 'record is a JSON ' || lower(json_type(_json))
+                                 || ', not an object'
+                   END AS _reject,
+                   CASE WHEN _reject IS NULL THEN _json END AS record
+            FROM parsed
+        ),
+        {stages}
+        projected AS (
+            SELECT _row, _reject, record, {source.select_list()} FROM {previous}
+        )
+        SELECT _row,
+               COALESCE(CAST(event_id AS VARCHAR), {name} || ':' || sha256(record))
+                   AS event_id,
+               {casts},
+               {ingested_at}::TIMESTAMPTZ AS ingested_at,
+               {name}::VARCHAR AS source,
+               {source_file}::VARCHAR AS source_file,
+               CASE WHEN _reject IS NOT NULL THEN _reject
+                    WHEN projected._error IS NOT NULL THEN projected._error
+                    WHEN projected.ts IS NULL THEN 'no valid timestamp'
+                    {type_checks}
+               END AS _error
+        FROM projected
+    """
 
 
 NUMERIC_COLUMNS = tuple(
@@ -152,13 +157,47 @@ def _cast(name: str) -> str:
     return f"TRY_CAST({name} AS {sql_type}) AS {name}"
 
 
-def _conform(table: pa.Table) -> pa.Table:
+def _split(result: pa.Table, records: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Good rows become events (with `raw` from the input), the rest rejections."""
+    result = _in_order(result, records)
+    failed = result.column("_error").is_valid()
+    if not pc.any(failed).as_py():
+        return _conform(result, records.column("record")), REJECTED_SCHEMA.empty_table()
+    good, bad = result.filter(pc.invert(failed)), result.filter(failed)
+    raw = records.column("record")
+    bad_rows = bad.column("_row")
+    rejected = pa.table(
+        {
+            "source_offset": records.column("source_offset").take(bad_rows),
+            "reason": bad.column("_error"),
+            "raw": raw.take(bad_rows),
+        }
+    )
+    return _conform(good, raw.take(good.column("_row"))), rejected.cast(REJECTED_SCHEMA)
+
+
+def _in_order(result: pa.Table, records: pa.Table) -> pa.Table:
+    """`result` in source_offset order, ties in input order (usually already so)."""
+    rows = result.column("_row").to_numpy()
+    if len(rows) > 1 and np.any(rows[1:] < rows[:-1]):
+        rows = np.sort(rows)
+        result = result.take(np.argsort(result.column("_row").to_numpy(), kind="stable"))
+    offsets = records.column("source_offset").to_numpy()[rows]
+    if len(offsets) > 1 and np.any(offsets[1:] < offsets[:-1]):
+        result = result.take(np.argsort(offsets, kind="stable"))
+    return result
+
+
+def _conform(table: pa.Table, raw: pa.ChunkedArray) -> pa.Table:
     """Cast a query result to exactly the event schema (types, order, metadata)."""
     columns = []
     for field in EVENT_SCHEMA:
-        column = table.column(field.name)
-        if field.name == "pii_findings":
-            column = pa.nulls(len(table), pa.list_(FINDING_TYPE))
+        if field.name == "raw":
+            column = raw
+        elif field.name in ("pii_types", "pii_count", "pii_findings"):
+            column = pa.nulls(len(table), field.type)
+        else:
+            column = table.column(field.name)
         columns.append(column.cast(field.type))
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
 
