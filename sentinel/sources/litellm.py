@@ -22,16 +22,19 @@ Mapping decisions (also in the README):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sentinel.sources.base import LogSource
 
 _MACROS = [
-    # A field that may hold JSON or a JSON-encoded string of it -> JSON.
+    # A field that may hold JSON or a JSON-encoded string of it -> JSON. `v` is JSON as
+    # DuckDB writes it (from json_extract / json_transform: minified), so its first
+    # character gives its type without parsing it again.
     """
     CREATE OR REPLACE MACRO litellm_json(v) AS
-        CASE WHEN v IS NULL OR json_type(v) = 'NULL' THEN NULL
-             WHEN json_type(v) = 'VARCHAR' AND json_valid(v ->> '$') THEN (v ->> '$')::JSON
+        CASE WHEN v IS NULL OR v::VARCHAR = 'null' THEN NULL
+             WHEN starts_with(v, '"') AND json_valid(v ->> '$') THEN (v ->> '$')::JSON
              ELSE v END
     """,
     # Non-empty text of a JSON value, NULL for null, '' and the Python repr 'None'.
@@ -41,16 +44,22 @@ _MACROS = [
     """
     CREATE OR REPLACE MACRO litellm_get(j, path) AS litellm_str(json_extract(j, path))
     """,
-    # A message `content`: a string, or a list of parts of which the text parts count.
+    # The same cleaning for a value already read as text.
+    """
+    CREATE OR REPLACE MACRO litellm_clean(t) AS NULLIF(NULLIF(t, ''), 'None')
+    """,
+    # A message `content` (minified JSON): a string, or a list of parts of which the
+    # text parts count.
     """
     CREATE OR REPLACE MACRO litellm_content(c) AS
         CASE WHEN c IS NULL THEN NULL
-             WHEN json_type(c) = 'VARCHAR' THEN c ->> '$'
-             WHEN json_type(c) = 'ARRAY'
+             WHEN starts_with(c, '"') THEN c ->> '$'
+             WHEN starts_with(c, '[')
                  THEN NULLIF(array_to_string(json_extract_string(c, '$[*].text'), chr(10)), '')
         END
     """,
-    # `messages`: a list of chat messages, or a plain prompt string.
+    # `messages` (any JSON, e.g. a decoded string): a list of chat messages, or a plain
+    # prompt string. The slow path: most records take the typed one in the query.
     """
     CREATE OR REPLACE MACRO litellm_messages(m) AS
         CASE WHEN m IS NULL THEN NULL
@@ -60,7 +69,8 @@ _MACROS = [
                                 lambda c: litellm_content(c)), chr(10)), '')
         END
     """,
-    # `response`: chat choices (message.content) or text-completion choices (text).
+    # `response` (any JSON): chat choices (message.content) or text-completion choices
+    # (text). The slow path, as for messages.
     """
     CREATE OR REPLACE MACRO litellm_response(r) AS
         CASE WHEN r IS NULL THEN NULL
@@ -100,16 +110,20 @@ _MACROS = [
     """
     CREATE OR REPLACE MACRO litellm_key(k) AS
         CASE WHEN k IS NULL OR k = '' THEN NULL
-             WHEN regexp_matches(k, '^sk-') THEN sha256(k)
+             WHEN starts_with(k, 'sk-') THEN sha256(k)
              ELSE k END
     """,
 ]
 
-# Fields read from a record and from its (decoded) `metadata`, as text (`_t`, `_mt`) or
-# as JSON (`_f`, `_m`). Each group is read with ONE multi-path extraction, because DuckDB
-# parses a document once per call and these records are large (one call per field was
-# the main cost, about 4x). The record-level reads are a materialised stage: inlining
-# the nested macros at every use made planning take seconds per batch.
+# Each record is parsed ONCE, by one json_transform naming exactly the fields read (a
+# materialised stage, so the struct is not rebuilt per reference). DuckDB parses a
+# document once per JSON function call and these records are several KB, so one call
+# per field was the main cost. Fields are read as text (VARCHAR gives the same text as
+# json_extract_string) unless their JSON type matters (timestamps) or they must be
+# decoded (metadata may be a JSON-encoded string, in SpendLogs rows). `messages` and
+# `response` are typed down to the message contents, so the prompt is never written
+# back out as JSON and re-parsed; a record where they are not shaped that way (a
+# SpendLogs string, a plain prompt) takes the slow path, the macros above.
 _TEXT_FIELDS = (
     "request_id", "id", "call_type", "status", "error_str", "changed_by",
     "changed_by_api_key", "table_name", "action", "object_id", "user", "end_user",
@@ -117,48 +131,53 @@ _TEXT_FIELDS = (
     "api_base", "prompt_tokens", "completion_tokens", "response_cost", "spend",
     "response_time",
 )  # fmt: skip
-_JSON_FIELDS = (
-    "startTime", "endTime", "updated_at", "error_information", "proxy_server_request",
-    "model_map_information", "hidden_params", "messages", "response",
-)  # fmt: skip
 _META_TEXT_FIELDS = (
     "user_api_key_user_email", "user_api_key_user_id", "user_api_key_end_user_id",
     "user_api_key_alias", "user_api_key_hash", "user_api_key", "user_api_key_team_alias",
     "user_api_key_team_id", "requester_ip_address", "user_agent",
 )  # fmt: skip
-_META_JSON_FIELDS = ("error_information", "usage_object", "model_map_information")
-
-
-def _paths(names: tuple[str, ...]) -> str:
-    return "[" + ", ".join(f"'$.\"{name}\"'" for name in names) + "]"
-
-
-def _refs(alias: str, names: tuple[str, ...], prefix: str) -> dict[str, str]:
-    return {f"{prefix}{name}": f"{alias}[{i}]" for i, name in enumerate(names, start=1)}
-
-
-_REFS = {
-    **_refs("_t", _TEXT_FIELDS, ""),
-    **_refs("_f", _JSON_FIELDS, "j_"),
-    **_refs("_mt", _META_TEXT_FIELDS, "m_"),
-    **_refs("_m", _META_JSON_FIELDS, "mj_"),
+_PROVIDER = {"model_map_value": {"litellm_provider": "VARCHAR"}}
+_CONTENT = {"content": "JSON"}
+_RECORD: dict[str, object] = {
+    **dict.fromkeys(_TEXT_FIELDS, "VARCHAR"),
+    **dict.fromkeys(("startTime", "endTime", "updated_at", "proxy_server_request"), "JSON"),
+    "error_information": {"error_code": "VARCHAR"},
+    "model_map_information": _PROVIDER,
+    "hidden_params": {"litellm_model_name": "VARCHAR", "api_base": "VARCHAR"},
+    "messages": [_CONTENT],
+    "response": {
+        "choices": [{"message": _CONTENT, "text": "VARCHAR"}],
+        "object": "VARCHAR",
+        "id": "VARCHAR",
+    },
+    "metadata": "JSON",
+}
+_META: dict[str, object] = {
+    **dict.fromkeys(_META_TEXT_FIELDS, "VARCHAR"),
+    "error_information": {"error_code": "VARCHAR"},
+    "usage_object": {"prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR"},
+    "model_map_information": _PROVIDER,
 }
 
-# Text of a JSON value, with '' and Python's 'None' (LiteLLM writes both) as NULL.
-_CLEAN = "lambda v: NULLIF(NULLIF(v, ''), 'None')"
+
+def _structure(fields: dict[str, object]) -> str:
+    return "'" + json.dumps(fields, separators=(",", ":")) + "'"
+
 
 _STAGES = [
-    f"list_transform(json_extract_string(record, {_paths(_TEXT_FIELDS)}), {_CLEAN}) AS _t, "
-    f"json_extract(record, {_paths(_JSON_FIELDS)}) AS _f, "
-    "litellm_json(json_extract(record, '$.metadata')) AS _meta"
+    f"json_transform(record, {_structure(_RECORD)}) AS _r",
+    f"json_transform(litellm_json(_r.metadata), {_structure(_META)}) AS _m",
 ]
 
+_REFS = {
+    **{name: f'litellm_clean(_r."{name}")' for name in _TEXT_FIELDS},
+    **{f"m_{name}": f'litellm_clean(_m."{name}")' for name in _META_TEXT_FIELDS},
+}
+
 _SELECT_TEMPLATE = """
-    list_transform(json_extract_string(_meta, {meta_text}), {clean}) AS _mt,
-    json_extract(_meta, {meta_json}) AS _m,
     {request_id} IS NULL AND {changed_by} IS NOT NULL AS _is_audit,
     COALESCE({request_id}, {id}) AS event_id,
-    COALESCE(sentinel_ts({j_startTime}), sentinel_ts({j_updated_at})) AS ts,
+    COALESCE(sentinel_ts(_r."startTime"), sentinel_ts(_r.updated_at)) AS ts,
     source_offset,
     CASE WHEN _is_audit THEN 'audit' ELSE 'inference' END AS kind,
     CASE WHEN _is_audit THEN litellm_audit_object({table_name}) || '.'
@@ -169,8 +188,8 @@ _SELECT_TEMPLATE = """
          WHEN lower({status}) IN ('failure', 'failed', 'error') THEN 'failure'
          WHEN {error_str} IS NOT NULL THEN 'failure'
     END AS outcome,
-    TRY_CAST(COALESCE(litellm_get({j_error_information}, '$.error_code'),
-                      litellm_get({mj_error_information}, '$.error_code')) AS INTEGER)
+    TRY_CAST(COALESCE(litellm_clean(_r.error_information.error_code),
+                      litellm_clean(_m.error_information.error_code)) AS INTEGER)
         AS status_code,
     CASE WHEN _is_audit THEN {changed_by}
          ELSE COALESCE({m_user_api_key_user_email},
@@ -189,40 +208,45 @@ _SELECT_TEMPLATE = """
     COALESCE({requester_ip_address}, {m_requester_ip_address})
         AS client_ip,
     COALESCE({m_user_agent},
-             litellm_get(litellm_json({j_proxy_server_request}), '$.headers."user-agent"'))
+             litellm_get(litellm_json(_r.proxy_server_request), '$.headers."user-agent"'))
         AS user_agent,
     CASE WHEN NOT _is_audit THEN COALESCE(
         {custom_llm_provider},
-        litellm_get({j_model_map_information}, '$.model_map_value.litellm_provider'),
-        litellm_get({mj_model_map_information}, '$.model_map_value.litellm_provider'))
+        litellm_clean(_r.model_map_information.model_map_value.litellm_provider),
+        litellm_clean(_m.model_map_information.model_map_value.litellm_provider))
     END AS vendor,
-    COALESCE({model}, litellm_get({j_hidden_params}, '$.litellm_model_name'))
-        AS model,
-    COALESCE({api_base}, litellm_get({j_hidden_params}, '$.api_base')) AS endpoint,
+    COALESCE({model}, litellm_clean(_r.hidden_params.litellm_model_name)) AS model,
+    COALESCE({api_base}, litellm_clean(_r.hidden_params.api_base)) AS endpoint,
     NULL AS region,
-    litellm_messages(litellm_json({j_messages})) AS prompt_text,
-    litellm_response(litellm_json({j_response})) AS response_text,
+    CASE WHEN _r.messages IS NOT NULL
+         THEN NULLIF(array_to_string(
+             list_transform(_r.messages, lambda m: litellm_content(m.content)), chr(10)), '')
+         ELSE litellm_messages(litellm_json(json_extract(record, '$.messages')))
+    END AS prompt_text,
+    CASE WHEN _r.response.choices IS NOT NULL OR _r.response.object IS NOT NULL
+              OR _r.response.id IS NOT NULL
+         THEN NULLIF(array_to_string(list_concat(
+             list_transform(_r.response.choices,
+                            lambda c: litellm_content(c.message.content)),
+             list_transform(_r.response.choices, lambda c: c.text)), chr(10)), '')
+         ELSE litellm_response(litellm_json(json_extract(record, '$.response')))
+    END AS response_text,
     COALESCE(TRY_CAST({prompt_tokens} AS BIGINT),
-             TRY_CAST(litellm_get({mj_usage_object}, '$.prompt_tokens') AS BIGINT))
+             TRY_CAST(litellm_clean(_m.usage_object.prompt_tokens) AS BIGINT))
         AS prompt_tokens,
     COALESCE(TRY_CAST({completion_tokens} AS BIGINT),
-             TRY_CAST(litellm_get({mj_usage_object}, '$.completion_tokens') AS BIGINT))
+             TRY_CAST(litellm_clean(_m.usage_object.completion_tokens) AS BIGINT))
         AS completion_tokens,
     COALESCE(TRY_CAST({response_cost} AS DOUBLE),
              TRY_CAST({spend} AS DOUBLE)) AS cost_usd,
-    COALESCE(date_diff('microsecond', sentinel_ts({j_startTime}), sentinel_ts({j_endTime}))
-                 / 1000.0,
+    COALESCE(date_diff('microsecond', sentinel_ts(_r."startTime"),
+                       sentinel_ts(_r."endTime")) / 1000.0,
              TRY_CAST({response_time} AS DOUBLE) * 1000.0) AS latency_ms,
     CASE WHEN _is_audit THEN {object_id} END AS resource,
     NULL AS _error
 """
 
-_SELECT = _SELECT_TEMPLATE.format(
-    meta_text=_paths(_META_TEXT_FIELDS),
-    meta_json=_paths(_META_JSON_FIELDS),
-    clean=_CLEAN,
-    **_REFS,
-)
+_SELECT = _SELECT_TEMPLATE.format(**_REFS)
 
 
 class LiteLLMSource(LogSource):
