@@ -4,8 +4,8 @@ Bedrock logs the request and response bodies verbatim, so their shape depends on
 model family and the API: Anthropic messages, Claude v2 / Llama / Mistral `prompt`,
 Titan `inputText`, Converse / ConverseStream `messages[*].content[*].text`, and for
 InvokeModelWithResponseStream an ARRAY of stream events (which may end with the
-literal string "[DONE]"). The macros below try every known shape at once; a shape that
-does not apply yields an empty list, so no per-record branching is needed. Guardrail
+literal string "[DONE]"). The query types every known shape at once; a shape that
+does not apply yields NULL, so no per-record branching is needed. Guardrail
 assessments stay in `raw` (no column).
 
 Mapping decisions (also in the README):
@@ -20,75 +20,105 @@ Mapping decisions (also in the README):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sentinel.sources.base import LogSource
 
 _MACROS = [
-    # Text of one message: `content` as a string, or parts with `text` (Anthropic,
-    # Converse) or `guardContent.text.text` (Converse guarded input). A macro, not a
-    # lambda: DuckDB cannot bind a lambda nested in a macro called from a lambda.
+    # Text of a message `content` (minified JSON): a string, or parts with `text`
+    # (Anthropic, Converse) or `guardContent.text.text` (Converse guarded input).
     """
-    CREATE OR REPLACE MACRO bedrock_message(m) AS
-        CASE WHEN json_type(json_extract(m, '$.content')) = 'VARCHAR' THEN m ->> '$.content'
-             ELSE NULLIF(array_to_string(list_concat(
-                 json_extract_string(m, '$.content[*].text'),
-                 json_extract_string(m, '$.content[*].guardContent.text.text')), chr(10)), '')
+    CREATE OR REPLACE MACRO bedrock_content(c) AS
+        CASE WHEN starts_with(c, '"') THEN c ->> '$'
+             WHEN starts_with(c, '[') THEN NULLIF(array_to_string(list_concat(
+                 json_extract_string(c, '$[*].text'),
+                 json_extract_string(c, '$[*].guardContent.text.text')), chr(10)), '')
         END
     """,
-    # A request body of any supported model family -> one prompt text.
+    # `system` (minified JSON): a string (Anthropic) or a list of `{text}` (Converse).
     """
-    CREATE OR REPLACE MACRO bedrock_prompt(b) AS
-        NULLIF(array_to_string(list_concat(
-            CASE json_type(json_extract(b, '$.system'))
-                WHEN 'VARCHAR' THEN [b ->> '$.system']
-                WHEN 'ARRAY' THEN json_extract_string(b, '$.system[*].text')
-            END,
-            list_transform(json_extract(b, '$.messages[*]'), lambda m: bedrock_message(m)),
-            [b ->> '$.prompt', b ->> '$.inputText']), chr(10)), '')
-    """,
-    # A non-streamed response body of any supported model family -> its text.
-    """
-    CREATE OR REPLACE MACRO bedrock_response_body(b) AS
-        array_to_string(list_concat(
-            json_extract_string(b, '$.content[*].text'),
-            json_extract_string(b, '$.output.message.content[*].text'),
-            json_extract_string(b, '$.results[*].outputText'),
-            json_extract_string(b, '$.outputs[*].text'),
-            json_extract_string(b, '$.generations[*].text'),
-            [b ->> '$.generation', b ->> '$.completion']), chr(10))
-    """,
-    # A streamed response (array of events, maybe ending in "[DONE]") -> the joined deltas.
-    """
-    CREATE OR REPLACE MACRO bedrock_response_stream(b) AS
-        array_to_string(list_transform(json_extract(b, '$[*]'),
-            lambda e: COALESCE(json_extract_string(e, '$.delta.text'),
-                               json_extract_string(e, '$.contentBlockDelta.delta.text'),
-                               json_extract_string(e, '$.completion'),
-                               json_extract_string(e, '$.outputText'),
-                               json_extract_string(e, '$.generation'))), '')
-    """,
-    """
-    CREATE OR REPLACE MACRO bedrock_response(b) AS
-        NULLIF(CASE json_type(b)
-                   WHEN 'ARRAY' THEN bedrock_response_stream(b)
-                   WHEN 'OBJECT' THEN bedrock_response_body(b)
-               END, '')
+    CREATE OR REPLACE MACRO bedrock_system(s) AS
+        CASE WHEN starts_with(s, '"') THEN [s ->> '$']
+             WHEN starts_with(s, '[') THEN json_extract_string(s, '$[*].text')
+        END
     """,
 ]
 
+# Each record is parsed once, by one json_transform naming exactly the fields read (a
+# materialised stage); DuckDB parses a document again for every JSON function call. The
+# request body of every supported model family is typed at once (a shape that does not
+# apply is NULL, which list_concat and array_to_string skip), so no per-record
+# branching is needed. The response body is an object, or for
+# InvokeModelWithResponseStream an ARRAY of stream events (which may end with the
+# literal string "[DONE]"): it is read as JSON and typed by a second transform chosen
+# by its first character.
+_TEXT = {"text": "VARCHAR"}
+_RECORD: dict[str, object] = {
+    "identity": {"arn": "VARCHAR"},
+    "requestId": "VARCHAR",
+    "timestamp": "JSON",
+    "operation": "VARCHAR",
+    "errorCode": "VARCHAR",
+    "modelId": "VARCHAR",
+    "region": "VARCHAR",
+    "input": {
+        "inputTokenCount": "VARCHAR",
+        "inputBodyJson": {
+            "system": "JSON",
+            "messages": [{"content": "JSON"}],
+            "prompt": "VARCHAR",
+            "inputText": "VARCHAR",
+        },
+    },
+    "output": {"outputTokenCount": "VARCHAR", "outputBodyJson": "JSON"},
+}
+_BODY: dict[str, object] = {
+    "content": [_TEXT],
+    "output": {"message": {"content": [_TEXT]}},
+    "results": [{"outputText": "VARCHAR"}],
+    "outputs": [_TEXT],
+    "generations": [_TEXT],
+    "generation": "VARCHAR",
+    "completion": "VARCHAR",
+    "metrics": {"latencyMs": "VARCHAR"},
+}
+_STREAM: list[object] = [
+    {
+        "delta": _TEXT,
+        "contentBlockDelta": {"delta": _TEXT},
+        "completion": "VARCHAR",
+        "outputText": "VARCHAR",
+        "generation": "VARCHAR",
+    }
+]
+
+
+def _structure(fields: object) -> str:
+    return "'" + json.dumps(fields, separators=(",", ":")) + "'"
+
+
+_STAGES = [
+    f"json_transform(record, {_structure(_RECORD)}) AS _b",
+    f"""_b.input."inputBodyJson" AS _in,
+        CASE WHEN starts_with(_b.output.outputBodyJson, '{{')
+             THEN json_transform(_b.output.outputBodyJson, {_structure(_BODY)})
+        END AS _body,
+        CASE WHEN starts_with(_b.output.outputBodyJson, '[')
+             THEN json_transform(_b.output.outputBodyJson, {_structure(_STREAM)})
+        END AS _stream""",
+]
+
 _SELECT = """
-    record ->> '$.identity.arn' AS _arn,
-    json_extract(record, '$.output.outputBodyJson') AS _out,
-    record ->> '$.requestId' AS event_id,
-    sentinel_ts(json_extract(record, '$.timestamp')) AS ts,
+    _b.identity.arn AS _arn,
+    _b."requestId" AS event_id,
+    sentinel_ts(_b.timestamp) AS ts,
     source_offset,
     'inference' AS kind,
-    record ->> '$.operation' AS action,
-    CASE WHEN sentinel_text(json_extract(record, '$.errorCode')) IS NOT NULL THEN 'failure'
-         ELSE 'success' END AS outcome,
+    _b.operation AS action,
+    CASE WHEN _b."errorCode" IS NOT NULL THEN 'failure' ELSE 'success' END AS outcome,
     NULL AS status_code,
-    CASE WHEN regexp_matches(_arn, ':user/') THEN regexp_extract(_arn, '([^/]+)$', 1)
+    CASE WHEN contains(_arn, ':user/') THEN regexp_extract(_arn, '([^/]+)$', 1)
          ELSE _arn END AS actor_user,
     NULL AS actor_key,
     NULL AS actor_team,
@@ -99,18 +129,32 @@ _SELECT = """
     NULL AS client_ip,
     NULL AS user_agent,
     'aws-bedrock' AS vendor,
-    record ->> '$.modelId' AS model,
+    _b."modelId" AS model,
     NULL AS endpoint,
-    record ->> '$.region' AS region,
-    bedrock_prompt(json_extract(record, '$.input.inputBodyJson')) AS prompt_text,
-    bedrock_response(_out) AS response_text,
-    TRY_CAST(record ->> '$.input.inputTokenCount' AS BIGINT) AS prompt_tokens,
-    TRY_CAST(record ->> '$.output.outputTokenCount' AS BIGINT) AS completion_tokens,
+    _b.region AS region,
+    NULLIF(array_to_string(list_concat(
+        bedrock_system(_in.system),
+        list_transform(_in.messages, lambda m: bedrock_content(m.content)),
+        [_in.prompt, _in."inputText"]), chr(10)), '') AS prompt_text,
+    NULLIF(CASE WHEN _stream IS NOT NULL THEN array_to_string(list_transform(_stream,
+                    lambda e: COALESCE(e.delta.text, e."contentBlockDelta".delta.text,
+                                       e.completion, e."outputText", e.generation)), '')
+                WHEN _body IS NOT NULL THEN array_to_string(list_concat(
+                    list_transform(_body.content, lambda c: c.text),
+                    list_transform(_body.output.message.content, lambda c: c.text),
+                    list_transform(_body.results, lambda r: r."outputText"),
+                    list_transform(_body.outputs, lambda o: o.text),
+                    list_transform(_body.generations, lambda g: g.text),
+                    [_body.generation, _body.completion]), chr(10))
+           END, '') AS response_text,
+    TRY_CAST(_b.input."inputTokenCount" AS BIGINT) AS prompt_tokens,
+    TRY_CAST(_b.output."outputTokenCount" AS BIGINT) AS completion_tokens,
     NULL AS cost_usd,
-    COALESCE(TRY_CAST(_out ->> '$.metrics.latencyMs' AS DOUBLE),
-             TRY_CAST(json_extract_string(
-                 _out, '$[*]."amazon-bedrock-invocationMetrics".invocationLatency')[1]
-                 AS DOUBLE)) AS latency_ms,
+    COALESCE(TRY_CAST(_body.metrics."latencyMs" AS DOUBLE),
+             CASE WHEN _stream IS NOT NULL THEN TRY_CAST(json_extract_string(
+                 _b.output."outputBodyJson",
+                 '$[*]."amazon-bedrock-invocationMetrics".invocationLatency')[1] AS DOUBLE)
+             END) AS latency_ms,
     NULL AS resource,
     NULL AS _error
 """
@@ -126,6 +170,9 @@ class BedrockSource(LogSource):
         if record.get("schemaType") == "ModelInvocationLog":
             return True
         return {"requestId", "operation", "modelId", "input", "identity"} <= record.keys()
+
+    def stages(self) -> list[str]:
+        return list(_STAGES)
 
     def select_list(self) -> str:
         return _SELECT
