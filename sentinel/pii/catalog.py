@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import phonenumbers
+import re2
 
 from sentinel.config import Config, DetectorConfig
 from sentinel.exceptions import ConfigError
@@ -29,6 +29,9 @@ from sentinel.pii.detectors import BUILTIN_DETECTORS, Detector
 USER_PRIORITY = 85
 """User detectors outrank built-in personal data: the user asked for them specifically."""
 
+_RE2_MEMORY = 64 << 20
+"""Memory per compiled RE2 object. A `Set` whose DFA runs out of memory reports no match at
+all rather than failing, so it gets far more than the anchors need (default 8 MiB)."""
 _NAMED_GROUP = re.compile(r"\(\?P<\w+>")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -50,6 +53,15 @@ class Catalog:
     afters: tuple[re.Pattern[str] | None, ...] = field(repr=False)
     prefilter: str = field(repr=False)
     """One RE2 alternation of every anchor, for the first pass over the whole column."""
+    anchor_set: re2.Set = field(repr=False)
+    """The distinct anchors as an RE2 `Set`: which of them occur in one text."""
+    anchor_count: int = field(repr=False)
+    anchor_of: tuple[int, ...] = field(repr=False)
+    """Each detector's anchor, as an index into `anchor_set`."""
+    engines: tuple[re2._Regexp, ...] = field(repr=False)
+    """Each pattern compiled by RE2 for bytes, the column-wide extraction."""
+    value_groups: tuple[int, ...] = field(repr=False)
+    """The number of each pattern's group `v`, 0 when it has none."""
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -66,8 +78,24 @@ def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
     anchors = tuple(_NAMED_GROUP.sub("(?:", d.anchor or d.pattern) for d in detectors)
     befores = tuple(re.compile(d.before, re.ASCII) if d.before else None for d in detectors)
     afters = tuple(re.compile(d.after, re.ASCII) if d.after else None for d in detectors)
-    prefilter = "|".join(f"(?:{a})" for a in dict.fromkeys(anchors))
-    return Catalog(detectors, compiled, checks, anchors, befores, afters, prefilter)
+    distinct = list(dict.fromkeys(anchors))
+    prefilter = "|".join(f"(?:{a})" for a in distinct)
+    anchor_set = re2.Set.SearchSet(_re2_options())
+    for anchor in distinct:
+        anchor_set.Add(anchor.encode())
+    anchor_set.Compile()
+    engines = tuple(re2.compile(d.pattern.encode(), _re2_options()) for d in detectors)
+    value_groups = tuple(c.groupindex.get("v", 0) for c in compiled)
+    return Catalog(
+        detectors, compiled, checks, anchors, befores, afters, prefilter, anchor_set,
+        len(distinct), tuple(distinct.index(a) for a in anchors), engines, value_groups,
+    )  # fmt: skip
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = _RE2_MEMORY
+    return options
 
 
 @functools.cache
@@ -99,8 +127,8 @@ def _user_detector(where: str, entry: DetectorConfig) -> Detector:
     except re.error as exc:
         raise ConfigError(f"{where}: detector {name!r}: bad regex: {exc}") from exc
     try:
-        duckdb.connect().execute("SELECT regexp_matches('', $p)", {"p": pattern}).fetchall()
-    except duckdb.Error as exc:
+        re2.compile(pattern.encode(), _re2_options())
+    except re2.error as exc:
         raise ConfigError(
             f"{where}: detector {name!r}: regex not supported by RE2 "
             f"(no look-around or back-references): {exc}"

@@ -2,18 +2,18 @@
 
 Three passes, each narrower than the last:
 
-1. **Prefilter** — one RE2 alternation of every pattern (`Catalog.prefilter`) over the
-   whole column with `pyarrow.compute.match_substring_regex`, one thread per chunk
-   (Arrow releases the GIL). The alternation is of each detector's *anchor*, a short
-   necessary condition, because RE2's DFA slows down with many counted repetitions.
-   Most rows of a real prompt log stop here.
-2. **Per detector** — each anchor over the candidate rows only, giving the (row,
-   detector) pairs worth extracting. Literal anchors (`AKIA`, `sk-ant-`) run at memchr
-   speed.
-3. **Extraction** — for those pairs DuckDB's `regexp_extract_all` returns every match in
-   one vectorised query; Python only locates each match string (`str.find`) and
-   confirms it. Tiny inputs (a single `mask_text`) use Python's `re` directly, which is
-   faster than starting a query.
+1. **Prefilter** — one RE2 alternation of every detector's *anchor* (`Catalog.prefilter`)
+   over the whole column with `pyarrow.compute.match_substring_regex`, one slice per
+   core (Arrow releases the GIL). An anchor is a short necessary condition of its
+   pattern, because RE2's DFA slows down with many counted repetitions. Most rows of a
+   real prompt log stop here.
+2. **Per detector** — an RE2 `Set` of the anchors, matched once against each candidate
+   text, says which detectors can match there: the (row, detector) pairs worth
+   extracting. One DFA pass per candidate, however many detectors.
+3. **Extraction** — for each detector, one RE2 `finditer` over its candidate texts
+   joined together gives every match with its byte offsets and group `v`; Python only
+   converts offsets to code points. Tiny inputs (a single `mask_text`) use Python's `re`
+   directly, which is also the reference the RE2 path is tested against.
 
 Only the matches reach Python: context guards, the validator, and overlap resolution by
 priority. Offsets are Unicode code points, as Python indexes a `str`.
@@ -21,26 +21,27 @@ priority. Offsets are Unicode code points, as Python indexes a `str`.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2
 
 from sentinel.pii.catalog import Catalog
 
-SMALL_INPUT_BYTES = 64 * 1024
-"""Below this much candidate text, extraction runs in Python (no query start-up)."""
+SMALL_INPUT_BYTES = 4 * 1024
+"""Below this much candidate text, extraction runs in Python's `re` (no joining)."""
 
-_CHUNK_BYTES = 4 * 1024 * 1024
-_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="pii")
-_local = threading.local()
+_THREADS = max(2, os.cpu_count() or 2)
+_MIN_SLICE_BYTES = 1024 * 1024
+_pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="pii")
 
 
 @dataclass
@@ -78,7 +79,7 @@ def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
         return Matches()
     texts = column.take(pa.array(candidates))
     pairs = _pairs(texts, candidates, catalog)
-    raw = _extract_small(pairs, catalog) if _small(pairs) else _extract_duckdb(pairs, catalog)
+    raw = _extract_small(pairs, catalog) if _small(pairs) else _extract_re2(pairs, catalog)
     return _validate(raw, catalog)
 
 
@@ -93,12 +94,13 @@ def _as_large_string(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _slices(column: pa.ChunkedArray) -> list[pa.Array]:
-    """Zero-copy slices of about `_CHUNK_BYTES` each, so every core gets work."""
+    """Zero-copy slices, one per core: each call builds its own DFA, so fewer is cheaper."""
     out: list[pa.Array] = []
     for chunk in column.chunks:
         if len(chunk) == 0:
             continue
-        size = max(1, int(len(chunk) * _CHUNK_BYTES / max(chunk.nbytes, 1)))
+        parts = max(1, min(_THREADS, chunk.nbytes // _MIN_SLICE_BYTES))
+        size = -(-len(chunk) // parts)
         out.extend(chunk.slice(i, size) for i in range(0, len(chunk), size))
     return out
 
@@ -121,122 +123,165 @@ class _Pairs:
     rows: np.ndarray
     detectors: np.ndarray
     local: np.ndarray
-    texts: pa.Array
+    strings: list[str]
+    encoded: list[bytes]
 
 
 def _pairs(texts: pa.ChunkedArray, rows: np.ndarray, catalog: Catalog) -> _Pairs:
-    texts_array = texts.combine_chunks()
-    distinct = list(dict.fromkeys(catalog.anchors))
-
-    def hits(anchor: str) -> np.ndarray:
-        mask = pc.match_substring_regex(texts_array, anchor)
-        return np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False))
-
-    by_anchor = dict(zip(distinct, _pool.map(hits, distinct), strict=True))
-    per_detector = [by_anchor[a] for a in catalog.anchors]
-    local = np.concatenate(per_detector)
-    dets = np.concatenate([np.full(len(h), i, dtype=np.int32) for i, h in enumerate(per_detector)])
-    return _Pairs(rows[local], dets, local, texts_array)
+    """Which detectors' anchors occur in each candidate text: one RE2 `Set` pass per text."""
+    strings = texts.to_pylist()
+    encoded = texts.cast(pa.large_binary()).to_pylist()
+    match = catalog.anchor_set.Match
+    per_anchor: list[list[int]] = [[] for _ in range(catalog.anchor_count)]
+    for index, data in enumerate(encoded):
+        for anchor in match(data):
+            per_anchor[anchor].append(index)
+    hits = [np.asarray(per_anchor[a], dtype=np.int64) for a in catalog.anchor_of]
+    local = np.concatenate(hits) if hits else np.empty(0, dtype=np.int64)
+    dets = np.concatenate([np.full(len(h), i, dtype=np.int32) for i, h in enumerate(hits)])
+    return _Pairs(rows[local], dets, local, strings, encoded)
 
 
 def _small(pairs: _Pairs) -> bool:
-    used = pairs.texts.take(pa.array(np.unique(pairs.local))) if len(pairs.local) else pairs.texts
-    return used.nbytes <= SMALL_INPUT_BYTES
+    used = sum(len(pairs.encoded[i]) for i in np.unique(pairs.local).tolist())
+    return used <= SMALL_INPUT_BYTES
 
 
-# A located match before validation: (row, detector, the match in the row's text).
-_Raw = tuple[int, int, re.Match[str]]
+# A located match before validation: (row, detector, text, start, end, value start,
+# value end), offsets in code points; the value span is the match's when the pattern
+# has no group `v` (or it did not take part).
+_Raw = tuple[int, int, str, int, int, int, int]
+
+
+def _raw(row: int, det: int, m: re.Match[str]) -> _Raw:
+    a, b = m.span("v") if "v" in m.re.groupindex and m.group("v") is not None else m.span()
+    return row, det, m.string, m.start(), m.end(), a, b
 
 
 def _extract_small(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
-    texts = _pair_texts(pairs)
+    """Python's `re` on each pair: the reference semantics, and cheapest for one string."""
     out: list[_Raw] = []
     for row, det, local in zip(
         pairs.rows.tolist(), pairs.detectors.tolist(), pairs.local.tolist(), strict=True
     ):
-        out.extend((row, det, m) for m in catalog.compiled[det].finditer(texts[local]))
+        out.extend(_raw(row, det, m) for m in catalog.compiled[det].finditer(pairs.strings[local]))
     return out
 
 
-def _pair_texts(pairs: _Pairs) -> dict[int, str]:
-    wanted = np.unique(pairs.local)
-    return dict(zip(wanted.tolist(), pairs.texts.take(pa.array(wanted)).to_pylist(), strict=True))
+_SEPARATOR = b"\n"
+_UNANCHORED = re2._Anchor.UNANCHORED
 
 
-def _connection() -> duckdb.DuckDBPyConnection:
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect()
-        con.execute(f"SET threads = {max(2, os.cpu_count() or 2)}")
-        _local.con = con
-    return con
+def _spans(engine: re2._Regexp, data: bytes) -> Iterator[list[tuple[int, int]]]:
+    """The byte spans of every group of each successive match of `engine` in `data`.
 
-
-def _extract_duckdb(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
-    """Every match of each pair's pattern via `regexp_extract_all`, located in Python.
-
-    A match string is found with `str.find` from the end of the previous match and
-    confirmed with the Python pattern at that position (a `\\b` in the pattern can make
-    an earlier copy of the same string a non-match), which also yields the groups.
+    `re2._Regexp.finditer` wraps each match in an object that decodes offsets group by
+    group; the extension's `Match` returns them all at once, at a third of the cost.
     """
-    present = sorted(set(pairs.detectors.tolist()))
-    table = pa.table(
-        {
-            "rid": pa.array(pairs.rows, pa.int64()),
-            "det": pa.array(pairs.detectors, pa.int32()),
-            "loc": pa.array(pairs.local, pa.int64()),
-            "t": pairs.texts.take(pa.array(pairs.local)),
-        }
-    )
-    selects = [
-        f"SELECT rid, det, loc, regexp_extract_all(t, $p{d}) AS m "
-        f"FROM pii_pairs WHERE det = {int(d)}"
-        for d in present
-    ]
-    params = {f"p{d}": catalog.detectors[d].pattern for d in present}
-    con = _connection()
-    con.register("pii_pairs", table)
-    try:
-        result = con.sql(" UNION ALL ".join(selects), params=params).to_arrow_table()
-    finally:
-        con.unregister("pii_pairs")
-    texts = _pair_texts(pairs)
+    match = engine._regexp.Match
+    pos, end = 0, len(data)
+    while True:
+        spans = match(_UNANCHORED, data, pos, end)
+        if spans[0][0] < 0:
+            return
+        yield spans
+        if spans[0][1] == pos:  # empty match: step over one byte
+            if pos == end:
+                return
+            pos += 1
+        else:
+            pos = spans[0][1]
+
+
+def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
+    """Every match of each detector in one RE2 search over its candidates, joined.
+
+    Texts are joined by a newline, which reads like a text boundary to `\\b` and to the
+    patterns' separators. A match that includes a newline separator may have run from one
+    text into the next, so the texts it touches are matched again on their own.
+    """
     out: list[_Raw] = []
-    for row, det, local, found in zip(
-        result["rid"].to_pylist(),
-        result["det"].to_pylist(),
-        result["loc"].to_pylist(),
-        result["m"].to_pylist(),
-        strict=True,
-    ):
-        text = texts[local]
-        compiled = catalog.compiled[det]
-        cursor = 0
-        for value in found:
-            position = text.find(value, cursor)
-            while position >= 0:
-                m = compiled.fullmatch(text, position, position + len(value))
-                if m is not None:
-                    out.append((row, det, m))
-                    cursor = position + len(value)
-                    break
-                position = text.find(value, position + 1)
+    rows = pairs.rows.tolist()
+    order = np.argsort(pairs.detectors, kind="stable")
+    bounds = np.flatnonzero(np.diff(pairs.detectors[order])) + 1
+    for group in np.split(order, bounds):
+        if len(group) == 0:
+            continue
+        det = int(pairs.detectors[group[0]])
+        engine, v = catalog.engines[det], catalog.value_groups[det]
+        owners = [(rows[i], pairs.local[i]) for i in group.tolist()]
+        parts = [pairs.encoded[local] for _, local in owners]
+        starts = list(itertools.accumulate((len(p) + 1 for p in parts[:-1]), initial=0))
+        redo: set[int] = set()
+        located: list[tuple[int, list[tuple[int, int]]]] = []
+        for spans in _spans(engine, _SEPARATOR.join(parts)):
+            owner = bisect.bisect_right(starts, spans[0][0]) - 1
+            if spans[0][1] > starts[owner] + len(parts[owner]):  # took in a separator
+                last = bisect.bisect_right(starts, spans[0][1] - 1) - 1
+                redo.update(range(owner, last + 1))
+            else:
+                located.append((owner, spans))
+        for owner, spans in located:
+            if owner not in redo:
+                row, local = owners[owner]
+                found = _located(
+                    row, det, pairs.strings[local], parts[owner], starts[owner], spans[0],
+                    spans[v], catalog,
+                )  # fmt: skip
+                if found is not None:
+                    out.append(found)
+        for owner in sorted(redo):
+            row, local = owners[owner]
+            for spans in _spans(engine, parts[owner]):
+                found = _located(
+                    row, det, pairs.strings[local], parts[owner], 0, spans[0], spans[v], catalog
+                )
+                if found is not None:
+                    out.append(found)
     return out
+
+
+def _located(
+    row: int,
+    det: int,
+    text: str,
+    data: bytes,
+    base: int,
+    span: tuple[int, int],
+    value: tuple[int, int],
+    catalog: Catalog,
+) -> _Raw | None:
+    """An RE2 match at byte offsets (from `base` in the joined texts) in code points.
+
+    A match holding non-ASCII text is confirmed with Python's `re`, because RE2's case
+    folding is Unicode (`(?i:s)` also matches `ſ`) where the Python pattern is ASCII.
+    """
+    start, end = span[0] - base, span[1] - base
+    a, b = (value[0] - base, value[1] - base) if value[0] >= 0 else (start, end)
+    if len(data) == len(text):  # ASCII: bytes are characters
+        return row, det, text, start, end, a, b
+    shift = len(data[:start].decode())
+    piece = data[start:end]
+    if not piece.isascii():
+        m = catalog.compiled[det].fullmatch(text, shift, shift + len(piece.decode()))
+        return None if m is None else _raw(row, det, m)
+    shift -= start  # the match is ASCII: one byte, one character from its start on
+    return row, det, text, start + shift, end + shift, a + shift, b + shift
 
 
 def _validate(raw: Sequence[_Raw], catalog: Catalog) -> Matches:
     accepted: dict[int, list[tuple[int, int, int, str]]] = {}
-    for row, det, first in raw:
-        m: re.Match[str] | None = first
+    for first in raw:
+        found: _Raw | None = first
         for _ in range(_RETRIES):
-            assert m is not None
-            span = _value_span(catalog, det, m)
+            assert found is not None
+            span = _value_span(catalog, found)
             if span is not None:
                 a, b = span
-                accepted.setdefault(row, []).append((det, a, b, m.string[a:b]))
+                accepted.setdefault(found[0], []).append((found[1], a, b, found[2][a:b]))
                 break
-            m = _retry(catalog, det, m)
-            if m is None:
+            found = _retry(catalog, found)
+            if found is None:
                 break
     matches = Matches()
     for row in sorted(accepted):
@@ -260,27 +305,28 @@ _RETRIES = 4
 _RETRY_WINDOW = 256
 
 
-def _retry(catalog: Catalog, det: int, m: re.Match[str]) -> re.Match[str] | None:
+def _retry(catalog: Catalog, found: _Raw) -> _Raw | None:
     """The next match starting inside a rejected labelled match.
 
     Matches do not overlap, so a labelled candidate that runs on and is rejected
     (`sin: … PESEL: 32082114933`) may have swallowed the label of a real finding.
     """
-    if "v" not in m.re.groupindex:
+    row, det, text, start, end, _, _ = found
+    if not catalog.value_groups[det]:
         return None
-    end = min(len(m.string), m.end() + _RETRY_WINDOW)
-    return catalog.compiled[det].search(m.string, m.start() + 1, end)
+    stop = min(len(text), end + _RETRY_WINDOW)
+    m = catalog.compiled[det].search(text, start + 1, stop)
+    return None if m is None else _raw(row, det, m)
 
 
-def _value_span(catalog: Catalog, det: int, m: re.Match[str]) -> tuple[int, int] | None:
+def _value_span(catalog: Catalog, found: _Raw) -> tuple[int, int] | None:
     """The value's span in the text, or None when the validator or the context say no.
 
     `before` applies where the candidate token starts and where the value starts;
     `after` where the value finally ends (a validator may keep only part of a candidate
     that ran on into the next number or word).
     """
-    text = m.string
-    a, b = m.span("v") if "v" in m.re.groupindex and m.group("v") is not None else m.span()
+    _, det, text, start, _, a, b = found
     if b <= a:
         return None
     check = catalog.checks[det]
@@ -291,8 +337,8 @@ def _value_span(catalog: Catalog, det: int, m: re.Match[str]) -> tuple[int, int]
         a, b = a + verdict[0], a + verdict[1]
     before, after = catalog.befores[det], catalog.afters[det]
     if before is not None:
-        for start in {m.start(), a}:  # the candidate token's start, and the value's
-            if start > 0 and before.match(text, start - 1, start):
+        for at in {start, a}:  # the candidate token's start, and the value's
+            if at > 0 and before.match(text, at - 1, at):
                 return None
     if after is not None and after.match(text, b):
         return None

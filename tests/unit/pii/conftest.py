@@ -42,9 +42,9 @@ def findings(text: str) -> list[tuple[str, str]]:
                                                            strict=True)]
 
 
-@pytest.fixture(params=["python", "duckdb"])
+@pytest.fixture(params=["python", "re2"])
 def extraction(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through both extraction paths (small inputs in Python, large in DuckDB)."""
+    """Run a test through both extraction paths (small inputs in Python, large in RE2)."""
     from sentinel.pii import engine
 
     monkeypatch.setattr(engine, "SMALL_INPUT_BYTES", 10**9 if request.param == "python" else -1)
