@@ -148,34 +148,55 @@ def read_lines(
     position = start
     pending = b""
     while True:
-        data = stream.read(batch_bytes)
-        buf = pending + data if pending else data
+        whole, got = _read_after(stream, pending, batch_bytes)
+        buf = memoryview(whole)
         pending = b""
         if not buf:
             return
-        if not data:  # end of stream: everything left is the last line(s)
+        if not got:  # end of stream: everything left is the last line(s)
             yield _chunk_from_buffer(buf, position, max_line_bytes, final=True)
             return
-        last_newline = buf.rfind(b"\n")
+        last_newline = whole.rfind(b"\n")
         if last_newline < 0:
             if len(buf) <= max_line_bytes:
-                pending = buf  # an incomplete line: read on
+                pending = bytes(buf)  # an incomplete line: read on
                 continue
             length, pending = _skip_to_newline(stream, len(buf), batch_bytes)
             yield Chunk(
                 records=RECORDS_TYPE.empty_table(),
                 start=position,
                 end=position + length,
-                rejected=[_oversize(position, length, buf, max_line_bytes)],
+                rejected=[_oversize(position, length, bytes(buf[:QUARANTINE_SAMPLE_BYTES]),
+                                    max_line_bytes)],
                 bytes_read=length,
             )
             position += length
             continue
         cut = last_newline + 1
-        pending = buf[cut:]
+        pending = bytes(buf[cut:])
         chunk = _chunk_from_buffer(buf[:cut], position, max_line_bytes, final=False)
         yield chunk
         position = chunk.end
+
+
+def _read_after(stream: IO[bytes], pending: bytes, size: int) -> tuple[bytearray, int]:
+    """`pending` followed by up to `size` bytes read from `stream`, and how many were read.
+
+    Read straight into one new buffer, which the chunk's Arrow column then shares: the
+    batch's bytes are copied once (from the file), not again to join or cut them.
+    """
+    buf = bytearray(len(pending) + size)
+    buf[: len(pending)] = pending
+    view = memoryview(buf)
+    got = len(pending)
+    while got < len(buf):
+        n = stream.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    view.release()
+    del buf[got:]
+    return buf, got - len(pending)
 
 
 def _skip_to_newline(stream: IO[bytes], seen: int, batch_bytes: int) -> tuple[int, bytes]:
@@ -200,10 +221,13 @@ def _oversize(offset: int, length: int, head: bytes, max_line_bytes: int) -> Rej
     )
 
 
-def _chunk_from_buffer(buf: bytes, position: int, max_line_bytes: int, final: bool) -> Chunk:
+def _chunk_from_buffer(
+    buf: bytes | memoryview, position: int, max_line_bytes: int, final: bool
+) -> Chunk:
     """Split `buf` (complete lines; the last may lack a newline if `final`) into records."""
-    newline_at = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
-    ends = newline_at if not (final and not buf.endswith(b"\n")) else np.append(
+    data = np.frombuffer(buf, dtype=np.uint8)
+    newline_at = np.flatnonzero(data == 10)
+    ends = newline_at if not (final and len(buf) and data[-1] != 10) else np.append(
         newline_at, len(buf)
     )
     starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
@@ -215,7 +239,8 @@ def _chunk_from_buffer(buf: bytes, position: int, max_line_bytes: int, final: bo
     lengths = ends - starts
     keep = lengths <= max_line_bytes
     rejected = [
-        _oversize(position + int(starts[i]), int(lengths[i]), buf[starts[i] : ends[i]],
+        _oversize(position + int(starts[i]), int(lengths[i]),
+                  bytes(buf[starts[i] : min(ends[i], starts[i] + QUARANTINE_SAMPLE_BYTES)]),
                   max_line_bytes)
         for i in np.flatnonzero(~keep)
     ]
@@ -225,7 +250,7 @@ def _chunk_from_buffer(buf: bytes, position: int, max_line_bytes: int, final: bo
         keep, bad_utf8 = _utf8_mask(buf, starts, ends, keep)
         rejected.extend(
             Rejected(position + int(starts[i]), "invalid UTF-8",
-                     buf[starts[i] : ends[i]][:QUARANTINE_SAMPLE_BYTES].decode(
+                     bytes(buf[starts[i] : ends[i]][:QUARANTINE_SAMPLE_BYTES]).decode(
                          "utf-8", "backslashreplace"))
             for i in bad_utf8
         )
@@ -240,14 +265,14 @@ def _chunk_from_buffer(buf: bytes, position: int, max_line_bytes: int, final: bo
 
 
 def _utf8_mask(
-    buf: bytes, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray
+    buf: bytes | memoryview, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray
 ) -> tuple[np.ndarray, list[int]]:
     """Slow path, only for a chunk that failed validation: find the bad lines."""
     keep = keep.copy()
     bad = []
     for i in np.flatnonzero(keep):
         try:
-            buf[starts[i] : ends[i]].decode("utf-8")
+            bytes(buf[starts[i] : ends[i]]).decode("utf-8")
         except UnicodeDecodeError:
             keep[i] = False
             bad.append(int(i))
