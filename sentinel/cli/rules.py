@@ -1,7 +1,7 @@
 """`sentinel rules list|test|convert`: inspect, test and compile the detection pack.
 
 Each command is a thin layer over `sentinel.detect`: `load_rules` (problems collected, one
-bad rule never hides the others), `test_rules` (every rule's example events run through
+bad rule never hides the others), `run_examples` (every rule's example events run through
 its compiled SQL in DuckDB) and `compile_rule`. Rule problems are printed on stderr as
 `path:line: message`; tables and SQL go to stdout.
 """
@@ -16,7 +16,7 @@ import click
 
 from sentinel.detect.compiler import compile_rule
 from sentinel.detect.rules import RuleProblem, load_rules
-from sentinel.detect.testing import test_rules
+from sentinel.detect.testing import run_examples
 from sentinel.exceptions import RuleError
 
 DEFAULT_RULES_DIR = "detections"
@@ -90,13 +90,11 @@ def test(ctx: click.Context, path: Path | None, rules_dir: Path) -> None:
 
     Example: sentinel rules test detections/openai/admin_key_created.yml
     """
-    report = test_rules([path or rules_dir])
+    report = run_examples([path or rules_dir])
     rows = []
     for result in report.results:
         status = "ok" if result.passed else "FAIL"
-        detail = result.error or (
-            "" if result.passed else f"matched {sorted(result.matched_ids)}"
-        )
+        detail = result.error or ("" if result.passed else f"matched {sorted(result.matched_ids)}")
         rows.append([status, result.title, result.case.name, result.case.expect, detail])
     quiet = bool((ctx.find_root().obj or {}).get("quiet"))
     failed = [row for row in rows if row[0] != "ok"]

@@ -83,8 +83,8 @@ class SelectSourcesTransformation(PreprocessingTransformation):
         sources = sources_for(logsource.product, logsource.service)
         if sources is None:
             raise SigmaTransformationError(
-                f"unsupported logsource product: {logsource.product} / service: "
-                f"{logsource.service}; sentinel knows {known_logsources()}",
+                f"unsupported logsource (product {logsource.product!r}, service "
+                f"{logsource.service!r}); sentinel knows {known_logsources()}",
                 source=rule.source,
             )
         if self._pipeline is not None:

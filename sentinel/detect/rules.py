@@ -56,7 +56,7 @@ class RuleFile:
         for needle in _QUOTED.findall(message):
             for number in range(first, last + 1):
                 line = lines[number - 1]
-                if re.search(rf"(^|[\s|'\"-]){re.escape(needle)}($|[\s|:'\"])", line):
+                if re.search(rf"(^|[\s|'\"{{\[,-]){re.escape(needle)}($|[\s|:'\",}}\]])", line):
                     return number
         return first if span or self.spans else None
 

@@ -69,7 +69,7 @@ class CaseResult:
 
 
 @dataclass
-class TestReport:
+class ExampleReport:
     results: list[CaseResult] = field(default_factory=list)
     problems: list[RuleProblem] = field(default_factory=list)
 
@@ -78,7 +78,7 @@ class TestReport:
         return not self.problems and all(result.passed for result in self.results)
 
 
-def tests_path(rule_path: Path) -> Path:
+def examples_path(rule_path: Path) -> Path:
     return rule_path.with_name(rule_path.name.rsplit(".", 1)[0] + TESTS_SUFFIX)
 
 
@@ -183,21 +183,19 @@ def _applies(case: RuleCase, loaded: LoadedRule) -> bool:
     return case.rule is None or case.rule in (loaded.rule_id, loaded.rule.name, loaded.rule.title)
 
 
-def test_rules(
+def run_examples(
     inputs: Sequence[str | Path], variables: Mapping[str, Any] | None = None
-) -> TestReport:
+) -> ExampleReport:
     """Load, compile and run the examples of every output rule under `inputs`."""
     pack = load_rules(inputs)
-    report = TestReport(problems=list(pack.problems))
+    report = ExampleReport(problems=list(pack.problems))
     for loaded in pack.output_rules:
-        path = tests_path(loaded.path)
-        if not path.exists():
-            report.problems.append(
-                RuleProblem(loaded.path, loaded.line, f"no examples: {path.name} is missing")
-            )
-            continue
+        path = examples_path(loaded.path)
         try:
             compiled = compile_rule(loaded, variables)
+            if not path.exists():
+                message = f"no examples: {path.name} is missing"
+                raise LocatedRuleError(RuleProblem(loaded.path, loaded.line, message))
             cases = [case for case in load_cases(path) if _applies(case, loaded)]
         except LocatedRuleError as exc:
             report.problems.append(exc.problem)
@@ -212,7 +210,3 @@ def test_rules(
             )
         report.results.extend(run_case(compiled, case) for case in cases)
     return report
-
-
-test_rules.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
-TestReport.__test__ = False  # type: ignore[attr-defined]

@@ -30,7 +30,9 @@ def compile_sigma(text: str) -> list[str]:
 
 def compile_detection(detection: str) -> str:
     """The SQL of a litellm rule whose `detection:` block is given (indented 2)."""
-    queries = compile_sigma(HEADER + "detection:\n" + textwrap.indent(textwrap.dedent(detection), "  "))
+    queries = compile_sigma(
+        HEADER + "detection:\n" + textwrap.indent(textwrap.dedent(detection), "  ")
+    )
     assert len(queries) == 1
     return queries[0]
 

@@ -43,12 +43,16 @@ def test_wildcards_and_like_metacharacters(detection, run):
 def test_escaped_wildcards_and_backslash(detection, run):
     sql = detection("sel:\n  prompt_text: 'a\\*b\\?c\\\\d*'\ncondition: sel\n")
     assert "starts_with(lower(\"prompt_text\"), lower('a*b?c\\d'))" in sql
-    events = [{"prompt_text": "a*b?c\\dzz"}, {"prompt_text": "axb?c\\d"}, {"prompt_text": "a*bxc\\d"}]
+    events = [
+        {"prompt_text": "a*b?c\\dzz"},
+        {"prompt_text": "axb?c\\d"},
+        {"prompt_text": "a*bxc\\d"},
+    ]
     assert run(sql, events) == ["e0"]
 
 
 def test_quote_in_value(detection, run):
-    sql = detection("sel:\n  prompt_text|contains: \"it's\"\ncondition: sel\n")
+    sql = detection('sel:\n  prompt_text|contains: "it\'s"\ncondition: sel\n')
     assert "contains(lower(\"prompt_text\"), lower('it''s'))" in sql
     assert run(sql, [{"prompt_text": "IT'S here"}, {"prompt_text": "its"}]) == ["e0"]
 
@@ -64,7 +68,11 @@ def test_quote_in_value(detection, run):
 def test_contains_startswith_endswith(detection, run, modifier, template, hits):
     sql = detection(f"sel:\n  prompt_text|{modifier}: Key\ncondition: sel\n")
     assert sql == SRC + f"(coalesce({template}, false))"
-    events = [{"prompt_text": "KEY first"}, {"prompt_text": "a key inside"}, {"prompt_text": "last KEY"}]
+    events = [
+        {"prompt_text": "KEY first"},
+        {"prompt_text": "a key inside"},
+        {"prompt_text": "last KEY"},
+    ]
     assert run(sql, events) == hits
 
 
@@ -86,12 +94,14 @@ def test_regex_is_unanchored_with_flags(detection, run):
     assert run(sql_s, [{"prompt_text": "a\nb"}]) == ["e0"]
     sql_m = detection("sel:\n  prompt_text|re|m: '^second$'\ncondition: sel\n")
     assert "'(?m)^second$'" in sql_m
-    assert run(sql_m, [{"prompt_text": "first\nsecond\nthird"}, {"prompt_text": "a second"}]) == ["e0"]
+    assert run(sql_m, [{"prompt_text": "first\nsecond\nthird"}, {"prompt_text": "a second"}]) == [
+        "e0"
+    ]
 
 
 def test_cidr_ipv4_uses_prefix_arithmetic(detection, run):
     sql = detection("sel:\n  client_ip|cidr: 10.16.0.0/12\ncondition: sel\n")
-    assert sql == SRC + "(coalesce((sentinel_ipv4(\"client_ip\") >> 20) = 161, false))"
+    assert sql == SRC + '(coalesce((sentinel_ipv4("client_ip") >> 20) = 161, false))'
     events = [
         {"client_ip": "10.16.0.1"},
         {"client_ip": "10.31.255.255"},
@@ -105,8 +115,8 @@ def test_cidr_ipv4_uses_prefix_arithmetic(detection, run):
 
 def test_cidr_ipv6_and_zero_prefix(detection, run):
     sql = detection("sel:\n  client_ip|cidr: ['2001:db8:8000::/33', '0.0.0.0/0']\ncondition: sel\n")
-    assert "(sentinel_ipv6(\"client_ip\") >> 95) = " in sql
-    assert "(sentinel_ipv4(\"client_ip\") IS NOT NULL)" in sql
+    assert '(sentinel_ipv6("client_ip") >> 95) = ' in sql
+    assert '(sentinel_ipv4("client_ip") IS NOT NULL)' in sql
     events = [
         {"client_ip": "2001:db8:8000::1"},
         {"client_ip": "2001:DB8:FFFF:1::"},
@@ -129,7 +139,7 @@ def test_base64_and_base64offset(detection, run):
 
 def test_exists(detection, run):
     sql = detection("sel:\n  actor_team|exists: true\ncondition: sel\n")
-    assert sql == SRC + "((\"actor_team\" IS NOT NULL))"
+    assert sql == SRC + '(("actor_team" IS NOT NULL))'
     assert run(sql, [{"actor_team": "red"}, {"actor_team": ""}, {}]) == ["e0", "e1"]
     sql = detection("sel:\n  raw.metadata.tag|exists: false\ncondition: sel\n")
     events = [{"raw": {"metadata": {"tag": "x"}}}, {"raw": {"metadata": {}}}, {}]
@@ -138,36 +148,48 @@ def test_exists(detection, run):
 
 def test_null_value(detection, run):
     sql = detection("sel:\n  actor_team: null\ncondition: sel\n")
-    assert sql == SRC + "((\"actor_team\" IS NULL))"
+    assert sql == SRC + '(("actor_team" IS NULL))'
     assert run(sql, [{"actor_team": "red"}, {}]) == ["e1"]
 
 
 def test_fieldref(detection, run):
     sql = detection("sel:\n  actor_user|fieldref: actor_key\ncondition: sel\n")
-    assert sql == SRC + "(coalesce(lower(\"actor_user\") = lower(\"actor_key\"), false))"
-    events = [{"actor_user": "Bob", "actor_key": "bob"}, {"actor_user": "bob", "actor_key": "k"}, {}]
+    assert sql == SRC + '(coalesce(lower("actor_user") = lower("actor_key"), false))'
+    events = [
+        {"actor_user": "Bob", "actor_key": "bob"},
+        {"actor_user": "bob", "actor_key": "k"},
+        {},
+    ]
     assert run(sql, events) == ["e0"]
 
 
 def test_fieldref_startswith(detection, run):
     sql = detection("sel:\n  prompt_text|fieldref|startswith: actor_user\ncondition: sel\n")
-    events = [{"prompt_text": "bob says hi", "actor_user": "Bob"}, {"prompt_text": "hi bob", "actor_user": "bob"}]
+    events = [
+        {"prompt_text": "bob says hi", "actor_user": "Bob"},
+        {"prompt_text": "hi bob", "actor_user": "bob"},
+    ]
     assert run(sql, events) == ["e0"]
 
 
 @pytest.mark.parametrize(
     ("modifier", "op", "hits"),
-    [("lt", "<", ["e0"]), ("lte", "<=", ["e0", "e1"]), ("gt", ">", ["e2"]), ("gte", ">=", ["e1", "e2"])],
+    [
+        ("lt", "<", ["e0"]),
+        ("lte", "<=", ["e0", "e1"]),
+        ("gt", ">", ["e2"]),
+        ("gte", ">=", ["e1", "e2"]),
+    ],
 )
 def test_numeric_comparisons(detection, run, modifier, op, hits):
     sql = detection(f"sel:\n  status_code|{modifier}: 429\ncondition: sel\n")
-    assert sql == SRC + f"(coalesce(\"status_code\" {op} 429, false))"
+    assert sql == SRC + f'(coalesce("status_code" {op} 429, false))'
     assert run(sql, [{"status_code": 200}, {"status_code": 429}, {"status_code": 500}, {}]) == hits
 
 
 def test_number_on_text_field_compares_numerically(detection, run):
     sql = detection("sel:\n  raw.usage.total|gte: 1000\ncondition: sel\n")
-    assert "TRY_CAST(json_extract_string(raw, '$.\"usage\".\"total\"') AS DOUBLE) >= 1000" in sql
+    assert 'TRY_CAST(json_extract_string(raw, \'$."usage"."total"\') AS DOUBLE) >= 1000' in sql
     events = [{"raw": {"usage": {"total": 1500}}}, {"raw": {"usage": {"total": "lots"}}}, {}]
     assert run(sql, events) == ["e0"]
     sql = detection("sel:\n  status_code: '4*'\ncondition: sel\n")
@@ -177,7 +199,11 @@ def test_number_on_text_field_compares_numerically(detection, run):
 
 def test_windash(detection, run):
     sql = detection("sel:\n  prompt_text|windash|contains: ' -exec '\ncondition: sel\n")
-    events = [{"prompt_text": "run x /exec y"}, {"prompt_text": "run x -exec y"}, {"prompt_text": "x exec"}]
+    events = [
+        {"prompt_text": "run x /exec y"},
+        {"prompt_text": "run x -exec y"},
+        {"prompt_text": "x exec"},
+    ]
     assert run(sql, events) == ["e0", "e1"]
 
 
@@ -198,7 +224,10 @@ detection:
     backend = SentinelBackend(ProcessingPipeline(vars={"buckets": ["prod-*", "audit"]}))
     sql = backend.convert(SigmaCollection.from_yaml(rule))[0]
     assert "starts_with(lower(\"resource\"), lower('prod-'))" in sql
-    events = [{"resource": "PROD-1", "source": "cloudtrail"}, {"resource": "audit", "source": "cloudtrail"}]
+    events = [
+        {"resource": "PROD-1", "source": "cloudtrail"},
+        {"resource": "audit", "source": "cloudtrail"},
+    ]
     assert run(sql, events + [{"resource": "dev", "source": "cloudtrail"}]) == ["e0", "e1"]
 
 
@@ -218,10 +247,15 @@ def test_keywords_search_prompt_response_and_raw(detection, run):
 def test_list_column_matches_any_element(detection, run):
     sql = detection("sel:\n  pii_types|startswith: aws_\ncondition: sel\n")
     assert sql == SRC + (
-        "(coalesce(len(list_filter(\"pii_types\", lambda elem: "
+        '(coalesce(len(list_filter("pii_types", lambda elem: '
         "starts_with(lower(elem), lower('aws_')))) > 0, false))"
     )
-    events = [{"pii_types": ["email", "AWS_access_key"]}, {"pii_types": ["email"]}, {"pii_types": []}, {}]
+    events = [
+        {"pii_types": ["email", "AWS_access_key"]},
+        {"pii_types": ["email"]},
+        {"pii_types": []},
+        {},
+    ]
     assert run(sql, events) == ["e0"]
 
 
@@ -239,8 +273,12 @@ def test_not_matches_missing_field(detection, run):
 
 def test_raw_path_is_quoted_json_path(detection, run):
     sql = detection("sel:\n  raw.metadata.user_api_key_alias: ci-bot\ncondition: sel\n")
-    assert "json_extract_string(raw, '$.\"metadata\".\"user_api_key_alias\"')" in sql
-    events = [{"raw": {"metadata": {"user_api_key_alias": "CI-bot"}}}, {"raw": {"metadata": {}}}, {}]
+    assert 'json_extract_string(raw, \'$."metadata"."user_api_key_alias"\')' in sql
+    events = [
+        {"raw": {"metadata": {"user_api_key_alias": "CI-bot"}}},
+        {"raw": {"metadata": {}}},
+        {},
+    ]
     assert run(sql, events) == ["e0"]
 
 
@@ -268,6 +306,11 @@ def test_condition_output_format(sigma):
 
     from sentinel.detect.backend import SentinelBackend
 
-    rule = "title: t\nlogsource: {product: openai, service: audit}\ndetection:\n  s: {action: x}\n  condition: s\n"
+    rule = (
+        "title: t\nlogsource: {product: openai, service: audit}\n"
+        "detection:\n  s: {action: x}\n  condition: s\n"
+    )
     queries = SentinelBackend().convert(SigmaCollection.from_yaml(rule), "condition")
-    assert queries == ["source IN ('openai_audit') AND (coalesce(lower(\"action\") = lower('x'), false))"]
+    assert queries == [
+        "source IN ('openai_audit') AND (coalesce(lower(\"action\") = lower('x'), false))"
+    ]

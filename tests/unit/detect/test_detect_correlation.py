@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -12,7 +12,7 @@ from sentinel.detect.backend import SentinelBackend
 from sentinel.detect.sqlmacros import install_macros
 from sentinel.detect.testing import events_table
 
-T0 = datetime(2025, 3, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 
 BASE = """\
 title: failed
@@ -38,8 +38,15 @@ def correlate(correlation: str) -> str:
     return str(queries[-1])
 
 
-def ev(seconds: int, outcome: str = "failure", key: str | None = "k1", ip: str = "10.0.0.1") -> dict:
-    return {"ts": T0 + timedelta(seconds=seconds), "outcome": outcome, "actor_key": key, "client_ip": ip}
+def ev(
+    seconds: int, outcome: str = "failure", key: str | None = "k1", ip: str = "10.0.0.1"
+) -> dict:
+    return {
+        "ts": T0 + timedelta(seconds=seconds),
+        "outcome": outcome,
+        "actor_key": key,
+        "client_ip": ip,
+    }
 
 
 def execute(sql: str, events: list[dict]) -> list[dict]:
@@ -68,13 +75,23 @@ def test_event_count_sql_shape():
     sql = correlate(EVENT_COUNT)
     assert sql.startswith("WITH matched AS (")
     assert "count(*) OVER w AS aggregate" in sql
-    assert "PARTITION BY \"actor_key\" ORDER BY ts RANGE BETWEEN INTERVAL 60 SECOND PRECEDING" in sql
+    assert 'PARTITION BY "actor_key" ORDER BY ts RANGE BETWEEN INTERVAL 60 SECOND PRECEDING' in sql
     assert "hits AS (SELECT * FROM windows WHERE aggregate >= 3)" in sql
-    assert "\"actor_key\" IS NOT NULL" in sql
+    assert '"actor_key" IS NOT NULL' in sql
 
 
 def test_event_count_one_row_per_burst_with_event_ids():
-    events = [ev(0), ev(20), ev(40), ev(55), ev(300), ev(310), ev(320), ev(10, key="k2"), ev(15, "success")]
+    events = [
+        ev(0),
+        ev(20),
+        ev(40),
+        ev(55),
+        ev(300),
+        ev(310),
+        ev(320),
+        ev(10, key="k2"),
+        ev(15, "success"),
+    ]
     rows = execute(correlate(EVENT_COUNT), events)
     assert [(r["actor_key"], r["event_count"], r["event_ids"]) for r in rows] == [
         ("k1", 4, ["e0", "e1", "e2", "e3"]),
@@ -90,7 +107,9 @@ def test_event_count_window_is_inclusive_and_bounded():
 
 
 def test_event_count_null_group_is_not_a_group():
-    assert execute(correlate(EVENT_COUNT), [ev(0, key=None), ev(1, key=None), ev(2, key=None)]) == []
+    assert (
+        execute(correlate(EVENT_COUNT), [ev(0, key=None), ev(1, key=None), ev(2, key=None)]) == []
+    )
 
 
 def test_event_count_without_group_by():
@@ -154,7 +173,9 @@ def test_temporal_ordered_needs_the_order():
 
 
 def test_temporal_ordered_three_steps():
-    base = BASE + """\
+    base = (
+        BASE
+        + """\
 title: third
 name: third
 logsource: {product: ai_gateway, service: litellm}
@@ -169,6 +190,7 @@ correlation:
   group-by: [actor_key]
   timespan: 5m
 """
+    )
     sql = SentinelBackend().convert(SigmaCollection.from_yaml(base))[-1]
     assert len(execute(sql, [ev(0), ev(10, "success"), ev(20, "partial")])) == 1
     assert execute(sql, [ev(0), ev(10, "partial"), ev(20, "success")]) == []

@@ -50,9 +50,7 @@ def lower(text: str) -> str:
 
 
 def pattern_regex(tokens: tuple[Any, ...], modifier: str) -> str:
-    body = "".join(
-        ".*" if t is MULTI else "." if t is SINGLE else re.escape(t) for t in tokens
-    )
+    body = "".join(".*" if t is MULTI else "." if t is SINGLE else re.escape(t) for t in tokens)
     if modifier in ("contains", "keyword"):
         body = f".*{body}.*"
     elif modifier == "startswith":
@@ -75,9 +73,7 @@ def string_matches(value: str | None, tokens: tuple[Any, ...], modifier: str, ca
 def item_matches(item: Item, event: dict[str, Any]) -> bool:
     if item.modifier == "keyword":
         texts = [event.get("prompt_text"), event.get("response_text"), event.get("raw")]
-        return any(
-            any(string_matches(t, v, "keyword", False) for t in texts) for v in item.values
-        )
+        return any(any(string_matches(t, v, "keyword", False) for t in texts) for v in item.values)
     value = event.get(item.field)
     if item.modifier == "null":
         return value is None
@@ -92,7 +88,8 @@ def item_matches(item: Item, event: dict[str, Any]) -> bool:
         results = [value is not None and re.search(v, value) is not None for v in item.values]
     elif item.field == "pii_types":
         results = [
-            any(string_matches(e, v, item.modifier, False) for e in value or []) for v in item.values
+            any(string_matches(e, v, item.modifier, False) for e in value or [])
+            for v in item.values
         ]
     else:
         cased = item.modifier == "cased"
@@ -174,13 +171,21 @@ regexes = st.builds(
 
 @st.composite
 def items(draw: Any) -> Item:
-    kind = draw(st.sampled_from(["text", "text", "text", "list", "number", "re", "null", "keyword"]))
+    kind = draw(
+        st.sampled_from(["text", "text", "text", "list", "number", "re", "null", "keyword"])
+    )
     if kind == "keyword":
-        return Item("", "keyword", tuple(draw(st.lists(tokens.filter(bool), min_size=1, max_size=2))))
+        return Item(
+            "", "keyword", tuple(draw(st.lists(tokens.filter(bool), min_size=1, max_size=2)))
+        )
     if kind == "number":
-        return Item("status_code", draw(st.sampled_from(["gte", "lt"])), (draw(st.integers(0, 600)),))
+        return Item(
+            "status_code", draw(st.sampled_from(["gte", "lt"])), (draw(st.integers(0, 600)),)
+        )
     if kind == "null":
-        return Item(draw(st.sampled_from(TEXT_FIELDS)), draw(st.sampled_from(["null", "exists"])), ())
+        return Item(
+            draw(st.sampled_from(TEXT_FIELDS)), draw(st.sampled_from(["null", "exists"])), ()
+        )
     if kind == "re":
         return Item(draw(st.sampled_from(TEXT_FIELDS)), "re", (draw(regexes),))
     field = "pii_types" if kind == "list" else draw(st.sampled_from(TEXT_FIELDS))

@@ -1,0 +1,99 @@
+"""The rule pack through real CLIs: `sigma check`, `sigma convert -t sentinel`,
+`sentinel rules list|test|convert`, run as subprocesses from the repository root."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+BAD_PACK = REPO / "tests" / "data" / "detect" / "bad_pack"
+# Tag validators that download MITRE ATT&CK / D3FEND data on first use.
+NETWORK_VALIDATORS = ("attacktag", "d3_fendtag")
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def sentinel(*args: str) -> subprocess.CompletedProcess[str]:
+    return run(sys.executable, "-m", "sentinel", *args)
+
+
+def sigma_cli() -> str:
+    found = shutil.which("sigma", path=str(BIN)) or shutil.which("sigma")
+    if found is None:
+        pytest.skip("sigma-cli is not installed")
+    return found
+
+
+def test_sigma_check_passes_on_the_pack():
+    result = run(sigma_cli(), "check", "--fail-on-issues", "detections/")
+    if result.returncode != 0 and "Failed to load MITRE" in result.stderr + result.stdout:
+        excluded = [arg for name in NETWORK_VALIDATORS for arg in ("--exclude", name)]
+        result = run(sigma_cli(), "check", "--fail-on-issues", *excluded, "detections/")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Found 0 errors, 0 condition errors and 0 issues" in result.stdout
+
+
+def test_sigma_convert_prints_sql_for_every_rule():
+    result = run(sigma_cli(), "convert", "-t", "sentinel", "-p", "sentinel", "detections/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("SELECT * FROM events WHERE source IN (") >= 8
+    assert result.stdout.count("WITH matched AS (") == 3
+
+
+def test_sigma_convert_from_another_directory(tmp_path):
+    rule = REPO / "detections" / "aws" / "iam_privileged_policy_attached.yml"
+    result = run(
+        sigma_cli(), "convert", "-t", "sentinel", "-p", "sentinel", str(rule), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/AdministratorAccess" in result.stdout
+
+
+def test_rules_test_passes_on_the_pack():
+    result = sentinel("rules", "test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+    assert " 0 rule problems" in result.stderr
+
+
+def test_rules_test_fails_on_a_bad_pack():
+    result = sentinel("rules", "test", "--rules", str(BAD_PACK))
+    assert result.returncode == 1
+    assert "unknown_field.yml:7: unknown field 'actor_usr'" in result.stderr
+    assert "yaml_syntax_error.yml:6: YAML syntax error" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rules_list_shows_metadata():
+    result = sentinel("rules", "list")
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0].split()
+    assert header == ["id", "title", "level", "source", "tags"]
+    assert "Burst of failed AI requests from one key" in result.stdout
+    assert "cloudtrail" in result.stdout and "attack.t1110" in result.stdout
+
+
+def test_rules_convert_by_path_and_by_id():
+    by_path = sentinel("rules", "convert", "detections/openai/api_key_unrestricted.yml")
+    assert by_path.returncode == 0, by_path.stderr
+    assert by_path.stdout.startswith("SELECT * FROM events WHERE source IN ('openai_audit')")
+    by_id = sentinel("rules", "convert", "1d2e3f4a-5b6c-4d7e-9f8a-0b1c2d3e1116")
+    assert by_id.stdout == by_path.stdout
+
+
+def test_rules_convert_error_is_one_line():
+    result = sentinel(
+        "rules", "convert", str(BAD_PACK / "unknown_field.yml"), "--rules", str(BAD_PACK)
+    )
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Detection rule error: ")
+    assert "unknown_field.yml:7" in lines[0]
