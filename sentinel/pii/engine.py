@@ -310,11 +310,20 @@ def _retry(catalog: Catalog, found: _Raw) -> _Raw | None:
 
     Matches do not overlap, so a labelled candidate that runs on and is rejected
     (`sin: … PESEL: 32082114933`) may have swallowed the label of a real finding.
+    RE2 searches ASCII text (Python's `re` is slow on case-insensitive labels).
     """
     row, det, text, start, end, _, _ = found
-    if not catalog.value_groups[det]:
+    v = catalog.value_groups[det]
+    if not v:
         return None
     stop = min(len(text), end + _RETRY_WINDOW)
+    if text.isascii():
+        data = text[:stop].encode()
+        spans = catalog.engines[det]._regexp.Match(_UNANCHORED, data, start + 1, stop)
+        if spans[0][0] < 0:
+            return None
+        a, b = spans[v] if spans[v][0] >= 0 else spans[0]
+        return row, det, text, spans[0][0], spans[0][1], a, b
     m = catalog.compiled[det].search(text, start + 1, stop)
     return None if m is None else _raw(row, det, m)
 

@@ -66,10 +66,21 @@ def card(value: str) -> Verdict:
                 continue
             window = groups[first : last + 1]
             digits = "".join(window)
-            if _card_grouping(window) and _CARD_PREFIXES.match(digits) and luhn.is_valid(digits):
+            if _card_grouping(window) and _CARD_PREFIXES.match(digits) and _luhn(digits):
                 start = positions[first]
                 return start, positions[last] + len(groups[last])
     return False
+
+
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")  # 2d, less 9 when above 9
+
+
+def _luhn(digits: str) -> bool:
+    """`luhn.is_valid` for plain ASCII digits, at a tenth of the cost."""
+    if not (digits.isascii() and digits.isdigit()):
+        return bool(luhn.is_valid(digits))
+    doubled = digits[-2::-2].translate(_LUHN_DOUBLED)
+    return (sum(map(int, digits[-1::-2])) + sum(map(int, doubled))) % 10 == 0
 
 
 def _card_grouping(groups: list[str]) -> bool:
@@ -86,9 +97,20 @@ def iban(value: str) -> Verdict:
     ends = [m.start() for m in re.finditer(" ", value)] + [len(value)]
     for end in sorted(ends, reverse=True):
         candidate = value[:end]
-        if len(candidate.replace(" ", "")) >= 15 and stdnum_iban.is_valid(candidate):
+        compact = candidate.replace(" ", "")
+        if len(compact) >= 15 and _mod97(compact) and stdnum_iban.is_valid(candidate):
             return 0, end
     return False
+
+
+_BASE36 = {ord(c): str(int(c, 36)) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+
+
+def _mod97(compact: str) -> bool:
+    """The ISO 7064 check alone: cheap, and most look-alikes fail it. True when unsure."""
+    if not (compact.isascii() and compact.isalnum()):
+        return True  # stdnum decides
+    return int((compact[4:] + compact[:4]).translate(_BASE36)) % 97 == 1
 
 
 def ssn(value: str) -> Verdict:
@@ -96,7 +118,20 @@ def ssn(value: str) -> Verdict:
     seps = {c for c in value if not c.isdigit()}
     if len(seps) > 1:
         return False
-    return bool(stdnum_ssn.is_valid(value.replace(" ", "-")))
+    dashed = value.replace(" ", "-")
+    parts = _SSN_PARTS.fullmatch(dashed)
+    if parts is None:
+        return bool(stdnum_ssn.is_valid(dashed))
+    # stdnum's rules, without the cleaning and exceptions that make up most of its cost
+    area, group, serial = parts.groups()
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    return f"{area}-{group}-{serial}" not in _SSN_PUBLISHED
+
+
+_SSN_PARTS = re.compile(r"([0-9]{3})-?([0-9]{2})-?([0-9]{4})")
+# Numbers published in advertising and therefore never issued (stdnum's blacklist).
+_SSN_PUBLISHED = frozenset({"078-05-1120", "457-55-5462", "219-09-9999"})
 
 
 def phone(value: str) -> Verdict:
@@ -132,6 +167,11 @@ def ipv4(value: str) -> Verdict:
     parts = value.split(".")
     if any(len(p) > 1 and p.startswith("0") for p in parts):
         return False
+    if len(parts) == 4 and all(len(p) <= 3 and p.isascii() and p.isdigit() for p in parts):
+        # What IPv4Address checks, without building one.
+        if any(int(p) > 255 for p in parts):
+            return False
+        return parts[0] != "127" and value != "0.0.0.0"
     try:
         address = ipaddress.IPv4Address(value)
     except ValueError:
@@ -141,12 +181,14 @@ def ipv4(value: str) -> Verdict:
 
 def ipv6(value: str) -> Verdict:
     """A parseable IPv6 address with enough groups that it is not a clock time or C++."""
+    groups = [g for g in value.split(":") if g]
+    if len(groups) < 3:
+        return False
     try:
         address = ipaddress.IPv6Address(value)
     except ValueError:
         return False
-    groups = [g for g in value.split(":") if g]
-    return len(groups) >= 3 and not (address.is_loopback or address.is_unspecified)
+    return not (address.is_loopback or address.is_unspecified)
 
 
 _EMAIL_NOT_TLDS = frozenset(
