@@ -26,15 +26,16 @@ from typing import Any
 from sentinel.sources.base import LogSource
 
 _MACROS = [
-    # Text of a message `content` (minified JSON): a string, or parts with `text`
-    # (Anthropic, Converse) or `guardContent.text.text` (Converse guarded input).
+    # A message `content` (minified JSON) as {string, parts}: a string, or the texts of
+    # its parts, `text` (Anthropic, Converse) and `guardContent.text.text` (Converse
+    # guarded input). Evaluated once per message in a stage: inside a lambda DuckDB does
+    # not share subexpressions, and NULLIF / array_to_string repeat their argument.
     """
-    CREATE OR REPLACE MACRO bedrock_content(c) AS
-        CASE WHEN starts_with(c, '"') THEN c ->> '$'
-             WHEN starts_with(c, '[') THEN NULLIF(array_to_string(list_concat(
-                 json_extract_string(c, '$[*].text'),
-                 json_extract_string(c, '$[*].guardContent.text.text')), chr(10)), '')
-        END
+    CREATE OR REPLACE MACRO bedrock_content(c) AS {
+        'string': CASE WHEN starts_with(c, '"') THEN c ->> '$' END,
+        'parts': CASE WHEN starts_with(c, '[') THEN list_concat(
+            json_extract_string(c, '$[*].text'),
+            json_extract_string(c, '$[*].guardContent.text.text')) END}
     """,
     # `system` (minified JSON): a string (Anthropic) or a list of `{text}` (Converse).
     """
@@ -101,6 +102,8 @@ def _structure(fields: object) -> str:
 _STAGES = [
     f"json_transform(record, {_structure(_RECORD)}) AS _b",
     f"""_b.input."inputBodyJson" AS _in,
+        list_transform(_b.input."inputBodyJson".messages,
+                       lambda m: bedrock_content(m.content)) AS _messages,
         CASE WHEN starts_with(_b.output.outputBodyJson, '{{')
              THEN json_transform(_b.output.outputBodyJson, {_structure(_BODY)})
         END AS _body,
@@ -134,7 +137,8 @@ _SELECT = """
     _b.region AS region,
     NULLIF(array_to_string(list_concat(
         bedrock_system(_in.system),
-        list_transform(_in.messages, lambda m: bedrock_content(m.content)),
+        list_transform(_messages, lambda m: CASE WHEN m.string IS NOT NULL THEN m.string
+            ELSE NULLIF(list_aggr(m.parts, 'string_agg', chr(10)), '') END),
         [_in.prompt, _in."inputText"]), chr(10)), '') AS prompt_text,
     NULLIF(CASE WHEN _stream IS NOT NULL THEN array_to_string(list_transform(_stream,
                     lambda e: COALESCE(e.delta.text, e."contentBlockDelta".delta.text,
