@@ -58,6 +58,19 @@ _MACROS = [
                  THEN NULLIF(array_to_string(json_extract_string(c, '$[*].text'), chr(10)), '')
         END
     """,
+    # The same split in two, for the typed path: a `content` as {string, parts}, parsed
+    # once per message in a stage (inside a lambda DuckDB does not share subexpressions,
+    # and NULLIF / array_to_string repeat their argument), then joined.
+    """
+    CREATE OR REPLACE MACRO litellm_content_parts(c) AS {
+        'string': CASE WHEN starts_with(c, '"') THEN c ->> '$' END,
+        'parts': CASE WHEN starts_with(c, '[') THEN json_extract_string(c, '$[*].text') END}
+    """,
+    """
+    CREATE OR REPLACE MACRO litellm_content_text(p) AS
+        CASE WHEN p.string IS NOT NULL THEN p.string
+             ELSE NULLIF(list_aggr(p.parts, 'string_agg', chr(10)), '') END
+    """,
     # `messages` (any JSON, e.g. a decoded string): a list of chat messages, or a plain
     # prompt string. The slow path: most records take the typed one in the query.
     """
@@ -166,7 +179,10 @@ def _structure(fields: dict[str, object]) -> str:
 
 _STAGES = [
     f"json_transform(record, {_structure(_RECORD)}) AS _r",
-    f"json_transform(litellm_json(_r.metadata), {_structure(_META)}) AS _m",
+    f"json_transform(litellm_json(_r.metadata), {_structure(_META)}) AS _m, "
+    "list_transform(_r.messages, lambda m: litellm_content_parts(m.content)) AS _prompts, "
+    "list_transform(_r.response.choices, lambda c: litellm_content_parts(c.message.content))"
+    " AS _replies",
 ]
 
 _REFS = {
@@ -220,14 +236,13 @@ _SELECT_TEMPLATE = """
     NULL AS region,
     CASE WHEN _r.messages IS NOT NULL
          THEN NULLIF(array_to_string(
-             list_transform(_r.messages, lambda m: litellm_content(m.content)), chr(10)), '')
+             list_transform(_prompts, lambda p: litellm_content_text(p)), chr(10)), '')
          ELSE litellm_messages(litellm_json(json_extract(record, '$.messages')))
     END AS prompt_text,
     CASE WHEN _r.response.choices IS NOT NULL OR _r.response.object IS NOT NULL
               OR _r.response.id IS NOT NULL
          THEN NULLIF(array_to_string(list_concat(
-             list_transform(_r.response.choices,
-                            lambda c: litellm_content(c.message.content)),
+             list_transform(_replies, lambda p: litellm_content_text(p)),
              list_transform(_r.response.choices, lambda c: c.text)), chr(10)), '')
          ELSE litellm_response(litellm_json(json_extract(record, '$.response')))
     END AS response_text,
