@@ -45,9 +45,10 @@ def bedrock_path(ts: datetime, region: str) -> str:
 
 
 def cloudtrail_path(ts: datetime, region: str) -> str:
-    # One object per region and hour (CloudTrail itself delivers about every 5 minutes).
+    # One object per region and day (CloudTrail itself delivers about every 5 minutes;
+    # fewer, larger objects keep `make run` quick and still exercise multi-MB documents).
     prefix = f"cloudtrail/AWSLogs/{AWS_ACCOUNT}/CloudTrail/{region}/{ts:%Y/%m/%d}"
-    stamp = f"{ts:%Y%m%dT%H}00Z"
+    stamp = f"{ts:%Y%m%d}T0000Z"
     name = f"{AWS_ACCOUNT}_CloudTrail_{region}_{stamp}_{_tag(region, stamp)}"
     return f"{prefix}/{name}.json.gz"
 
