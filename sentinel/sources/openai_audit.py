@@ -19,27 +19,44 @@ Mapping decisions (also in the README):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sentinel.sources.base import LogSource
 
+# Each record is parsed once, by one json_transform naming the fields read (VARCHAR gives
+# the same text as `->>`). Only the details object, whose key is data, is read by path.
+_USER = {"user": {"email": "VARCHAR", "id": "VARCHAR"}}
+_RECORD = {
+    "id": "VARCHAR",
+    "type": "VARCHAR",
+    "effective_at": "JSON",
+    "actor": {
+        "type": "VARCHAR",
+        "session": {**_USER, "ip_address": "VARCHAR", "user_agent": "VARCHAR"},
+        "api_key": {**_USER, "id": "VARCHAR", "service_account": {"id": "VARCHAR"}},
+    },
+}
+
+_STAGES = ["json_transform(record, '" + json.dumps(_RECORD, separators=(",", ":")) + "') AS _o"]
+
 _SELECT = """
-    record ->> '$.id' AS event_id,
-    sentinel_ts(json_extract(record, '$.effective_at')) AS ts,
+    _o.id AS event_id,
+    sentinel_ts(_o.effective_at) AS ts,
     source_offset,
     'audit' AS kind,
-    record ->> '$.type' AS action,
-    CASE WHEN ends_with(record ->> '$.type', '.failed') THEN 'failure'
+    _o.type AS action,
+    CASE WHEN ends_with(_o.type, '.failed') THEN 'failure'
          ELSE 'success' END AS outcome,
     NULL AS status_code,
-    COALESCE(record ->> '$.actor.session.user.email', record ->> '$.actor.api_key.user.email',
-             record ->> '$.actor.session.user.id', record ->> '$.actor.api_key.user.id',
-             record ->> '$.actor.api_key.service_account.id') AS actor_user,
-    record ->> '$.actor.api_key.id' AS actor_key,
+    COALESCE(_o.actor.session.user.email, _o.actor.api_key.user.email,
+             _o.actor.session.user.id, _o.actor.api_key.user.id,
+             _o.actor.api_key.service_account.id) AS actor_user,
+    _o.actor.api_key.id AS actor_key,
     NULL AS actor_team,
-    record ->> '$.actor.type' AS actor_type,
-    record ->> '$.actor.session.ip_address' AS client_ip,
-    record ->> '$.actor.session.user_agent' AS user_agent,
+    _o.actor.type AS actor_type,
+    _o.actor.session.ip_address AS client_ip,
+    _o.actor.session.user_agent AS user_agent,
     'openai' AS vendor,
     NULL AS model,
     NULL AS endpoint,
@@ -51,8 +68,8 @@ _SELECT = """
     NULL AS cost_usd,
     NULL AS latency_ms,
     -- the type is data, used as a key: only plain event names, so it cannot act as a path
-    CASE WHEN regexp_full_match(record ->> '$.type', '[A-Za-z0-9_][A-Za-z0-9_.-]*')
-         THEN json_extract_string(json_extract(record, record ->> '$.type'), '$.id')
+    CASE WHEN regexp_full_match(_o.type, '[A-Za-z0-9_][A-Za-z0-9_.-]*')
+         THEN json_extract_string(json_extract(record, _o.type), '$.id')
     END AS resource,
     NULL AS _error
 """
@@ -71,6 +88,9 @@ class OpenAIAuditSource(LogSource):
             and isinstance(record.get("actor"), dict)
             and isinstance(record.get("type"), str)
         )
+
+    def stages(self) -> list[str]:
+        return list(_STAGES)
 
     def select_list(self) -> str:
         return _SELECT
