@@ -39,8 +39,10 @@ def write_staging(
     ):
         if not _SOURCE_NAME.match(source):
             raise SourceError(f"source name {source!r} is not a valid lake partition name")
-        mask = pc.and_(pc.equal(sources, source), pc.equal(dates, date))
-        part = events.filter(mask)
+        if keys.num_rows == 1:
+            part = events  # the usual batch: one partition, written without a copy
+        else:
+            part = events.filter(pc.and_(pc.equal(sources, source), pc.equal(dates, date)))
         name = f"{batch_id}-{source}-{date}.parquet"
         write_durably(part, staging_dir / name)
         outputs.append((name, f"source={source}/date={date}/{batch_id}.parquet"))
