@@ -42,16 +42,21 @@ class Detector:
     """A cheap superset of `pattern` for the prefilter (default: the pattern itself)."""
 
 
+# A label starts a word, or follows an escaped newline/tab in JSON text ("…\\nDOB: …" in
+# `raw`), where `\b` sees "nDOB" as one word.
+_WORD_START = r"(?:\b|\\[nrt])"
 _LABEL_SEP = r"""["']?\s*(?:[:=#]|=>|\bis\b|\bno\.?|\bnumber\b)?\s*["']?\s*"""
 _MONTH = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 # Short labels are words in some languages ("sin", "ni", "tin"): only in capitals.
 _NATIONAL_LABEL = (
-    r"\b(?:(?i:national[ _-]?id(?:entity)?(?: card)?|nino|national insurance(?: number)?|bsn|"
+    _WORD_START
+    + r"(?:(?i:national[ _-]?id(?:entity)?(?: card)?|nino|national insurance(?: number)?|bsn|"
     r"cpf|pesel|aadhaar|codice fiscale|personnummer|steuer-?id|idnr|hetu|curp|tax id|id card|"
     r"identity card)|NI|DNI|NIE|NIF|SIN|NIR|CPR|TIN)\b"
 )
 _DOB_LABEL = (
-    r"\b(?i:d\.?o\.?b|date of birth|birth ?date|born(?: on)?|geburtsdatum|date de naissance|"
+    _WORD_START
+    + r"(?i:d\.?o\.?b|date of birth|birth ?date|born(?: on)?|geburtsdatum|date de naissance|"
     r"fecha de nacimiento|data di nascita)"
 )
 _SECRET_LABEL = (
@@ -154,7 +159,8 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         "ssn", "high", "pii", 78, "digits", before=_DIGIT_BEFORE, after=r"\w|-\d",
     ),
     Detector(
-        "ssn", r"\b(?i:ssn|social security(?: number| no\b)?)" + _LABEL_SEP + r"(?P<v>\d{9})",
+        "ssn",
+        _WORD_START + r"(?i:ssn|social security(?: number| no\b)?)" + _LABEL_SEP + r"(?P<v>\d{9})",
         "ssn", "high", "pii", 78, "digits", after=r"\w",
         anchor=r"(?i:ssn|social security)",
     ),
@@ -170,7 +176,9 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "passport",
-        r"\b(?i:passport)(?:[ _-]?(?:(?i:number|num|nr|no|id)\b\.?|#))?" + _LABEL_SEP
+        _WORD_START
+        + r"(?i:passport)(?:[ _-]?(?:(?i:number|num|nr|no|id)\b\.?|#))?"
+        + _LABEL_SEP
         + r"(?P<v>[A-Z0-9]{6,9})",
         "passport", "high", "pii", 76, "compact", after=r"\w", anchor=r"(?i:passport)",
     ),
