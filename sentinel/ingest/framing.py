@@ -179,24 +179,15 @@ def read_lines(
         position = chunk.end
 
 
-def _read_after(stream: IO[bytes], pending: bytes, size: int) -> tuple[bytearray, int]:
+def _read_after(stream: IO[bytes], pending: bytes, size: int) -> tuple[bytes, int]:
     """`pending` followed by up to `size` bytes read from `stream`, and how many were read.
 
-    Read straight into one new buffer, which the chunk's Arrow column then shares: the
-    batch's bytes are copied once (from the file), not again to join or cut them.
+    `read()` allocates only what the file still holds (a zero-filled 64 MB buffer per
+    call cost ~40 ms, which dominated small files); the chunk's Arrow column shares the
+    returned bytes. Joining with `pending` copies once, only when a line spans batches.
     """
-    buf = bytearray(len(pending) + size)
-    buf[: len(pending)] = pending
-    view = memoryview(buf)
-    got = len(pending)
-    while got < len(buf):
-        n = stream.readinto(view[got:])  # type: ignore[attr-defined]
-        if not n:
-            break
-        got += n
-    view.release()
-    del buf[got:]
-    return buf, got - len(pending)
+    data = stream.read(size)
+    return (pending + data if pending else data), len(data)
 
 
 def _skip_to_newline(stream: IO[bytes], seen: int, batch_bytes: int) -> tuple[int, bytes]:
