@@ -43,8 +43,10 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], source: str | None, fmt: 
     """Load log files (files, directories, globs, .gz) into the lake, exactly once.
 
     Re-ingesting a file adds nothing; appended lines are picked up. Malformed records
-    go to the quarantine with file, offset and reason. Exit code 0 when every file was
-    read, 1 when some were skipped (unreadable, unrecognised), 2 on usage errors.
+    go to the quarantine with file, offset and reason. Files met in a directory or glob
+    that are not logs (README, empty, binary) are ignored with a note. Exit code 0 when
+    every log was read, 1 when a named file or a log could not be (unreadable, unknown
+    format), 2 on usage errors.
 
     Example: sentinel ingest /var/log/litellm/ 'exports/*.json.gz' --source litellm
     """
@@ -58,6 +60,9 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], source: str | None, fmt: 
     else:
         for line in summary_lines(report):
             click.echo(line)
+    if not quiet:
+        for ignored in report.ignored:
+            click.echo(f"ignored {ignored.path}: {ignored.skipped}", err=True)
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.skipped}", err=True)
     if report.skipped:
@@ -67,7 +72,8 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], source: str | None, fmt: 
 def summary_lines(report: IngestReport) -> list[str]:
     """Human summary of an IngestReport (shared with `sentinel demo`)."""
     lines = [
-        f"Ingested {report.events:,} events from {len(report.files) - len(report.skipped)} "
+        f"Ingested {report.events:,} events from "
+        f"{len(report.files) - len(report.skipped) - len(report.ignored)} "
         f"file(s) in {report.seconds:.1f}s"
     ]
     for source, count in sorted(report.events_by_source.items()):

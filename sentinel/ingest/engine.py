@@ -41,6 +41,13 @@ class FileReport:
     quarantined: int = 0
     skipped: str | None = None
     """Why the file was not ingested (unreadable, unrecognised, …), or None."""
+    ignored: bool = False
+    """Skipped harmlessly: found by a directory walk or glob and not a log (a README, an
+    empty or binary file). A named file that cannot be ingested is never ignored."""
+
+
+# Reasons that mean "not a log file" rather than "a log we failed to read".
+NOT_A_LOG = ("empty file", "binary file", "not JSON", "unrecognised log format")
 
 
 @dataclass
@@ -58,7 +65,12 @@ class IngestReport:
 
     @property
     def skipped(self) -> list[FileReport]:
-        return [f for f in self.files if f.skipped]
+        """Files that should have been ingested and were not (exit code 1)."""
+        return [f for f in self.files if f.skipped and not f.ignored]
+
+    @property
+    def ignored(self) -> list[FileReport]:
+        return [f for f in self.files if f.ignored]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,13 +94,19 @@ def custom_sources(ws: Workspace) -> list[LogSource]:
     ]
 
 
-def expand_paths(ws: Workspace, paths: Iterable[str]) -> tuple[list[Path], list[FileReport]]:
-    """Files named by `paths` (files, directories, globs), minus the workspace's own."""
-    found: list[Path] = []
+def expand_paths(
+    ws: Workspace, paths: Iterable[str]
+) -> tuple[list[tuple[Path, bool]], list[FileReport]]:
+    """Files named by `paths` (files, directories, globs), minus the workspace's own.
+
+    Each file comes with whether it was named explicitly (not found by a walk or glob).
+    """
+    found: list[tuple[Path, bool]] = []
     missing: list[FileReport] = []
     own = [ws.root / "lake", ws.quarantine_dir, ws.logs_dir, ws.state_db.parent / "state.db"]
     for raw in paths:
-        if any(ch in raw for ch in "*?["):
+        explicit = not any(ch in raw for ch in "*?[")
+        if not explicit:
             matches = [Path(p) for p in sorted(glob.glob(raw, recursive=True))]
             if not matches:
                 missing.append(FileReport(raw, skipped="no file matches this pattern"))
@@ -97,15 +115,15 @@ def expand_paths(ws: Workspace, paths: Iterable[str]) -> tuple[list[Path], list[
         for path in matches:
             if path.is_dir():
                 found.extend(
-                    p for p in sorted(path.rglob("*"))
+                    (p, False) for p in sorted(path.rglob("*"))
                     if p.is_file() and not p.name.startswith(".")
                 )
             elif path.is_file():
-                found.append(path)
+                found.append((path, explicit))
             elif not path.exists():
                 missing.append(FileReport(str(path), skipped="no such file or directory"))
     result, seen = [], set()
-    for path in found:
+    for path, named in found:
         resolved = path.resolve()
         if resolved in seen or resolved == ws.config_path or resolved.name == "secret.key":
             continue
@@ -114,7 +132,7 @@ def expand_paths(ws: Workspace, paths: Iterable[str]) -> tuple[list[Path], list[
         ):
             continue
         seen.add(resolved)
-        result.append(path)
+        result.append((path, named))
     return result, missing
 
 
@@ -135,10 +153,14 @@ def ingest_paths(
     try:
         with batches.ingest_lock(ws):
             batches.recover(con, ws)
-            total = sum(_size(p) for p in files)
+            total = sum(_size(p) for p, _ in files)
             with _progress(progress, total) as advance:
-                for path in files:
+                for path, named in files:
                     file_report = _ingest_file(ws, con, duck, path, forced, extra, report, advance)
+                    file_report.ignored = bool(
+                        not named and file_report.skipped
+                        and file_report.skipped.startswith(NOT_A_LOG)
+                    )
                     report.files.append(file_report)
     finally:
         duck.close()
@@ -239,9 +261,10 @@ def _finish(con: Any, state: file_store.FileState, disk_size: int) -> None:
     """Remember the on-disk size read, so an unchanged file is skipped next time."""
     state.disk_size = disk_size
     if state.file_id is not None:
-        con.execute(
-            "UPDATE files SET disk_size = ? WHERE file_id = ?", (disk_size, state.file_id)
-        )
+        with batches.relaxed(con):
+            con.execute(
+                "UPDATE files SET disk_size = ? WHERE file_id = ?", (disk_size, state.file_id)
+            )
 
 
 def _choose_source(

@@ -75,12 +75,20 @@ def test_binary_and_empty_files_are_skipped_with_a_reason(
     (tmp_path / "image.bin").write_bytes(bytes(range(256)) * 40)
     (tmp_path / "empty.jsonl").write_bytes(b"")
     write_lines(tmp_path / "good.jsonl", [litellm_line(i) for i in range(3)])
+    (tmp_path / "README.md").write_text("# exported gateway logs\n")
+    # Met in a directory walk: not logs, ignored with a note; the logs load; exit 0.
     result = run_cli("ingest", str(tmp_path))
-    assert result.returncode == 1
-    assert "image.bin: binary file" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "ignored" in result.stderr and "image.bin: binary file" in result.stderr
     assert "empty.jsonl: empty file" in result.stderr
+    assert "README.md: not JSON" in result.stderr
     assert "Traceback" not in result.stderr
     assert lake_count(workspace) == 3
+    # Named explicitly: the user meant it, so it is an error (exit 1), still no traceback.
+    named = run_cli("ingest", str(tmp_path / "image.bin"), str(tmp_path / "empty.jsonl"))
+    assert named.returncode == 1
+    assert "skipped" in named.stderr and "image.bin: binary file" in named.stderr
+    assert "Traceback" not in named.stderr
 
 
 def test_file_in_the_wrong_format(workspace: Workspace, run_cli: RunCli, tmp_path: Path) -> None:
