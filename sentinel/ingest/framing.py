@@ -321,8 +321,7 @@ def unwrap(
     if not document:
         # Fast path: only lines that could be an array or an envelope go through DuckDB.
         text = pc.utf8_rtrim(records.column("record"), characters="\r\n")
-        nonblank = pc.not_equal(pc.utf8_trim_whitespace(text), "")
-        maybe = pc.starts_with(pc.utf8_ltrim_whitespace(text), "[")
+        nonblank, maybe = _line_shapes(text)
         for path in envelope_paths:
             key = path.rsplit(".", 1)[-1]
             maybe = pc.or_(maybe, pc.match_substring(text, f'"{key}"'))
@@ -331,11 +330,25 @@ def unwrap(
             schema=RECORDS_TYPE,
         )
         if not pc.any(maybe).as_py():
-            return plain.filter(nonblank)
+            return plain if pc.all(nonblank).as_py() else plain.filter(nonblank)
         rest = plain.filter(pc.and_(nonblank, pc.invert(maybe)))
         wrapped = _unwrap_sql(con, records.filter(maybe), envelope_paths, False, 0)
         return pa.concat_tables([rest, wrapped]).sort_by("source_offset")
     return _unwrap_sql(con, records, envelope_paths, document, skip_records)
+
+
+def _line_shapes(text: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """Per line: not blank, and starting with `[` after whitespace.
+
+    A batch whose lines all start with `{` (the usual) is answered without trimming,
+    that is without two more copies of every line.
+    """
+    if pc.all(pc.starts_with(text, "{")).as_py() is not False:
+        return pa.array(np.ones(len(text), bool)), pa.array(np.zeros(len(text), bool))
+    return (
+        pc.not_equal(pc.utf8_trim_whitespace(text), ""),
+        pc.starts_with(pc.utf8_ltrim_whitespace(text), "["),
+    )
 
 
 def _unwrap_sql(
