@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from sentinel.detect.sqlmacros import install_macros
 from sentinel.exceptions import QueryError
 from sentinel.schema import EVENT_SCHEMA, empty_table
 from sentinel.workspace import Workspace
@@ -94,6 +95,9 @@ def open_lake(ws: Workspace) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
         con.execute("SET TimeZone = 'UTC'")
         con.register(_EMPTY, empty_table())
+        # The macros compiled detection rules call (CIDR matching), so a rule's SQL from
+        # `sentinel rules convert` runs as-is in `sentinel sql`.
+        install_macros(con)
         refresh_views(con, ws)
         con.execute("SET allowed_directories = ?", [[str(ws.lake_dir) + "/"]])
         con.execute("SET enable_external_access = false")
