@@ -115,7 +115,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection, ws: Workspace) -> list[str]:
         views[name] = _scan(lake, f"source={name}")
     for name, select in views.items():
         con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
-    con.execute(f"CREATE OR REPLACE VIEW findings AS {_FINDINGS_SQL}")
+    con.execute("CREATE OR REPLACE VIEW findings AS " + _FINDINGS_SQL)
     return sorted([*views, "findings"])
 
 

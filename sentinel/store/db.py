@@ -86,7 +86,8 @@ def _migrate(con: sqlite3.Connection) -> None:
             for statement in script.split(";"):
                 if statement.strip():
                     con.execute(statement)
-            con.execute(f"PRAGMA user_version = {int(number)}")
+            # PRAGMA takes no bound parameters; `number` is our own migration index.
+            con.execute("PRAGMA user_version = " + str(int(number)))
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('event_schema_version', ?)", (str(SCHEMA_VERSION),)
         )
