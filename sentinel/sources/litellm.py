@@ -183,11 +183,15 @@ _STAGES = [
     "list_transform(_r.messages, lambda m: litellm_content_parts(m.content)) AS _prompts, "
     "list_transform(_r.response.choices, lambda c: litellm_content_parts(c.message.content))"
     " AS _replies",
+    # Every text field cleaned once, so the select list refers to plain struct fields.
+    "{" + ", ".join(f"'{name}': litellm_clean(_r.\"{name}\")" for name in _TEXT_FIELDS)
+    + ", " + ", ".join(f"'m_{name}': litellm_clean(_m.\"{name}\")" for name in _META_TEXT_FIELDS)
+    + "} AS _t",
 ]
 
 _REFS = {
-    **{name: f'litellm_clean(_r."{name}")' for name in _TEXT_FIELDS},
-    **{f"m_{name}": f'litellm_clean(_m."{name}")' for name in _META_TEXT_FIELDS},
+    **{name: f'_t."{name}"' for name in _TEXT_FIELDS},
+    **{f"m_{name}": f'_t."m_{name}"' for name in _META_TEXT_FIELDS},
 }
 
 _SELECT_TEMPLATE = """
