@@ -26,7 +26,7 @@ typecheck: install-test
 	$(BIN)/mypy
 
 test: install-test lint typecheck
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=10
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE)

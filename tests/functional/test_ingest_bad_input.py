@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,16 +116,32 @@ def test_unknown_source_and_missing_workspace(run_cli: RunCli, tmp_path: Path) -
     assert "sentinel init" in result.stderr
 
 
+# Root reads any file whatever its mode. To make the case real under CI (which runs as
+# root), the CLI runs with the capabilities that let root bypass file permissions
+# (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) dropped by util-linux's setpriv.
+SETPRIV = shutil.which("setpriv")
+DROP_DAC = [
+    "--inh-caps=-dac_override,-dac_read_search",
+    "--bounding-set=-dac_override,-dac_read_search",
+]
+
+
 @pytest.mark.skipif(
-    os.geteuid() == 0,
-    reason="running as root: root reads files regardless of their mode, so an unreadable "
-    "file cannot be made (CI runs as root; this test runs for non-root developers)",
+    os.geteuid() == 0 and SETPRIV is None,
+    reason="running as root without util-linux setpriv: root reads files regardless of "
+    "their mode, so an unreadable file cannot be made",
 )
-def test_unreadable_file(workspace: Workspace, run_cli: RunCli, tmp_path: Path) -> None:
+def test_unreadable_file(workspace: Workspace, tmp_path: Path) -> None:
     secret = write_lines(tmp_path / "secret.jsonl", [litellm_line(1)])
     write_lines(tmp_path / "ok.jsonl", [litellm_line(2)])
     secret.chmod(0)
-    result = run_cli("ingest", str(tmp_path))
-    assert result.returncode == 1
+    prefix = [SETPRIV, *DROP_DAC] if os.geteuid() == 0 and SETPRIV else []
+    result = subprocess.run(
+        [*prefix, sys.executable, "-m", "sentinel", "--workspace", str(workspace.root),
+         "ingest", str(tmp_path / "ok.jsonl"), str(secret)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
     assert "secret.jsonl: permission denied" in result.stderr
+    assert "Traceback" not in result.stderr
     assert lake_count(workspace) == 1
