@@ -13,6 +13,8 @@ at one by one. Envelopes are unwrapped in DuckDB.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -147,6 +149,7 @@ def read_lines(
     """
     position = start
     pending = b""
+    rewind = not isinstance(stream, gzip.GzipFile) and stream.seekable()
     while True:
         whole, got = _read_after(stream, pending, batch_bytes)
         buf = memoryview(whole)
@@ -173,7 +176,12 @@ def read_lines(
             position += length
             continue
         cut = last_newline + 1
-        pending = bytes(buf[cut:])
+        if rewind and cut < len(buf):
+            # Read the partial last line again next time rather than join it to the next
+            # 64 MB read (a copy of the whole batch). Not for gzip: it seeks by rereading.
+            stream.seek(cut - len(buf), io.SEEK_CUR)
+        else:
+            pending = bytes(buf[cut:])
         chunk = _chunk_from_buffer(buf[:cut], position, max_line_bytes, final=False)
         yield chunk
         position = chunk.end
