@@ -52,8 +52,9 @@ class LogSource(ABC):
     def stages(self) -> list[str]:
         """Optional SELECT lists evaluated, in order, before `select_list()`.
 
-        Each stage adds columns to every row (its input's columns are kept) and is
-        materialised once. Use it to parse a record once instead of once per field, e.g.
+        Each stage adds columns to every row (its input's columns are kept); a stage
+        column is computed once per row however often later stages or the select list
+        refer to it. Use it to parse a record once instead of once per field, e.g.
         `json_transform(record, '{"id": "VARCHAR", "metadata": "JSON"}') AS r`, then
         read `r.id` and `r.metadata` in the select list.
         """
