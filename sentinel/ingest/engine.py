@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import glob
 import gzip
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sentinel.exceptions import SentinelError, SourceError
 from sentinel.ingest import batches, framing
@@ -237,7 +242,8 @@ def _ingest_file(
     state.source, state.framing, result.source = source.name, kind, source.name
     key = ws.secret_key()
     if document is not None:
-        _run_batch(ws, con, duck, state, source, kind, document, key, result, report)
+        prepared = _prepare(ws, duck, state, source, kind, document, key)
+        _store(ws, con, state, source, prepared, result, report)
         advance(disk_size)
         _finish(con, state, disk_size)
         return result
@@ -248,13 +254,58 @@ def _ingest_file(
         )
         raw_handle = stream.fileobj if isinstance(stream, gzip.GzipFile) else stream  # type: ignore[attr-defined]
         last_position = raw_handle.tell() if raw_handle is not None else 0
-        for chunk in chunks:
-            _run_batch(ws, con, duck, state, source, kind, chunk, key, result, report)
-            position = raw_handle.tell() if raw_handle is not None else 0
-            advance(position - last_position)
-            last_position = position
+        # Pipelined: while one worker writes and commits batch k (Parquet compression,
+        # fsyncs, SQLite), this thread frames and normalises batch k+1. One worker keeps
+        # the commits in file order; the checkpoint only ever moves forward.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinel-commit") as pool:
+            pending: Future[None] | None = None
+            for chunk in _prefetched(chunks):
+                prepared = _prepare(ws, duck, state, source, kind, chunk, key)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(_store, ws, con, state, source, prepared, result, report)
+                position = raw_handle.tell() if raw_handle is not None else 0
+                advance(position - last_position)
+                last_position = position
+            if pending is not None:
+                pending.result()
     _finish(con, state, disk_size)
     return result
+
+
+def _prefetched(chunks: Iterator[framing.Chunk]) -> Iterator[framing.Chunk]:
+    """Read and frame the next chunk in a thread while the caller works on this one."""
+    box: queue.Queue[framing.Chunk | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        box.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            box.put(exc)
+
+    reader = threading.Thread(target=produce, name="sentinel-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = box.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _finish(con: Any, state: file_store.FileState, disk_size: int) -> None:
@@ -292,18 +343,27 @@ def _choose_source(
     return claimed
 
 
-def _run_batch(
+@dataclass
+class _Prepared:
+    """A batch normalised and scanned, ready to be written and committed."""
+
+    events: pa.Table
+    problems: list[framing.Rejected]
+    end: int
+    """The checkpoint after this batch (byte offset, or records taken for a document)."""
+    bytes_read: int
+
+
+def _prepare(
     ws: Workspace,
-    con: Any,
     duck: duckdb.DuckDBPyConnection,
     state: file_store.FileState,
     source: LogSource,
     kind: str,
     chunk: framing.Chunk,
     key: bytes,
-    result: FileReport,
-    report: IngestReport,
-) -> None:
+) -> _Prepared:
+    """Unwrap, normalise and scan one chunk (DuckDB and Arrow work; no I/O)."""
     document = kind == "document"
     records = framing.unwrap(
         duck, chunk.records, source.envelope_paths, document, state.offset if document else 0
@@ -314,6 +374,21 @@ def _run_batch(
         framing.Rejected(int(r["source_offset"]), str(r["reason"]), str(r["raw"]))
         for r in rejected.to_pylist()
     ]
+    end = state.offset + records.num_rows if document else chunk.end
+    return _Prepared(events, problems, end, chunk.bytes_read)
+
+
+def _store(
+    ws: Workspace,
+    con: Any,
+    state: file_store.FileState,
+    source: LogSource,
+    batch: _Prepared,
+    result: FileReport,
+    report: IngestReport,
+) -> None:
+    """Stage, commit and publish one batch: the exactly-once step (see `batches`)."""
+    events, problems = batch.events, batch.problems
     batch_id = batches.new_batch_id()
     start = state.offset
     outputs = [
@@ -321,7 +396,7 @@ def _run_batch(
         for name, final in write_staging(events, ws.staging_dir, batch_id)
     ]
     outputs += batches.stage_quarantine(ws, batch_id, state.path, source.name, problems)
-    state.offset = state.offset + records.num_rows if document else chunk.end
+    state.offset = batch.end
     state.records += events.num_rows
     state.quarantined += len(problems)
     batches.commit(con, state, batch_id, start, outputs, events.num_rows, len(problems))
@@ -330,10 +405,9 @@ def _run_batch(
     result.quarantined += len(problems)
     report.events_by_source[source.name] += events.num_rows
     report.quarantined += len(problems)
-    report.bytes_read += chunk.bytes_read
+    report.bytes_read += batch.bytes_read
     if events.num_rows:
-        counts = events.column("pii_count").to_pylist()
-        report.pii_findings += sum(c or 0 for c in counts)
+        report.pii_findings += int(pc.sum(events.column("pii_count")).as_py() or 0)
 
 
 def _quarantine_file(

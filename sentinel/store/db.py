@@ -64,7 +64,9 @@ MIGRATIONS: list[str] = [
 def open_db(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the case store."""
     try:
-        con = sqlite3.connect(path, timeout=30, isolation_level=None)
+        # check_same_thread=False: ingest hands its connection to one commit worker
+        # while the opening thread waits; no two threads ever use it at once.
+        con = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = FULL")
         con.execute("PRAGMA foreign_keys = ON")
