@@ -28,6 +28,7 @@ from sentinel.exceptions import SentinelError, SourceError
 from sentinel.ingest import batches, framing
 from sentinel.ingest import files as file_store
 from sentinel.ingest.normalise import connect, normalise
+from sentinel.ingest.progress import ByteProgress
 from sentinel.lake.writer import write_staging
 from sentinel.pii.scanner import scan_events
 from sentinel.sources import LogSource, available_sources, get_source
@@ -159,7 +160,7 @@ def ingest_paths(
         with batches.ingest_lock(ws):
             batches.recover(con, ws)
             total = sum(_size(p) for p, _ in files)
-            with _progress(progress, total) as advance:
+            with ByteProgress(progress, total) as advance:
                 for path, named in files:
                     file_report = _ingest_file(ws, con, duck, path, forced, extra, report, advance)
                     file_report.ignored = bool(
@@ -429,42 +430,3 @@ def _open(path: Path, gz: bool) -> IO[bytes]:
         return stream
     except OSError as exc:
         raise SentinelError(f"{path}: {exc.strerror or exc}") from exc
-
-
-class _progress:
-    """A rich progress bar over bytes on a terminal; a no-op otherwise."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            self.enabled = False
-            return lambda n: None
-        self.bar = Progress(
-            TextColumn("ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=console, transient=True,
-        )
-        self.bar.start()
-        task = self.bar.add_task("ingest", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-

@@ -1,0 +1,52 @@
+"""Long work shows progress on a terminal, and nothing when stderr is not a TTY."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from sentinel.workspace import Workspace
+from tests.conftest import litellm_line, write_lines
+
+
+def _ingest(ws: Workspace, log: Path, stderr: int | None, *flags: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "sentinel", "--workspace", str(ws.root), *flags, "ingest",
+         str(log)],
+        stdout=subprocess.PIPE, stderr=stderr if stderr is not None else subprocess.PIPE,
+        timeout=120, env={**os.environ, "COLUMNS": "100"},
+    )
+    assert result.returncode == 0
+    return (result.stderr or b"").decode()
+
+
+def _ingest_on_a_terminal(ws: Workspace, log: Path, *flags: str) -> str:
+    leader, follower = pty.openpty()
+    try:
+        _ingest(ws, log, follower, *flags)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        os.close(leader)
+
+
+def test_progress_bar_on_a_terminal_only(workspace: Workspace, tmp_path: Path) -> None:
+    (workspace.config_path).write_text("[ingest]\nbatch_bytes = 50000\n")
+    for name in ("a", "b", "c"):
+        write_lines(tmp_path / f"{name}.jsonl", [litellm_line(i) for i in range(300)])
+    terminal = _ingest_on_a_terminal(workspace, tmp_path / "a.jsonl")
+    assert "ingest" in terminal and "━" in terminal
+    assert _ingest(workspace, tmp_path / "b.jsonl", None) == ""
+    assert "━" not in _ingest_on_a_terminal(workspace, tmp_path / "c.jsonl", "--quiet")
