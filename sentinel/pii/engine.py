@@ -77,10 +77,40 @@ def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
     candidates = _rows_matching(column, catalog.prefilter)
     if len(candidates) == 0:
         return Matches()
-    texts = column.take(pa.array(candidates))
-    pairs = _pairs(texts, candidates, catalog)
+    texts = column.take(pa.array(candidates)).combine_chunks().dictionary_encode()
+    distinct = texts.dictionary
+    if len(distinct) == len(texts):
+        return _find_in(distinct, candidates, catalog)
+    # Identical texts (a repeated prompt, a retry, a shared template) are scanned once:
+    # findings are a function of the text alone.
+    found = _find_in(distinct, np.arange(len(distinct), dtype=np.int64), catalog)
+    return _expand(found, candidates, texts.indices.to_numpy(zero_copy_only=False))
+
+
+def _find_in(texts: pa.Array, rows: np.ndarray, catalog: Catalog) -> Matches:
+    """Findings of each of `texts`, reported under `rows` (one per text, ascending)."""
+    pairs = _pairs(pa.chunked_array([texts]), rows, catalog)
     raw = _extract_small(pairs, catalog) if _small(pairs) else _extract_re2(pairs, catalog)
     return _validate(raw, catalog)
+
+
+def _expand(found: Matches, rows: np.ndarray, text_of: np.ndarray) -> Matches:
+    """`found` (per distinct text) repeated for every row holding that text, in row order."""
+    spans: dict[int, tuple[int, int]] = {}
+    for text, indexes in found.by_row():
+        spans[text] = (indexes[0], indexes[-1] + 1)
+    out = Matches()
+    for row, text in zip(rows.tolist(), text_of.tolist(), strict=True):
+        span = spans.get(text)
+        if span is None:
+            continue
+        a, b = span
+        out.rows.extend([row] * (b - a))
+        out.detectors.extend(found.detectors[a:b])
+        out.starts.extend(found.starts[a:b])
+        out.ends.extend(found.ends[a:b])
+        out.values.extend(found.values[a:b])
+    return out
 
 
 def _as_large_string(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:

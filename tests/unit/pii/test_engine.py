@@ -58,3 +58,18 @@ def test_offsets_are_code_points(monkeypatch: pytest.MonkeyPatch) -> None:
     text = "👍é日 4111 1111 1111 1111"
     (_, _, start, end, value), = _found(monkeypatch, -1, [text])
     assert text[start:end] == value == "4111 1111 1111 1111"
+
+
+def test_repeated_texts_scanned_once_reported_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identical texts share one scan; every row holding one gets all of its findings."""
+    texts = [TEXTS[i % len(TEXTS)] for i in range(5 * len(TEXTS))]
+    once = _found(monkeypatch, 0, TEXTS)
+    repeated = _found(monkeypatch, 0, texts)
+    expected = [
+        (row, *finding[1:])
+        for row, text in enumerate(texts)
+        for finding in once
+        if TEXTS[finding[0]] is not None and finding[0] == TEXTS.index(text)
+    ]
+    assert repeated == expected
+    assert len(repeated) == 5 * len(once)
