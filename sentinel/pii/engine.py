@@ -77,7 +77,7 @@ def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
     candidates = _rows_matching(column, catalog.prefilter)
     if len(candidates) == 0:
         return Matches()
-    texts = column.take(pa.array(candidates)).combine_chunks().dictionary_encode()
+    texts = _take(column, candidates).dictionary_encode()
     distinct = texts.dictionary
     if len(distinct) == len(texts):
         return _find_in(distinct, candidates, catalog)
@@ -85,6 +85,22 @@ def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
     # findings are a function of the text alone.
     found = _find_in(distinct, np.arange(len(distinct), dtype=np.int64), catalog)
     return _expand(found, candidates, texts.indices.to_numpy(zero_copy_only=False))
+
+
+def _take(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """`column.take(rows)` for ascending `rows`, chunk by chunk.
+
+    `ChunkedArray.take` concatenates every chunk first: a copy of the whole column (the
+    prompt and response columns of a batch) to read a few thousand rows.
+    """
+    ends = np.cumsum([len(c) for c in column.chunks])
+    cuts = np.searchsorted(rows, ends)
+    parts, first, begin = [], 0, 0
+    for chunk, end, cut in zip(column.chunks, ends.tolist(), cuts.tolist(), strict=True):
+        if cut > first:
+            parts.append(chunk.take(pa.array(rows[first:cut] - begin)))
+        first, begin = cut, end
+    return pa.concat_arrays(parts) if parts else pa.array([], column.type)
 
 
 def _find_in(texts: pa.Array, rows: np.ndarray, catalog: Catalog) -> Matches:
