@@ -18,6 +18,7 @@ install-test: $(BIN)/python
 
 run: install
 	$(BIN)/sentinel --workspace $(WORKSPACE) demo
+	@echo "(sentinel is installed in $(VENV)/bin: run '. $(VENV)/bin/activate' to use the commands above)"
 
 lint: install-test
 	$(BIN)/ruff check sentinel tests bench sigma
