@@ -247,7 +247,7 @@ def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
     text into the next, so the texts it touches are matched again on their own.
     """
     out: list[_Raw] = []
-    rows = pairs.rows.tolist()
+    rows, locals_ = pairs.rows.tolist(), pairs.local.tolist()
     order = np.argsort(pairs.detectors, kind="stable")
     bounds = np.flatnonzero(np.diff(pairs.detectors[order])) + 1
     for group in np.split(order, bounds):
@@ -255,7 +255,7 @@ def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
             continue
         det = int(pairs.detectors[group[0]])
         engine, v = catalog.engines[det], catalog.value_groups[det]
-        owners = [(rows[i], pairs.local[i]) for i in group.tolist()]
+        owners = [(rows[i], locals_[i]) for i in group.tolist()]
         parts = [pairs.encoded[local] for _, local in owners]
         starts = list(itertools.accumulate((len(p) + 1 for p in parts[:-1]), initial=0))
         redo: set[int] = set()
@@ -317,6 +317,7 @@ def _located(
 
 def _validate(raw: Sequence[_Raw], catalog: Catalog) -> Matches:
     accepted: dict[int, list[tuple[int, int, int, str]]] = {}
+    labelled = catalog.value_groups
     for first in raw:
         found: _Raw | None = first
         for _ in range(_RETRIES):
@@ -325,6 +326,8 @@ def _validate(raw: Sequence[_Raw], catalog: Catalog) -> Matches:
             if span is not None:
                 a, b = span
                 accepted.setdefault(found[0], []).append((found[1], a, b, found[2][a:b]))
+                break
+            if not labelled[found[1]]:  # what `_retry` says first, without the call
                 break
             found = _retry(catalog, found)
             if found is None:
