@@ -6,7 +6,8 @@ Three passes, each narrower than the last:
    over the whole column with `pyarrow.compute.match_substring_regex`, one slice per
    core (Arrow releases the GIL). An anchor is a short necessary condition of its
    pattern, because RE2's DFA slows down with many counted repetitions. Most rows of a
-   real prompt log stop here.
+   real prompt log stop here. Identical candidate texts (a repeated prompt) go through
+   the next passes once; their findings are repeated for every row holding them.
 2. **Per detector** — an RE2 `Set` of the anchors, matched once against each candidate
    text, says which detectors can match there: the (row, detector) pairs worth
    extracting. One DFA pass per candidate, however many detectors.
