@@ -180,9 +180,18 @@ def _structure(fields: dict[str, object]) -> str:
 _STAGES = [
     f"json_transform(record, {_structure(_RECORD)}) AS _r",
     f"json_transform(litellm_json(_r.metadata), {_structure(_META)}) AS _m, "
-    "list_transform(_r.messages, lambda m: litellm_content_parts(m.content)) AS _prompts, "
-    "list_transform(_r.response.choices, lambda c: litellm_content_parts(c.message.content))"
-    " AS _replies",
+    # The usual record has one message and one choice: read without a lambda (list
+    # functions with lambdas cost a quarter of the whole query), the rest as lists.
+    "CASE WHEN len(_r.messages) = 1 THEN litellm_content_parts(_r.messages[1].content) END"
+    " AS _prompt1, "
+    "CASE WHEN len(_r.messages) <> 1"
+    " THEN list_transform(_r.messages, lambda m: litellm_content_parts(m.content)) END"
+    " AS _prompts, "
+    "CASE WHEN len(_r.response.choices) = 1"
+    " THEN litellm_content_parts(_r.response.choices[1].message.content) END AS _reply1, "
+    "CASE WHEN len(_r.response.choices) <> 1"
+    " THEN list_transform(_r.response.choices,"
+    " lambda c: litellm_content_parts(c.message.content)) END AS _replies",
     # Every text field cleaned once, so the select list refers to plain struct fields.
     "{" + ", ".join(f"'{name}': litellm_clean(_r.\"{name}\")" for name in _TEXT_FIELDS)
     + ", " + ", ".join(f"'m_{name}': litellm_clean(_m.\"{name}\")" for name in _META_TEXT_FIELDS)
@@ -238,12 +247,17 @@ _SELECT_TEMPLATE = """
     COALESCE({model}, litellm_clean(_r.hidden_params.litellm_model_name)) AS model,
     COALESCE({api_base}, litellm_clean(_r.hidden_params.api_base)) AS endpoint,
     NULL AS region,
-    CASE WHEN _r.messages IS NOT NULL
+    CASE WHEN len(_r.messages) = 1
+         THEN NULLIF(litellm_content_text(_prompt1), '')
+         WHEN _r.messages IS NOT NULL
          THEN NULLIF(array_to_string(
              list_transform(_prompts, lambda p: litellm_content_text(p)), chr(10)), '')
          ELSE litellm_messages(litellm_json(json_extract(record, '$.messages')))
     END AS prompt_text,
-    CASE WHEN _r.response.choices IS NOT NULL OR _r.response.object IS NOT NULL
+    CASE WHEN len(_r.response.choices) = 1
+         THEN NULLIF(concat_ws(chr(10), litellm_content_text(_reply1),
+                               _r.response.choices[1].text), '')
+         WHEN _r.response.choices IS NOT NULL OR _r.response.object IS NOT NULL
               OR _r.response.id IS NOT NULL
          THEN NULLIF(array_to_string(list_concat(
              list_transform(_replies, lambda p: litellm_content_text(p)),
