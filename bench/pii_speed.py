@@ -45,14 +45,30 @@ MIXES = {"realistic": (0.02, 0.05), "adversarial": (0.05, 0.35)}
 
 
 def corpus(
-    events: int, pool: int, seed: int, pii_rate: float = 0.05, negative_rate: float = 0.35
+    events: int,
+    pool: int,
+    seed: int,
+    pii_rate: float = 0.05,
+    negative_rate: float = 0.35,
+    distinct: bool = False,
 ) -> list[pa.Array]:
     texts = [s.text for s in generate(pool, seed, pii_rate, negative_rate)]
     batches = []
     for start in range(0, events, BATCH):
         rows = [texts[(start + i) * 7919 % pool] for i in range(min(BATCH, events - start))]
+        if distinct:
+            rows = [f"{text}{_tag(i)}" for i, text in enumerate(rows)]
         batches.append(pa.array(rows, pa.string()))
     return batches
+
+
+def _tag(i: int) -> str:
+    """A suffix unique to row `i` of a batch, lowercase letters only (no digits, no PII)."""
+    letters = []
+    for _ in range(4):
+        i, r = divmod(i, 26)
+        letters.append(chr(97 + r))
+    return " (ref " + "".join(letters) + ")"
 
 
 def bench_sentinel(batches: list[pa.Array]) -> tuple[float, float, int]:
@@ -113,7 +129,7 @@ def bench_presidio(texts: list[str]) -> float | None:
             return True
 
         def process_text(self, text: str, language: str) -> NlpArtifacts:
-            return NlpArtifacts([], [], [], [], None, language)
+            return NlpArtifacts([], [], [], [], None, language)  # type: ignore[arg-type]
 
         def process_batch(self, texts, language, **kwargs):  # type: ignore[no-untyped-def]
             return [(t, self.process_text(t, language)) for t in texts]
@@ -151,18 +167,27 @@ def main() -> None:
     parser.add_argument("--presidio-sample", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--mix", choices=sorted(MIXES), default="realistic")
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="make every prompt of a batch unique (a per-row suffix), so no dedup helps",
+    )
+    parser.add_argument("--engine-only", action="store_true", help="skip the comparisons")
     parser.add_argument("--json", action="store_true", help="one JSON line of results")
     args = parser.parse_args()
-    batches = corpus(args.events, args.pool, args.seed, *MIXES[args.mix])
+    batches = corpus(args.events, args.pool, args.seed, *MIXES[args.mix], distinct=args.distinct)
     text_mb = sum(b.nbytes - 4 * (len(b) + 1) for b in batches) / 1e6
     rate, cpu_rate, found = bench_sentinel(batches)
     scan_rate = bench_scan_events(batches[0])
+    if args.engine_only:
+        args.loop_sample = args.presidio_sample = 0
     sample = batches[0].slice(0, args.loop_sample).to_pylist()
-    loop_rate = bench_python_loop(sample)
-    presidio_rate = bench_presidio(sample[: args.presidio_sample])
+    loop_rate = bench_python_loop(sample) if sample else float("nan")
+    presidio_rate = bench_presidio(sample[: args.presidio_sample]) if sample else None
     result = {
         "events": args.events,
         "mix": args.mix,
+        "distinct": args.distinct,
         "text_mb": round(text_mb, 1),
         "findings": found,
         "sentinel_mb_s": round(rate, 1),
