@@ -22,8 +22,7 @@ priority. Offsets are Unicode code points, as Python indexes a `str`.
 
 from __future__ import annotations
 
-import bisect
-import itertools
+import functools
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -35,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import re2
 
-from sentinel.pii.catalog import Catalog
+from sentinel.pii.catalog import Catalog, _re2_options
 
 SMALL_INPUT_BYTES = 4 * 1024
 """Below this much candidate text, extraction runs in Python's `re` (no joining)."""
@@ -172,12 +171,36 @@ class _Pairs:
     local: np.ndarray
     strings: list[str]
     encoded: list[bytes]
+    texts: pa.Array
+    """The candidate texts as one Arrow array (what `strings` and `encoded` hold)."""
+    lengths: np.ndarray
+    """Each text's length in bytes."""
+    ascii: np.ndarray
+    """Whether each text is ASCII (bytes are code points)."""
+    _continuations: np.ndarray | None = None
+
+    def starts(self) -> np.ndarray:
+        """Each text's first byte in `texts`' data buffer."""
+        offsets = np.frombuffer(self.texts.buffers()[1], dtype=np.int64)
+        return offsets[self.texts.offset : self.texts.offset + len(self.texts)]
+
+    def continuations(self) -> np.ndarray:
+        """UTF-8 continuation bytes in `texts`' data buffer before each byte (and its end)."""
+        if self._continuations is None:
+            data = np.frombuffer(self.texts.buffers()[2], dtype=np.uint8)
+            counts = np.zeros(len(data) + 1, dtype=np.int64)
+            np.cumsum((data & 0xC0) == 0x80, out=counts[1:])
+            self._continuations = counts
+        return self._continuations
 
 
 def _pairs(texts: pa.ChunkedArray, rows: np.ndarray, catalog: Catalog) -> _Pairs:
     """Which detectors' anchors occur in each candidate text: one RE2 `Set` pass per text."""
     strings = texts.to_pylist()
     encoded = texts.cast(pa.large_binary()).to_pylist()
+    array = texts.combine_chunks()
+    lengths = pc.binary_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+    ascii_ = lengths == pc.utf8_length(array).to_numpy(zero_copy_only=False)
     match = catalog.anchor_set.Match
     per_anchor: list[list[int]] = [[] for _ in range(catalog.anchor_count)]
     for index, data in enumerate(encoded):
@@ -186,7 +209,7 @@ def _pairs(texts: pa.ChunkedArray, rows: np.ndarray, catalog: Catalog) -> _Pairs
     hits = [np.asarray(per_anchor[a], dtype=np.int64) for a in catalog.anchor_of]
     local = np.concatenate(hits) if hits else np.empty(0, dtype=np.int64)
     dets = np.concatenate([np.full(len(h), i, dtype=np.int32) for i, h in enumerate(hits)])
-    return _Pairs(rows[local], dets, local, strings, encoded)
+    return _Pairs(rows[local], dets, local, strings, encoded, array, lengths, ascii_)
 
 
 def _small(pairs: _Pairs) -> bool:
@@ -219,36 +242,17 @@ _SEPARATOR = b"\n"
 _UNANCHORED = re2._Anchor.UNANCHORED
 
 
-def _spans(engine: re2._Regexp, data: bytes) -> Iterator[list[tuple[int, int]]]:
-    """The byte spans of every group of each successive match of `engine` in `data`.
-
-    `re2._Regexp.finditer` wraps each match in an object that decodes offsets group by
-    group; the extension's `Match` returns them all at once, at a third of the cost.
-    """
-    match = engine._regexp.Match
-    pos, end = 0, len(data)
-    while True:
-        spans = match(_UNANCHORED, data, pos, end)
-        if spans[0][0] < 0:
-            return
-        yield spans
-        if spans[0][1] == pos:  # empty match: step over one byte
-            if pos == end:
-                return
-            pos += 1
-        else:
-            pos = spans[0][1]
-
-
 def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
     """Every match of each detector in one RE2 search over its candidates, joined.
 
     Texts are joined by a newline, which reads like a text boundary to `\\b` and to the
     patterns' separators. A match that includes a newline separator may have run from one
-    text into the next, so the texts it touches are matched again on their own.
+    text into the next, so the texts it touches are matched again on their own. Owners
+    and offsets of the matches are computed with numpy; only matches in non-ASCII texts
+    go through `_located` one by one.
     """
     out: list[_Raw] = []
-    rows, locals_ = pairs.rows.tolist(), pairs.local.tolist()
+    lengths, ascii_ = pairs.lengths, pairs.ascii
     order = np.argsort(pairs.detectors, kind="stable")
     bounds = np.flatnonzero(np.diff(pairs.detectors[order])) + 1
     for group in np.split(order, bounds):
@@ -256,36 +260,144 @@ def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
             continue
         det = int(pairs.detectors[group[0]])
         engine, v = catalog.engines[det], catalog.value_groups[det]
-        owners = [(rows[i], locals_[i]) for i in group.tolist()]
-        parts = [pairs.encoded[local] for _, local in owners]
-        starts = list(itertools.accumulate((len(p) + 1 for p in parts[:-1]), initial=0))
-        redo: set[int] = set()
-        located: list[tuple[int, list[tuple[int, int]]]] = []
-        for spans in _spans(engine, _SEPARATOR.join(parts)):
-            owner = bisect.bisect_right(starts, spans[0][0]) - 1
-            if spans[0][1] > starts[owner] + len(parts[owner]):  # took in a separator
-                last = bisect.bisect_right(starts, spans[0][1] - 1) - 1
-                redo.update(range(owner, last + 1))
-            else:
-                located.append((owner, spans))
-        for owner, spans in located:
-            if owner not in redo:
-                row, local = owners[owner]
-                found = _located(
-                    row, det, pairs.strings[local], parts[owner], starts[owner], spans[0],
-                    spans[v], catalog,
-                )  # fmt: skip
-                if found is not None:
-                    out.append(found)
-        for owner in sorted(redo):
-            row, local = owners[owner]
-            for spans in _spans(engine, parts[owner]):
-                found = _located(
-                    row, det, pairs.strings[local], parts[owner], 0, spans[0], spans[v], catalog
+        original, limit = engine, 0
+        unbounded = _unbounded(catalog.detectors[det].pattern) if v else None
+        if unbounded is not None:
+            engine, limit = unbounded
+        local = pairs.local[group]
+        group_rows = pairs.rows[group]
+        parts = [pairs.encoded[i] for i in local.tolist()]
+        sizes = lengths[local]
+        starts = np.zeros(len(parts), dtype=np.int64)
+        np.cumsum(sizes[:-1] + 1, out=starts[1:])
+        found = _all_spans(engine, _SEPARATOR.join(parts))
+        if not found:
+            continue
+        spans = np.array([(m[0][0], m[0][1], m[v][0], m[v][1]) for m in found], dtype=np.int64)
+        owner = np.searchsorted(starts, spans[:, 0], side="right") - 1
+        overflow = spans[:, 1] > starts[owner] + sizes[owner]  # took in a separator
+        redo = np.zeros(len(parts), dtype=bool)
+        if limit:  # a value longer than the pattern allows: match its text as written
+            redo[owner[spans[:, 3] - spans[:, 2] > limit]] = True
+        if overflow.any():
+            last = np.searchsorted(starts, spans[overflow, 1] - 1, side="right") - 1
+            for first, stop in zip(owner[overflow].tolist(), last.tolist(), strict=True):
+                redo[first : stop + 1] = True
+        keep = ~redo[owner]
+        base = starts[owner]
+        shifted = spans - base[:, None]
+        no_value = spans[:, 2] < 0
+        shifted[no_value, 2] = shifted[no_value, 0]
+        shifted[no_value, 3] = shifted[no_value, 1]
+        plain = keep & ascii_[local[owner]]
+        strings = pairs.strings
+        for row, text_index, a0, b0, a1, b1 in zip(
+            group_rows[owner[plain]].tolist(),
+            local[owner[plain]].tolist(),
+            *shifted[plain].T.tolist(),
+            strict=True,
+        ):
+            out.append((row, det, strings[text_index], a0, b0, a1, b1))
+        other = np.flatnonzero(keep & ~plain)
+        if len(other):
+            # Code points before each match: bytes less UTF-8 continuation bytes.
+            first = pairs.starts()[local[owner[other]]]
+            counts = pairs.continuations()
+            at = first + shifted[other, 0]
+            piece_ascii = counts[first + shifted[other, 1]] == counts[at]
+            moved = shifted[other] - (counts[at] - counts[first])[:, None]
+            for index, is_ascii, a0, b0, a1, b1 in zip(
+                other.tolist(), piece_ascii.tolist(), *moved.T.tolist(), strict=True
+            ):
+                k = int(owner[index])
+                text = strings[int(local[k])]
+                if is_ascii:
+                    out.append((int(group_rows[k]), det, text, a0, b0, a1, b1))
+                    continue
+                m = found[index]
+                result = _located(
+                    int(group_rows[k]), det, text, parts[k], int(starts[k]), m[0], m[v], catalog
                 )
-                if found is not None:
-                    out.append(found)
+                if result is not None:
+                    out.append(result)
+        for k in np.flatnonzero(redo).tolist():
+            row, text = int(group_rows[k]), strings[int(local[k])]
+            for m in _all_spans(original, parts[k]):
+                result = _located(row, det, text, parts[k], 0, m[0], m[v], catalog)
+                if result is not None:
+                    out.append(result)
     return out
+
+
+_BOUNDED_VALUE = re.compile(r"\(\?P<v>(\[(?:\\.|[^\]\\])+\])\{(\d+),(\d+)\}\)$")
+
+
+@functools.lru_cache(maxsize=64)
+def _unbounded(pattern: str) -> tuple[re2._Regexp, int] | None:
+    """`pattern` with its final `(?P<v>[class]{m,n})` made `{m,}`, and n; or None.
+
+    RE2 builds a large automaton for a long counted repetition of a class holding
+    non-ASCII characters (`[^\\s"']{8,128}`: a third of the generic secret's cost).
+    Where the pattern is `prefix(?P<v>C{m,n})` with no alternation at its top level,
+    both forms choose the same prefix (both need m characters of C after it) and so the
+    same match, except that the unbounded value runs on past n characters: such matches
+    (more than n bytes) are matched again with the pattern as written.
+    """
+    found = _BOUNDED_VALUE.search(pattern)
+    if found is None or int(found[3]) < 32 or _top_level_alternation(pattern[: found.start()]):
+        return None
+    rewritten = f"{pattern[: found.start()]}(?P<v>{found[1]}{{{found[2]},}})"
+    return re2.compile(rewritten.encode(), _re2_options()), int(found[3])
+
+
+def _top_level_alternation(pattern: str) -> bool:
+    """Whether `pattern` has a `|` outside every group (and every class), or is unbalanced."""
+    depth, i, n = 0, 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 1
+        elif c == "[":
+            i += 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            if i < n and pattern[i] == "]":
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return depth != 0
+
+
+def _all_spans(engine: re2._Regexp, data: bytes) -> list[list[tuple[int, int]]]:
+    """The byte spans of every group of each successive match of `engine` in `data`.
+
+    `re2._Regexp.finditer` wraps each match in an object that decodes offsets group by
+    group; the extension's `Match` returns them all at once, at a third of the cost.
+    """
+    match = engine._regexp.Match
+    pos, end = 0, len(data)
+    found: list[list[tuple[int, int]]] = []
+    while True:
+        spans = match(_UNANCHORED, data, pos, end)
+        start, stop = spans[0]
+        if start < 0:
+            return found
+        found.append(spans)
+        if stop == pos:  # empty match: step over one byte
+            if pos == end:
+                return found
+            pos += 1
+        else:
+            pos = stop
 
 
 def _located(
@@ -319,36 +431,51 @@ def _located(
 def _validate(raw: Sequence[_Raw], catalog: Catalog) -> Matches:
     accepted: dict[int, list[tuple[int, int, int, str]]] = {}
     labelled = catalog.value_groups
-    for first in raw:
-        found: _Raw | None = first
-        for _ in range(_RETRIES):
-            assert found is not None
-            span = _value_span(catalog, found)
-            if span is not None:
-                a, b = span
-                accepted.setdefault(found[0], []).append((found[1], a, b, found[2][a:b]))
-                break
-            if not labelled[found[1]]:  # what `_retry` says first, without the call
-                break
-            found = _retry(catalog, found)
-            if found is None:
-                break
+    for found in raw:
+        span = _value_span(catalog, found)
+        if span is None and labelled[found[1]]:
+            found, span = _retried(catalog, found)
+        if span is not None:
+            a, b = span
+            finding = (found[1], a, b, found[2][a:b])
+            kept = accepted.get(found[0])
+            if kept is None:
+                accepted[found[0]] = [finding]
+            else:
+                kept.append(finding)
     matches = Matches()
+    priority = [-d.priority for d in catalog.detectors]
     for row in sorted(accepted):
-        chosen: list[tuple[int, int, int, str]] = []
-        ranked = sorted(
-            accepted[row], key=lambda f: (-catalog.detectors[f[0]].priority, f[1], f[1] - f[2])
-        )
-        for finding in ranked:
-            if all(finding[2] <= c[1] or finding[1] >= c[2] for c in chosen):
-                chosen.append(finding)
-        for det, start, end, value in sorted(chosen, key=lambda f: f[1]):
+        candidates = accepted[row]
+        if len(candidates) == 1:
+            chosen = candidates
+        else:
+            chosen = []
+            ranked = sorted(candidates, key=lambda f: (priority[f[0]], f[1], f[1] - f[2]))
+            for finding in ranked:
+                if all(finding[2] <= c[1] or finding[1] >= c[2] for c in chosen):
+                    chosen.append(finding)
+            chosen.sort(key=lambda f: f[1])
+        for det, start, end, value in chosen:
             matches.rows.append(row)
             matches.detectors.append(det)
             matches.starts.append(start)
             matches.ends.append(end)
             matches.values.append(value)
     return matches
+
+
+def _retried(catalog: Catalog, found: _Raw) -> tuple[_Raw, tuple[int, int] | None]:
+    """The first of the next matches (`_retry`) of a rejected labelled match that passes."""
+    for _ in range(_RETRIES - 1):
+        following = _retry(catalog, found)
+        if following is None:
+            break
+        found = following
+        span = _value_span(catalog, found)
+        if span is not None:
+            return found, span
+    return found, None
 
 
 _RETRIES = 4
