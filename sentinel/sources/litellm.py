@@ -163,7 +163,6 @@ _RECORD: dict[str, object] = {
         "object": "VARCHAR",
         "id": "VARCHAR",
     },
-    "metadata": "JSON",
 }
 _META: dict[str, object] = {
     **dict.fromkeys(_META_TEXT_FIELDS, "VARCHAR"),
@@ -171,6 +170,18 @@ _META: dict[str, object] = {
     "usage_object": {"prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR"},
     "model_map_information": _PROVIDER,
 }
+# `metadata` is read in the same pass when it is an object (the usual payload). Where it
+# is not (a SpendLogs JSON-encoded string, null, …) every field of the typed struct is
+# NULL, and only then is it read again through `litellm_json`, which decodes strings.
+_RECORD["metadata"] = _META
+
+
+def _leaves(fields: dict[str, object], prefix: str) -> list[str]:
+    paths = []
+    for name, value in fields.items():
+        path = f'{prefix}."{name}"'
+        paths += _leaves(value, path) if isinstance(value, dict) else [path]
+    return paths
 
 
 def _structure(fields: dict[str, object]) -> str:
@@ -179,7 +190,10 @@ def _structure(fields: dict[str, object]) -> str:
 
 _STAGES = [
     f"json_transform(record, {_structure(_RECORD)}) AS _r",
-    f"json_transform(litellm_json(_r.metadata), {_structure(_META)}) AS _m, "
+    "CASE WHEN "
+    + " OR ".join(f"{leaf} IS NOT NULL" for leaf in _leaves(_META, "_r.metadata"))
+    + " THEN _r.metadata ELSE json_transform(litellm_json(json_extract(record, '$.metadata')), "
+    f"{_structure(_META)}) END AS _m, "
     # The usual record has one message and one choice: read without a lambda (list
     # functions with lambdas cost a quarter of the whole query), the rest as lists.
     "CASE WHEN len(_r.messages) = 1 THEN litellm_content_parts(_r.messages[1].content) END"
