@@ -501,6 +501,19 @@ def _retry(catalog: Catalog, found: _Raw) -> _Raw | None:
             return None
         a, b = spans[v] if spans[v][0] >= 0 else spans[0]
         return row, det, text, spans[0][0], spans[0][1], a, b
+    # RE2 over the UTF-8 bytes too: it matches wherever Python's ASCII pattern does (its
+    # case folding is Unicode), so no RE2 match means none for Python either, and an
+    # ASCII match is Python's; only a match holding non-ASCII text needs Python's `re`.
+    data = text[:stop].encode()
+    begin = len(text[: start + 1].encode())
+    spans = catalog.engines[det]._regexp.Match(_UNANCHORED, data, begin, len(data))
+    if spans[0][0] < 0:
+        return None
+    first, last = spans[0]
+    if data[first:last].isascii():
+        shift = first - len(data[:first].decode())
+        a, b = spans[v] if spans[v][0] >= 0 else spans[0]
+        return row, det, text, first - shift, last - shift, a - shift, b - shift
     m = catalog.compiled[det].search(text, start + 1, stop)
     return None if m is None else _raw(row, det, m)
 
