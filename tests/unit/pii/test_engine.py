@@ -27,6 +27,12 @@ TEXTS = [
     "db passwörd: x, real password: Zz9#kLm2Pq8vX.",
     "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8pL2mKQr",
     "ip 203.0.113.7\nand 2001:db8:85a3::8a2e:370:7334",
+    # A secret value longer than the pattern's 128 characters, ASCII and not.
+    "secret=" + "Zz9#kLm2Pq8vXwJ4rT6yU1iO0pA5sD7fG3hK8lQ2eR" * 4 + " tail",
+    "ünï secret=" + "Zz9#kLm2Pq8vXwJ4rT6yU1iO0pA5sD7fG3hK8lQ2eRé" * 4 + " tail",
+    # A rejected labelled match in non-ASCII text, retried: plain, then with `ſ` first.
+    "日本 password: xxxxxxxx password: Zz9#kLm2Pq8vX",
+    "日本 password: xxxxxxxx paſsword: Zz9#kLm2Pq8vX secret: Qw7!rTy5Ui9o",
 ]
 
 
@@ -73,3 +79,13 @@ def test_repeated_texts_scanned_once_reported_everywhere(monkeypatch: pytest.Mon
     ]
     assert repeated == expected
     assert len(repeated) == 5 * len(once)
+
+
+def test_unbounded_value_only_where_equivalent() -> None:
+    """The generic secret's `{8,128}` value is searched unbounded; alternations are not."""
+    assert engine._unbounded(r"(?i:secret)\s*(?P<v>[^\s]{8,128})") is not None
+    assert engine._unbounded(r"a|secret\s*(?P<v>[^\s]{8,128})") is None
+    assert engine._unbounded(r"secret\s*(?P<v>[^\s]{8,16})") is None  # short: no gain
+    assert engine._unbounded(r"(?:secret\s*(?P<v>[^\s]{8,128}))") is None
+    assert not engine._top_level_alternation(r"(a|b)[|]\|c")
+    assert engine._top_level_alternation(r"(a)|b")
