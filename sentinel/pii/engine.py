@@ -184,14 +184,12 @@ class _Pairs:
         offsets = np.frombuffer(self.texts.buffers()[1], dtype=np.int64)
         return offsets[self.texts.offset : self.texts.offset + len(self.texts)]
 
-    def continuations(self) -> np.ndarray:
-        """UTF-8 continuation bytes in `texts`' data buffer before each byte (and its end)."""
+    def continuations(self, at: np.ndarray) -> np.ndarray:
+        """How many UTF-8 continuation bytes precede each byte `at` in `texts`' data buffer."""
         if self._continuations is None:
             data = np.frombuffer(self.texts.buffers()[2], dtype=np.uint8)
-            counts = np.zeros(len(data) + 1, dtype=np.int64)
-            np.cumsum((data & 0xC0) == 0x80, out=counts[1:])
-            self._continuations = counts
-        return self._continuations
+            self._continuations = np.flatnonzero((data & 0xC0) == 0x80)
+        return np.searchsorted(self._continuations, at)
 
 
 def _pairs(texts: pa.ChunkedArray, rows: np.ndarray, catalog: Catalog) -> _Pairs:
@@ -302,10 +300,9 @@ def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[_Raw]:
         if len(other):
             # Code points before each match: bytes less UTF-8 continuation bytes.
             first = pairs.starts()[local[owner[other]]]
-            counts = pairs.continuations()
-            at = first + shifted[other, 0]
-            piece_ascii = counts[first + shifted[other, 1]] == counts[at]
-            moved = shifted[other] - (counts[at] - counts[first])[:, None]
+            before = pairs.continuations(first + shifted[other, 0])
+            piece_ascii = pairs.continuations(first + shifted[other, 1]) == before
+            moved = shifted[other] - (before - pairs.continuations(first))[:, None]
             for index, is_ascii, a0, b0, a1, b1 in zip(
                 other.tolist(), piece_ascii.tolist(), *moved.T.tolist(), strict=True
             ):
