@@ -71,6 +71,15 @@ _MACROS = [
         CASE WHEN p.string IS NOT NULL THEN p.string
              ELSE NULLIF(list_aggr(p.parts, 'string_agg', chr(10)), '') END
     """,
+    # A `content` read as VARCHAR that is certainly a JSON string's value: a string reads
+    # as its text, any other JSON value as JSON text (an object, an array, a number,
+    # true, false, NaN, Infinity; null reads as NULL, as does a missing content).
+    """
+    CREATE OR REPLACE MACRO litellm_plain(c) AS
+        c IS NULL OR c = '' OR NOT (contains('[{-0123456789', left(c, 1))
+                                    OR c IN ('true', 'false', 'null', 'NaN', 'Infinity',
+                                             'nan', 'inf', 'infinity'))
+    """,
     # `messages` (any JSON, e.g. a decoded string): a list of chat messages, or a plain
     # prompt string. The slow path: most records take the typed one in the query.
     """
@@ -134,9 +143,11 @@ _MACROS = [
 # per field was the main cost. Fields are read as text (VARCHAR gives the same text as
 # json_extract_string) unless their JSON type matters (timestamps) or they must be
 # decoded (metadata may be a JSON-encoded string, in SpendLogs rows). `messages` and
-# `response` are typed down to the message contents, so the prompt is never written
-# back out as JSON and re-parsed; a record where they are not shaped that way (a
-# SpendLogs string, a plain prompt) takes the slow path, the macros above.
+# `response` are typed down to the message contents, read as text, so a prompt that is
+# a plain string is never written back out as JSON and re-parsed (a record with other
+# contents, e.g. lists of parts, is read again with them typed as JSON); a record where
+# they are not shaped that way (a SpendLogs string, a plain prompt) takes the slow
+# path, the macros above.
 _TEXT_FIELDS = (
     "request_id", "id", "call_type", "status", "error_str", "changed_by",
     "changed_by_api_key", "table_name", "action", "object_id", "user", "end_user",
@@ -151,18 +162,25 @@ _META_TEXT_FIELDS = (
 )  # fmt: skip
 _PROVIDER = {"model_map_value": {"litellm_provider": "VARCHAR"}}
 _CONTENT = {"content": "JSON"}
+_TEXT_CONTENT = {"content": "VARCHAR"}
 _RECORD: dict[str, object] = {
     **dict.fromkeys(_TEXT_FIELDS, "VARCHAR"),
     **dict.fromkeys(("startTime", "endTime", "updated_at", "proxy_server_request"), "JSON"),
     "error_information": {"error_code": "VARCHAR"},
     "model_map_information": _PROVIDER,
     "hidden_params": {"litellm_model_name": "VARCHAR", "api_base": "VARCHAR"},
-    "messages": [_CONTENT],
+    "messages": [_TEXT_CONTENT],
     "response": {
-        "choices": [{"message": _CONTENT, "text": "VARCHAR"}],
+        "choices": [{"message": _TEXT_CONTENT, "text": "VARCHAR"}],
         "object": "VARCHAR",
         "id": "VARCHAR",
     },
+}
+# The contents typed as JSON, read again only for a record whose contents are not all
+# plain strings (see `litellm_plain`).
+_TYPED: dict[str, object] = {
+    "messages": [_CONTENT],
+    "response": {"choices": [{"message": _CONTENT}]},
 }
 _META: dict[str, object] = {
     **dict.fromkeys(_META_TEXT_FIELDS, "VARCHAR"),
@@ -194,22 +212,24 @@ _STAGES = [
     + " OR ".join(f"{leaf} IS NOT NULL" for leaf in _leaves(_META, "_r.metadata"))
     + " THEN _r.metadata ELSE json_transform(litellm_json(json_extract(record, '$.metadata')), "
     f"{_structure(_META)}) END AS _m, "
-    # The usual record has one message and one choice: read without a lambda (list
-    # functions with lambdas cost a quarter of the whole query), the rest as lists.
-    "CASE WHEN len(_r.messages) = 1 THEN litellm_content_parts(_r.messages[1].content) END"
-    " AS _prompt1, "
-    "CASE WHEN len(_r.messages) <> 1"
-    " THEN list_transform(_r.messages, lambda m: litellm_content_parts(m.content)) END"
-    " AS _prompts, "
+    # Contents are read as text: a plain string needs no second parse. One message and
+    # one choice (the usual record) are checked without a lambda.
+    "CASE WHEN len(_r.messages) = 1 THEN litellm_plain(_r.messages[1].content)"
+    " ELSE list_bool_and(list_transform(_r.messages, lambda m: litellm_plain(m.content)))"
+    " END AS _plain_prompt, "
     "CASE WHEN len(_r.response.choices) = 1"
-    " THEN litellm_content_parts(_r.response.choices[1].message.content) END AS _reply1, "
-    "CASE WHEN len(_r.response.choices) <> 1"
-    " THEN list_transform(_r.response.choices,"
-    " lambda c: litellm_content_parts(c.message.content)) END AS _replies",
+    " THEN litellm_plain(_r.response.choices[1].message.content)"
+    " ELSE list_bool_and(list_transform(_r.response.choices,"
+    " lambda c: litellm_plain(c.message.content))) END AS _plain_reply",
     # Every text field cleaned once, so the select list refers to plain struct fields.
     "{" + ", ".join(f"'{name}': litellm_clean(_r.\"{name}\")" for name in _TEXT_FIELDS)
     + ", " + ", ".join(f"'m_{name}': litellm_clean(_m.\"{name}\")" for name in _META_TEXT_FIELDS)
-    + "} AS _t",
+    + "} AS _t, "
+    # Records with a content that is not a plain string (a list of parts, …) are read
+    # again with the contents typed as JSON.
+    "CASE WHEN (_r.messages IS NOT NULL AND _plain_prompt IS NOT TRUE)"
+    " OR (_r.response.choices IS NOT NULL AND _plain_reply IS NOT TRUE)"
+    f" THEN json_transform(record, {_structure(_TYPED)}) END AS _typed",
 ]
 
 _REFS = {
@@ -261,22 +281,32 @@ _SELECT_TEMPLATE = """
     COALESCE({model}, litellm_clean(_r.hidden_params.litellm_model_name)) AS model,
     COALESCE({api_base}, litellm_clean(_r.hidden_params.api_base)) AS endpoint,
     NULL AS region,
-    CASE WHEN len(_r.messages) = 1
-         THEN NULLIF(litellm_content_text(_prompt1), '')
-         WHEN _r.messages IS NOT NULL
-         THEN NULLIF(array_to_string(
-             list_transform(_prompts, lambda p: litellm_content_text(p)), chr(10)), '')
-         ELSE litellm_messages(litellm_json(json_extract(record, '$.messages')))
+    CASE WHEN _r.messages IS NULL
+         THEN litellm_messages(litellm_json(json_extract(record, '$.messages')))
+         WHEN _plain_prompt IS NOT TRUE
+         THEN NULLIF(array_to_string(list_transform(
+             list_transform(_typed.messages, lambda m: litellm_content_parts(m.content)),
+             lambda p: litellm_content_text(p)), chr(10)), '')
+         WHEN len(_r.messages) = 1 THEN NULLIF(_r.messages[1].content, '')
+         ELSE NULLIF(array_to_string(
+             list_transform(_r.messages, lambda m: m.content), chr(10)), '')
     END AS prompt_text,
-    CASE WHEN len(_r.response.choices) = 1
-         THEN NULLIF(concat_ws(chr(10), litellm_content_text(_reply1),
-                               _r.response.choices[1].text), '')
-         WHEN _r.response.choices IS NOT NULL OR _r.response.object IS NOT NULL
-              OR _r.response.id IS NOT NULL
+    CASE WHEN _r.response.choices IS NULL AND _r.response.object IS NULL
+              AND _r.response.id IS NULL
+         THEN litellm_response(litellm_json(json_extract(record, '$.response')))
+         WHEN _r.response.choices IS NOT NULL AND _plain_reply IS NOT TRUE
          THEN NULLIF(array_to_string(list_concat(
-             list_transform(_replies, lambda p: litellm_content_text(p)),
+             list_transform(
+                 list_transform(_typed.response.choices,
+                                lambda c: litellm_content_parts(c.message.content)),
+                 lambda p: litellm_content_text(p)),
              list_transform(_r.response.choices, lambda c: c.text)), chr(10)), '')
-         ELSE litellm_response(litellm_json(json_extract(record, '$.response')))
+         WHEN len(_r.response.choices) = 1
+         THEN NULLIF(concat_ws(chr(10), _r.response.choices[1].message.content,
+                               _r.response.choices[1].text), '')
+         ELSE NULLIF(array_to_string(list_concat(
+             list_transform(_r.response.choices, lambda c: c.message.content),
+             list_transform(_r.response.choices, lambda c: c.text)), chr(10)), '')
     END AS response_text,
     COALESCE(TRY_CAST({prompt_tokens} AS BIGINT),
              TRY_CAST(litellm_clean(_m.usage_object.prompt_tokens) AS BIGINT))
