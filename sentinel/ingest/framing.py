@@ -16,8 +16,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -151,9 +153,13 @@ def read_lines(
     position = start
     pending = b""
     rewind = not isinstance(stream, gzip.GzipFile) and stream.seekable()
-    pool = _BufferPool(batch_bytes)
+    pool = _pool_for(batch_bytes)
     while True:
-        buf, got = _read_after(stream, pending, batch_bytes, pool)
+        # A file smaller than a batch is read into a buffer of its own size: a 64 MB
+        # pooled buffer per small file costs page faults that dwarf the file itself.
+        remaining = _remaining(stream) if rewind else None
+        size = batch_bytes if remaining is None else max(1, min(batch_bytes, remaining + 1))
+        buf, got = _read_after(stream, pending, size, pool)
         pending = b""
         if not buf:
             return
@@ -188,6 +194,26 @@ def read_lines(
         position = chunk.end
 
 
+def _remaining(stream: IO[bytes]) -> int | None:
+    """Bytes left in a regular file, or None when the stream cannot tell."""
+    try:
+        return os.fstat(stream.fileno()).st_size - stream.tell()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
+_POOLS: dict[int, _BufferPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool_for(size: int) -> _BufferPool:
+    """One pool per batch size for the whole process, so its buffers serve every file."""
+    with _POOLS_LOCK:
+        if size not in _POOLS:
+            _POOLS[size] = _BufferPool(size)
+        return _POOLS[size]
+
+
 class _BufferPool:
     """Read buffers reused once nothing refers to them any more.
 
@@ -202,16 +228,18 @@ class _BufferPool:
     def __init__(self, size: int, limit: int = 6) -> None:
         self.size, self.limit = size, limit
         self.buffers: list[bytearray] = []
+        self.lock = threading.Lock()
 
     def take(self) -> bytearray:
-        for buffer in self.buffers:
-            # References: the pool's list, `buffer` here and getrefcount's argument.
-            if sys.getrefcount(buffer) <= 3:
-                return buffer
-        buffer = bytearray(self.size)
-        if len(self.buffers) < self.limit:
-            self.buffers.append(buffer)
-        return buffer
+        with self.lock:  # the pool is process-wide; two readers must not share a buffer
+            for buffer in self.buffers:
+                # References: the pool's list, `buffer` here and getrefcount's argument.
+                if sys.getrefcount(buffer) <= 3:
+                    return buffer
+            buffer = bytearray(self.size)
+            if len(self.buffers) < self.limit:
+                self.buffers.append(buffer)
+            return buffer
 
 
 def _read_after(
