@@ -16,7 +16,6 @@ taken from the input Arrow column at the end, zero-copy for the usual all-good b
 
 from __future__ import annotations
 
-import warnings
 from datetime import UTC, datetime
 
 import duckdb
@@ -72,16 +71,10 @@ def normalise(
     prepare(con, source)
     con.register("_sentinel_batch", _in_slices(con, batch))
     try:
-        # `execute` binds the query once; `con.sql(...)` binds it twice (relation, then
-        # submit), ~0.03 s per batch for the LiteLLM select list. DuckDB warns that the
-        # DB-API path copies the result once more: measured cheaper than the second bind
-        # (0.19-0.20 s vs 0.23 s per 64 MB LiteLLM batch), so the warning is silenced here.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
-            result = con.execute(
-                _query(source),
-                [*source.parameters(), source.name, ingested_at, source_file],
-            ).to_arrow_table()
+        result = con.sql(
+            _query(source),
+            params=[*source.parameters(), source.name, ingested_at, source_file],
+        ).to_arrow_table()
     except duckdb.Error as exc:
         raise SourceError(
             f"source {source.name!r}: normalisation failed: {_one_line(exc)}"
