@@ -225,7 +225,7 @@ class _BufferPool:
     is calloc'ed (lazily zeroed pages), and a reused one is overwritten by the read.
     """
 
-    def __init__(self, size: int, limit: int = 6) -> None:
+    def __init__(self, size: int, limit: int = 4) -> None:
         self.size, self.limit = size, limit
         self.buffers: list[bytearray] = []
         self.lock = threading.Lock()
