@@ -100,6 +100,22 @@ def custom_sources(ws: Workspace) -> list[LogSource]:
     ]
 
 
+@dataclass(frozen=True)
+class _Formats:
+    """The log sources of one ingest run, resolved once rather than per file."""
+
+    by_name: dict[str, LogSource]
+    forced: LogSource | None
+    envelope_paths: tuple[str, ...]
+
+    @classmethod
+    def resolve(cls, ws: Workspace, source: str | None) -> _Formats:
+        by_name = available_sources(custom_sources(ws))
+        forced = get_source(source, by_name.values()) if source else None
+        paths = tuple(sorted({p for s in by_name.values() for p in s.envelope_paths}))
+        return cls(by_name, forced, paths)
+
+
 def expand_paths(
     ws: Workspace, paths: Iterable[str]
 ) -> tuple[list[tuple[Path, bool]], list[FileReport]]:
@@ -109,7 +125,8 @@ def expand_paths(
     """
     found: list[tuple[Path, bool]] = []
     missing: list[FileReport] = []
-    own = [ws.root / "lake", ws.quarantine_dir, ws.logs_dir, ws.state_db.parent / "state.db"]
+    own_dirs = [d.resolve() for d in (ws.root / "lake", ws.quarantine_dir, ws.logs_dir)]
+    own_files = {ws.config_path.resolve(), (ws.root / "secret.key").resolve()}
     for raw in paths:
         explicit = not any(ch in raw for ch in "*?[")
         if not explicit:
@@ -131,10 +148,10 @@ def expand_paths(
     result, seen = [], set()
     for path, named in found:
         resolved = path.resolve()
-        if resolved in seen or resolved == ws.config_path or resolved.name == "secret.key":
-            continue
-        if any(resolved.is_relative_to(p.resolve()) for p in own) or resolved.name.startswith(
-            "state.db"
+        is_state_db = resolved.parent == ws.root and resolved.name.startswith("state.db")
+        if (
+            resolved in seen or resolved in own_files or is_state_db
+            or any(resolved.is_relative_to(d) for d in own_dirs)
         ):
             continue
         seen.add(resolved)
@@ -150,8 +167,8 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest every file under `paths`; `source` forces a format instead of recognition."""
     started = time.monotonic()
-    extra = custom_sources(ws)
-    forced = get_source(source, extra) if source else None
+    formats = _Formats.resolve(ws, source)
+    key = ws.secret_key()
     files, report_missing = expand_paths(ws, [str(p) for p in paths])
     report = IngestReport(files=list(report_missing))
     con = open_db(ws.state_db)
@@ -162,7 +179,9 @@ def ingest_paths(
             total = sum(_size(p) for p, _ in files)
             with ByteProgress(progress, total) as advance:
                 for path, named in files:
-                    file_report = _ingest_file(ws, con, duck, path, forced, extra, report, advance)
+                    file_report = _ingest_file(
+                        ws, con, duck, path, formats, key, report, advance
+                    )
                     file_report.ignored = bool(
                         not named and file_report.skipped
                         and file_report.skipped.startswith(NOT_A_LOG)
@@ -187,8 +206,8 @@ def _ingest_file(
     con: Any,
     duck: duckdb.DuckDBPyConnection,
     path: Path,
-    forced: LogSource | None,
-    extra: list[LogSource],
+    formats: _Formats,
+    key: bytes,
     report: IngestReport,
     advance: Any,
 ) -> FileReport:
@@ -218,7 +237,7 @@ def _ingest_file(
     kind = state.framing or framing.detect_framing(head)
     config = ws.config
     document: framing.Chunk | None = None
-    paths = tuple({p for s in available_sources(extra).values() for p in s.envelope_paths})
+    paths = formats.envelope_paths
     if kind == "document":
         with _open(path, gz) as stream:
             document = framing.read_document(stream, config.ingest.max_document_bytes)
@@ -231,17 +250,16 @@ def _ingest_file(
                 line = stream.readline(config.ingest.max_line_bytes)
             sample = framing.document_sample(duck, framing.text_chunk(line), paths)
     try:
-        source = _choose_source(state, forced, extra, sample)
+        source = _choose_source(state, formats, sample)
     except SourceError as exc:
         result.skipped = exc.message
-        if forced is not None:
+        if formats.forced is not None:
             _quarantine_file(ws, con, state, path, head, exc.message)
             result.quarantined = 1
             report.quarantined += 1
         advance(disk_size)
         return result
     state.source, state.framing, result.source = source.name, kind, source.name
-    key = ws.secret_key()
     if document is not None:
         prepared = _prepare(ws, duck, state, source, kind, document, key)
         _store(ws, con, state, source, prepared, result, report)
@@ -320,15 +338,12 @@ def _finish(con: Any, state: file_store.FileState, disk_size: int) -> None:
 
 
 def _choose_source(
-    state: file_store.FileState,
-    forced: LogSource | None,
-    extra: list[LogSource],
-    sample: object | None,
+    state: file_store.FileState, formats: _Formats, sample: object | None
 ) -> LogSource:
-    sources = available_sources(extra)
-    if forced is None and state.source in sources:
-        return sources[str(state.source)]
-    claimed = recognise(sample, extra) if sample is not None else None
+    forced = formats.forced
+    if forced is None and state.source in formats.by_name:
+        return formats.by_name[str(state.source)]
+    claimed = recognise(sample, formats.by_name.values()) if sample is not None else None
     if forced is not None:
         if claimed is not None and claimed.name != forced.name:
             raise SourceError(

@@ -46,11 +46,11 @@ def get_source(name: str, extra: Iterable[LogSource] = ()) -> LogSource:
     return sources[name]
 
 
-def recognise(record: Any, extra: Iterable[LogSource] = ()) -> LogSource | None:
-    """The first source that claims this sample record, or None."""
+def recognise(record: Any, sources: Iterable[LogSource] | None = None) -> LogSource | None:
+    """The first of `sources` (default: every known source) claiming this sample record."""
     if not isinstance(record, dict):
         return None
-    for source in available_sources(extra).values():
+    for source in available_sources().values() if sources is None else sources:
         if source.recognise(record):
             return source
     return None
