@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.exceptions import ConfigError
+from sentinel.sources.base import SOURCE_NAME
 
 STORE_TEXT_MODES = ("full", "masked", "none")
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
@@ -232,10 +233,10 @@ class _Parser:
                 raise ConfigError(
                     f"{self.path}:{line}: [sources.{name}.defaults] must map column = \"value\""
                 )
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            if not SOURCE_NAME.fullmatch(name):
                 raise ConfigError(
                     f"{self.path}:{line}: source name {name!r} must be lowercase letters, "
-                    "digits and underscores, starting with a letter"
+                    "digits and underscores, starting with a letter (at most 63)"
                 )
             result.append(
                 CustomSourceConfig(

@@ -34,10 +34,11 @@ import pyarrow as pa
 from sentinel.detect.sqlmacros import install_macros
 from sentinel.exceptions import QueryError
 from sentinel.schema import EVENT_SCHEMA, empty_table
+from sentinel.sources.base import SOURCE_NAME
+from sentinel.sources.registry import ENTRY_POINT_GROUP
 from sentinel.workspace import Workspace
 
 RESERVED_VIEWS = frozenset({"events", "findings", "incidents"})
-SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 FILE_GLOB = "date=*/*.parquet"
 _EMPTY = "_sentinel_empty_events"
 _GLOB_CHARS = re.compile(r"[*?\[\]{}]")
@@ -121,14 +122,14 @@ def refresh_views(con: duckdb.DuckDBPyConnection, ws: Workspace) -> list[str]:
 
 def lake_sources(ws: Workspace) -> list[str]:
     """Source names usable as view names: known sources plus `source=` directories found."""
-    names = set(entry_points(group="sentinel.sources").names)
+    names = set(entry_points(group=ENTRY_POINT_GROUP).names)
     if ws.lake_dir.is_dir():
         names.update(
             entry.name.removeprefix("source=")
             for entry in ws.lake_dir.iterdir()
             if entry.name.startswith("source=") and entry.is_dir()
         )
-    return sorted(n for n in names if SOURCE_NAME.match(n) and n not in RESERVED_VIEWS)
+    return sorted(n for n in names if SOURCE_NAME.fullmatch(n) and n not in RESERVED_VIEWS)
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str, *, limit: int | None = None) -> QueryResult:

@@ -9,7 +9,6 @@ file appears there only by rename, after its batch is committed (see
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,8 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sentinel.exceptions import SourceError
-
-_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+from sentinel.sources.base import SOURCE_NAME
 
 
 def write_staging(
@@ -37,7 +35,7 @@ def write_staging(
     for source, date in zip(
         keys.column("source").to_pylist(), keys.column("date").to_pylist(), strict=True
     ):
-        if not _SOURCE_NAME.match(source):
+        if not SOURCE_NAME.fullmatch(source):
             raise SourceError(f"source name {source!r} is not a valid lake partition name")
         if keys.num_rows == 1:
             part = events  # the usual batch: one partition, written without a copy

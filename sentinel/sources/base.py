@@ -24,8 +24,13 @@ text of a JSON string, or the JSON text of any other value, NULL for JSON null.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
+
+SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+"""What a source name may be (use `fullmatch`): it becomes a lake partition directory,
+a view name in `sentinel sql` and a config table name, so one rule serves all three."""
 
 
 class LogSource(ABC):
