@@ -63,15 +63,14 @@ def demo(
         f"{len(manifest.incidents)} planted incidents (see MANIFEST.md)"
     )
     if not no_ingest:
-        from sentinel.cli.workspace_cmds import summary_lines
+        from sentinel.cli.workspace_cmds import echo_file_problems, summary_lines
         from sentinel.ingest.engine import ingest_paths
 
         # The log files themselves, not the directory: MANIFEST.md is not a log.
         report = ingest_paths(ws, manifest.paths, source=None, progress=not quiet)
         for line in summary_lines(report):
             click.echo(line)
-        for skipped in report.skipped:
-            click.echo(f"skipped {skipped.path}: {skipped.skipped}", err=True)
+        echo_file_problems(report, quiet)
     click.echo(f"Workspace: {ws.root}")
     click.echo("Next, try:")
     prefix = "sentinel "

@@ -60,13 +60,18 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], source: str | None, fmt: 
     else:
         for line in summary_lines(report):
             click.echo(line)
+    echo_file_problems(report, quiet)
+    if report.skipped:
+        sys.exit(1)
+
+
+def echo_file_problems(report: IngestReport, quiet: bool) -> None:
+    """Files not ingested, on stderr: ignored ones (not logs) unless quiet, skipped always."""
     if not quiet:
         for ignored in report.ignored:
             click.echo(f"ignored {ignored.path}: {ignored.skipped}", err=True)
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.skipped}", err=True)
-    if report.skipped:
-        sys.exit(1)
 
 
 def summary_lines(report: IngestReport) -> list[str]:
