@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -50,24 +51,32 @@ class LogSource(ABC):
     def recognise(self, record: dict[str, Any]) -> bool:
         """True when this (already unwrapped) sample record is of this format."""
 
-    @abstractmethod
+    select_sql: ClassVar[str] = ""
+    """The select list (see the module docstring); or override `select_list()`."""
+
+    stage_sql: ClassVar[Sequence[str]] = ()
+    """Optional SELECT lists evaluated, in order, before the select list.
+
+    Each stage adds columns to every row (its input's columns are kept); a stage column
+    is computed once per row however often later stages or the select list refer to it.
+    Use it to parse a record once instead of once per field, e.g.
+    `json_transform(record, '{"id": "VARCHAR", "metadata": "JSON"}') AS r`, then read
+    `r.id` and `r.metadata` in the select list."""
+
+    macro_sql: ClassVar[Sequence[str]] = ()
+    """Statements run once per connection before use (e.g. CREATE OR REPLACE MACRO)."""
+
     def select_list(self) -> str:
         """The SELECT list turning `records(source_offset, record)` into schema columns."""
+        if not self.select_sql:
+            raise NotImplementedError(f"source {self.name!r} defines no select list")
+        return self.select_sql
 
     def stages(self) -> list[str]:
-        """Optional SELECT lists evaluated, in order, before `select_list()`.
-
-        Each stage adds columns to every row (its input's columns are kept); a stage
-        column is computed once per row however often later stages or the select list
-        refer to it. Use it to parse a record once instead of once per field, e.g.
-        `json_transform(record, '{"id": "VARCHAR", "metadata": "JSON"}') AS r`, then
-        read `r.id` and `r.metadata` in the select list.
-        """
-        return []
+        return list(self.stage_sql)
 
     def setup_sql(self) -> list[str]:
-        """Statements run once per connection before `select_list()` (e.g. CREATE MACRO)."""
-        return []
+        return list(self.macro_sql)
 
     def parameters(self) -> list[Any]:
         """Values bound to `$1, $2, …` in `select_list()` (for config-driven sources)."""

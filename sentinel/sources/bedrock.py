@@ -169,17 +169,11 @@ class BedrockSource(LogSource):
 
     name = "bedrock"
     description = "Amazon Bedrock model invocation logs (schemaType ModelInvocationLog)"
+    select_sql = _SELECT
+    stage_sql = _STAGES
+    macro_sql = _MACROS
 
     def recognise(self, record: dict[str, Any]) -> bool:
         if record.get("schemaType") == "ModelInvocationLog":
             return True
         return {"requestId", "operation", "modelId", "input", "identity"} <= record.keys()
-
-    def stages(self) -> list[str]:
-        return list(_STAGES)
-
-    def select_list(self) -> str:
-        return _SELECT
-
-    def setup_sql(self) -> list[str]:
-        return list(_MACROS)

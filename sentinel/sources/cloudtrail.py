@@ -138,6 +138,8 @@ class CloudTrailSource(LogSource):
     name = "cloudtrail"
     description = "AWS CloudTrail events (S3 `Records` files or one event per line)"
     envelope_paths = ("$.Records",)
+    select_sql = _SELECT
+    stage_sql = _STAGES
 
     def recognise(self, record: dict[str, Any]) -> bool:
         return (
@@ -145,9 +147,3 @@ class CloudTrailSource(LogSource):
             and "eventTime" in record
             and ("eventSource" in record or "insightDetails" in record)
         )
-
-    def stages(self) -> list[str]:
-        return list(_STAGES)
-
-    def select_list(self) -> str:
-        return _SELECT

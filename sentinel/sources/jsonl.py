@@ -53,6 +53,7 @@ class JsonlSource(LogSource):
 
     name = "jsonl"
     description = "JSON lines mapped to the event schema by sentinel.toml"
+    macro_sql = _MACROS
 
     def __init__(
         self,
@@ -117,8 +118,6 @@ class JsonlSource(LogSource):
         columns.append("NULL AS _error")
         return ",\n".join(columns)
 
-    def setup_sql(self) -> list[str]:
-        return list(_MACROS)
 
     def parameters(self) -> list[Any]:
         return [value for _, _, value in self._bindings()]

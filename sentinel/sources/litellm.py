@@ -331,6 +331,9 @@ class LiteLLMSource(LogSource):
 
     name = "litellm"
     description = "LiteLLM proxy: StandardLoggingPayload, LiteLLM_SpendLogs and LiteLLM_AuditLog"
+    select_sql = _SELECT
+    stage_sql = _STAGES
+    macro_sql = _MACROS
 
     def recognise(self, record: dict[str, Any]) -> bool:
         if {"changed_by", "action", "table_name", "object_id"} <= record.keys():
@@ -340,12 +343,3 @@ class LiteLLMSource(LogSource):
             and "startTime" in record
             and ("response_cost" in record or "spend" in record)
         )
-
-    def stages(self) -> list[str]:
-        return list(_STAGES)
-
-    def select_list(self) -> str:
-        return _SELECT
-
-    def setup_sql(self) -> list[str]:
-        return list(_MACROS)

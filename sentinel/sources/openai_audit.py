@@ -81,6 +81,8 @@ class OpenAIAuditSource(LogSource):
     name = "openai_audit"
     description = "OpenAI organisation audit log (/organization/audit_logs)"
     envelope_paths = ("$.data",)
+    select_sql = _SELECT
+    stage_sql = _STAGES
 
     def recognise(self, record: dict[str, Any]) -> bool:
         return (
@@ -88,9 +90,3 @@ class OpenAIAuditSource(LogSource):
             and isinstance(record.get("actor"), dict)
             and isinstance(record.get("type"), str)
         )
-
-    def stages(self) -> list[str]:
-        return list(_STAGES)
-
-    def select_list(self) -> str:
-        return _SELECT
