@@ -69,8 +69,6 @@ SOURCE_COLUMNS: tuple[str, ...] = tuple(
 )
 
 TEXT_COLUMNS: tuple[str, ...] = ("prompt_text", "response_text")
-KINDS = ("inference", "audit")
-OUTCOMES = ("success", "failure")
 
 
 def duckdb_type(field: pa.Field) -> str:

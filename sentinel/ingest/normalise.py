@@ -29,7 +29,6 @@ from sentinel.schema import EVENT_SCHEMA, SOURCE_COLUMNS, duckdb_type
 from sentinel.sources import sqlfuncs
 from sentinel.sources.base import LogSource
 
-RECORDS_SCHEMA = pa.schema([("source_offset", pa.int64()), ("record", pa.string())])
 REJECTED_SCHEMA = pa.schema(
     [("source_offset", pa.int64()), ("reason", pa.string()), ("raw", pa.string())]
 )
