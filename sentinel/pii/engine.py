@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import re2
 
-from sentinel.pii.catalog import Catalog, _re2_options
+from sentinel.pii.catalog import Catalog, _re2_options, forget_verdicts
 
 SMALL_INPUT_BYTES = 4 * 1024
 """Below this much candidate text, extraction runs in Python's `re` (no joining)."""
@@ -79,12 +79,15 @@ def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
         return Matches()
     texts = _take(column, candidates).dictionary_encode()
     distinct = texts.dictionary
-    if len(distinct) == len(texts):
-        return _find_in(distinct, candidates, catalog)
-    # Identical texts (a repeated prompt, a retry, a shared template) are scanned once:
-    # findings are a function of the text alone.
-    found = _find_in(distinct, np.arange(len(distinct), dtype=np.int64), catalog)
-    return _expand(found, candidates, texts.indices.to_numpy(zero_copy_only=False))
+    try:
+        if len(distinct) == len(texts):
+            return _find_in(distinct, candidates, catalog)
+        # Identical texts (a repeated prompt, a retry, a shared template) are scanned
+        # once: findings are a function of the text alone.
+        found = _find_in(distinct, np.arange(len(distinct), dtype=np.int64), catalog)
+        return _expand(found, candidates, texts.indices.to_numpy(zero_copy_only=False))
+    finally:
+        forget_verdicts(catalog)
 
 
 def _take(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:

@@ -30,6 +30,7 @@ from types import ModuleType
 import phonenumbers
 from stdnum import iban as stdnum_iban
 from stdnum import luhn
+from stdnum.exceptions import InvalidLength, ValidationError
 from stdnum.us import ssn as stdnum_ssn
 
 Verdict = bool | tuple[int, int]
@@ -350,12 +351,49 @@ def _national_id(value: str) -> bool:
         return True
     if sum(c.isdigit() for c in compact) < 6:  # every scheme here is mostly digits
         return False
-    return any(check(value) for check in _national_id_checks())
+    checks = _national_id_checks_for(len(compact))
+    if compact[:2].isalpha():  # some schemes drop a leading country code (CL12531909-2)
+        checks += _national_id_checks_for(len(compact) - 2)
+    return any(check(value) for check in checks)
+
+
+_PROBE_LENGTHS = range(1, 41)
 
 
 @functools.cache
-def _national_id_checks() -> tuple[Callable[[str], bool], ...]:
-    return tuple(_stdnum(name).is_valid for name in NATIONAL_ID_MODULES)
+def _national_id_checks() -> tuple[tuple[Callable[[str], bool], frozenset[int]], ...]:
+    """Each scheme's `is_valid`, with the lengths (without separators) a number may have.
+
+    The lengths are learnt from stdnum itself: a length is ruled out when the scheme's
+    `validate` says `InvalidLength` to every probe of digits that long (a scheme that
+    checks the characters first keeps every length). Trying only the schemes that a
+    candidate's length allows is what makes a labelled id cheap to check; a test holds
+    every valid example in stdnum's own documentation to it.
+    """
+    out = []
+    for name in NATIONAL_ID_MODULES:
+        module = _stdnum(name)
+        lengths = frozenset(n for n in _PROBE_LENGTHS if not _length_ruled_out(module, n))
+        out.append((module.is_valid, lengths))
+    return tuple(out)
+
+
+@functools.cache
+def _national_id_checks_for(length: int) -> tuple[Callable[[str], bool], ...]:
+    return tuple(check for check, lengths in _national_id_checks() if length in lengths)
+
+
+def _length_ruled_out(module: ModuleType, length: int) -> bool:
+    digits, dated = "1234567890" * 4, "8501019" + "0" * 40  # the last reads as a birth date
+    for probe in ("1" * length, "0" * length, digits[:length], dated[:length]):
+        try:
+            module.validate(probe)
+        except InvalidLength:
+            continue
+        except (ValidationError, ValueError):  # some other rule spoke first: length may do
+            return False
+        return False
+    return True
 
 
 def passport(value: str) -> Verdict:

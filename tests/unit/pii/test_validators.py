@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import random
+import re
 
 import pytest
 from stdnum import iban as stdnum_iban
@@ -54,3 +56,24 @@ def test_mod97_never_rejects_a_valid_iban() -> None:
         assert stdnum_iban.is_valid(value)
         assert validators._mod97(value)
     assert not validators._mod97("DE89370400440532013001")
+
+
+@pytest.mark.parametrize("name", validators.NATIONAL_ID_MODULES)
+def test_national_id_length_filter_keeps_every_documented_example(name: str) -> None:
+    """The lengths learnt by probing never rule out a number stdnum documents as valid."""
+    module = importlib.import_module(f"stdnum.{name}")
+    examples = re.findall(r">>> \w+\('([^']+)'\)", module.__doc__ or "")
+    valid = [v for v in examples if module.is_valid(v)]
+    assert valid, f"stdnum.{name} documents no valid example"
+    for value in valid:
+        compact = re.sub(r"[\s./-]", "", value).upper()
+        lengths = [len(compact)] + ([len(compact) - 2] if compact[:2].isalpha() else [])
+        checks = [c for n in lengths for c in validators._national_id_checks_for(n)]
+        assert module.is_valid in checks, value
+        assert validators.national_id(value) is not False, value
+
+
+def test_national_id_length_filter_rules_out_lengths() -> None:
+    checks = validators._national_id_checks_for(11)
+    assert importlib.import_module("stdnum.pl.pesel").is_valid in checks
+    assert importlib.import_module("stdnum.ca.sin").is_valid not in checks  # 9 digits only
