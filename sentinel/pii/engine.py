@@ -34,7 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import re2
 
-from sentinel.pii.catalog import Catalog, _re2_options, forget_verdicts
+from sentinel.pii import workers
+from sentinel.pii.catalog import Catalog, _re2_options, build_catalog, forget_verdicts
+from sentinel.pii.detectors import Detector
 
 SMALL_INPUT_BYTES = 4 * 1024
 """Below this much candidate text, extraction runs in Python's `re` (no joining)."""
@@ -57,6 +59,14 @@ class Matches:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def extend(self, other: Matches, row_offset: int = 0) -> None:
+        """Append `other`'s findings (rows after these), their rows shifted by `row_offset`."""
+        self.rows.extend([row + row_offset for row in other.rows])
+        self.detectors.extend(other.detectors)
+        self.starts.extend(other.starts)
+        self.ends.extend(other.ends)
+        self.values.extend(other.values)
+
     def by_row(self) -> Iterator[tuple[int, list[int]]]:
         """(row, indexes into these lists) for each row that has findings."""
         i = 0
@@ -70,11 +80,45 @@ class Matches:
 
 
 def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
-    """Every validated, non-overlapping finding of `catalog` in a string column."""
+    """Every validated, non-overlapping finding of `catalog` in a string column.
+
+    A column of more than `workers.PARALLEL_BYTES` is cut into one part per core; this
+    process scans the first and worker processes the others (see `sentinel.pii.workers`).
+    """
     column = _as_large_string(values)
     if len(column) == 0 or column.null_count == len(column):
         return Matches()
-    candidates = _rows_matching(column, catalog.prefilter)
+    count = workers.cores() if column.nbytes >= workers.PARALLEL_BYTES else 1
+    parts = workers.split(column, count) if count > 1 else []
+    if len(parts) < 2:
+        return _find_here(column, catalog, _THREADS)
+    helpers = workers.workers(len(parts) - 1)
+    for helper, (_, part) in zip(helpers, parts[1:], strict=True):
+        helper.send(catalog.detectors, part)
+    out = _find_here(pa.chunked_array([parts[0][1]]), catalog, 1)
+    for helper, (first, part) in zip(helpers, parts[1:], strict=True):
+        try:
+            found = helper.receive()
+        except workers.WorkerError:
+            workers.discard(helper)
+            found = _find_here(pa.chunked_array([part]), catalog, _THREADS)
+        out.extend(found, first)
+    return out
+
+
+def scan_part(detectors: tuple[Detector, ...], part: pa.Array) -> Matches:
+    """`find` in a worker process, on its part of a column."""
+    return _find_here(pa.chunked_array([part]), _catalog_of(detectors), 1)
+
+
+@functools.lru_cache(maxsize=4)
+def _catalog_of(detectors: tuple[Detector, ...]) -> Catalog:
+    return build_catalog(detectors)
+
+
+def _find_here(column: pa.ChunkedArray, catalog: Catalog, threads: int) -> Matches:
+    """`find` in this process, its prefilter over `threads` slices of the column."""
+    candidates = _rows_matching(column, catalog.prefilter, threads)
     if len(candidates) == 0:
         return Matches()
     texts = _take(column, candidates).dictionary_encode()
@@ -142,22 +186,25 @@ def _as_large_string(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     return values
 
 
-def _slices(column: pa.ChunkedArray) -> list[pa.Array]:
-    """Zero-copy slices, one per core: each call builds its own DFA, so fewer is cheaper."""
+def _slices(column: pa.ChunkedArray, count: int) -> list[pa.Array]:
+    """Zero-copy slices, `count` at most: each call builds its own DFA, so fewer is cheaper."""
     out: list[pa.Array] = []
     for chunk in column.chunks:
         if len(chunk) == 0:
             continue
-        parts = max(1, min(_THREADS, chunk.nbytes // _MIN_SLICE_BYTES))
+        parts = max(1, min(count, chunk.nbytes // _MIN_SLICE_BYTES))
         size = -(-len(chunk) // parts)
         out.extend(chunk.slice(i, size) for i in range(0, len(chunk), size))
     return out
 
 
-def _rows_matching(column: pa.ChunkedArray, pattern: str) -> np.ndarray:
-    """Row numbers (in `column`) where `pattern` matches somewhere."""
-    slices = _slices(column)
-    masks = list(_pool.map(lambda s: pc.match_substring_regex(s, pattern), slices))
+def _rows_matching(column: pa.ChunkedArray, pattern: str, threads: int) -> np.ndarray:
+    """Row numbers (in `column`) where `pattern` matches somewhere, over `threads` threads."""
+    slices = _slices(column, threads)
+    if len(slices) > 1:
+        masks = list(_pool.map(lambda s: pc.match_substring_regex(s, pattern), slices))
+    else:
+        masks = [pc.match_substring_regex(s, pattern) for s in slices]
     found = [
         np.flatnonzero(m.fill_null(False).to_numpy(zero_copy_only=False)) + offset
         for m, offset in zip(masks, np.cumsum([0] + [len(s) for s in slices[:-1]]), strict=True)

@@ -1,0 +1,224 @@
+"""Scanning on every core: worker processes that each take a part of a large column.
+
+The scanner's later passes (which detectors, where, validated how) are Python and hold
+the GIL, so threads cannot share them and one process tops out at about one core. A
+large column is therefore cut into one part per core: the calling process scans the
+first part while each worker scans one of the others.
+
+A worker is `python -m sentinel.pii.workers`, started on first use and kept for the
+life of the process; it talks over its stdin and stdout only. The text goes down the
+pipe as the part's raw Arrow buffers, so nothing is written to disk or shared memory,
+and the findings come back pickled. A worker that dies, or fails on a part, is
+replaced and that part is scanned in the calling process, so a worker can make a scan
+slower but never change its result.
+
+Nothing here runs a worker for a column smaller than `PARALLEL_BYTES`: starting one
+costs about half a second once, and a small column takes less than that to scan.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+
+PARALLEL_BYTES = 8 * 1024 * 1024
+"""Columns holding less text than this are scanned in the calling process only."""
+
+_HEADER = struct.Struct("<Q")
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def split(column: pa.ChunkedArray, count: int) -> list[tuple[int, pa.Array]]:
+    """`column` as up to `count` runs of rows holding about as many bytes each.
+
+    Each run is one contiguous array (large_string), with the row it starts at.
+    """
+    sizes = np.concatenate([_row_bytes(chunk) for chunk in column.chunks])
+    cumulative = np.cumsum(sizes)
+    cuts = np.searchsorted(cumulative, cumulative[-1] * np.arange(1, count) / count)
+    bounds = [0, *sorted(set(cuts.tolist()) - {0, len(column)}), len(column)]
+    return [
+        (start, pa.concat_arrays(column.slice(start, stop - start).chunks))
+        for start, stop in itertools.pairwise(bounds)
+    ]
+
+
+def _row_bytes(chunk: pa.Array) -> np.ndarray:
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+    return np.diff(offsets[chunk.offset : chunk.offset + len(chunk) + 1])
+
+
+class Worker:
+    """One worker process and its pipes; requests are answered in order."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sentinel.pii.workers"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": _package_root()},
+            start_new_session=True,  # Ctrl-C is the caller's to handle; EOF stops a worker
+        )
+        self._sender: threading.Thread | None = None
+
+    def send(self, request: Any, part: pa.Array) -> None:
+        """Start sending `part` (with `request`); returns before the pipe has taken it all."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        offsets, data = _buffers(part)
+        header = pickle.dumps((request, len(part), offsets.size, data.size))
+        pieces = (_HEADER.pack(len(header)), header, offsets.data, data.data)
+
+        def write() -> None:
+            try:
+                for piece in pieces:
+                    stdin.write(piece)
+                stdin.flush()
+            except (BrokenPipeError, OSError):
+                pass  # the worker is gone: `receive` says so
+
+        # The pipe takes the part while this thread scans its own: writing releases the GIL.
+        self._sender = threading.Thread(target=write, name="pii-worker-send", daemon=True)
+        self._sender.start()
+
+    def receive(self) -> Any:
+        """The worker's answer to the last `send`; raises `WorkerError` when there is none."""
+        if self._sender is not None:
+            self._sender.join()
+            self._sender = None
+        stdout = self.process.stdout
+        assert stdout is not None
+        size = _read_exact(stdout, _HEADER.size)
+        if size is None:
+            raise WorkerError("the worker process exited")
+        body = _read_exact(stdout, _HEADER.unpack(size)[0])
+        if body is None:
+            raise WorkerError("the worker process exited")
+        ok, answer = pickle.loads(body)
+        if not ok:
+            raise WorkerError(answer)
+        return answer
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class WorkerError(Exception):
+    """A worker could not answer: it exited or failed on its part."""
+
+
+_workers: list[Worker] = []
+_lock = threading.Lock()
+
+
+def workers(count: int) -> list[Worker]:
+    """`count` running workers, started as needed and reused."""
+    with _lock:
+        _workers[:] = [w for w in _workers if w.process.poll() is None]
+        while len(_workers) < count:
+            _workers.append(Worker())
+        return _workers[:count]
+
+
+def discard(worker: Worker) -> None:
+    """Stop `worker` (after it failed); the next `workers` call starts a new one."""
+    with _lock:
+        if worker in _workers:
+            _workers.remove(worker)
+    worker.process.kill()
+    worker.close()
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _lock:
+        for worker in _workers:
+            worker.close()
+        _workers.clear()
+
+
+def _buffers(part: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets (from 0) and the bytes of a large_string array."""
+    offsets = np.frombuffer(part.buffers()[1], dtype=np.int64)[
+        part.offset : part.offset + len(part) + 1
+    ]
+    data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], data
+
+
+def _read_exact(stream: IO[bytes], size: int) -> bytearray | None:
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        n = stream.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            return None
+        got += n
+    return buffer
+
+
+def _package_root() -> str:
+    """The directory holding the `sentinel` package, for the worker's import path."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    existing = os.environ.get("PYTHONPATH")
+    return root if not existing else os.pathsep.join([root, existing])
+
+
+def serve(handle: Callable[[Any, pa.Array], Any]) -> None:
+    """The worker's loop: read a request and its part, answer `handle(request, part)`."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        size = _read_exact(stdin, _HEADER.size)
+        if size is None:
+            return  # the caller closed the pipe: its process is done
+        header = _read_exact(stdin, _HEADER.unpack(size)[0])
+        if header is None:
+            return
+        request, rows, offsets_size, data_size = pickle.loads(header)
+        offsets = _read_exact(stdin, offsets_size * 8)
+        data = _read_exact(stdin, data_size)
+        if offsets is None or data is None:
+            return
+        part = pa.Array.from_buffers(
+            pa.large_string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+        try:
+            answer: tuple[bool, Any] = (True, handle(request, part))
+        except Exception as exc:  # reported to the caller, which scans the part itself
+            answer = (False, f"{type(exc).__name__}: {exc}")
+        body = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(_HEADER.pack(len(body)))
+        stdout.write(body)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    from sentinel.pii.engine import scan_part
+
+    serve(scan_part)

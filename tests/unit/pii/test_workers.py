@@ -1,0 +1,84 @@
+"""Worker processes: a column scanned in parts finds exactly what one process finds."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from sentinel.pii import engine, workers
+from sentinel.pii.catalog import default_catalog
+from tests.unit.pii.test_engine import TEXTS
+
+
+def _column() -> pa.ChunkedArray:
+    """Several chunks, one of them a slice (a non-zero offset), nulls and non-ASCII text."""
+    texts = [f"{t} #{i}" if t is not None else None for i, t in enumerate(TEXTS * 40)]
+    whole = pa.array(["padding"] * 3 + texts, pa.large_string()).slice(3)
+    return pa.chunked_array(
+        [whole.slice(0, 300), whole.slice(300), pa.array(TEXTS, pa.large_string())]
+    )
+
+
+def _find(column: pa.ChunkedArray) -> list[tuple]:
+    m = engine.find(column, default_catalog())
+    return list(zip(m.rows, m.detectors, m.starts, m.ends, m.values, strict=True))
+
+
+@pytest.fixture
+def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(workers, "cores", lambda: 3)
+
+
+def _alone(monkeypatch: pytest.MonkeyPatch, column: pa.ChunkedArray) -> list[tuple]:
+    with monkeypatch.context() as m:
+        m.setattr(workers, "PARALLEL_BYTES", 1 << 60)
+        return _find(column)
+
+
+def test_parts_find_what_one_process_finds(monkeypatch: pytest.MonkeyPatch, parallel: None) -> None:
+    column = _column()
+    expected = _alone(monkeypatch, column)
+    assert len(expected) > 100
+    assert _find(column) == expected
+    assert len(workers.workers(2)) == 2  # both parts went to running workers
+
+
+def test_a_dead_worker_changes_nothing(monkeypatch: pytest.MonkeyPatch, parallel: None) -> None:
+    column = _column()
+    expected = _alone(monkeypatch, column)
+    for worker in workers.workers(2):
+        worker.process.kill()
+        worker.process.wait()
+    assert _find(column) == expected  # dead workers are replaced before use
+    helper = workers.workers(1)[0]
+    original = helper.send
+
+    def send_then_die(request: object, part: pa.Array) -> None:
+        original(request, part)
+        helper.process.kill()
+
+    monkeypatch.setattr(helper, "send", send_then_die)
+    assert _find(column) == expected  # dies mid-part: that part is scanned here
+    assert helper not in workers.workers(2)
+
+
+def test_a_failing_part_is_reported() -> None:
+    helper = workers.workers(1)[0]
+    helper.send(("not a detector",), pa.array(["text"], pa.large_string()))
+    with pytest.raises(workers.WorkerError, match="AttributeError|TypeError"):
+        helper.receive()
+    # the worker is still usable afterwards
+    helper.send(default_catalog().detectors, pa.array(["mail jane@example.org"], pa.large_string()))
+    found = helper.receive()
+    assert found.values == ["jane@example.org"]
+
+
+def test_split_keeps_every_row_once() -> None:
+    column = _column()
+    parts = workers.split(column, 3)
+    assert [first for first, _ in parts] == sorted(first for first, _ in parts)
+    rows = pa.chunked_array([part for _, part in parts], pa.large_string())
+    assert rows.to_pylist() == column.cast(pa.large_string()).to_pylist()
+    sizes = [part.nbytes for _, part in parts]
+    assert max(sizes) < 2 * min(sizes)
