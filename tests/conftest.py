@@ -55,17 +55,12 @@ RunCli = Callable[..., subprocess.CompletedProcess[str]]
 def run_cli(workspace: Workspace) -> RunCli:
     """Run the real `sentinel` CLI in a subprocess against the test workspace."""
 
-    def run(
-        *args: str, check: bool = False, stdin: str | None = None, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, check: bool = False, stdin: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, **(env or {})}
         result = subprocess.run(
             [sys.executable, "-m", "sentinel", "--workspace", str(workspace.root), *args],
-            capture_output=True,
-            text=True,
-            input=stdin,
-            env=full_env,
-            timeout=300,
+            capture_output=True, text=True, input=stdin, env=full_env, timeout=300,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")

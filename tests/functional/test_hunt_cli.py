@@ -22,15 +22,8 @@ def _event(i: int, prompt: str, actor: str, vendor: str, day: int = 1) -> dict[s
     ts = datetime(2025, 1, day, 12, i, tzinfo=UTC)
     row: dict[str, object] = {name: None for name in EVENT_SCHEMA.names}
     row.update(
-        event_id=f"ev-{i}",
-        ts=ts,
-        ingested_at=ts,
-        source="test",
-        kind="inference",
-        actor_user=actor,
-        vendor=vendor,
-        model="gpt-4o",
-        prompt_text=prompt,
+        event_id=f"ev-{i}", ts=ts, ingested_at=ts, source="test", kind="inference",
+        actor_user=actor, vendor=vendor, model="gpt-4o", prompt_text=prompt,
         raw=json.dumps({"messages": [{"role": "user", "content": prompt}]}),
     )
     return row
@@ -64,14 +57,12 @@ def test_hunt_value_finds_every_format_of_the_card_masked(workspace, run_cli) ->
 
 def test_hunt_type_lists_findings_since(workspace, run_cli) -> None:
     _lake(workspace)
-    result = run_cli(
-        "hunt", "--type", "credit_card", "--since", "2024-12-31", "--format", "json", check=True
-    )
+    result = run_cli("hunt", "--type", "credit_card", "--since", "2024-12-31", "--format",
+                     "json", check=True)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(r["value"] for r in rows) == ["card ****0004", "card ****1111", "card ****1111"]
-    later = run_cli(
-        "hunt", "--type", "credit_card", "--since", "2025-02-01", "--format", "json", check=True
-    )
+    later = run_cli("hunt", "--type", "credit_card", "--since", "2025-02-01", "--format", "json",
+                    check=True)
     assert later.stdout.strip() == ""
     table = run_cli("hunt", "--type", "email", check=True)
     assert "d***@example.com" in table.stdout and "dave@example.com" not in table.stdout
@@ -81,17 +72,8 @@ def test_hunt_reveal_needs_reason_and_is_audited(workspace, run_cli) -> None:
     _lake(workspace)
     refused = run_cli("hunt", "--value", CARD, "--reveal")
     assert refused.returncode == 2 and "--reason" in refused.stderr
-    shown = run_cli(
-        "hunt",
-        "--value",
-        CARD,
-        "--reveal",
-        "--reason",
-        "INC-7 scoping",
-        "--format",
-        "json",
-        check=True,
-    )
+    shown = run_cli("hunt", "--value", CARD, "--reveal", "--reason", "INC-7 scoping",
+                    "--format", "json", check=True)
     assert CARD in shown.stdout
     con = open_db(workspace.state_db)
     try:

@@ -34,20 +34,13 @@ def quarantined(ws: Workspace) -> list[dict[str, object]]:
         (
             "wrong_types.jsonl",
             4,
-            [
-                "no valid timestamp",
-                "record is a JSON null, not an object",
-                "record is a JSON varchar, not an object",
-            ],
+            ["no valid timestamp", "record is a JSON null, not an object",
+             "record is a JSON varchar, not an object"],
         ),
     ],
 )
 def test_malformed_records_are_quarantined(
-    workspace: Workspace,
-    run_cli: RunCli,
-    tmp_path: Path,
-    name: str,
-    good: int,
+    workspace: Workspace, run_cli: RunCli, tmp_path: Path, name: str, good: int,
     reasons: list[str],
 ) -> None:
     log = tmp_path / name
@@ -61,12 +54,9 @@ def test_malformed_records_are_quarantined(
     for entry in entries:
         assert entry["file"] == str(log.resolve())
         assert isinstance(entry["offset"], int) and entry["offset"] > 0
-        assert (
-            log.read_bytes()[entry["offset"] :].startswith(
-                str(entry["raw"]).encode("utf-8", "backslashreplace")[:8]
-            )
-            or entry["reason"] == "invalid UTF-8"
-        )
+        assert log.read_bytes()[entry["offset"]:].startswith(
+            str(entry["raw"]).encode("utf-8", "backslashreplace")[:8]
+        ) or entry["reason"] == "invalid UTF-8"
 
 
 def test_fifty_megabyte_line(workspace: Workspace, run_cli: RunCli, tmp_path: Path) -> None:
@@ -147,20 +137,9 @@ def test_unreadable_file(workspace: Workspace, tmp_path: Path) -> None:
     secret.chmod(0)
     prefix = [SETPRIV, *DROP_DAC] if os.geteuid() == 0 and SETPRIV else []
     result = subprocess.run(
-        [
-            *prefix,
-            sys.executable,
-            "-m",
-            "sentinel",
-            "--workspace",
-            str(workspace.root),
-            "ingest",
-            str(tmp_path / "ok.jsonl"),
-            str(secret),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [*prefix, sys.executable, "-m", "sentinel", "--workspace", str(workspace.root),
+         "ingest", str(tmp_path / "ok.jsonl"), str(secret)],
+        capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1, result.stderr
     assert "secret.jsonl: permission denied" in result.stderr

@@ -109,20 +109,9 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     (workspace.config_path).write_text("[ingest]\nbatch_bytes = 20000\n")
     log = write_lines(tmp_path / "gw.jsonl", [litellm_line(i) for i in range(400)])
     killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CRASH_SCRIPT,
-            point,
-            "--workspace",
-            str(workspace.root),
-            "--quiet",
-            "ingest",
-            str(log),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", CRASH_SCRIPT, point, "--workspace", str(workspace.root),
+         "--quiet", "ingest", str(log)],
+        capture_output=True, text=True, timeout=120,
     )
     assert killed.returncode == -9, killed.stderr
     assert list(workspace.staging_dir.iterdir()), "the crash should leave a staged batch"

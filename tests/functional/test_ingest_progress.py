@@ -14,11 +14,10 @@ from tests.conftest import litellm_line, write_lines
 
 def _ingest(ws: Workspace, log: Path, stderr: int | None, *flags: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "sentinel", "--workspace", str(ws.root), *flags, "ingest", str(log)],
-        stdout=subprocess.PIPE,
-        stderr=stderr if stderr is not None else subprocess.PIPE,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "100"},
+        [sys.executable, "-m", "sentinel", "--workspace", str(ws.root), *flags, "ingest",
+         str(log)],
+        stdout=subprocess.PIPE, stderr=stderr if stderr is not None else subprocess.PIPE,
+        timeout=120, env={**os.environ, "COLUMNS": "100"},
     )
     assert result.returncode == 0
     return (result.stderr or b"").decode()

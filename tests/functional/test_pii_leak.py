@@ -46,9 +46,8 @@ def planted_secrets(manifest: DemoManifest) -> list[str]:
     values = []
     for incident in manifest.incidents:
         if incident.kind in EXPECTED or incident.kind == "customer_record":
-            values += [
-                v for v in incident.values if v not in ("Margaret Okonkwo",) and "Street" not in v
-            ]
+            values += [v for v in incident.values if v not in ("Margaret Okonkwo",)
+                       and "Street" not in v]
     return values
 
 
@@ -86,7 +85,8 @@ def test_planted_values_are_found_with_types_and_positions(
             continue
         found = findings_for(ws, incident.file)
         for finding_type, value in expected:
-            spans = [text[start:end] for t, _field, text, start, end in found if t == finding_type]
+            spans = [text[start:end] for t, _field, text, start, end in found
+                     if t == finding_type]
             assert value in spans, (incident.kind, finding_type, value, found)
 
 
@@ -96,9 +96,8 @@ def test_hunt_by_value_finds_the_planted_card(
     ws, manifest = demo
     card = next(i for i in manifest.incidents if i.kind == "credit_card").values[0]
     digits = re.sub(r"\D", "", card)
-    result = run_cli(
-        "--workspace", str(ws.root), "hunt", "--value", digits, "--format", "json", check=True
-    )
+    result = run_cli("--workspace", str(ws.root), "hunt", "--value", digits, "--format", "json",
+                     check=True)
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert rows and all(r["type"] == "credit_card" for r in rows)
     assert card not in result.stdout and digits not in result.stdout
@@ -114,34 +113,17 @@ def test_nothing_outside_the_lake_holds_a_planted_value(
     for args in (
         ("sql", "SELECT * FROM events WHERE pii_count > 0"),
         ("sql", "--format", "json", "SELECT * FROM events WHERE pii_count > 0"),
-        (
-            "sql",
-            "--format",
-            "csv",
-            "--output",
-            str(tmp_path / "export.csv"),
-            "SELECT prompt_text, raw FROM events WHERE pii_count > 0",
-        ),
-        (
-            "sql",
-            "--format",
-            "parquet",
-            "--output",
-            str(tmp_path / "export.parquet"),
-            "SELECT prompt_text, response_text, raw FROM events WHERE pii_count > 0",
-        ),
+        ("sql", "--format", "csv", "--output", str(tmp_path / "export.csv"),
+         "SELECT prompt_text, raw FROM events WHERE pii_count > 0"),
+        ("sql", "--format", "parquet", "--output", str(tmp_path / "export.parquet"),
+         "SELECT prompt_text, response_text, raw FROM events WHERE pii_count > 0"),
         ("hunt", "--type", "credit_card", "--format", "json"),
         ("hunt", "--type", "aws_secret_key"),
     ):
         result = run_cli("--workspace", str(ws.root), *args, check=True)
         outputs += [result.stdout, result.stderr]
-    files = [
-        tmp_path / "export.csv",
-        ws.root / "state.db",
-        *ws.logs_dir.rglob("*"),
-        *ws.root.glob("state.db-*"),
-        ws.demo_dir / "MANIFEST.md",
-    ]
+    files = [tmp_path / "export.csv", ws.root / "state.db", *ws.logs_dir.rglob("*"),
+             *ws.root.glob("state.db-*"), ws.demo_dir / "MANIFEST.md"]
     blobs = [p.read_bytes().decode("utf-8", "replace") for p in files if p.is_file()]
     exported = pq.read_table(tmp_path / "export.parquet")
     blobs += [str(v) for column in exported.columns for v in column.to_pylist()]
@@ -159,18 +141,8 @@ def test_reveal_needs_a_reason_and_is_audited(
     query = "SELECT prompt_text FROM events WHERE list_contains(pii_types, 'credit_card')"
     refused = run_cli("--workspace", str(ws.root), "sql", "--reveal", query)
     assert refused.returncode == 2
-    revealed = run_cli(
-        "--workspace",
-        str(ws.root),
-        "sql",
-        "--reveal",
-        "--reason",
-        "INC-42 card leak scoping",
-        "--format",
-        "json",
-        query,
-        check=True,
-    )
+    revealed = run_cli("--workspace", str(ws.root), "sql", "--reveal", "--reason",
+                       "INC-42 card leak scoping", "--format", "json", query, check=True)
     assert card in revealed.stdout
     con = sqlite3.connect(ws.state_db)
     actions = con.execute("SELECT action, detail FROM audit").fetchall()

@@ -27,8 +27,7 @@ def test_every_command_is_in_the_readme() -> None:
 
 def test_every_command_help_ends_with_an_example() -> None:
     lacking = [
-        name
-        for name, command in _commands()
+        name for name, command in _commands()
         if not isinstance(command, click.Group) and "Example" not in (command.help or "")
     ]
     assert not lacking, f"help text without an example: {lacking}"

@@ -17,9 +17,8 @@ SAMPLES = Path(__file__).parents[3].parent / "shared" / "samples"
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
 
 
 def test_same_seed_writes_byte_identical_files(tmp_path: Path) -> None:
@@ -41,12 +40,8 @@ def test_full_size_counts(full_demo: DemoManifest, records_of: Reader) -> None:
     m = full_demo
     assert m.inference_events == 50_000
     assert (m.users, m.keys, m.teams) == (40, 15, 5)
-    litellm = [
-        r
-        for f in m.files
-        if f.path.endswith(".jsonl") and f.source == "litellm"
-        for r in records_of(m.out_dir / f.path)
-    ]
+    litellm = [r for f in m.files if f.path.endswith(".jsonl") and f.source == "litellm"
+               for r in records_of(m.out_dir / f.path)]
     aliases = {r["metadata"]["user_api_key_alias"] for r in litellm}
     teams = {r["metadata"]["user_api_key_team_alias"] for r in litellm}
     users = {r["end_user"] for r in litellm if r["end_user"]}
@@ -112,8 +107,7 @@ def test_bedrock_covers_every_operation_and_done_marker(
 
 def test_key_fields_never_hold_a_raw_key(small_demo: DemoManifest) -> None:
     text = "".join(
-        (small_demo.out_dir / f.path).read_text()
-        for f in small_demo.files
+        (small_demo.out_dir / f.path).read_text() for f in small_demo.files
         if not f.path.endswith(".gz")
     )
     assert '"sk-' not in text
@@ -137,17 +131,11 @@ def test_field_names_mirror_the_real_samples(small_demo: DemoManifest, records_o
     assert _keys(bedrock_sample) == _keys(bedrock[0])
     assert _keys(bedrock_sample["input"]) == _keys(bedrock[0]["input"])
     login = json.loads((SAMPLES / "cloudtrail/test-console-login-json.log").open().readline())
-    trail = [
-        r
-        for f in small_demo.files
-        if f.source == "cloudtrail"
-        for r in records_of(out / f.path)
-        if r["eventName"] == "ConsoleLogin"
-    ]
+    trail = [r for f in small_demo.files if f.source == "cloudtrail"
+             for r in records_of(out / f.path) if r["eventName"] == "ConsoleLogin"]
     assert _keys(login) <= _keys(trail[0])
-    audit = json.loads(
-        (SAMPLES / "openai_audit/audit_log_examples.jsonl").read_text().splitlines()[1]
-    )
+    audit = json.loads((SAMPLES / "openai_audit/audit_log_examples.jsonl").read_text()
+                       .splitlines()[1])
     ours_audit = records_of(out / "openai_audit/audit_logs.jsonl")[0]
     assert {"id", "type", "effective_at", "actor"} <= _keys(ours_audit)
     assert _keys(audit["actor"]["session"]) <= _keys(ours_audit["actor"]["session"])

@@ -14,16 +14,8 @@ from sentinel.demo.incidents import luhn_complete
 from sentinel.demo.world import INTRUDER_IP
 
 Reader = Callable[[Path], list[dict[str, Any]]]
-KINDS = {
-    "credit_card",
-    "ssn",
-    "customer_record",
-    "aws_credentials",
-    "new_ip_off_hours",
-    "console_brute_force",
-    "bedrock_logging_deleted",
-    "admin_key_created",
-}
+KINDS = {"credit_card", "ssn", "customer_record", "aws_credentials", "new_ip_off_hours",
+         "console_brute_force", "bedrock_logging_deleted", "admin_key_created"}
 
 
 def _luhn_ok(number: str) -> bool:
@@ -119,21 +111,14 @@ def test_manifest_file_omits_planted_values(small_demo: DemoManifest) -> None:
 
 def test_key_used_at_3am_from_a_new_ip(small_demo: DemoManifest, records_of: Reader) -> None:
     (inc,) = _by_kind(small_demo, "new_ip_off_hours")
-    night = [
-        r
-        for r in records_of(small_demo.out_dir / inc.file)
-        if r["requester_ip_address"] == INTRUDER_IP
-    ]
+    night = [r for r in records_of(small_demo.out_dir / inc.file)
+             if r["requester_ip_address"] == INTRUDER_IP]
     assert len(night) == inc.events == 18
     assert {r["metadata"]["user_api_key_alias"] for r in night} == {inc.who}
     assert all(datetime.fromtimestamp(r["startTime"], UTC).hour == 3 for r in night)
-    before = [
-        r
-        for f in small_demo.files
-        if f.path.endswith(".jsonl") and f.source == "litellm"
-        for r in records_of(small_demo.out_dir / f.path)
-        if r["metadata"]["user_api_key_alias"] == inc.who and r not in night
-    ]
+    before = [r for f in small_demo.files if f.path.endswith(".jsonl") and f.source == "litellm"
+              for r in records_of(small_demo.out_dir / f.path)
+              if r["metadata"]["user_api_key_alias"] == inc.who and r not in night]
     assert before, "the key needs a history for the IP to be new"
     assert INTRUDER_IP not in {r["requester_ip_address"] for r in before}
     assert all(7 <= datetime.fromtimestamp(r["startTime"], UTC).hour < 22 for r in before)
@@ -141,11 +126,8 @@ def test_key_used_at_3am_from_a_new_ip(small_demo: DemoManifest, records_of: Rea
 
 def test_console_brute_force_then_success(small_demo: DemoManifest, records_of: Reader) -> None:
     (inc,) = _by_kind(small_demo, "console_brute_force")
-    logins = [
-        r
-        for r in records_of(small_demo.out_dir / inc.file)
-        if r["eventName"] == "ConsoleLogin" and r["sourceIPAddress"] == INTRUDER_IP
-    ]
+    logins = [r for r in records_of(small_demo.out_dir / inc.file)
+              if r["eventName"] == "ConsoleLogin" and r["sourceIPAddress"] == INTRUDER_IP]
     outcomes = [r["responseElements"]["ConsoleLogin"] for r in logins]
     assert outcomes == ["Failure"] * 14 + ["Success"]
     assert all(r["errorMessage"] == "Failed authentication" for r in logins[:-1])
@@ -156,32 +138,21 @@ def test_console_brute_force_then_success(small_demo: DemoManifest, records_of: 
 
 def test_bedrock_logging_deleted(small_demo: DemoManifest, records_of: Reader) -> None:
     (inc,) = _by_kind(small_demo, "bedrock_logging_deleted")
-    (rec,) = [
-        r
-        for r in records_of(small_demo.out_dir / inc.file)
-        if r["eventName"] == "DeleteModelInvocationLoggingConfiguration"
-    ]
+    (rec,) = [r for r in records_of(small_demo.out_dir / inc.file)
+              if r["eventName"] == "DeleteModelInvocationLoggingConfiguration"]
     assert rec["eventSource"] == "bedrock.amazonaws.com"
     assert rec["awsRegion"] == "us-east-1" and rec["readOnly"] is False
     # After the deletion, us-east-1 invocation logs stop; other regions carry on.
     cutoff = inc.ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-    later = {
-        r["region"]
-        for f in small_demo.files
-        if f.source == "bedrock"
-        for r in records_of(small_demo.out_dir / f.path)
-        if r["timestamp"] > cutoff
-    }
+    later = {r["region"] for f in small_demo.files if f.source == "bedrock"
+             for r in records_of(small_demo.out_dir / f.path) if r["timestamp"] > cutoff}
     assert "us-east-1" not in later and later
 
 
 def test_admin_key_created(small_demo: DemoManifest, records_of: Reader) -> None:
     (inc,) = _by_kind(small_demo, "admin_key_created")
-    (event,) = [
-        e
-        for e in records_of(small_demo.out_dir / inc.file)
-        if e["type"] == "api_key.created" and e["api_key.created"]["id"] in inc.values
-    ]
+    (event,) = [e for e in records_of(small_demo.out_dir / inc.file)
+                if e["type"] == "api_key.created" and e["api_key.created"]["id"] in inc.values]
     scopes = event["api_key.created"]["data"]["scopes"]
     assert any("owner" in s for s in scopes) and any("management" in s for s in scopes)
     assert event["actor"]["session"]["ip_address"] == INTRUDER_IP

@@ -15,11 +15,8 @@ from sentinel.schema import EVENT_SCHEMA
 KEY = bytes(range(32))
 
 
-def event_table(
-    prompts: list[str | None],
-    responses: list[str | None] | None = None,
-    extra_raw: dict[str, object] | None = None,
-) -> pa.Table:
+def event_table(prompts: list[str | None], responses: list[str | None] | None = None,
+                extra_raw: dict[str, object] | None = None) -> pa.Table:
     responses = responses or [None] * len(prompts)
     ts = datetime(2025, 1, 1, tzinfo=UTC)
     rows = []
@@ -31,15 +28,8 @@ def event_table(
             "choices": [{"message": {"role": "assistant", "content": response}}],
             **(extra_raw or {}),
         }
-        row.update(
-            event_id=f"e{i}",
-            ts=ts,
-            ingested_at=ts,
-            source="test",
-            prompt_text=prompt,
-            response_text=response,
-            raw=json.dumps(record),
-        )
+        row.update(event_id=f"e{i}", ts=ts, ingested_at=ts, source="test", prompt_text=prompt,
+                   response_text=response, raw=json.dumps(record))
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
 
@@ -48,10 +38,8 @@ def findings(text: str) -> list[tuple[str, str]]:
     """(type, value) of every finding in one text, through the vectorised path too."""
     catalog = default_catalog()
     matches = find(pa.array([text], pa.large_string()), catalog)
-    return [
-        (catalog.detectors[d].name, v)
-        for d, v in zip(matches.detectors, matches.values, strict=True)
-    ]
+    return [(catalog.detectors[d].name, v) for d, v in zip(matches.detectors, matches.values,
+                                                           strict=True)]
 
 
 @pytest.fixture(params=["python", "re2"])

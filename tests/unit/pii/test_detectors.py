@@ -30,47 +30,23 @@ POSITIVES = [
     ("national_id", "CPF 390.533.447-05", "390.533.447-05"),
     ("national_id", "NINO AB123456C", "AB123456C"),
     ("aws_access_key", "key=AKIA2E3AXF3BZ44C7QWR", "AKIA2E3AXF3BZ44C7QWR"),
-    (
-        "aws_secret_key",
-        "aws_secret_access_key = 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",
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8pL2mKQr",
-    ),
-    (
-        "openai_key",
-        "OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
-        "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
-    ),
-    (
-        "anthropic_key",
-        "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Jh1Gf0EdCbA-_zz",
-        "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Jh1Gf0EdCbA-_zz",
-    ),
-    (
-        "google_api_key",
-        "k=AIzaSyD3x4mpl3K3yW1thTh1rtyF1veCh4rs00Z",
-        "AIzaSyD3x4mpl3K3yW1thTh1rtyF1veCh4rs00Z",
-    ),
+    ("aws_secret_key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8pL2mKQr",
+     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8pL2mKQr"),
+    ("openai_key", "OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
+     "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"),
+    ("anthropic_key", "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Jh1Gf0EdCbA-_zz",
+     "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Jh1Gf0EdCbA-_zz"),
+    ("google_api_key", "k=AIzaSyD3x4mpl3K3yW1thTh1rtyF1veCh4rs00Z",
+     "AIzaSyD3x4mpl3K3yW1thTh1rtyF1veCh4rs00Z"),
     ("stripe_key", "sk_live_51H8xYzAbCdEfGhIjKlMnOpQr", "sk_live_51H8xYzAbCdEfGhIjKlMnOpQr"),
-    (
-        "slack_token",
-        "token xoxb-1234567890-0987654321-AbCdEfGhIjKl",
-        "xoxb-1234567890-0987654321-AbCdEfGhIjKl",
-    ),
-    (
-        "github_token",
-        "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
-        "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
-    ),
-    (
-        "jwt",
-        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig_Abc-123",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig_Abc-123",
-    ),
-    (
-        "database_url",
-        "DATABASE_URL=postgres://app:S3cr3t!x@db.internal:5432/prod",
-        "postgres://app:S3cr3t!x@db.internal:5432",
-    ),
+    ("slack_token", "token xoxb-1234567890-0987654321-AbCdEfGhIjKl",
+     "xoxb-1234567890-0987654321-AbCdEfGhIjKl"),
+    ("github_token", "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+     "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"),
+    ("jwt", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig_Abc-123",
+     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig_Abc-123"),
+    ("database_url", "DATABASE_URL=postgres://app:S3cr3t!x@db.internal:5432/prod",
+     "postgres://app:S3cr3t!x@db.internal:5432"),
     ("generic_secret", 'config {"password": "Tr0ub4dor&3x"}', "Tr0ub4dor&3x"),
 ]
 
@@ -88,14 +64,14 @@ def test_pem_private_key_block_including_json_escaped_newlines() -> None:
 
 
 NEGATIVES = [
-    "order ORD-123-45-6789 shipped",  # SSN shape inside an order number
+    "order ORD-123-45-6789 shipped",            # SSN shape inside an order number
     "ssn 666-12-3456 and 000-12-3456 and 123-00-4567",  # invalid area / group
-    "4111 1111 1111 1112",  # fails Luhn
-    "timestamp 1700000000000 ms",  # 13 digits, no issuer prefix
+    "4111 1111 1111 1112",                      # fails Luhn
+    "timestamp 1700000000000 ms",               # 13 digits, no issuer prefix
     "uuid 550e8400-e29b-41d4-a716-446655440000",
     "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
     "version v1.2.3.4 and 1.2.3.4.5",
-    "iban DE89 3704 0044 0532 0130 01",  # fails mod-97
+    "iban DE89 3704 0044 0532 0130 01",         # fails mod-97
     "see icon@2x.png and lodash@4.17.21",
     "at 12:30:45 or std::vector",
     "loopback 127.0.0.1 and 0.0.0.0",

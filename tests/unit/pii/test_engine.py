@@ -62,7 +62,7 @@ def test_no_match_across_texts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_offsets_are_code_points(monkeypatch: pytest.MonkeyPatch) -> None:
     text = "👍é日 4111 1111 1111 1111"
-    ((_, _, start, end, value),) = _found(monkeypatch, -1, [text])
+    (_, _, start, end, value), = _found(monkeypatch, -1, [text])
     assert text[start:end] == value == "4111 1111 1111 1111"
 
 

@@ -31,10 +31,7 @@ def test_findings_positions_types_counts(extraction: str) -> None:
     rows = out.to_pylist()
     assert [r["pii_count"] for r in rows] == [2, 1, 0, 1]
     assert [r["pii_types"] for r in rows] == [
-        ["credit_card", "email"],
-        ["credit_card"],
-        [],
-        ["aws_access_key"],
+        ["credit_card", "email"], ["credit_card"], [], ["aws_access_key"]
     ]
     for row in rows:
         for f in row["pii_findings"]:
@@ -42,8 +39,7 @@ def test_findings_positions_types_counts(extraction: str) -> None:
             assert text[f["start"] : f["end"]] in (CARD, EMAIL, AWS)
     first = rows[0]["pii_findings"]
     assert [(f["type"], f["field"]) for f in first] == [
-        ("credit_card", "prompt_text"),
-        ("email", "prompt_text"),
+        ("credit_card", "prompt_text"), ("email", "prompt_text")
     ]
     assert rows[1]["pii_findings"][0]["field"] == "response_text"
     assert rows[3]["pii_findings"][0]["start"] == len("é👍 key ")
@@ -101,17 +97,14 @@ def test_empty_and_chunked_tables() -> None:
     assert empty.num_rows == 0 and empty.schema == EVENT_SCHEMA
     table = _table()
     chunked = pa.concat_tables([table.slice(0, 2), table.slice(2)])
-    assert (
-        scan_events(chunked, Config(), KEY).to_pylist()
-        == scan_events(table, Config(), KEY).to_pylist()
-    )
+    assert scan_events(chunked, Config(), KEY).to_pylist() == scan_events(
+        table, Config(), KEY
+    ).to_pylist()
 
 
 def test_large_batch_matches_small_batches() -> None:
-    prompts = [
-        f"row {i} card {CARD} " + "filler text " * 50 if i % 7 == 0 else "plain " * 40
-        for i in range(3000)
-    ]
+    prompts = [f"row {i} card {CARD} " + "filler text " * 50 if i % 7 == 0 else "plain " * 40
+               for i in range(3000)]
     table = event_table(prompts)
     whole = scan_events(table, Config(), KEY).column("pii_count").to_pylist()
     assert sum(whole) == len([i for i in range(3000) if i % 7 == 0])
