@@ -429,7 +429,9 @@ def unwrap(
             raise SourceError(f"envelope path {path!r} must look like $.key or $.a.b")
     if not document:
         # Fast path: only lines that could be an array or an envelope go through DuckDB.
-        text = pc.utf8_rtrim(records.column("record"), characters="\r\n")
+        text = records.column("record")
+        if pc.any(pc.ends_with(text, "\r")).as_py():  # CRLF lines; trimming copies them all
+            text = pc.utf8_rtrim(text, characters="\r\n")
         nonblank, maybe = _line_shapes(text)
         for path in envelope_paths:
             key = path.rsplit(".", 1)[-1]

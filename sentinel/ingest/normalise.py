@@ -82,11 +82,15 @@ def normalise(
     )
     prepare(con, source)
     con.register("_sentinel_batch", _in_slices(con, batch))
+    params = [*source.parameters(), source.name, ingested_at, source_file]
     try:
-        result = con.sql(
-            _query(source),
-            params=[*source.parameters(), source.name, ingested_at, source_file],
-        ).to_arrow_table()
+        try:
+            # Optimistic: a batch of valid JSON (nearly every batch) skips `json_valid`,
+            # a second parse of every record (~17% of the LiteLLM query's CPU). Invalid
+            # JSON makes the query fail, and the batch is run again with the check.
+            result = con.sql(_query(source, validate=False), params=params).to_arrow_table()
+        except duckdb.Error:
+            result = con.sql(_query(source, validate=True), params=params).to_arrow_table()
     except duckdb.Error as exc:
         raise SourceError(
             f"source {source.name!r}: normalisation failed: {_one_line(exc)}"
@@ -108,11 +112,12 @@ def _in_slices(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
     return pa.Table.from_batches(batch.to_batches(max_chunksize=size), schema=batch.schema)
 
 
-def _query(source: LogSource) -> str:
+def _query(source: LogSource, validate: bool) -> str:
     """The whole batch in one query: check, the source's stages and select list, casts.
 
     A record that is not a JSON object reaches the source as a NULL `record` (every JSON
-    function maps NULL to NULL), so one pass serves good and rejected rows alike.
+    function maps NULL to NULL), so one pass serves good and rejected rows alike. Without
+    `validate`, text that is not JSON at all is not looked for, and fails the query.
     """
     first = len(source.parameters()) + 1
     name, ingested_at, source_file = (f"${first + i}" for i in range(3))
@@ -129,7 +134,8 @@ def _query(source: LogSource) -> str:
     return f"""
         WITH records AS (
             SELECT _row, source_offset,
-                   CASE WHEN json_valid(record) IS NOT TRUE THEN 'invalid JSON'
+                   CASE WHEN {"json_valid(record) IS NOT TRUE" if validate else "false"}
+                            THEN 'invalid JSON'
                         WHEN NOT starts_with(record, '{{')
                              AND json_type(record) <> 'OBJECT'
                             THEN 'record is a JSON ' || lower(json_type(record))

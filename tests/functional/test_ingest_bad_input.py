@@ -145,3 +145,15 @@ def test_unreadable_file(workspace: Workspace, tmp_path: Path) -> None:
     assert "secret.jsonl: permission denied" in result.stderr
     assert "Traceback" not in result.stderr
     assert lake_count(workspace) == 1
+
+
+def test_crlf_lines_and_a_bad_one(workspace: Workspace, run_cli: RunCli, tmp_path: Path) -> None:
+    """Windows line ends are not part of a record; one bad line still costs only itself."""
+    lines = [litellm_line(i) for i in range(5)] + ['{"id": "cut off', litellm_line(5)]
+    log = tmp_path / "crlf.jsonl"
+    log.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    result = run_cli("ingest", str(log))
+    assert result.returncode == 0, result.stderr
+    assert lake_count(workspace) == 6
+    assert lake_count(workspace, "NOT ends_with(raw, chr(13))") == 6
+    assert [e["reason"] for e in quarantined(workspace)] == ["invalid JSON"]
