@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from sentinel.exceptions import SentinelError, SourceError
 from sentinel.ingest import batches, framing
 from sentinel.ingest import files as file_store
-from sentinel.ingest.normalise import connect, normalise
+from sentinel.ingest.normalise import connect, normalise, release
 from sentinel.ingest.progress import ByteProgress
 from sentinel.lake.writer import write_staging
 from sentinel.pii.scanner import scan_events
@@ -188,6 +188,7 @@ def ingest_paths(
                     )
                     report.files.append(file_report)
     finally:
+        release(duck)
         duck.close()
         con.close()
     report.seconds = time.monotonic() - started

@@ -17,7 +17,9 @@ taken from the input Arrow column at the end, zero-copy for the usual all-good b
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -82,22 +84,55 @@ def normalise(
     )
     prepare(con, source)
     con.register("_sentinel_batch", _in_slices(con, batch))
-    params = [*source.parameters(), source.name, ingested_at, source_file]
     try:
         try:
             # Optimistic: a batch of valid JSON (nearly every batch) skips `json_valid`,
             # a second parse of every record (~17% of the LiteLLM query's CPU). Invalid
             # JSON makes the query fail, and the batch is run again with the check.
-            result = con.sql(_query(source, validate=False), params=params).to_arrow_table()
+            result = _bound(con, source, validate=False).to_arrow_table()
         except duckdb.Error:
-            result = con.sql(_query(source, validate=True), params=params).to_arrow_table()
+            result = _bound(con, source, validate=True).to_arrow_table()
     except duckdb.Error as exc:
         raise SourceError(
             f"source {source.name!r}: normalisation failed: {_one_line(exc)}"
         ) from exc
     finally:
         con.unregister("_sentinel_batch")
-    return _split(result, records)
+    return _split(result, records, ingested_at, source_file)
+
+
+# Each source's query as a relation, bound once per connection and run once per batch
+# (it reads whatever `_sentinel_batch` names at the time). Creating a relation binds the
+# query and running it binds it again: ~40 ms per batch for the LiteLLM query, a quarter
+# of its time. The relation holds its connection, so the few most recent connections
+# are kept (`release` drops one at once).
+_RELATIONS: OrderedDict[int, tuple[duckdb.DuckDBPyConnection, dict[tuple[str, bool], Any]]] = (
+    OrderedDict()
+)
+_CONNECTIONS_KEPT = 4
+
+
+def _bound(con: duckdb.DuckDBPyConnection, source: LogSource, validate: bool) -> Any:
+    entry = _RELATIONS.get(id(con))
+    if entry is None or entry[0] is not con:
+        entry = (con, {})
+        _RELATIONS[id(con)] = entry
+        while len(_RELATIONS) > _CONNECTIONS_KEPT:
+            _RELATIONS.popitem(last=False)
+    _RELATIONS.move_to_end(id(con))
+    query = _query(source, validate)
+    relations = entry[1]
+    key = (query, validate)
+    if key not in relations:
+        relations[key] = con.sql(query, params=[*source.parameters(), source.name])
+    return relations[key]
+
+
+def release(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the relations bound on `con` (before closing it)."""
+    entry = _RELATIONS.get(id(con))
+    if entry is not None and entry[0] is con:
+        del _RELATIONS[id(con)]
 
 
 def _in_slices(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
@@ -119,8 +154,7 @@ def _query(source: LogSource, validate: bool) -> str:
     function maps NULL to NULL), so one pass serves good and rejected rows alike. Without
     `validate`, text that is not JSON at all is not looked for, and fails the query.
     """
-    first = len(source.parameters()) + 1
-    name, ingested_at, source_file = (f"${first + i}" for i in range(3))
+    name = f"${len(source.parameters()) + 1}"
     stages, previous = "", "records"
     # A stage's value (a struct parsed out of the record) is referenced many times below;
     # DuckDB's common-subexpression pass computes it once. Materialising the stages did
@@ -152,9 +186,7 @@ def _query(source: LogSource, validate: bool) -> str:
                COALESCE(CAST(event_id AS VARCHAR), {name} || ':' || sha256(record))
                    AS event_id,
                {casts},
-               {ingested_at}::TIMESTAMPTZ AS ingested_at,
                {name}::VARCHAR AS source,
-               {source_file}::VARCHAR AS source_file,
                CASE WHEN _reject IS NOT NULL THEN _reject
                     WHEN projected._error IS NOT NULL THEN projected._error
                     WHEN projected.ts IS NULL THEN 'no valid timestamp'
@@ -187,12 +219,15 @@ def _cast(name: str) -> str:
     return f"TRY_CAST({name} AS {sql_type}) AS {name}"
 
 
-def _split(result: pa.Table, records: pa.Table) -> tuple[pa.Table, pa.Table]:
+def _split(
+    result: pa.Table, records: pa.Table, ingested_at: datetime, source_file: str | None
+) -> tuple[pa.Table, pa.Table]:
     """Good rows become events (with `raw` from the input), the rest rejections."""
     result = _in_order(result, records)
+    constants = {"ingested_at": ingested_at, "source_file": source_file}
     failed = result.column("_error").is_valid()
     if not pc.any(failed).as_py():
-        return _conform(result, records.column("record")), REJECTED_SCHEMA.empty_table()
+        return _conform(result, records.column("record"), constants), REJECTED_SCHEMA.empty_table()
     good, bad = result.filter(pc.invert(failed)), result.filter(failed)
     raw = records.column("record")
     bad_rows = bad.column("_row")
@@ -203,7 +238,7 @@ def _split(result: pa.Table, records: pa.Table) -> tuple[pa.Table, pa.Table]:
             "raw": raw.take(bad_rows),
         }
     )
-    return _conform(good, raw.take(good.column("_row"))), rejected.cast(REJECTED_SCHEMA)
+    return _conform(good, raw.take(good.column("_row")), constants), rejected.cast(REJECTED_SCHEMA)
 
 
 def _in_order(result: pa.Table, records: pa.Table) -> pa.Table:
@@ -218,12 +253,14 @@ def _in_order(result: pa.Table, records: pa.Table) -> pa.Table:
     return result
 
 
-def _conform(table: pa.Table, raw: pa.ChunkedArray) -> pa.Table:
+def _conform(table: pa.Table, raw: pa.ChunkedArray, constants: dict[str, Any]) -> pa.Table:
     """Cast a query result to exactly the event schema (types, order, metadata)."""
     columns = []
     for field in EVENT_SCHEMA:
         if field.name == "raw":
             column = raw
+        elif field.name in constants:
+            column = pa.repeat(pa.scalar(constants[field.name], field.type), len(table))
         elif field.name in ("pii_types", "pii_count", "pii_findings"):
             column = pa.nulls(len(table), field.type)
         else:
