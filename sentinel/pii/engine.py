@@ -95,13 +95,13 @@ def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
     helpers = workers.workers(len(parts) - 1)
     for helper, (_, part) in zip(helpers, parts[1:], strict=True):
         helper.send(catalog.detectors, part)
-    out = _find_here(pa.chunked_array([parts[0][1]]), catalog, 1)
+    out = _find_here(parts[0][1], catalog, 1)
     for helper, (first, part) in zip(helpers, parts[1:], strict=True):
         try:
             found = helper.receive()
         except workers.WorkerError:
             workers.discard(helper)
-            found = _find_here(pa.chunked_array([part]), catalog, _THREADS)
+            found = _find_here(part, catalog, _THREADS)
         out.extend(found, first)
     return out
 
