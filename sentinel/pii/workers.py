@@ -5,8 +5,8 @@ the GIL, so threads cannot share them and one process tops out at about one core
 large column is therefore cut into one part per core: the calling process scans the
 first part while each worker scans one of the others.
 
-A worker is `python -m sentinel.pii.workers`, started on first use and kept for the
-life of the process; it talks over its stdin and stdout only. The text goes down the
+A worker is a Python process running `main`, started on first use and kept for the
+life of the calling process; it talks over its stdin and stdout only. The text goes down the
 pipe as the part's raw Arrow buffers, so nothing is written to disk or shared memory,
 and the findings come back pickled. A worker that dies, or fails on a part, is
 replaced and that part is scanned in the calling process, so a worker can make a scan
@@ -86,10 +86,9 @@ class Worker:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sentinel.pii.workers"],
+            [sys.executable, "-c", _WORKER_MAIN.format(root=repr(_package_root()))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": _package_root()},
             start_new_session=True,  # Ctrl-C is the caller's to handle; EOF stops a worker
         )
         for pipe in (self.process.stdin, self.process.stdout):
@@ -224,10 +223,13 @@ def _read_exact(stream: IO[bytes], size: int) -> bytearray | None:
 
 
 def _package_root() -> str:
-    """The directory holding the `sentinel` package, for the worker's import path."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    existing = os.environ.get("PYTHONPATH")
-    return root if not existing else os.pathsep.join([root, existing])
+    """The directory holding the `sentinel` package (a source checkout needs it on the path)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# Appended, not prepended: an installed sentinel (the same code) is found first, and no
+# directory of it can shadow the standard library.
+_WORKER_MAIN = "import sys; sys.path.append({root}); from sentinel.pii.workers import main; main()"
 
 
 def serve(handle: Callable[[Any, pa.Array], Any]) -> None:
@@ -258,7 +260,11 @@ def serve(handle: Callable[[Any, pa.Array], Any]) -> None:
         stdout.flush()
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """A worker process: scan parts until the caller closes the pipe."""
     from sentinel.pii.engine import scan_part
 
-    serve(scan_part)
+    try:
+        serve(scan_part)
+    except BrokenPipeError:  # the caller went away mid-part: leave without a word
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
