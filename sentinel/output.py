@@ -6,7 +6,9 @@ Invariants every command inherits by calling `emit`:
   printed. Without the masking module nothing is printed at all (fail closed).
 - Every value is data, never markup: log text is attacker-controlled (a prompt can hold
   `[bold red]`, ANSI escapes or bidi overrides). The `table` format renders rich `Text`
-  and escapes control characters; `csv` and `json` keep values exact, JSON-escaped.
+  and escapes control characters; `json` keeps values exact, JSON-escaped; `csv` keeps
+  them exact too, except that a text cell starting like a spreadsheet formula (`=`,
+  `+`, `-`, `@`, tab, CR) gets a leading `'`.
 - stdout carries data; `--output FILE` is created owner-only (0600), like the workspace.
 
 Formats: `table` (rich on a terminal, plain aligned text otherwise, capped with a
@@ -177,7 +179,10 @@ def _protect(table: pa.Table, reveal: Reveal | None) -> pa.Table:
         raise OutputError(
             "cannot mask the result (sentinel.pii.masking is missing), so nothing is printed"
         ) from exc
-    masked: pa.Table = mask_table(table)
+    try:
+        masked: pa.Table = mask_table(table)
+    except TypeError as exc:  # a column type the masking cannot walk: fail closed
+        raise OutputError(f"{exc}, so nothing is printed; cast the column to VARCHAR") from exc
     return masked
 
 
@@ -202,14 +207,21 @@ def _write_text(table: pa.Table, fmt: str, stream: TextIO, more_rows: int) -> No
     stream.flush()
 
 
+# A text cell a spreadsheet would read as a formula (`=HYPERLINK(…)`, `+cmd|…`, `@SUM(…)`)
+# when an analyst opens the export: log text is attacker-controlled.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
     value = plain(value)
     if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
+        value = json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value  # shown as text; json and parquet keep the value exact
     return value
 
 

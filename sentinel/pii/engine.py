@@ -565,14 +565,17 @@ def _retry(catalog: Catalog, found: _Raw) -> _Raw | None:
     return None if m is None else _raw(row, det, m)
 
 
+_IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2}[ -]?")
+
+
 def _value_span(catalog: Catalog, found: _Raw) -> tuple[int, int] | None:
     """The value's span in the text, or None when the validator or the context say no.
 
-    `before` applies where the candidate token starts and where the value starts;
+    `before` applies where the value starts (and where the label starts, if any);
     `after` where the value finally ends (a validator may keep only part of a candidate
     that ran on into the next number or word).
     """
-    _, det, text, start, _, a, b = found
+    _, det, text, start, end, a, b = found
     if b <= a:
         return None
     check = catalog.checks[det]
@@ -583,7 +586,18 @@ def _value_span(catalog: Catalog, found: _Raw) -> tuple[int, int] | None:
         a, b = a + verdict[0], a + verdict[1]
     before, after = catalog.befores[det], catalog.afters[det]
     if before is not None:
-        for at in {start, a}:  # the candidate token's start, and the value's
+        # Where the candidate starts (a label, or a run of digits) and where the value
+        # starts must both start a word. Except: a run glued to a word whose validator
+        # kept the whole tail after a first token (`X9 4111 1111 1111 1111`, `v2 …`):
+        # that head is a token of its own, unless it reads as the start of an IBAN
+        # (`DE89 3704 0044 0532 0130 01`, one that failed mod-97: the run is the IBAN).
+        head_cut = (
+            not catalog.value_groups[det]
+            and a > start
+            and b == end
+            and not _IBAN_HEAD.fullmatch(text, max(start - 2, 0), a)
+        )
+        for at in (a,) if head_cut else {start, a}:
             if at > 0 and before.match(text, at - 1, at):
                 return None
     if after is not None and after.match(text, b):

@@ -116,12 +116,20 @@ def mask_array(
 
 
 def mask_table(table: pa.Table, catalog: Catalog | None = None) -> pa.Table:
-    """`table` with findings masked in every string and list-of-string column."""
+    """`table` with findings masked in every string, at any depth of lists, structs and maps.
+
+    A query can nest text (`json_transform(raw, …)`, `list(prompt_text)`, `{'p': …}`), and
+    nested text is shown like any other.
+    """
     catalog = catalog or default_catalog()
     for index, column_field in enumerate(table.schema):
-        masked = _mask_column(table.column(index), column_field.type, catalog)
-        if masked is not None:
-            table = table.set_column(index, column_field.name, masked)
+        if not _holds_text(column_field.type):
+            continue
+        column = table.column(index)
+        chunks = [_mask_nested(chunk, catalog) for chunk in column.chunks]
+        table = table.set_column(
+            index, column_field.name, pa.chunked_array(chunks, type=column_field.type)
+        )
     return table
 
 
@@ -131,20 +139,39 @@ def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
-def _mask_column(
-    column: pa.ChunkedArray, kind: pa.DataType, catalog: Catalog
-) -> pa.ChunkedArray | None:
+def _holds_text(kind: pa.DataType) -> bool:
     if _is_text(kind):
-        masked = mask_array(column, catalog)
-        target = kind.value_type if pa.types.is_dictionary(kind) else kind
-        return pa.chunked_array([masked.cast(target)], type=target)
-    if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and _is_text(kind.value_type):
-        chunks = []
-        for chunk in column.chunks:
-            if chunk.offset:  # offsets + validity of a slice cannot be reused as they are
-                chunk = chunk.take(pa.array(range(len(chunk))))
-            flat = mask_array(chunk.values, catalog).cast(kind.value_type)
-            rebuilt = type(chunk).from_arrays(chunk.offsets, flat, mask=chunk.is_null())
-            chunks.append(rebuilt.cast(kind))
-        return pa.chunked_array(chunks, type=kind)
-    return None
+        return True
+    if pa.types.is_dictionary(kind):
+        return False
+    return any(_holds_text(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def _mask_nested(array: pa.Array, catalog: Catalog) -> pa.Array:
+    """`array` (any type) with its strings masked; the same array when it holds none."""
+    kind = array.type
+    if not _holds_text(kind):
+        return array
+    if _is_text(kind):
+        if pa.types.is_dictionary(kind):  # mask each distinct value once
+            dictionary = mask_array(array.dictionary, catalog).cast(kind.value_type)
+            return pa.DictionaryArray.from_arrays(array.indices, dictionary)
+        return mask_array(array, catalog).cast(kind)
+    if array.offset:  # the offsets and validity of a slice cannot be reused as they are
+        array = array.take(pa.array(range(len(array))))
+    nulls = array.is_null() if array.null_count else None
+    if pa.types.is_struct(kind):
+        fields = [_mask_nested(array.field(i), catalog) for i in range(kind.num_fields)]
+        return pa.StructArray.from_arrays(fields, fields=list(kind), mask=nulls)
+    if pa.types.is_map(kind):
+        keys, items = _mask_nested(array.keys, catalog), _mask_nested(array.items, catalog)
+        rebuilt = pa.MapArray.from_arrays(array.offsets, keys, items, mask=nulls)
+        return rebuilt.cast(kind)
+    if pa.types.is_fixed_size_list(kind):
+        values = _mask_nested(array.values, catalog)
+        return pa.FixedSizeListArray.from_arrays(values, kind.list_size, mask=nulls).cast(kind)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        values = _mask_nested(array.values, catalog)
+        return type(array).from_arrays(array.offsets, values, mask=nulls).cast(kind)
+    # A type holding text that is none of the above (a union, a list view): not shown.
+    raise TypeError(f"cannot mask values of type {kind}")

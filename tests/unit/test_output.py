@@ -106,6 +106,23 @@ def test_csv_keeps_values_exact(table: pa.Table) -> None:
     assert parsed[2] == ["2", "", ANSI, "[]", "line1\nline2"]
 
 
+def test_csv_defuses_spreadsheet_formulas() -> None:
+    cells = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "a=b"]
+    table = pa.table({"text": cells, "n": pa.array([-1] * len(cells), pa.int64())})
+    parsed = list(csv.reader(io.StringIO(render(table, "csv"))))
+    assert [row[0] for row in parsed[1:]] == ["'" + c for c in cells[:-1]] + ["a=b"]
+    assert {row[1] for row in parsed[1:]} == {"-1"}  # numbers are numbers
+    assert json.loads(render(table, "json").splitlines()[0])["text"] == cells[0]  # exact
+
+
+def test_a_column_masking_cannot_walk_prints_nothing() -> None:
+    union = pa.UnionArray.from_sparse(pa.array([0], pa.int8()), [pa.array(["jane@example.org"])])
+    stream = io.StringIO()
+    with pytest.raises(OutputError, match="cannot mask"):
+        emit(pa.table({"u": union}), fmt="json", stream=stream)
+    assert stream.getvalue() == ""
+
+
 def test_json_lines_are_escaped_and_exact(table: pa.Table) -> None:
     text = render(table, "json")
     assert "\x1b" not in text and "\u202e" not in text

@@ -12,6 +12,9 @@ POSITIVES = [
     ("credit_card", "amex 3782 822463 10005 ok", "3782 822463 10005"),
     ("credit_card", "mc 5500000000000004", "5500000000000004"),
     ("credit_card", "ref 1234 4111 1111 1111 1111", "4111 1111 1111 1111"),
+    # A token ending in a digit just before the card is not part of it.
+    ("credit_card", "ref X9 4111 1111 1111 1111", "4111 1111 1111 1111"),
+    ("credit_card", "plan v2 4111-1111-1111-1111 ok", "4111-1111-1111-1111"),
     ("ssn", "SSN 123-45-6789", "123-45-6789"),
     ("ssn", "social security number: 123456789", "123456789"),
     ("ssn", "my ssn is 123 45 6789.", "123 45 6789"),
@@ -72,6 +75,8 @@ NEGATIVES = [
     "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
     "version v1.2.3.4 and 1.2.3.4.5",
     "iban DE89 3704 0044 0532 0130 01",         # fails mod-97
+    "ORD-123-4111-1111-1111-1111",              # a card-shaped tail of an order number
+    "SKU A4111111111111111",                    # digits glued to a letter
     "see icon@2x.png and lodash@4.17.21",
     "at 12:30:45 or std::vector",
     "loopback 127.0.0.1 and 0.0.0.0",

@@ -74,3 +74,31 @@ def test_mask_table_every_string_column_any_name() -> None:
 def test_mask_table_sliced_list_column() -> None:
     table = pa.table({"l": pa.array([["a@b.co"], ["c@d.io", "x"], ["y"]])}).slice(1)
     assert mask_table(table).column("l").to_pylist() == [["c***@d.io", "x"], ["y"]]
+
+
+def test_mask_table_reaches_nested_text() -> None:
+    """Structs, lists of structs, maps, fixed-size lists, dictionaries; nulls and slices."""
+    import duckdb
+
+    query = """
+        SELECT {'p': 'mail jane@example.org', 'n': 1} AS st,
+               [['ssn 123-45-6789'], NULL, ['x']] AS ll,
+               MAP {'k 4111-1111-1111-1111': 'v jane@example.org'} AS m,
+               json_transform('{"m":[{"c":"card 4111 1111 1111 1111"}]}',
+                              '{"m":[{"c":"VARCHAR"}]}') AS j,
+               ['a jane@example.org', 'b']::VARCHAR[2] AS fixed
+        UNION ALL SELECT NULL, NULL, NULL, {'m': [{'c': 'jane@example.org'}]}, NULL
+    """
+    table = duckdb.sql(query).to_arrow_table()
+    table = table.append_column("d", pa.array(["jane@example.org", "x"]).dictionary_encode())
+    rows = mask_table(table).to_pylist()
+    assert rows[0]["st"] == {"p": "mail j***@example.org", "n": 1}
+    assert rows[0]["ll"] == [["ssn ssn ***-**-****"], None, ["x"]]
+    assert rows[0]["m"] == [("k card ****1111", "v j***@example.org")]
+    assert rows[0]["j"] == {"m": [{"c": "card card ****1111"}]}
+    assert rows[0]["fixed"] == ["a j***@example.org", "b"]
+    assert rows[0]["d"] == "j***@example.org"
+    assert rows[1] == {"st": None, "ll": None, "m": None, "j": {"m": [{"c": "j***@example.org"}]},
+                       "fixed": None, "d": "x"}  # fmt: skip
+    assert mask_table(table.slice(1)).to_pylist() == rows[1:]
+    assert mask_table(table).schema == table.schema
