@@ -93,12 +93,15 @@ def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
     if len(parts) < 2:
         return _find_here(column, catalog, _THREADS)
     helpers = workers.workers(len(parts) - 1)
+    if not helpers:
+        return _find_here(column, catalog, _THREADS)
     for helper, (_, part) in zip(helpers, parts[1:], strict=True):
         helper.send(catalog.detectors, part)
     out = _find_here(parts[0][1], catalog, 1)
     for helper, (first, part) in zip(helpers, parts[1:], strict=True):
         try:
             found = helper.receive()
+            workers.answered()
         except workers.WorkerError:
             workers.discard(helper)
             found = _find_here(part, catalog, _THREADS)

@@ -169,22 +169,50 @@ _workers: list[Worker] = []
 _lock = threading.Lock()
 
 
+_GIVE_UP_AFTER = 3
+"""Worker failures in a row after which this process scans alone from then on."""
+_failures = 0
+
+
 def workers(count: int) -> list[Worker]:
-    """`count` running workers, started as needed and reused."""
+    """`count` running workers, started as needed and reused; none when they keep failing.
+
+    An empty list means: scan in this process. That is the answer when a worker cannot
+    be started (no usable interpreter, no processes left) or has failed several times in
+    a row, so a broken setup costs one fallback, not a process start per batch.
+    """
     with _lock:
+        if _failures >= _GIVE_UP_AFTER:
+            return []
         _workers[:] = [w for w in _workers if w.process.poll() is None]
-        while len(_workers) < count:
-            _workers.append(Worker())
+        try:
+            while len(_workers) < count:
+                _workers.append(Worker())
+        except OSError:
+            _failed()
+            return []
         return _workers[:count]
+
+
+def answered() -> None:
+    """A worker answered: failures are counted from zero again."""
+    global _failures
+    _failures = 0
 
 
 def discard(worker: Worker) -> None:
     """Stop `worker` (after it failed); the next `workers` call starts a new one."""
     with _lock:
+        _failed()
         if worker in _workers:
             _workers.remove(worker)
     worker.process.kill()
     worker.close()
+
+
+def _failed() -> None:
+    global _failures
+    _failures += 1
 
 
 @atexit.register

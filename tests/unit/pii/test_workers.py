@@ -83,3 +83,21 @@ def test_split_keeps_every_row_once() -> None:
     assert rows == column.to_pylist()
     sizes = [part.nbytes for _, part in parts]
     assert max(sizes) < 2 * min(sizes)
+
+
+def test_no_worker_can_start(monkeypatch: pytest.MonkeyPatch, parallel: None) -> None:
+    """No usable interpreter: the column is scanned here, and no start is tried again."""
+    column = _column()
+    expected = _alone(monkeypatch, column)
+    workers._stop_all()
+    starts = []
+
+    def cannot_start(self: workers.Worker) -> None:
+        starts.append(1)
+        raise OSError("no such interpreter")
+
+    monkeypatch.setattr(workers.Worker, "__init__", cannot_start)
+    monkeypatch.setattr(workers, "_failures", 0)
+    for _ in range(5):
+        assert _find(column) == expected
+    assert len(starts) == workers._GIVE_UP_AFTER
