@@ -6,9 +6,9 @@ large column is therefore cut into one part per core: the calling process scans 
 first part while each worker scans one of the others.
 
 A worker is a Python process running `main`, started on first use and kept for the
-life of the calling process; it talks over its stdin and stdout only. The text goes down the
-pipe as the part's raw Arrow buffers, so nothing is written to disk or shared memory,
-and the findings come back pickled. A worker that dies, or fails on a part, is
+life of the calling process; it talks over its stdin and stdout only. The text goes
+down the pipe as the part's raw Arrow buffers, so nothing is written to disk or shared
+memory, and the findings come back pickled. A worker that dies, or fails on a part, is
 replaced and that part is scanned in the calling process, so a worker can make a scan
 slower but never change its result.
 
@@ -145,6 +145,9 @@ class Worker:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 _PIPE_BYTES = 1024 * 1024
@@ -184,7 +187,9 @@ def workers(count: int) -> list[Worker]:
     with _lock:
         if _failures >= _GIVE_UP_AFTER:
             return []
-        _workers[:] = [w for w in _workers if w.process.poll() is None]
+        for gone in [w for w in _workers if w.process.poll() is not None]:
+            _workers.remove(gone)
+            gone.close()  # its pipes
         try:
             while len(_workers) < count:
                 _workers.append(Worker())
