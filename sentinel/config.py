@@ -53,6 +53,8 @@ class DetectorConfig:
 class PiiConfig:
     scan: bool = True
     detectors: tuple[DetectorConfig, ...] = ()
+    processes: int = 0
+    """Processes that scan a large batch together; 0: one per core."""
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,11 @@ class _Parser:
     def parse_pii(self, data: Any) -> PiiConfig:
         if data is None:
             return PiiConfig()
-        section = self.table(data, "pii", ("scan", "detectors"))
+        section = self.table(data, "pii", ("scan", "processes", "detectors"))
         scan = self.typed(section, "scan", bool) if "scan" in section else True
+        processes = self.typed(section, "processes", int) if "processes" in section else 0
+        if processes < 0:
+            raise self.fail("processes", "'processes' must be 0 (one per core) or more")
         detectors = []
         after = 0
         for entry in section.get("detectors", []):
@@ -194,7 +199,7 @@ class _Parser:
                     line=self.line_of("pattern", line - 1 if line else 0),
                 )
             )
-        return PiiConfig(scan=scan, detectors=tuple(detectors))
+        return PiiConfig(scan=scan, detectors=tuple(detectors), processes=processes)
 
     def parse_watch(self, data: Any) -> tuple[WatchConfig, ...]:
         if not isinstance(data, list):

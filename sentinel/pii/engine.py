@@ -48,16 +48,19 @@ _MIN_SLICE_BYTES = 1024 * 1024
 _pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="pii")
 
 
-def find(values: pa.Array | pa.ChunkedArray, catalog: Catalog) -> Matches:
+def find(
+    values: pa.Array | pa.ChunkedArray, catalog: Catalog, processes: int = 0
+) -> Matches:
     """Every validated, non-overlapping finding of `catalog` in a string column.
 
-    A column of more than `workers.PARALLEL_BYTES` is cut into one part per core; this
-    process scans the first and worker processes the others (see `sentinel.pii.workers`).
+    A column of more than `workers.PARALLEL_BYTES` is cut into `processes` parts (0: one
+    per core); this process scans the first and worker processes the others (see
+    `sentinel.pii.workers`).
     """
     column = _as_large_string(values)
     if len(column) == 0 or column.null_count == len(column):
         return Matches()
-    count = workers.cores() if column.nbytes >= workers.PARALLEL_BYTES else 1
+    count = (processes or workers.cores()) if column.nbytes >= workers.PARALLEL_BYTES else 1
     parts = workers.split(column, count) if count > 1 else []
     if len(parts) < 2:
         return _find_here(column, catalog, _THREADS)

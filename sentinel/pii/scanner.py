@@ -48,7 +48,10 @@ def scan_events(table: pa.Table, config: Config, key: bytes) -> pa.Table:
         [c for name in TEXT_COLUMNS for c in table.column(name).cast(pa.large_string()).chunks],
         type=pa.large_string(),
     )
-    matches = engine.find(texts, catalog) if config.pii.scan and n else engine.Matches()
+    if config.pii.scan and n:
+        matches = engine.find(texts, catalog, processes=config.pii.processes)
+    else:
+        matches = engine.Matches()
     table = _with_findings(table, matches, catalog, key)
     mode = config.privacy.store_text
     if mode == "full":

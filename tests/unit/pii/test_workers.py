@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
+from sentinel.config import Config, load_config
+from sentinel.exceptions import ConfigError
 from sentinel.pii import engine, workers
 from sentinel.pii.catalog import default_catalog
+from sentinel.pii.scanner import scan_events
+from tests.unit.pii.conftest import KEY, event_table
 from tests.unit.pii.test_engine import TEXTS
 
 
@@ -101,3 +107,23 @@ def test_no_worker_can_start(monkeypatch: pytest.MonkeyPatch, parallel: None) ->
     for _ in range(5):
         assert _find(column) == expected
     assert len(starts) == workers._GIVE_UP_AFTER
+
+
+def test_processes_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`[pii] processes = 1` keeps a large batch in this process; bad values name the line."""
+    monkeypatch.setattr(workers, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(workers, "cores", lambda: 3)
+    started = []
+    monkeypatch.setattr(workers, "workers", lambda n: started.append(n) or [])
+    path = tmp_path / "sentinel.toml"
+    path.write_text("[pii]\nprocesses = 1\n")
+    config = load_config(path)
+    assert config.pii.processes == 1
+    table = scan_events(event_table(["mail jane@example.org"] * 50), config, KEY)
+    assert table.column("pii_count").to_pylist() == [1] * 50
+    assert started == []
+    scan_events(event_table(["mail jane@example.org"] * 50), Config(), KEY)
+    assert started == [2]  # the default: one process per core, this one and two workers
+    path.write_text("[pii]\nscan = true\nprocesses = -2\n")
+    with pytest.raises(ConfigError, match=r"sentinel.toml:3: 'processes' must be 0"):
+        load_config(path)
