@@ -106,9 +106,7 @@ def normalise(
 # query and running it binds it again: ~40 ms per batch for the LiteLLM query, a quarter
 # of its time. The relation holds its connection, so the few most recent connections
 # are kept (`release` drops one at once).
-_RELATIONS: OrderedDict[int, tuple[duckdb.DuckDBPyConnection, dict[tuple[str, bool], Any]]] = (
-    OrderedDict()
-)
+_RELATIONS: OrderedDict[int, tuple[duckdb.DuckDBPyConnection, dict[str, Any]]] = OrderedDict()
 _CONNECTIONS_KEPT = 4
 
 
@@ -122,10 +120,9 @@ def _bound(con: duckdb.DuckDBPyConnection, source: LogSource, validate: bool) ->
     _RELATIONS.move_to_end(id(con))
     query = _query(source, validate)
     relations = entry[1]
-    key = (query, validate)
-    if key not in relations:
-        relations[key] = con.sql(query, params=[*source.parameters(), source.name])
-    return relations[key]
+    if query not in relations:
+        relations[query] = con.sql(query, params=[*source.parameters(), source.name])
+    return relations[query]
 
 
 def release(con: duckdb.DuckDBPyConnection) -> None:

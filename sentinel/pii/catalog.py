@@ -74,9 +74,7 @@ class Catalog:
 def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
     """Compile `detectors` (assumed valid) into a catalog."""
     compiled = tuple(re.compile(d.pattern, re.ASCII) for d in detectors)
-    checks = tuple(
-        _remembered(validators.resolve(d.validator)) if d.validator else None for d in detectors
-    )
+    checks = tuple(validators.resolve(d.validator) if d.validator else None for d in detectors)
     anchors = tuple(_NAMED_GROUP.sub("(?:", d.anchor or d.pattern) for d in detectors)
     befores = tuple(re.compile(d.before, re.ASCII) if d.before else None for d in detectors)
     afters = tuple(re.compile(d.after, re.ASCII) if d.after else None for d in detectors)
@@ -92,27 +90,6 @@ def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
         detectors, compiled, checks, anchors, befores, afters, prefilter, anchor_set,
         len(distinct), tuple(distinct.index(a) for a in anchors), engines, value_groups,
     )  # fmt: skip
-
-
-_VERDICTS_KEPT = 8192
-
-
-def _remembered(check: validators.Validator | None) -> validators.Validator | None:
-    """`check` with its latest verdicts kept: a validator is a function of the value alone.
-
-    Logs repeat the same look-alikes (`127.0.0.1`, `sk-xxxx…`, `${DB_PASSWORD}`) and the
-    same leaked values far more often than they hold new ones. The engine forgets the
-    verdicts (`forget_verdicts`) after each column, so no value outlives its scan.
-    """
-    return None if check is None else functools.lru_cache(maxsize=_VERDICTS_KEPT)(check)
-
-
-def forget_verdicts(catalog: Catalog) -> None:
-    """Drop the values `_remembered` keeps (they may be secrets)."""
-    for check in catalog.checks:
-        clear = getattr(check, "cache_clear", None)
-        if clear is not None:
-            clear()
 
 
 def _re2_options() -> re2.Options:

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import re2
 
 from sentinel.pii import workers
-from sentinel.pii.catalog import Catalog, _re2_options, build_catalog, forget_verdicts
+from sentinel.pii.catalog import Catalog, _re2_options, build_catalog
 from sentinel.pii.detectors import Detector
 from sentinel.pii.verdicts import Matches, Raw, located_match, validate
 
@@ -62,9 +62,7 @@ def find(
         return Matches()
     count = (processes or workers.cores()) if column.nbytes >= workers.PARALLEL_BYTES else 1
     parts = workers.split(column, count) if count > 1 else []
-    if len(parts) < 2:
-        return _find_here(column, catalog, _THREADS)
-    helpers = workers.workers(len(parts) - 1)
+    helpers = workers.workers(len(parts) - 1) if len(parts) > 1 else []
     if not helpers:
         return _find_here(column, catalog, _THREADS)
     for helper, (_, part) in zip(helpers, parts[1:], strict=True):
@@ -98,15 +96,12 @@ def _find_here(column: pa.ChunkedArray, catalog: Catalog, threads: int) -> Match
         return Matches()
     texts = _take(column, candidates).dictionary_encode()
     distinct = texts.dictionary
-    try:
-        if len(distinct) == len(texts):
-            return _find_in(distinct, candidates, catalog)
-        # Identical texts (a repeated prompt, a retry, a shared template) are scanned
-        # once: findings are a function of the text alone.
-        found = _find_in(distinct, np.arange(len(distinct), dtype=np.int64), catalog)
-        return _expand(found, candidates, texts.indices.to_numpy(zero_copy_only=False))
-    finally:
-        forget_verdicts(catalog)
+    if len(distinct) == len(texts):
+        return _find_in(distinct, candidates, catalog)
+    # Identical texts (a repeated prompt, a retry, a shared template) are scanned once:
+    # findings are a function of the text alone.
+    found = _find_in(distinct, np.arange(len(distinct), dtype=np.int64), catalog)
+    return _expand(found, candidates, texts.indices.to_numpy(zero_copy_only=False))
 
 
 def _take(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:

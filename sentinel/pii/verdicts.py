@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import re2
 
 from sentinel.pii.catalog import Catalog
+from sentinel.pii.validators import Verdict
 
 _UNANCHORED = re2._Anchor.UNANCHORED
 
@@ -69,10 +70,14 @@ def validate(raw: Sequence[Raw], catalog: Catalog) -> Matches:
     """The accepted findings among `raw`, non-overlapping, sorted by row then start."""
     accepted: dict[int, list[tuple[int, int, int, str]]] = {}
     labelled = catalog.value_groups
+    # A validator is a function of the value alone, and logs repeat the same look-alikes
+    # (`127.0.0.1`, `sk-xxxx…`, `${DB_PASSWORD}`): each distinct value is checked once per
+    # call. The memo lives only as long as this call, so no value outlives its scan.
+    verdicts: dict[tuple[int, str], Verdict] = {}
     for found in raw:
-        span = _value_span(catalog, found)
+        span = _value_span(catalog, found, verdicts)
         if span is None and labelled[found[1]]:
-            found, span = _retried(catalog, found)
+            found, span = _retried(catalog, found, verdicts)
         if span is not None:
             a, b = span
             finding = (found[1], a, b, found[2][a:b])
@@ -103,14 +108,16 @@ def validate(raw: Sequence[Raw], catalog: Catalog) -> Matches:
     return matches
 
 
-def _retried(catalog: Catalog, found: Raw) -> tuple[Raw, tuple[int, int] | None]:
+def _retried(
+    catalog: Catalog, found: Raw, verdicts: dict[tuple[int, str], Verdict]
+) -> tuple[Raw, tuple[int, int] | None]:
     """The first of the next matches (`_retry`) of a rejected labelled match that passes."""
     for _ in range(_RETRIES - 1):
         following = _retry(catalog, found)
         if following is None:
             break
         found = following
-        span = _value_span(catalog, found)
+        span = _value_span(catalog, found, verdicts)
         if span is not None:
             return found, span
     return found, None
@@ -159,7 +166,9 @@ def _retry(catalog: Catalog, found: Raw) -> Raw | None:
 _IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2}[ -]?")
 
 
-def _value_span(catalog: Catalog, found: Raw) -> tuple[int, int] | None:
+def _value_span(
+    catalog: Catalog, found: Raw, verdicts: dict[tuple[int, str], Verdict]
+) -> tuple[int, int] | None:
     """The value's span in the text, or None when the validator or the context say no.
 
     `before` applies where the value starts (and where the label starts, if any);
@@ -170,7 +179,12 @@ def _value_span(catalog: Catalog, found: Raw) -> tuple[int, int] | None:
     if b <= a:
         return None
     check = catalog.checks[det]
-    verdict = True if check is None else check(text[a:b])
+    verdict: Verdict = True
+    if check is not None:
+        key = (det, text[a:b])
+        if key not in verdicts:
+            verdicts[key] = check(key[1])
+        verdict = verdicts[key]
     if verdict is False:
         return None
     if verdict is not True:
