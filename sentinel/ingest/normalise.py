@@ -6,10 +6,11 @@ missing event ids, and splits the result into good rows and rejected ones (with 
 reason). No Python code touches individual records here.
 
 Cost model (a batch is ~64 MB of records of a few KB each): every JSON function parses
-its argument again, so the query validates each record with `json_valid` (the same
-verdict as `TRY_CAST(record AS JSON)`, which also copied every record: ~30% of the
-LiteLLM query's CPU) and hands the source the text itself, as VARCHAR (the JSON cast
-does not alter the text, so `sha256(record)` is unchanged). It never copies the raw
+its argument again, so a batch is first run without validating its records at all;
+only a batch whose query fails is run again with `json_valid` (the same verdict as
+`TRY_CAST(record AS JSON)`, which also copied every record), and the source is handed
+the text itself, as VARCHAR (so `sha256(record)` is that of the text). Each source's
+query is bound once per connection (`_bound`). It never copies the raw
 text through DuckDB: rows carry their position in the batch (`_row`), and `raw` is
 taken from the input Arrow column at the end, zero-copy for the usual all-good batch.
 """
