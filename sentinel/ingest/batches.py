@@ -33,6 +33,7 @@ from pathlib import Path
 from sentinel.ingest import files as file_store
 from sentinel.ingest.framing import Rejected
 from sentinel.lake.writer import fsync_path
+from sentinel.store.db import transaction
 from sentinel.workspace import Workspace
 
 
@@ -98,8 +99,7 @@ def commit(
     quarantined: int,
 ) -> None:
     """Record the batch and advance the checkpoint, atomically."""
-    con.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(con):
         file_store.save(con, state)
         con.execute(
             """
@@ -113,10 +113,6 @@ def commit(
                 1 if outputs else 0, events, quarantined, datetime.now(UTC).isoformat(),
             ),
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def publish(con: sqlite3.Connection, ws: Workspace, batch_id: str, outputs: list[Output]) -> None:

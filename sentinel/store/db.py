@@ -3,11 +3,20 @@
 WAL lets the daemon, the TUI, a cron scan and an analyst's query read while one
 process writes. Each migration runs once, in order, inside a transaction, and the
 applied version is kept in `PRAGMA user_version`.
+
+Every write goes through `transaction(con)`: BEGIN IMMEDIATE takes the write lock up
+front, so a busy database shows up at BEGIN (where it is safe to retry) and never halfway
+through the body. The retry is bounded; after it the caller gets a `StoreError`, not a
+hang. Keep the body short: other processes wait for it.
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sentinel.exceptions import StoreError
@@ -76,12 +85,97 @@ def open_db(path: Path) -> sqlite3.Connection:
     return con
 
 
+#: How long `transaction` keeps retrying a locked database before giving up (seconds).
+BUSY_WAIT = 30.0
+
+
+@contextmanager
+def transaction(
+    con: sqlite3.Connection, *, wait: float = BUSY_WAIT
+) -> Iterator[sqlite3.Connection]:
+    """Run the body as one write transaction: BEGIN IMMEDIATE … COMMIT, ROLLBACK on error.
+
+    A locked database (another process writing) is retried with a growing, jittered
+    backoff for at most `wait` seconds, then reported as a `StoreError`. Inside an
+    already open transaction the body runs in a SAVEPOINT instead, so helpers that write
+    (the audit trail, say) can be called from a bigger transaction.
+    """
+    if con.in_transaction:
+        with _savepoint(con):
+            yield con
+        return
+    _begin(con, wait)
+    try:
+        yield con
+    except BaseException:
+        _rollback(con)
+        raise
+    try:
+        con.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _rollback(con)
+        raise StoreError(f"cannot commit to the case store: {exc}") from exc
+
+
+def _begin(con: sqlite3.Connection, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    delay = 0.005
+    while True:
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise StoreError(f"cannot start a case store transaction: {exc}") from exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreError(
+                    f"the case store stayed locked by another process for {wait:g} s; "
+                    "try again when the other sentinel command has finished",
+                    title="Case store busy",
+                ) from exc
+            # Jitter keeps two waiting processes from retrying in lockstep.
+            time.sleep(min(delay * (1 + random.random()), left))
+            delay = min(delay * 2, 0.5)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        # SQLITE_BUSY = 5, SQLITE_LOCKED = 6; extended codes keep the primary in the low byte.
+        return code & 0xFF in (5, 6)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _rollback(con: sqlite3.Connection) -> None:
+    # ROLLBACK fails only when SQLite already rolled back (e.g. on a full disk);
+    # the original error is the one worth reporting.
+    try:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+@contextmanager
+def _savepoint(con: sqlite3.Connection) -> Iterator[None]:
+    name = f"sp_{id(con):x}_{time.monotonic_ns():x}"
+    con.execute(f"SAVEPOINT {name}")  # our own identifier, never user text
+    try:
+        yield
+    except BaseException:
+        con.execute(f"ROLLBACK TO {name}")
+        con.execute(f"RELEASE {name}")
+        raise
+    con.execute(f"RELEASE {name}")
+
+
 def _migrate(con: sqlite3.Connection) -> None:
     version = con.execute("PRAGMA user_version").fetchone()[0]
     if version >= len(MIGRATIONS):
         return
-    con.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(con):
         # Re-read inside the write lock: another process may have migrated meanwhile.
         version = con.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -93,7 +187,3 @@ def _migrate(con: sqlite3.Connection) -> None:
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('event_schema_version', ?)", (str(SCHEMA_VERSION),)
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
