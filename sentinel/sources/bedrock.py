@@ -14,7 +14,19 @@ Mapping decisions (also in the README):
   the two sources join on it. actor_type: `IAMUser`, `AssumedRole` or `Root`, as in
   CloudTrail.
 - vendor: always `aws-bedrock` (the service called); the model provider is in `model`.
-- outcome: `failure` when the record has an `errorCode`, else `success`.
+- kind: `inference` for model invocations (InvokeModel*, Converse*, StartAsyncInvoke, or
+  no operation at all), `audit` for anything else the log carries (ListModels, …).
+- outcome: `failure` when the record has an `errorCode`, the response body is an error
+  (`{"type": "error", …}`) or a stream carries an exception event, else `success`.
+- status_code: 200 for a success; for a failure the HTTP status of the error: the
+  `errorCode` by its AWS family (`sentinel_aws_status`), else the Anthropic error type
+  of the body, else the stream exception; NULL when none of them is known.
+- prompt/completion tokens: `inputTokenCount` / `outputTokenCount`, else the body's own
+  usage: Anthropic `usage.input_tokens/output_tokens`, Converse
+  `usage.inputTokens/outputTokens`, Titan `inputTextTokenCount` / `results[].tokenCount`,
+  Llama `prompt_token_count` / `generation_token_count`, and for streams the largest
+  value of `message_start`/`message_delta` usage, Converse `metadata.usage` or
+  `amazon-bedrock-invocationMetrics`.
 - latency_ms: Converse `metrics.latencyMs`, else the stream's `invocationLatency`.
 """
 
@@ -24,6 +36,8 @@ import json
 from typing import Any
 
 from sentinel.sources.base import LogSource
+from sentinel.sources.cloudtrail import INFERENCE_EVENTS
+from sentinel.sources.sqlshape import with_unmapped_nulls
 
 _MACROS = [
     # A message `content` (minified JSON) as {string, parts}: a string, or the texts of
@@ -43,6 +57,14 @@ _MACROS = [
         CASE WHEN starts_with(s, '"') THEN [s ->> '$']
              WHEN starts_with(s, '[') THEN json_extract_string(s, '$[*].text')
         END
+    """,
+    # The HTTP status of an Anthropic error body's `error.type` (Anthropic API errors).
+    """
+    CREATE OR REPLACE MACRO bedrock_anthropic_status(t) AS
+        CASE t WHEN 'invalid_request_error' THEN 400 WHEN 'authentication_error' THEN 401
+               WHEN 'permission_error' THEN 403 WHEN 'not_found_error' THEN 404
+               WHEN 'request_too_large' THEN 413 WHEN 'rate_limit_error' THEN 429
+               WHEN 'api_error' THEN 500 WHEN 'overloaded_error' THEN 529 END
     """,
 ]
 
@@ -83,6 +105,24 @@ _BODY: dict[str, object] = {
     "generation": "VARCHAR",
     "completion": "VARCHAR",
     "metrics": {"latencyMs": "VARCHAR"},
+    "type": "VARCHAR",
+    "error": {"type": "VARCHAR"},
+    "usage": dict.fromkeys(("input_tokens", "output_tokens", "inputTokens", "outputTokens"),
+                           "VARCHAR"),
+    "inputTextTokenCount": "VARCHAR",
+    "prompt_token_count": "VARCHAR",
+    "generation_token_count": "VARCHAR",
+}
+_BODY["results"] = [{"outputText": "VARCHAR", "tokenCount": "VARCHAR"}]
+# Exception events a response stream may carry instead of (or after) content, with the
+# HTTP status Bedrock documents for each.
+STREAM_EXCEPTIONS = {
+    "internalServerException": 500,
+    "modelStreamErrorException": 424,
+    "throttlingException": 429,
+    "validationException": 400,
+    "serviceUnavailableException": 503,
+    "modelTimeoutException": 408,
 }
 _STREAM: list[object] = [
     {
@@ -91,6 +131,14 @@ _STREAM: list[object] = [
         "completion": "VARCHAR",
         "outputText": "VARCHAR",
         "generation": "VARCHAR",
+        "message": {"usage": {"input_tokens": "VARCHAR"}},
+        "usage": {"output_tokens": "VARCHAR"},
+        "metadata": {"usage": {"inputTokens": "VARCHAR", "outputTokens": "VARCHAR"}},
+        "amazon-bedrock-invocationMetrics": {
+            "inputTokenCount": "VARCHAR",
+            "outputTokenCount": "VARCHAR",
+        },
+        **dict.fromkeys(STREAM_EXCEPTIONS, "JSON"),
     }
 ]
 
@@ -98,6 +146,43 @@ _STREAM: list[object] = [
 def _structure(fields: object) -> str:
     return "'" + json.dumps(fields, separators=(",", ":")) + "'"
 
+
+def _stream_status() -> str:
+    """SQL: the status of a stream event `e` that is an exception event, else NULL."""
+    cases = " ".join(
+        f'WHEN e."{name}" IS NOT NULL THEN {status}' for name, status in STREAM_EXCEPTIONS.items()
+    )
+    return f"CASE {cases} END"
+
+
+def _tokens(fields: list[str]) -> str:
+    """SQL: the first of `fields` that holds a whole number."""
+    return "COALESCE(" + ", ".join(f"TRY_CAST({f} AS BIGINT)" for f in fields) + ")"
+
+
+_PROMPT_TOKENS = _tokens([
+    '_b.input."inputTokenCount"',
+    "_body.usage.input_tokens",
+    '_body.usage."inputTokens"',
+    '_body."inputTextTokenCount"',
+    "_body.prompt_token_count",
+    "list_max(list_transform(_stream, lambda e: COALESCE("
+    'TRY_CAST(e."amazon-bedrock-invocationMetrics"."inputTokenCount" AS BIGINT), '
+    'TRY_CAST(e.metadata.usage."inputTokens" AS BIGINT), '
+    "TRY_CAST(e.message.usage.input_tokens AS BIGINT))))",
+])
+_COMPLETION_TOKENS = _tokens([
+    '_b.output."outputTokenCount"',
+    "_body.usage.output_tokens",
+    '_body.usage."outputTokens"',
+    "list_sum(list_transform(_body.results, lambda r: TRY_CAST(r.\"tokenCount\" AS BIGINT)))",
+    "_body.generation_token_count",
+    "list_max(list_transform(_stream, lambda e: COALESCE("
+    'TRY_CAST(e."amazon-bedrock-invocationMetrics"."outputTokenCount" AS BIGINT), '
+    'TRY_CAST(e.metadata.usage."outputTokens" AS BIGINT), '
+    "TRY_CAST(e.usage.output_tokens AS BIGINT))))",
+])
+_INFERENCE = ", ".join(f"'{name}'" for name in INFERENCE_EVENTS)
 
 _STAGES = [
     f"json_transform(record, {_structure(_RECORD)}) AS _b",
@@ -110,30 +195,34 @@ _STAGES = [
         CASE WHEN starts_with(_b.output.outputBodyJson, '[')
              THEN json_transform(_b.output.outputBodyJson, {_structure(_STREAM)})
         END AS _stream""",
+    f"""CASE WHEN _body.type = 'error' THEN COALESCE(
+                 bedrock_anthropic_status(_body.error.type), 500)
+             WHEN _stream IS NOT NULL THEN list_max(list_transform(_stream, lambda e:
+                 {_stream_status()}))
+        END AS _body_status""",
 ]
 
-_SELECT = """
+_SELECT = f"""
     _b.identity.arn AS _arn,
     _b."requestId" AS event_id,
     sentinel_ts(_b.timestamp) AS ts,
     source_offset,
-    'inference' AS kind,
+    CASE WHEN _b.operation IS NULL OR _b.operation IN ({_INFERENCE}) THEN 'inference'
+         ELSE 'audit' END AS kind,
     _b.operation AS action,
-    CASE WHEN _b."errorCode" IS NOT NULL THEN 'failure' ELSE 'success' END AS outcome,
-    NULL AS status_code,
+    CASE WHEN _b."errorCode" IS NOT NULL OR _body_status IS NOT NULL THEN 'failure'
+         ELSE 'success' END AS outcome,
+    CASE WHEN _b."errorCode" IS NOT NULL
+             THEN COALESCE(sentinel_aws_status(_b."errorCode"), _body_status)
+         ELSE COALESCE(_body_status, 200) END AS status_code,
     CASE WHEN contains(_arn, ':user/') THEN regexp_extract(_arn, '([^/]+)$', 1)
          ELSE _arn END AS actor_user,
-    NULL AS actor_key,
-    NULL AS actor_team,
     CASE WHEN regexp_matches(_arn, '^arn:[^:]+:iam::[^:]*:user/') THEN 'IAMUser'
          WHEN regexp_matches(_arn, '^arn:[^:]+:sts::[^:]*:assumed-role/') THEN 'AssumedRole'
          WHEN regexp_matches(_arn, '^arn:[^:]+:iam::[^:]*:root$') THEN 'Root'
     END AS actor_type,
-    NULL AS client_ip,
-    NULL AS user_agent,
     'aws-bedrock' AS vendor,
     _b."modelId" AS model,
-    NULL AS endpoint,
     _b.region AS region,
     NULLIF(array_to_string(list_concat(
         bedrock_system(_in.system),
@@ -151,15 +240,13 @@ _SELECT = """
                     list_transform(_body.generations, lambda g: g.text),
                     [_body.generation, _body.completion]), chr(10))
            END, '') AS response_text,
-    TRY_CAST(_b.input."inputTokenCount" AS BIGINT) AS prompt_tokens,
-    TRY_CAST(_b.output."outputTokenCount" AS BIGINT) AS completion_tokens,
-    NULL AS cost_usd,
+    {_PROMPT_TOKENS} AS prompt_tokens,
+    {_COMPLETION_TOKENS} AS completion_tokens,
     COALESCE(TRY_CAST(_body.metrics."latencyMs" AS DOUBLE),
              CASE WHEN _stream IS NOT NULL THEN TRY_CAST(json_extract_string(
                  _b.output."outputBodyJson",
                  '$[*]."amazon-bedrock-invocationMetrics".invocationLatency')[1] AS DOUBLE)
              END) AS latency_ms,
-    NULL AS resource,
     NULL AS _error
 """
 
@@ -169,7 +256,7 @@ class BedrockSource(LogSource):
 
     name = "bedrock"
     description = "Amazon Bedrock model invocation logs (schemaType ModelInvocationLog)"
-    select_sql = _SELECT
+    select_sql = with_unmapped_nulls(_SELECT)
     stage_sql = _STAGES
     macro_sql = _MACROS
 

@@ -12,8 +12,14 @@ Mapping decisions (also in the README):
 - actor_key: `userIdentity.accessKeyId`, an access key *id* (not a secret).
 - kind: `inference` for Bedrock runtime calls (InvokeModel*, Converse*), else `audit`.
 - outcome: `failure` when `errorCode` is set or a ConsoleLogin failed, else `success`.
+- status_code: 200 for a success; a failed ConsoleLogin (no errorCode, only
+  `responseElements.ConsoleLogin: Failure`) is 401; any other failure is the HTTP status
+  of its `errorCode`'s AWS family (`sentinel_aws_status`: AccessDenied* 403, *NotFound /
+  NoSuch* 404, Throttling* 429, Validation*/Invalid* 400, …), NULL for an unknown code.
 - resource: the first present of a fixed list of `requestParameters` keys naming the
   object acted on (user, role, group, policy, trail, bucket, key, instance, model…).
+  A value CloudTrail redacted (`HIDDEN_DUE_TO_SECURITY_REASONS`, e.g. a guardrail's
+  `name`) is skipped, so the next key (`guardrailIdentifier`) names the object.
 - Insight events (no eventName): action = the insight type, endpoint and resource =
   the API the insight is about.
 - vendor: `aws-bedrock` for `bedrock.amazonaws.com` events, else NULL.
@@ -25,6 +31,7 @@ import json
 from typing import Any
 
 from sentinel.sources.base import LogSource
+from sentinel.sources.sqlshape import with_unmapped_nulls
 
 # requestParameters keys that name the object an API call acts on, most specific first.
 RESOURCE_KEYS = (
@@ -55,7 +62,11 @@ INFERENCE_EVENTS = (
     "InvokeModelWithBidirectionalStream",
     "Converse",
     "ConverseStream",
+    "StartAsyncInvoke",
 )
+
+REDACTED = "HIDDEN_DUE_TO_SECURITY_REASONS"
+"""What CloudTrail writes instead of a request parameter it does not disclose."""
 
 
 # Each record is parsed once, by one json_transform naming exactly the fields read (VARCHAR
@@ -85,7 +96,7 @@ _STAGES = [
 
 
 def _resource_expr() -> str:
-    paths = [f'_c."requestParameters"."{key}"' for key in RESOURCE_KEYS]
+    paths = [f"NULLIF(_c.\"requestParameters\".\"{key}\", '{REDACTED}')" for key in RESOURCE_KEYS]
     paths.append(
         "array_to_string(list_transform(_c.\"requestParameters\".\"instancesSet\".items, "
         "lambda i: i.\"instanceId\"), ',')"
@@ -107,11 +118,12 @@ _SELECT = f"""
               OR _c."responseElements"."ConsoleLogin" = 'Failure' THEN 'failure'
          WHEN _c."eventName" IS NULL THEN NULL
          ELSE 'success' END AS outcome,
-    NULL AS status_code,
+    CASE WHEN _c."errorCode" IS NOT NULL THEN sentinel_aws_status(_c."errorCode")
+         WHEN _c."responseElements"."ConsoleLogin" = 'Failure' THEN 401
+         WHEN _c."eventName" IS NOT NULL THEN 200 END AS status_code,
     COALESCE(_c."userIdentity"."userName", _c."userIdentity".arn,
              _c."userIdentity"."invokedBy") AS actor_user,
     _c."userIdentity"."accessKeyId" AS actor_key,
-    NULL AS actor_team,
     _c."userIdentity".type AS actor_type,
     _c."sourceIPAddress" AS client_ip,
     _c."userAgent" AS user_agent,
@@ -120,12 +132,6 @@ _SELECT = f"""
          THEN _c."requestParameters"."modelId" END AS model,
     COALESCE(_source, _c."insightDetails"."eventSource") AS endpoint,
     _c."awsRegion" AS region,
-    NULL AS prompt_text,
-    NULL AS response_text,
-    NULL AS prompt_tokens,
-    NULL AS completion_tokens,
-    NULL AS cost_usd,
-    NULL AS latency_ms,
     COALESCE({_resource_expr()},
              _c."insightDetails"."eventName") AS resource,
     NULL AS _error
@@ -138,7 +144,7 @@ class CloudTrailSource(LogSource):
     name = "cloudtrail"
     description = "AWS CloudTrail events (S3 `Records` files or one event per line)"
     envelope_paths = ("$.Records",)
-    select_sql = _SELECT
+    select_sql = with_unmapped_nulls(_SELECT)
     stage_sql = _STAGES
 
     def recognise(self, record: dict[str, Any]) -> bool:

@@ -26,6 +26,7 @@ import json
 from typing import Any
 
 from sentinel.sources.base import LogSource
+from sentinel.sources.sqlshape import with_unmapped_nulls
 
 _MACROS = [
     # A field that may hold JSON or a JSON-encoded string of it -> JSON. `v` is JSON as
@@ -267,7 +268,6 @@ _SELECT_TEMPLATE = """
                                    {m_user_api_key}) END) AS actor_key,
     COALESCE({m_user_api_key_team_alias}, {m_user_api_key_team_id},
              {team_id}) AS actor_team,
-    NULL AS actor_type,
     COALESCE({requester_ip_address}, {m_requester_ip_address})
         AS client_ip,
     COALESCE({m_user_agent},
@@ -280,7 +280,6 @@ _SELECT_TEMPLATE = """
     END AS vendor,
     COALESCE({model}, litellm_clean(_r.hidden_params.litellm_model_name)) AS model,
     COALESCE({api_base}, litellm_clean(_r.hidden_params.api_base)) AS endpoint,
-    NULL AS region,
     CASE WHEN _r.messages IS NULL
          THEN litellm_messages(litellm_json(json_extract(record, '$.messages')))
          WHEN _plain_prompt IS NOT TRUE
@@ -323,7 +322,7 @@ _SELECT_TEMPLATE = """
     NULL AS _error
 """
 
-_SELECT = _SELECT_TEMPLATE.format(**_REFS)
+_SELECT = with_unmapped_nulls(_SELECT_TEMPLATE.format(**_REFS))
 
 
 class LiteLLMSource(LogSource):

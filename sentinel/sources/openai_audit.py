@@ -12,7 +12,9 @@ Mapping decisions (also in the README):
   else the service account id.
 - actor_key: `actor.api_key.id`, the key's tracking id (`key_…`), not the secret.
 - actor_type: the audit log's own actor type, `session` or `api_key`.
-- resource: the `id` of the event's details object; `project.id` stays in `raw`.
+- resource: the `id` of the event's details object; `project.id` stays in `raw`. A SIEM
+  export that renamed the details key with underscores (`api_key_created` for
+  `api_key.created`, as field names with dots are awkward there) is read too.
 - outcome: `failure` for `*.failed` event types (login.failed, logout.failed), else
   `success`.
 """
@@ -23,6 +25,7 @@ import json
 from typing import Any
 
 from sentinel.sources.base import LogSource
+from sentinel.sources.sqlshape import with_unmapped_nulls
 
 # Each record is parsed once, by one json_transform naming the fields read (VARCHAR gives
 # the same text as `->>`). Only the details object, whose key is data, is read by path.
@@ -48,28 +51,19 @@ _SELECT = """
     _o.type AS action,
     CASE WHEN ends_with(_o.type, '.failed') THEN 'failure'
          ELSE 'success' END AS outcome,
-    NULL AS status_code,
     COALESCE(_o.actor.session.user.email, _o.actor.api_key.user.email,
              _o.actor.session.user.id, _o.actor.api_key.user.id,
              _o.actor.api_key.service_account.id) AS actor_user,
     _o.actor.api_key.id AS actor_key,
-    NULL AS actor_team,
     _o.actor.type AS actor_type,
     _o.actor.session.ip_address AS client_ip,
     _o.actor.session.user_agent AS user_agent,
     'openai' AS vendor,
-    NULL AS model,
-    NULL AS endpoint,
-    NULL AS region,
-    NULL AS prompt_text,
-    NULL AS response_text,
-    NULL AS prompt_tokens,
-    NULL AS completion_tokens,
-    NULL AS cost_usd,
-    NULL AS latency_ms,
     -- the type is data, used as a key: only plain event names, so it cannot act as a path
     CASE WHEN regexp_full_match(_o.type, '[A-Za-z0-9_][A-Za-z0-9_.-]*')
-         THEN json_extract_string(json_extract(record, _o.type), '$.id')
+         THEN COALESCE(json_extract_string(json_extract(record, _o.type), '$.id'),
+                       json_extract_string(json_extract(record, replace(_o.type, '.', '_')),
+                                           '$.id'))
     END AS resource,
     NULL AS _error
 """
@@ -81,7 +75,7 @@ class OpenAIAuditSource(LogSource):
     name = "openai_audit"
     description = "OpenAI organisation audit log (/organization/audit_logs)"
     envelope_paths = ("$.data",)
-    select_sql = _SELECT
+    select_sql = with_unmapped_nulls(_SELECT)
     stage_sql = _STAGES
 
     def recognise(self, record: dict[str, Any]) -> bool:

@@ -36,6 +36,29 @@ MACROS = [
                       ELSE TRY_CAST(v ->> '$' AS TIMESTAMPTZ) END
              ELSE NULL END
     """,
+    # An AWS error code (CloudTrail `errorCode`, Bedrock invocation log `errorCode`) -> the
+    # HTTP status AWS answers it with, by the code's documented family: NULL for a code
+    # outside them (an unknown status is not guessed). Success is not decided here.
+    """
+    CREATE OR REPLACE MACRO sentinel_aws_status(code) AS
+        CASE WHEN code IS NULL THEN NULL
+             WHEN regexp_matches(code, 'AccessDenied|Unauthorized|Forbidden|NotAuthorized')
+                 THEN 403
+             WHEN regexp_matches(code, 'ExpiredToken|InvalidClientTokenId|SignatureDoesNotMatch'
+                                       || '|IncompleteSignature|MissingAuthenticationToken')
+                 THEN 401
+             WHEN regexp_matches(code, 'NotFound|NoSuch') THEN 404
+             WHEN regexp_matches(code, 'Throttl|TooManyRequests|RequestLimitExceeded'
+                                       || '|ModelNotReady') THEN 429
+             WHEN regexp_matches(code, 'Timeout') THEN 408
+             WHEN regexp_matches(code, 'Conflict|AlreadyExists|InUse') THEN 409
+             WHEN regexp_matches(code, 'ModelError') THEN 424
+             WHEN regexp_matches(code, 'ServiceUnavailable') THEN 503
+             WHEN regexp_matches(code, 'Internal') THEN 500
+             WHEN regexp_matches(code, 'Validation|Invalid|Malformed|QuotaExceeded'
+                                       || '|LimitExceeded|MissingParameter') THEN 400
+        END
+    """,
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,3 +248,117 @@ def test_messages_without_text_leave_no_blank_lines(one: One) -> None:
     event = one(invocation("Converse", body, {"output": {"message": {"content": [document]}}}))
     assert event["prompt_text"] == "Summarise it"
     assert event["response_text"] is None
+
+
+SAMPLES = Path(__file__).parents[3].parent / "shared" / "samples"
+SAMPLE = SAMPLES / "bedrock" / "test-aws-bedrock.log"
+
+
+@pytest.mark.parametrize(
+    ("body_out", "prompt_tokens", "completion_tokens"),
+    [
+        pytest.param({"content": [], "usage": {"input_tokens": 859, "output_tokens": 15}},
+                     859, 15, id="anthropic"),
+        pytest.param({"output": {"message": {"content": []}},
+                      "usage": {"inputTokens": 37, "outputTokens": 62, "totalTokens": 99}},
+                     37, 62, id="converse"),
+        pytest.param({"inputTextTokenCount": 5, "results": [{"tokenCount": 7, "outputText": "a"},
+                                                            {"tokenCount": 3, "outputText": "b"}]},
+                     5, 10, id="titan"),
+        pytest.param({"generation": "x", "prompt_token_count": 11, "generation_token_count": 4},
+                     11, 4, id="llama"),
+        pytest.param([{"type": "message_start",
+                       "message": {"usage": {"input_tokens": 571, "output_tokens": 1}}},
+                      {"type": "message_delta", "usage": {"output_tokens": 281}}, "[DONE]"],
+                     571, 281, id="anthropic-stream"),
+        pytest.param([{"metadata": {"usage": {"inputTokens": 62, "outputTokens": 36}}}],
+                     62, 36, id="converse-stream"),
+        pytest.param([{"outputText": "a", "amazon-bedrock-invocationMetrics":
+                       {"inputTokenCount": 9, "outputTokenCount": 2}}], 9, 2, id="titan-stream"),
+        pytest.param({"content": []}, None, None, id="no-usage"),
+    ],
+)
+def test_tokens_from_the_body_when_counts_are_absent(
+    one: One, body_out: Any, prompt_tokens: int | None, completion_tokens: int | None
+) -> None:
+    record = invocation("InvokeModel", {"inputText": "x"}, body_out)
+    del record["input"]["inputTokenCount"], record["output"]["outputTokenCount"]
+    event = one(record)
+    assert (event["prompt_tokens"], event["completion_tokens"]) == (
+        prompt_tokens,
+        completion_tokens,
+    )
+
+
+def test_explicit_counts_win_over_the_body(one: One) -> None:
+    body = {"content": [], "usage": {"input_tokens": 1, "output_tokens": 2}}
+    event = one(invocation("InvokeModel", {"inputText": "x"}, body))
+    assert (event["prompt_tokens"], event["completion_tokens"]) == (12, 34)
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason=f"shared sample not found at {SAMPLE}")
+def test_real_samples_give_the_same_tokens_from_their_bodies(
+    run: Callable[..., Any],
+) -> None:
+    records = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    stripped = json.loads(json.dumps(records))
+    for record in stripped:
+        record["input"].pop("inputTokenCount", None)
+        record["output"].pop("outputTokenCount", None)
+    source = BedrockSource()
+    with_counts, rejected = run(source, records)
+    from_bodies, rejected_too = run(source, stripped)
+    assert rejected == rejected_too == []
+    expected = [(e["prompt_tokens"], e["completion_tokens"]) for e in with_counts]
+    assert [(e["prompt_tokens"], e["completion_tokens"]) for e in from_bodies] == expected
+    assert all(e["status_code"] == 200 and e["kind"] == "inference" for e in with_counts)
+
+
+@pytest.mark.parametrize(
+    ("operation", "kind"),
+    [
+        ("InvokeModel", "inference"),
+        ("InvokeModelWithResponseStream", "inference"),
+        ("Converse", "inference"),
+        ("ConverseStream", "inference"),
+        ("ListModels", "audit"),
+        ("GetModelInvocationLoggingConfiguration", "audit"),
+        (None, "inference"),
+    ],
+)
+def test_kind_by_operation(one: One, operation: str | None, kind: str) -> None:
+    record = invocation("x", {"inputText": "x"}, {"results": []})
+    record["operation"] = operation
+    assert one(record)["kind"] == kind
+
+
+@pytest.mark.parametrize(
+    ("error_code", "body_out", "status", "outcome"),
+    [
+        (None, {"results": []}, 200, "success"),
+        ("ThrottlingException", None, 429, "failure"),
+        ("AccessDeniedException", None, 403, "failure"),
+        ("ValidationException", None, 400, "failure"),
+        ("ResourceNotFoundException", None, 404, "failure"),
+        ("ModelTimeoutException", None, 408, "failure"),
+        ("InternalServerException", None, 500, "failure"),
+        ("ServiceUnavailableException", None, 503, "failure"),
+        ("ModelErrorException", None, 424, "failure"),
+        ("SomethingNew", None, None, "failure"),
+        (None, {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}},
+         529, "failure"),
+        (None, {"type": "error", "error": {"type": "rate_limit_error"}}, 429, "failure"),
+        (None, [{"contentBlockDelta": {"delta": {"text": "a"}}},
+                {"throttlingException": {"message": "slow down"}}], 429, "failure"),
+        (None, [{"modelStreamErrorException": {"message": "x", "originalStatusCode": 500}}],
+         424, "failure"),
+        ("ValidationException", {"type": "error", "error": {"type": "invalid_request_error"}},
+         400, "failure"),
+    ],
+)
+def test_status_code_and_outcome(
+    one: One, error_code: str | None, body_out: Any, status: int | None, outcome: str
+) -> None:
+    extra = {"errorCode": error_code} if error_code else {}
+    event = one(invocation("InvokeModel", {"inputText": "x"}, body_out, **extra))
+    assert (event["status_code"], event["outcome"]) == (status, outcome)

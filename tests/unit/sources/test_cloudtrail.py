@@ -169,3 +169,54 @@ def test_recognise() -> None:
     assert source.recognise(call("CreateUser"))
     assert not source.recognise({"eventTime": "x", "eventName": "y"})
     assert CloudTrailSource.envelope_paths == ("$.Records",)
+
+
+def test_redacted_guardrail_name_is_not_the_resource(one: One) -> None:
+    params = {
+        "guardrailIdentifier": "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc123",
+        "guardrailVersion": "DRAFT",
+        "name": "HIDDEN_DUE_TO_SECURITY_REASONS",
+        "blockedInputMessaging": "HIDDEN_DUE_TO_SECURITY_REASONS",
+    }
+    event = one(call("UpdateGuardrail", "bedrock.amazonaws.com", requestParameters=params))
+    assert event["resource"] == "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc123"
+    only_redacted = one(call("CreateGuardrail", "bedrock.amazonaws.com",
+                             requestParameters={"name": "HIDDEN_DUE_TO_SECURITY_REASONS"}))
+    assert only_redacted["resource"] is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ({}, 200),
+        ({"errorCode": "AccessDenied"}, 403),
+        ({"errorCode": "AccessDeniedException"}, 403),
+        ({"errorCode": "Client.UnauthorizedOperation"}, 403),
+        ({"errorCode": "NoSuchEntityException"}, 404),
+        ({"errorCode": "TrailNotFoundException"}, 404),
+        ({"errorCode": "ThrottlingException"}, 429),
+        ({"errorCode": "Client.RequestLimitExceeded"}, 429),
+        ({"errorCode": "ValidationException"}, 400),
+        ({"errorCode": "Client.InvalidParameterValue"}, 400),
+        ({"errorCode": "EntityAlreadyExistsException"}, 409),
+        ({"errorCode": "ExpiredTokenException"}, 401),
+        ({"errorCode": "InternalFailure"}, 500),
+        ({"errorCode": "ServiceUnavailableException"}, 503),
+        ({"errorCode": "SomeBrandNewError"}, None),
+        ({"responseElements": {"ConsoleLogin": "Failure"}}, 401),
+        ({"responseElements": {"ConsoleLogin": "Success"}}, 200),
+    ],
+)
+def test_status_code(one: One, extra: dict[str, Any], status: int | None) -> None:
+    assert one(call("ConsoleLogin", "signin.amazonaws.com", **extra))["status_code"] == status
+
+
+def test_insight_has_no_status(one: One) -> None:
+    record = call("x")
+    del record["eventName"]
+    record["insightDetails"] = {"insightType": "ApiCallRateInsight", "eventName": "Foo"}
+    assert one(record)["status_code"] is None
+
+
+def test_start_async_invoke_is_inference(one: One) -> None:
+    assert one(call("StartAsyncInvoke", "bedrock.amazonaws.com"))["kind"] == "inference"

@@ -104,3 +104,16 @@ def test_recognise() -> None:
     assert not source.recognise({"object": "list", "data": []})
     assert not source.recognise({"id": "x", "type": "y", "effective_at": 1, "actor": "me"})
     assert OpenAIAuditSource.envelope_paths == ("$.data",)
+
+
+def test_siem_export_with_underscored_details_key(one: One) -> None:
+    record = {k: v for k, v in SESSION_EVENT.items() if k != "api_key.created"}
+    record["api_key_created"] = {"id": "key_siem", "data": {"scopes": ["all"]}}
+    event = one(record)
+    assert event["action"] == "api_key.created"
+    assert event["resource"] == "key_siem"
+
+
+def test_dotted_details_key_wins_over_an_underscored_one(one: One) -> None:
+    record = dict(SESSION_EVENT, api_key_created={"id": "key_other"})
+    assert one(record)["resource"] == "key_abc"
