@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sentinel.sources.anthropic import AnthropicActivitySource
 from sentinel.sources.base import LogSource
 from sentinel.sources.bedrock import BedrockSource
 from sentinel.sources.cloudtrail import CloudTrailSource
@@ -23,7 +24,14 @@ DATA = Path(__file__).parents[2] / "data" / "sources"
 SAMPLES = Path(__file__).parents[3].parent / "shared" / "samples"
 
 BUILTIN: dict[str, LogSource] = {
-    s.name: s for s in (LiteLLMSource(), BedrockSource(), CloudTrailSource(), OpenAIAuditSource())
+    s.name: s
+    for s in (
+        LiteLLMSource(),
+        BedrockSource(),
+        CloudTrailSource(),
+        OpenAIAuditSource(),
+        AnthropicActivitySource(),
+    )
 }
 
 
