@@ -12,6 +12,7 @@ import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,40 @@ class CustomSourceConfig:
     line: int = 0
 
 
+DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30s`, `15m`, `24h`, `7d`, `2w` as a timedelta; ValueError names the units."""
+    match = DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: use a number and one of s, m, h, d, w")
+    return timedelta(seconds=int(match.group(1)) * DURATION_UNITS[match.group(2)])
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """A webhook a playbook's `notify` step posts to (`[incidents.webhooks.NAME]`)."""
+
+    name: str
+    url: str
+    format: str = "json"
+    """json: the case summary as JSON; slack: a Slack-compatible `{"text": …}` body."""
+    timeout: float = 5.0
+    retries: int = 2
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class IncidentsConfig:
+    dedup_window: timedelta = timedelta(hours=24)
+    """Alerts of one rule and group key this close to an open incident join it."""
+    playbooks: str | None = None
+    """A directory of workspace playbooks (relative to the workspace), beside the shipped ones."""
+    webhooks: tuple[WebhookConfig, ...] = ()
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None = None
@@ -84,6 +119,7 @@ class Config:
     pii: PiiConfig = field(default_factory=PiiConfig)
     watch: tuple[WatchConfig, ...] = ()
     sources: tuple[CustomSourceConfig, ...] = ()
+    incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
 
     def where(self, line: int) -> str:
         """`path:line` for error messages about this config."""
@@ -140,7 +176,9 @@ class _Parser:
         return value
 
     def parse(self, data: dict[str, Any]) -> Config:
-        top = self.table(data, "sentinel.toml", ("ingest", "privacy", "pii", "watch", "sources"))
+        top = self.table(
+            data, "sentinel.toml", ("ingest", "privacy", "pii", "watch", "sources", "incidents")
+        )
         ingest = IngestConfig()
         if "ingest" in top:
             section = self.table(top["ingest"], "ingest", tuple(IngestConfig.__dataclass_fields__))
@@ -166,7 +204,40 @@ class _Parser:
             pii=self.parse_pii(top.get("pii")),
             watch=self.parse_watch(top.get("watch", [])),
             sources=self.parse_sources(top.get("sources", {})),
+            incidents=self.parse_incidents(top.get("incidents")),
         )
+
+    def parse_incidents(self, data: Any) -> IncidentsConfig:
+        if data is None:
+            return IncidentsConfig()
+        section = self.table(data, "incidents", ("dedup_window", "playbooks", "webhooks"))
+        window = IncidentsConfig.dedup_window
+        if "dedup_window" in section:
+            try:
+                window = parse_duration(self.typed(section, "dedup_window", str))
+            except ValueError as exc:
+                raise self.fail("dedup_window", f"dedup_window: {exc}") from exc
+        playbooks = self.typed(section, "playbooks", str) if "playbooks" in section else None
+        hooks = []
+        for name, entry in self.table(
+            section.get("webhooks", {}), "incidents.webhooks", tuple(section.get("webhooks", {}))
+        ).items():
+            where = f"incidents.webhooks.{name}"
+            item = self.table(entry, where, ("url", "format", "timeout", "retries"))
+            if not isinstance(item.get("url"), str) or not item["url"].startswith(
+                ("http://", "https://")
+            ):
+                raise self.fail(where, f"[{where}] needs url = \"https://…\"")
+            fmt = item.get("format", "json")
+            if fmt not in ("json", "slack"):
+                raise self.fail("format", f"[{where}] format must be json or slack", 0)
+            timeout = float(self.typed(item, "timeout", (int, float))) if "timeout" in item else 5.0
+            retries = self.typed(item, "retries", int) if "retries" in item else 2
+            if timeout <= 0 or retries < 0:
+                raise self.fail(where, f"[{where}] timeout must be > 0 and retries >= 0")
+            hooks.append(WebhookConfig(name, item["url"], fmt, timeout, retries,
+                                       self.line_of(where)))
+        return IncidentsConfig(window, playbooks, tuple(hooks))
 
     def parse_pii(self, data: Any) -> PiiConfig:
         if data is None:

@@ -62,6 +62,19 @@ CONFIG_TEMPLATE = """\
 # path = "/var/log/litellm/*.jsonl"
 # source = "litellm"
 
+[incidents]
+# Alerts of one rule and group key this close (event time) to an open incident join it.
+# dedup_window = "24h"
+# A directory of your own playbooks (relative to the workspace), beside the shipped ones.
+# playbooks = "playbooks"
+
+# Where a playbook's `notify` step posts (format "json" or "slack"; timeout in seconds).
+# [incidents.webhooks.oncall]
+# url = "https://hooks.slack.com/services/…"
+# format = "slack"
+# timeout = 5.0
+# retries = 2
+
 # A generic JSON-lines gateway log (Portkey, Helicone, in-house): column = JSON path.
 # [sources.portkey]
 # match = "$.portkey_request_id"      # a path whose presence recognises the format

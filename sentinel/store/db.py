@@ -67,6 +67,81 @@ MIGRATIONS: list[str] = [
         hash       TEXT NOT NULL
     );
     """,
+    # 2: incidents, their evidence and playbook progress; the audit trail becomes the
+    # keyed, per-incident timeline (see sentinel/store/audit.py).
+    """
+    ALTER TABLE audit ADD COLUMN incident_id INTEGER;
+    ALTER TABLE audit ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN alg TEXT NOT NULL DEFAULT 'sha256';
+    CREATE INDEX audit_incident ON audit(incident_id, seq);
+    CREATE TABLE incidents (
+        incident_id   INTEGER PRIMARY KEY,
+        title         TEXT NOT NULL,
+        rule_id       TEXT NOT NULL,
+        rules         TEXT NOT NULL,             -- JSON list of every rule id linked
+        severity      TEXT NOT NULL,
+        tags          TEXT NOT NULL DEFAULT '[]', -- JSON list
+        status        TEXT NOT NULL DEFAULT 'new',
+        assignee      TEXT,
+        group_key     TEXT NOT NULL DEFAULT '',
+        first_seen    TEXT NOT NULL,
+        last_seen     TEXT NOT NULL,
+        alert_count   INTEGER NOT NULL DEFAULT 0,
+        event_count   INTEGER NOT NULL DEFAULT 0,
+        playbook      TEXT,
+        recurrence_of INTEGER REFERENCES incidents(incident_id),
+        merged_into   INTEGER REFERENCES incidents(incident_id),
+        split_from    INTEGER REFERENCES incidents(incident_id),
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX incidents_dedup ON incidents(rule_id, group_key, status);
+    CREATE TABLE incident_alerts (
+        incident_id INTEGER NOT NULL REFERENCES incidents(incident_id),
+        alert_id    TEXT NOT NULL,
+        rule_id     TEXT NOT NULL,
+        level       TEXT NOT NULL,
+        first_ts    TEXT NOT NULL,
+        last_ts     TEXT NOT NULL,
+        event_count INTEGER NOT NULL,
+        linked_at   TEXT NOT NULL,
+        PRIMARY KEY (incident_id, alert_id)
+    );
+    CREATE UNIQUE INDEX incident_alerts_alert ON incident_alerts(alert_id);
+    CREATE TABLE incident_events (
+        incident_id   INTEGER NOT NULL REFERENCES incidents(incident_id),
+        event_id      TEXT NOT NULL,
+        alert_id      TEXT NOT NULL,
+        ts            TEXT,
+        source        TEXT,
+        source_file   TEXT,
+        source_offset INTEGER,
+        lake_file     TEXT,
+        PRIMARY KEY (incident_id, event_id)
+    );
+    CREATE TABLE playbook_steps (
+        incident_id INTEGER NOT NULL REFERENCES incidents(incident_id),
+        step_id     TEXT NOT NULL,
+        state       TEXT NOT NULL,               -- done, skipped, failed, approved
+        actor       TEXT NOT NULL,
+        note        TEXT NOT NULL DEFAULT '',
+        detail      TEXT NOT NULL DEFAULT '{}',  -- JSON: kind-specific outcome
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (incident_id, step_id)
+    );
+    CREATE TABLE evidence (
+        evidence_id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents(incident_id),
+        step_id     TEXT,
+        kind        TEXT NOT NULL,               -- query, command, webhook
+        title       TEXT NOT NULL,
+        content     TEXT NOT NULL,               -- masked JSON rows or masked output
+        sha256      TEXT NOT NULL,
+        rows        INTEGER NOT NULL DEFAULT 0,
+        actor       TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    )
+    """,
 ]
 
 

@@ -1,0 +1,300 @@
+"""Incidents: one case per real problem, built from the alerts a scan records.
+
+`open_or_update(con, alert)` is how a scan's alert becomes a case:
+- an alert already linked to a case changes nothing (a rescan never doubles a case);
+- an alert of the same rule and group key as an open case, whose first event is within
+  the dedup window of the case's last event, joins that case (counts, times, links);
+- otherwise a new case opens; when an earlier case of the same rule and group key exists
+  (resolved, false positive, or open but outside the window) the new one links to it as
+  `recurrence_of`.
+
+Invariants:
+- Every change happens inside one `store.db.transaction` together with its timeline
+  entry (`store.audit.append`), so a change without its entry, or the reverse, cannot be
+  committed, and concurrent writers never lose an update: counters and times are
+  recomputed from the link tables under the write lock, never incremented from a stale
+  read.
+- Status moves forward only: new → acknowledged → contained → resolved, or to
+  false_positive from any open status. A resolved case stays resolved; its recurrence is
+  a new case.
+- Free text a responder types (notes) is masked before it is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sentinel.exceptions import StoreError
+from sentinel.store import audit
+from sentinel.store.db import transaction
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+STATUSES = ("new", "acknowledged", "contained", "resolved", "false_positive")
+OPEN_STATUSES = ("new", "acknowledged", "contained")
+_NEXT = {
+    "new": {"acknowledged", "contained", "resolved", "false_positive"},
+    "acknowledged": {"contained", "resolved", "false_positive"},
+    "contained": {"resolved", "false_positive"},
+    "resolved": set(),
+    "false_positive": set(),
+}
+DEFAULT_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One event behind an alert, with where it lives in the lake and came from."""
+
+    event_id: str
+    ts: str | None = None
+    source: str | None = None
+    source_file: str | None = None
+    source_offset: int | None = None
+    lake_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A scan's alert, as the `alerts` and `alert_events` tables record it."""
+
+    alert_id: str
+    rule_id: str
+    rule_title: str
+    level: str
+    group_key: str
+    first_ts: str
+    last_ts: str
+    event_count: int
+    tags: tuple[str, ...] = ()
+    events: tuple[AlertEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class Incident:
+    incident_id: int
+    title: str
+    rule_id: str
+    rules: list[str]
+    severity: str
+    tags: list[str]
+    status: str
+    assignee: str | None
+    group_key: str
+    first_seen: str
+    last_seen: str
+    alert_count: int
+    event_count: int
+    playbook: str | None
+    recurrence_of: int | None
+    merged_into: int | None
+    split_from: int | None
+    created_at: str
+    updated_at: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES and self.merged_into is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    incident_id: int
+    opened: bool
+    duplicate: bool = False
+    """The alert was already linked: nothing changed."""
+    recurrence_of: int | None = None
+
+
+@dataclass
+class Change:
+    """What a mutating call did, for the caller to report."""
+
+    incident_id: int
+    entries: list[int] = field(default_factory=list)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def parse_ts(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def severity_rank(level: str) -> int:
+    return SEVERITIES.index(level) if level in SEVERITIES else 0
+
+
+def open_or_update(
+    con: sqlite3.Connection,
+    alert: Alert,
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    playbook: str | None = None,
+    actor: str | None = None,
+) -> Outcome:
+    """Link `alert` to its open incident, or open a new one (see the module docstring)."""
+    key = audit.chain_key(con)
+    with transaction(con):
+        row = con.execute(
+            "SELECT incident_id FROM incident_alerts WHERE alert_id = ?", (alert.alert_id,)
+        ).fetchone()
+        if row:
+            return Outcome(int(row[0]), opened=False, duplicate=True)
+        previous = _latest_case(con, alert.rule_id, alert.group_key)
+        start = parse_ts(alert.first_ts)
+        if previous and previous.is_open and parse_ts(previous.last_seen) >= start - window:
+            _link(con, previous.incident_id, alert)
+            _refresh(con, previous.incident_id)
+            audit.append(con, "incident.alert_added", _alert_detail(alert), actor=actor,
+                         incident_id=previous.incident_id, key=key)
+            return Outcome(previous.incident_id, opened=False)
+        recurrence = previous.incident_id if previous else None
+        stamp = now()
+        cur = con.execute(
+            "INSERT INTO incidents (title, rule_id, rules, severity, tags, group_key, "
+            "first_seen, last_seen, playbook, recurrence_of, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (alert.rule_title, alert.rule_id, json.dumps([alert.rule_id]), alert.level,
+             json.dumps(sorted(alert.tags)), alert.group_key, alert.first_ts, alert.last_ts,
+             playbook, recurrence, stamp, stamp),
+        )
+        incident_id = int(cur.lastrowid or 0)
+        _link(con, incident_id, alert)
+        _refresh(con, incident_id)
+        detail = {**_alert_detail(alert), "playbook": playbook, "recurrence_of": recurrence}
+        audit.append(con, "incident.opened", detail, actor=actor, incident_id=incident_id,
+                     key=key)
+        return Outcome(incident_id, opened=True, recurrence_of=recurrence)
+
+
+def _latest_case(con: sqlite3.Connection, rule_id: str, group_key: str) -> Incident | None:
+    """The newest case of this rule and group key, followed through merges."""
+    row = con.execute(
+        f"SELECT {_COLUMNS} FROM incidents WHERE rule_id = ? AND group_key = ? "
+        "ORDER BY incident_id DESC LIMIT 1",
+        (rule_id, group_key),
+    ).fetchone()
+    case = _incident(row) if row else None
+    seen = set()
+    while case is not None and case.merged_into is not None and case.incident_id not in seen:
+        seen.add(case.incident_id)
+        case = get(con, case.merged_into)
+    return case
+
+
+def _alert_detail(alert: Alert) -> dict[str, Any]:
+    return {
+        "alert_id": alert.alert_id, "rule_id": alert.rule_id, "level": alert.level,
+        "group_key": alert.group_key, "first_ts": alert.first_ts, "last_ts": alert.last_ts,
+        "event_count": alert.event_count,
+    }
+
+
+def _link(con: sqlite3.Connection, incident_id: int, alert: Alert) -> None:
+    con.execute(
+        "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, level, first_ts, last_ts, "
+        "event_count, linked_at) VALUES (?,?,?,?,?,?,?,?)",
+        (incident_id, alert.alert_id, alert.rule_id, alert.level, alert.first_ts,
+         alert.last_ts, alert.event_count, now()),
+    )
+    con.executemany(
+        "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, source, "
+        "source_file, source_offset, lake_file) VALUES (?,?,?,?,?,?,?,?)",
+        [(incident_id, e.event_id, alert.alert_id, e.ts, e.source, e.source_file,
+          e.source_offset, e.lake_file) for e in alert.events],
+    )
+
+
+def _refresh(con: sqlite3.Connection, incident_id: int) -> None:
+    """Recompute counters, times, rules and severity from the links (under the lock)."""
+    alerts = con.execute(
+        "SELECT rule_id, level, first_ts, last_ts, event_count FROM incident_alerts "
+        "WHERE incident_id = ?", (incident_id,),
+    ).fetchall()
+    events = con.execute(
+        "SELECT count(*) FROM incident_events WHERE incident_id = ?", (incident_id,)
+    ).fetchone()[0]
+    if not alerts:
+        con.execute(
+            "UPDATE incidents SET alert_count = 0, event_count = 0, updated_at = ? "
+            "WHERE incident_id = ?", (now(), incident_id),
+        )
+        return
+    current = get(con, incident_id)
+    rules = sorted({a[0] for a in alerts} | set(current.rules))
+    severity = max([current.severity, *(a[1] for a in alerts)], key=severity_rank)
+    first = min((a[2] for a in alerts), key=parse_ts)
+    last = max((a[3] for a in alerts), key=parse_ts)
+    # Alerts that list no events (a count-only correlation) still count their events.
+    count = events or sum(int(a[4]) for a in alerts)
+    con.execute(
+        "UPDATE incidents SET rules = ?, severity = ?, first_seen = ?, last_seen = ?, "
+        "alert_count = ?, event_count = ?, updated_at = ? WHERE incident_id = ?",
+        (json.dumps(rules), severity, first, last, len(alerts), count, now(), incident_id),
+    )
+
+
+_COLUMNS = (
+    "incident_id, title, rule_id, rules, severity, tags, status, assignee, group_key, "
+    "first_seen, last_seen, alert_count, event_count, playbook, recurrence_of, merged_into, "
+    "split_from, created_at, updated_at"
+)
+
+
+def _incident(row: tuple[Any, ...]) -> Incident:
+    values = list(row)
+    values[3] = json.loads(values[3])
+    values[5] = json.loads(values[5])
+    return Incident(*values)
+
+
+def get(con: sqlite3.Connection, incident_id: int) -> Incident:
+    row = con.execute(
+        f"SELECT {_COLUMNS} FROM incidents WHERE incident_id = ?", (incident_id,)
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"no incident {incident_id}; `sentinel incidents list` shows them")
+    return _incident(row)
+
+
+def list_incidents(
+    con: sqlite3.Connection, *, status: str | None = None, include_closed: bool = True
+) -> list[Incident]:
+    """Incidents, newest first; merged-away ones are left out."""
+    sql = f"SELECT {_COLUMNS} FROM incidents WHERE merged_into IS NULL"
+    params: list[Any] = []
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
+    elif not include_closed:
+        sql += " AND status IN ('new', 'acknowledged', 'contained')"
+    rows = con.execute(sql + " ORDER BY incident_id DESC", params).fetchall()
+    return [_incident(r) for r in rows]
+
+
+def alerts_of(con: sqlite3.Connection, incident_id: int) -> list[dict[str, Any]]:
+    cur = con.execute(
+        "SELECT alert_id, rule_id, level, first_ts, last_ts, event_count FROM incident_alerts "
+        "WHERE incident_id = ? ORDER BY first_ts, alert_id", (incident_id,),
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def events_of(con: sqlite3.Connection, incident_id: int) -> list[dict[str, Any]]:
+    """Linked events with their provenance (lake file, source file and offset)."""
+    cur = con.execute(
+        "SELECT event_id, alert_id, ts, source, source_file, source_offset, lake_file "
+        "FROM incident_events WHERE incident_id = ? ORDER BY ts, event_id", (incident_id,),
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur]

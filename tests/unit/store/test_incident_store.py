@@ -1,0 +1,121 @@
+"""Incidents from alerts: dedup window, recurrence, status, merge and split, with a timeline."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from conftest import make_alert
+
+from sentinel.exceptions import StoreError
+from sentinel.store import audit, incidents, triage
+
+
+def actions(con: sqlite3.Connection, incident_id: int) -> list[str]:
+    return [e.action for e in audit.entries(con, [incident_id])]
+
+
+def test_alerts_of_one_rule_and_group_within_the_window_join_one_case(
+    con: sqlite3.Connection,
+) -> None:
+    first = incidents.open_or_update(con, make_alert("a1", first="2025-03-01T10:00:00+00:00"))
+    again = incidents.open_or_update(con, make_alert("a2", first="2025-03-02T09:00:00+00:00"))
+    assert first.opened and not again.opened and again.incident_id == first.incident_id
+    case = incidents.get(con, first.incident_id)
+    assert (case.alert_count, case.event_count) == (2, 4)
+    assert (case.first_seen, case.last_seen) == (
+        "2025-03-01T10:00:00+00:00", "2025-03-02T09:00:00+00:00"
+    )
+    assert actions(con, case.incident_id) == ["incident.opened", "incident.alert_added"]
+    events = incidents.events_of(con, case.incident_id)
+    assert events[0]["source_file"] == "/logs/a.jsonl" and events[0]["lake_file"]
+
+
+def test_the_same_alert_twice_changes_nothing(con: sqlite3.Connection) -> None:
+    incidents.open_or_update(con, make_alert("a1"))
+    outcome = incidents.open_or_update(con, make_alert("a1"))
+    assert outcome.duplicate
+    assert incidents.get(con, 1).alert_count == 1
+    assert audit.head(con).seq == 1
+
+
+@pytest.mark.parametrize(
+    ("other", "why"),
+    [
+        ({"group": "key-b"}, "another group key"),
+        ({"rule": "rule-ssn"}, "another rule"),
+        ({"first": "2025-03-03T10:00:01+00:00"}, "outside the window"),
+    ],
+)
+def test_what_opens_a_separate_case(con: sqlite3.Connection, other: dict, why: str) -> None:  # type: ignore[type-arg]
+    incidents.open_or_update(con, make_alert("a1", last="2025-03-02T10:00:00+00:00"))
+    outcome = incidents.open_or_update(con, make_alert("a2", **other))
+    assert outcome.opened, why
+
+
+def test_the_window_is_configurable(con: sqlite3.Connection) -> None:
+    incidents.open_or_update(con, make_alert("a1"), window=timedelta(hours=1))
+    later = make_alert("a2", first="2025-03-01T11:30:00+00:00")
+    assert incidents.open_or_update(con, later, window=timedelta(hours=1)).opened
+
+
+def test_a_resolved_case_that_recurs_opens_a_linked_one(con: sqlite3.Connection) -> None:
+    incidents.open_or_update(con, make_alert("a1"))
+    triage.set_status(con, 1, "resolved", note="key rotated")
+    outcome = incidents.open_or_update(con, make_alert("a2", first="2025-03-01T12:00:00+00:00"))
+    assert outcome.opened and outcome.recurrence_of == 1
+    assert incidents.get(con, outcome.incident_id).recurrence_of == 1
+
+
+def test_status_moves_forward_only(con: sqlite3.Connection) -> None:
+    incidents.open_or_update(con, make_alert("a1"))
+    triage.set_status(con, 1, "acknowledged", actor="alice")
+    triage.set_status(con, 1, "contained")
+    with pytest.raises(StoreError, match="is contained; it cannot become acknowledged"):
+        triage.set_status(con, 1, "acknowledged")
+    triage.set_status(con, 1, "false_positive")
+    with pytest.raises(StoreError, match="cannot become resolved"):
+        triage.set_status(con, 1, "resolved")
+    with pytest.raises(StoreError, match="unknown status"):
+        triage.set_status(con, 1, "closed")
+    entries = audit.entries(con, [1])
+    assert [(e.action, e.actor) for e in entries][1] == ("incident.status", "alice")
+
+
+def test_notes_are_masked_before_they_are_stored(con: sqlite3.Connection) -> None:
+    incidents.open_or_update(con, make_alert("a1"))
+    triage.add_note(con, 1, "customer card 4111 1111 1111 1111 was in the prompt")
+    triage.assign(con, 1, "bob", actor="alice")
+    stored = "\n".join(con.iterdump())
+    assert "4111 1111 1111 1111" not in stored
+    assert "card ****1111" in stored
+    assert incidents.get(con, 1).assignee == "bob"
+
+
+def test_merge_and_split_move_alerts_and_events(con: sqlite3.Connection) -> None:
+    incidents.open_or_update(con, make_alert("a1", group="key-a"))
+    incidents.open_or_update(con, make_alert("a2", group="key-b", rule="rule-ssn"))
+    incidents.open_or_update(con, make_alert("a3", group="key-c", events=("a1-e1", "x")))
+    triage.merge(con, 1, [2, 3])
+    case = incidents.get(con, 1)
+    assert case.alert_count == 3 and case.event_count == 5  # a1-e1 counted once
+    assert case.rules == ["rule-card", "rule-ssn"]
+    assert incidents.get(con, 2).merged_into == 1
+    assert [c.incident_id for c in incidents.list_incidents(con)] == [1]
+    with pytest.raises(StoreError, match="merged into incident 1"):
+        triage.set_status(con, 2, "resolved")
+    # A later alert of a merged case's rule and group joins the merge target.
+    late = make_alert("a4", group="key-b", rule="rule-ssn", first="2025-03-01T11:00:00+00:00")
+    assert incidents.open_or_update(con, late).incident_id == 1
+    new_id = triage.split(con, 1, ["a2", "a4"])
+    assert incidents.get(con, new_id).split_from == 1
+    assert incidents.get(con, new_id).alert_count == 2
+    assert incidents.get(con, 1).alert_count == 2
+    assert incidents.get(con, 1).rules == ["rule-card"]
+    with pytest.raises(StoreError, match="has no alert nope"):
+        triage.split(con, 1, ["nope"])
+    with pytest.raises(StoreError, match="at least one alert"):
+        triage.split(con, 1, ["a1", "a3"])
+    assert "incident.merged" in actions(con, 1) and "incident.split_from" in actions(con, new_id)
+    assert audit.check(con).ok
