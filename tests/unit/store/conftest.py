@@ -36,7 +36,10 @@ def make_alert(
         group_key=group, first_ts=first, last_ts=last or first, event_count=len(ids),
         tags=("attack.t1567",),
         events=tuple(
-            AlertEvent(e, first if event_ts == "first" else event_ts, "litellm", "/logs/a.jsonl", n * 100, "lake/x.parquet")
+            AlertEvent(
+                e, first if event_ts == "first" else event_ts, "litellm", "/logs/a.jsonl",
+                n * 100, "lake/x.parquet",
+            )
             for n, e in enumerate(ids)
         ),
     )
