@@ -74,6 +74,8 @@ class CustomSourceConfig:
     match: str | None = None
     defaults: dict[str, str] = field(default_factory=dict)
     format: str = "jsonl"
+    logsource: tuple[str, str | None] | None = None
+    """Sigma (product, service) from `[sources.NAME.logsource]`; None: ai_gateway/NAME."""
     line: int = 0
 
 
@@ -291,7 +293,9 @@ class _Parser:
         result = []
         for name, entry in section.items():
             line = self.line_of(f"sources.{name}")
-            item = self.table(entry, f"sources.{name}", ("format", "match", "fields", "defaults"))
+            item = self.table(
+                entry, f"sources.{name}", ("format", "match", "fields", "defaults", "logsource")
+            )
             if item.get("format", "jsonl") != "jsonl":
                 raise ConfigError(f"{self.path}:{line}: sources.{name}: format must be 'jsonl'")
             fields = item.get("fields")
@@ -318,6 +322,23 @@ class _Parser:
                 CustomSourceConfig(
                     name=name, fields=dict(fields), match=item.get("match"),
                     defaults=dict(defaults), line=line,
+                    logsource=self.parse_logsource(item.get("logsource"), name),
                 )
             )
         return tuple(result)
+
+    def parse_logsource(self, data: Any, name: str) -> tuple[str, str | None] | None:
+        if data is None:
+            return None
+        where = f"sources.{name}.logsource"
+        section = self.table(data, where, ("product", "service"))
+        if "product" not in section:
+            raise self.fail("logsource", f"[{where}] needs 'product' (e.g. \"ai_gateway\")")
+        product = self.typed(section, "product", str)
+        service = self.typed(section, "service", str) if "service" in section else None
+        for value in (product, service):
+            if value is not None and not SOURCE_NAME.fullmatch(value):
+                raise self.fail(
+                    "logsource", f"[{where}]: {value!r} must be lowercase letters, digits, _"
+                )
+        return product, service

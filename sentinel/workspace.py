@@ -85,6 +85,9 @@ CONFIG_TEMPLATE = """\
 # model = "$.model"
 # prompt_text = "$.request.messages[*].content"
 # response_text = "$.response.choices[*].message.content"
+# [sources.portkey.logsource]           # what Sigma rules call it (this is the default)
+# product = "ai_gateway"
+# service = "portkey"
 """
 
 

@@ -23,6 +23,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from sentinel.detect.backend import SentinelBackend
+from sentinel.detect.pipeline import Taxonomy, sentinel_pipeline
 from sentinel.detect.rules import LoadedRule, RulePack, RuleProblem
 from sentinel.exceptions import RuleError
 
@@ -55,9 +56,12 @@ class CompiledRule:
         return self.loaded.path
 
 
-def _backend(variables: Mapping[str, Any] | None) -> SentinelBackend:
+def _backend(variables: Mapping[str, Any] | None, taxonomy: Taxonomy | None) -> SentinelBackend:
     overrides = ProcessingPipeline(vars=dict(variables)) if variables else None
     backend = SentinelBackend(overrides)
+    if taxonomy is not None:  # the workspace's sources (configured ones included)
+        pipeline = sentinel_pipeline(taxonomy=taxonomy)
+        backend.backend_processing_pipeline = pipeline  # type: ignore[misc]
     backend.init_processing_pipeline()
     return backend
 
@@ -104,9 +108,16 @@ class LocatedRuleError(RuleError):
         self.problem = problem
 
 
-def compile_rule(loaded: LoadedRule, variables: Mapping[str, Any] | None = None) -> CompiledRule:
-    """The SQL of one rule; raises LocatedRuleError located at the offending line."""
-    backend = _backend(variables)
+def compile_rule(
+    loaded: LoadedRule,
+    variables: Mapping[str, Any] | None = None,
+    taxonomy: Taxonomy | None = None,
+) -> CompiledRule:
+    """The SQL of one rule; raises LocatedRuleError located at the offending line.
+
+    `taxonomy` (default: the installed sources) decides which sources a logsource selects.
+    """
+    backend = _backend(variables, taxonomy)
     try:
         queries = _convert(backend, loaded.rule)
     except _Located as exc:
@@ -120,14 +131,19 @@ def compile_rule(loaded: LoadedRule, variables: Mapping[str, Any] | None = None)
 
 
 def compile_pack(
-    pack: RulePack, variables: Mapping[str, Any] | None = None, *, output_only: bool = True
+    pack: RulePack,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    output_only: bool = True,
+    taxonomy: Taxonomy | None = None,
 ) -> tuple[list[CompiledRule], list[RuleProblem]]:
     """Compile every (output) rule of a pack; a failing rule adds a problem, never stops."""
     compiled: list[CompiledRule] = []
     problems = list(pack.problems)
+    taxonomy = taxonomy or Taxonomy.installed()
     for loaded in pack.output_rules if output_only else pack.rules:
         try:
-            compiled.append(compile_rule(loaded, variables))
+            compiled.append(compile_rule(loaded, variables, taxonomy))
         except LocatedRuleError as exc:
             problems.append(exc.problem)
     return compiled, problems

@@ -5,15 +5,18 @@ another target with another pipeline. Here the mapping is small because sentinel
 table: every log source is the `events` view filtered by its `source` column, and field
 names are the schema's own (see `sentinel.detect.fields`).
 
-The logsource taxonomy (documented for rule authors in `detections/README.md`):
+The logsource taxonomy is derived from the installed log sources, never a fixed table:
+each `LogSource` declares its `(product, service)` (`sentinel sources` lists them), and
 
-| product      | service    | events (`source` column)   |
-|--------------|------------|----------------------------|
-| ai_gateway   | (none)     | litellm, bedrock           |
-| ai_gateway   | litellm    | litellm                    |
-| ai_gateway   | bedrock    | bedrock                    |
-| openai       | audit      | openai_audit               |
-| aws          | cloudtrail | cloudtrail                 |
+* `product: P` + `service: S` selects the sources declaring exactly (P, S);
+* `product: P` alone selects every source of product P — `product: ai_gateway` is every
+  gateway source: LiteLLM, Bedrock, a `[sources.NAME]` mapping, a plugin.
+
+The built-ins declare ai_gateway/litellm, ai_gateway/bedrock, openai/audit and
+aws/cloudtrail; a `[sources.NAME]` in `sentinel.toml` is ai_gateway/NAME unless its
+`logsource` table says otherwise. `Taxonomy.installed()` covers the entry-point sources
+(what `sigma convert -t sentinel` sees); the scan passes the workspace's configured
+sources too.
 
 Anything else is an error naming the rule, never a rule that silently scans nothing. The
 selected sources travel to the backend in the pipeline state (`sentinel_sources`) and
@@ -23,8 +26,8 @@ become a plain `source IN (...)` filter that DuckDB can push down to the lake's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sigma.correlations import SigmaCorrelationRule
@@ -38,16 +41,49 @@ from sigma.processing.transformations.placeholder import ValueListPlaceholderTra
 from sigma.rule import SigmaDetectionItem, SigmaRule
 
 from sentinel.detect.fields import UnknownFieldError, is_known_field
+from sentinel.sources.base import LogSource
 
 STATE_SOURCES = "sentinel_sources"
 
-LOGSOURCES: dict[tuple[str, str | None], tuple[str, ...]] = {
-    ("ai_gateway", None): ("litellm", "bedrock"),
-    ("ai_gateway", "litellm"): ("litellm",),
-    ("ai_gateway", "bedrock"): ("bedrock",),
-    ("openai", "audit"): ("openai_audit",),
-    ("aws", "cloudtrail"): ("cloudtrail",),
-}
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """Which `source` values each Sigma (product, service) selects."""
+
+    sources: dict[tuple[str, str | None], tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_sources(cls, sources: Iterable[LogSource]) -> Taxonomy:
+        table: dict[tuple[str, str | None], list[str]] = {}
+        for source in sources:
+            product, service = source.sigma_logsource
+            for key in ((product, service), (product, None)):
+                names = table.setdefault(key, [])
+                if source.name not in names:
+                    names.append(source.name)
+        return cls({key: tuple(sorted(names)) for key, names in table.items()})
+
+    @classmethod
+    def installed(cls, extra: Iterable[LogSource] = ()) -> Taxonomy:
+        """The entry-point sources (built-in and plugins) plus `extra` (configured ones)."""
+        from sentinel.sources.registry import available_sources
+
+        return cls.from_sources(available_sources(extra).values())
+
+    def select(self, product: str | None, service: str | None) -> tuple[str, ...] | None:
+        """The `source` values a logsource selects, or None when no source declares it."""
+        if product is None:
+            return None
+        return self.sources.get((product, service))
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"product: {p}" + (f" / service: {s}" if s else "") for p, s in sorted(
+                self.sources, key=lambda k: (k[0], k[1] or "")
+            )
+        )
+
 
 DEFAULT_VARS: dict[str, list[str]] = {
     # `|expand` placeholders usable in rules; a workspace config may override them later.
@@ -60,31 +96,31 @@ DEFAULT_VARS: dict[str, list[str]] = {
 }
 
 
-def sources_for(product: str | None, service: str | None) -> tuple[str, ...] | None:
-    """The `source` values a logsource selects, or None when sentinel has no such source."""
-    if product is None:
-        return None
-    return LOGSOURCES.get((product, service))
-
-
-def known_logsources() -> str:
-    return ", ".join(f"product: {p}" + (f" / service: {s}" if s else "") for p, s in LOGSOURCES)
+def sources_for(
+    product: str | None, service: str | None, taxonomy: Taxonomy | None = None
+) -> tuple[str, ...] | None:
+    """The `source` values a logsource selects (default: the installed sources' taxonomy)."""
+    return (taxonomy or Taxonomy.installed()).select(product, service)
 
 
 @dataclass
 class SelectSourcesTransformation(PreprocessingTransformation):
     """Look the rule's logsource up and put the selected sources into the pipeline state."""
 
+    taxonomy: Taxonomy | None = None
+    """None: the installed sources' taxonomy, looked up when a rule is converted."""
+
     def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
         super().apply(rule)
         if not isinstance(rule, SigmaRule):
             return
         logsource = rule.logsource
-        sources = sources_for(logsource.product, logsource.service)
+        taxonomy = self.taxonomy or Taxonomy.installed()
+        sources = taxonomy.select(logsource.product, logsource.service)
         if sources is None:
             raise SigmaTransformationError(
                 f"unsupported logsource (product {logsource.product!r}, service "
-                f"{logsource.service!r}); sentinel knows {known_logsources()}",
+                f"{logsource.service!r}); the installed sources declare {taxonomy.describe()}",
                 source=rule.source,
             )
         if self._pipeline is not None:
@@ -116,7 +152,9 @@ class CheckFieldsTransformation(DetectionItemTransformation):
                     raise SigmaTransformationError(str(UnknownFieldError(name)), source=rule.source)
 
 
-def sentinel_pipeline(variables: Mapping[str, Any] | None = None) -> ProcessingPipeline:
+def sentinel_pipeline(
+    variables: Mapping[str, Any] | None = None, taxonomy: Taxonomy | None = None
+) -> ProcessingPipeline:
     """The pipeline mapping sentinel's log sources and fields (sigma-cli: `-p sentinel`)."""
     return ProcessingPipeline(
         name="sentinel: log sources and event schema fields",
@@ -131,7 +169,8 @@ def sentinel_pipeline(variables: Mapping[str, Any] | None = None) -> ProcessingP
                 identifier="sentinel_check_fields", transformation=CheckFieldsTransformation()
             ),
             ProcessingItem(
-                identifier="sentinel_select_sources", transformation=SelectSourcesTransformation()
+                identifier="sentinel_select_sources",
+                transformation=SelectSourcesTransformation(taxonomy=taxonomy),
             ),
         ],
         vars=dict(DEFAULT_VARS) | dict(variables or {}),

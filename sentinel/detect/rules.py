@@ -21,7 +21,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
-from sentinel.detect.pipeline import sources_for
+from sentinel.detect.pipeline import Taxonomy
 
 RULE_SUFFIXES = (".yml", ".yaml")
 _QUOTED = re.compile(r"'([^'\n]{1,80})'")
@@ -101,6 +101,10 @@ class LoadedRule:
 
     @property
     def sources(self) -> list[str]:
+        """The `source` values the rule reads, in the installed sources' taxonomy."""
+        return self.sources_in(Taxonomy.installed())
+
+    def sources_in(self, taxonomy: Taxonomy) -> list[str]:
         rules = (
             [ref.rule for ref in self.rule.referenced_rules]
             if isinstance(self.rule, SigmaCorrelationRule)
@@ -110,7 +114,7 @@ class LoadedRule:
         for rule in rules:
             if isinstance(rule, SigmaRule):
                 logsource = rule.logsource
-                for source in sources_for(logsource.product, logsource.service) or ():
+                for source in taxonomy.select(logsource.product, logsource.service) or ():
                     if source not in found:
                         found.append(source)
         return found

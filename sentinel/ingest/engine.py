@@ -95,7 +95,9 @@ def custom_sources(ws: Workspace) -> list[LogSource]:
     from sentinel.sources.jsonl import JsonlSource
 
     return [
-        JsonlSource(c.name, c.fields, match=c.match, defaults=c.defaults)
+        JsonlSource(
+            c.name, c.fields, match=c.match, defaults=c.defaults, logsource=c.logsource
+        )
         for c in ws.config.sources
     ]
 

@@ -43,6 +43,14 @@ class LogSource(ABC):
     description: ClassVar[str] = ""
     """One line for `sentinel sources` and the README."""
 
+    logsource: ClassVar[tuple[str, str | None]] = ("ai_gateway", None)
+    """The Sigma `(product, service)` of its events, e.g. `("ai_gateway", "litellm")`.
+
+    A rule selects this source when its logsource names the product and either this
+    service or none (`product: ai_gateway` selects every gateway source, built-in,
+    configured or plugin). A service of None stands for the source's own name, so a
+    plugin that declares nothing is the gateway service named after itself."""
+
     envelope_paths: ClassVar[tuple[str, ...]] = ()
     """JSON paths of arrays that hold the records when a document wraps them,
     e.g. `("$.Records",)` for CloudTrail files. A top-level JSON array is always unwrapped."""
@@ -65,6 +73,12 @@ class LogSource(ABC):
 
     macro_sql: ClassVar[Sequence[str]] = ()
     """Statements run once per connection before use (e.g. CREATE OR REPLACE MACRO)."""
+
+    @property
+    def sigma_logsource(self) -> tuple[str, str]:
+        """`logsource` with the service filled in (the source's name when undeclared)."""
+        product, service = self.logsource
+        return product, service or self.name
 
     def select_list(self) -> str:
         """The SELECT list turning `records(source_offset, record)` into schema columns."""

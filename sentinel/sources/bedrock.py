@@ -255,6 +255,7 @@ class BedrockSource(LogSource):
     """Amazon Bedrock model invocation logs (CloudWatch Logs or S3 delivery)."""
 
     name = "bedrock"
+    logsource = ("ai_gateway", "bedrock")
     description = "Amazon Bedrock model invocation logs (schemaType ModelInvocationLog)"
     select_sql = with_unmapped_nulls(_SELECT)
     stage_sql = _STAGES

@@ -142,6 +142,7 @@ class CloudTrailSource(LogSource):
     """AWS CloudTrail management and data events, as delivered to S3 or CloudWatch."""
 
     name = "cloudtrail"
+    logsource = ("aws", "cloudtrail")
     description = "AWS CloudTrail events (S3 `Records` files or one event per line)"
     envelope_paths = ("$.Records",)
     select_sql = with_unmapped_nulls(_SELECT)

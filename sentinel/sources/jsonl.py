@@ -13,6 +13,8 @@ column or a malformed path raises `ConfigError` (with a "did you mean" for colum
 and `ts` is required. A path that yields a list (a wildcard, or an array value) is
 joined with newlines. Such a source recognises a record only through its optional
 `match` path; otherwise it is chosen explicitly (`--source NAME` or the config).
+Its Sigma logsource is `product: ai_gateway, service: NAME` unless the config gives a
+`[sources.NAME.logsource]` table (`product`, `service`).
 """
 
 from __future__ import annotations
@@ -61,12 +63,15 @@ class JsonlSource(LogSource):
         fields: Mapping[str, str],
         match: str | None = None,
         defaults: Mapping[str, str] | None = None,
+        logsource: tuple[str, str | None] | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
             raise ConfigError("a custom source needs a non-empty name")
         # `name` is a class attribute on built-in sources; a configured source has its own.
         setattr(self, "name", name)  # noqa: B010
         setattr(self, "description", f"custom JSON-lines source {name!r}")  # noqa: B010
+        # Rules select it as a gateway service named after it unless the config says else.
+        setattr(self, "logsource", logsource or ("ai_gateway", name))  # noqa: B010
         self.fields = dict(fields)
         self.defaults = dict(defaults or {})
         self.match = match

@@ -329,6 +329,7 @@ class LiteLLMSource(LogSource):
     """LiteLLM proxy request logs (StandardLoggingPayload, SpendLogs) and its audit log."""
 
     name = "litellm"
+    logsource = ("ai_gateway", "litellm")
     description = "LiteLLM proxy: StandardLoggingPayload, LiteLLM_SpendLogs and LiteLLM_AuditLog"
     select_sql = _SELECT
     stage_sql = _STAGES

@@ -73,6 +73,7 @@ class OpenAIAuditSource(LogSource):
     """OpenAI organisation audit log events (JSON lines or list pages)."""
 
     name = "openai_audit"
+    logsource = ("openai", "audit")
     description = "OpenAI organisation audit log (/organization/audit_logs)"
     envelope_paths = ("$.data",)
     select_sql = with_unmapped_nulls(_SELECT)

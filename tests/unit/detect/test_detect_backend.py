@@ -296,7 +296,7 @@ detection:
   condition: sel
 """
     sql = sigma(rule)[0]
-    assert sql.startswith("SELECT * FROM events WHERE source IN ('litellm', 'bedrock') AND ")
+    assert sql.startswith("SELECT * FROM events WHERE source IN ('bedrock', 'litellm') AND ")
     events = [{"model": "m", "source": "bedrock"}, {"model": "m", "source": "cloudtrail"}]
     assert run(sql, events) == ["e0"]
 
