@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 import math
 import os
@@ -30,16 +29,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Literal, TextIO, TypeVar, cast
+from typing import IO, Any, TextIO, TypeVar, cast
 
 import click
 import pyarrow as pa
 
+from sentinel import tables
 from sentinel.exceptions import SentinelError
 
 FORMATS = ("table", "csv", "json", "parquet")
 DEFAULT_TABLE_LIMIT = 100
-MAX_CELL_WIDTH = 60  # plain-text table: longer values are cut with "…"
 
 # C0/C1 controls (ANSI escapes start with \x1b), line/paragraph separators and bidi
 # controls ("Trojan Source"): shown as escapes in tables, \u-escaped in JSON.
@@ -200,10 +199,8 @@ def _write_text(table: pa.Table, fmt: str, stream: TextIO, more_rows: int) -> No
     elif fmt == "json":
         for row in _rows(table):
             stream.write(json_line(row) + "\n")
-    elif _is_terminal(stream):
-        _write_rich(table, stream, more_rows)
     else:
-        _write_plain(table, stream, more_rows)
+        _write_table(table, stream, more_rows)
     stream.flush()
 
 
@@ -225,65 +222,21 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _is_terminal(stream: TextIO) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
 def _more_line(more_rows: int) -> str:
     return f"… {more_rows} more row{'s' if more_rows != 1 else ''} (raise --limit to see them)"
 
 
-def _write_rich(table: pa.Table, stream: TextIO, more_rows: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    console = Console(file=stream, markup=False, emoji=False, highlight=False)
-    grid = Table(show_lines=False)
-    for name, field in zip(table.column_names, table.schema, strict=True):
-        justify: Literal["left", "right"] = "right" if _is_numeric(field.type) else "left"
-        grid.add_column(Text(printable(name)), justify=justify, overflow="fold")
-    for row in _rows(table):
-        grid.add_row(
-            *(Text("NULL", style="dim") if v is None else Text(cell_text(v)) for v in row.values())
-        )
-    console.print(grid)
-    if more_rows:
-        console.print(Text(_more_line(more_rows), style="dim"))
-
-
-def _write_plain(table: pa.Table, stream: TextIO, more_rows: int) -> None:
-    from rich.cells import cell_len
-
+def _write_table(table: pa.Table, stream: TextIO, more_rows: int) -> None:
+    """An aligned table fitted to the output width (see `sentinel.tables`)."""
     headers = [printable(name) for name in table.column_names]
-    rows = [[_clip(cell_text(v)) for v in row.values()] for row in _rows(table)]
-    widths = [max([cell_len(h), *(cell_len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    right = [_is_numeric(field.type) for field in table.schema]
-
-    def line(cells: list[str]) -> str:
-        padded = []
-        for cell, width, numeric in zip(cells, widths, right, strict=True):
-            pad = " " * (width - cell_len(cell))
-            padded.append(pad + cell if numeric else cell + pad)
-        return "  ".join(padded).rstrip()
-
-    out = io.StringIO()
-    out.write(line(headers) + "\n")
-    out.write("  ".join("-" * w for w in widths) + "\n")
-    for row in rows:
-        out.write(line(row) + "\n")
+    rows = [[cell_text(v) for v in row.values()] for row in _rows(table)]
+    numeric = [_is_numeric(field.type) for field in table.schema]
+    lines = tables.render(headers, rows, numeric, tables.output_width(stream))
+    if not rows:
+        lines.append("(0 rows)")
     if more_rows:
-        out.write(_more_line(more_rows) + "\n")
-    stream.write(out.getvalue())
-
-
-def _clip(text: str) -> str:
-    from rich.cells import cell_len, set_cell_size
-
-    if cell_len(text) <= MAX_CELL_WIDTH:
-        return text
-    return set_cell_size(text, MAX_CELL_WIDTH - 1) + "…"
+        lines.append(_more_line(more_rows))
+    stream.write("".join(line + "\n" for line in lines))
 
 
 def _is_numeric(kind: pa.DataType) -> bool:

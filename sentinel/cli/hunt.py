@@ -13,11 +13,18 @@ from sentinel.pii.catalog import Catalog, load_catalog
 from sentinel.pii.masking import hint
 from sentinel.workspace import Workspace
 
+NARROW_HIDDEN = ("start", "end", "digest")
+"""Columns a terminal table leaves out unless --wide: positions and the 64-hex digest
+are for machines (csv/json/parquet keep them) and would wrap every row."""
+
 
 @click.command("hunt")
 @click.option("--value", "value", help="A value to trace (card, email, key, …); normalised.")
 @click.option("--type", "type_name", help="A finding type to list, e.g. credit_card.")
 @click.option("--since", help="Only events since a duration (7d, 12h) or ISO date.")
+@click.option(
+    "--wide", is_flag=True, help=f"Also show {', '.join(NARROW_HIDDEN)} (hidden in tables)."
+)
 @output_options
 @click.pass_context
 def hunt(
@@ -25,6 +32,7 @@ def hunt(
     value: str | None,
     type_name: str | None,
     since: str | None,
+    wide: bool,
     fmt: str,
     output: Path | None,
     limit: int | None,
@@ -61,6 +69,8 @@ def hunt(
         con.close()
     if limit is not None:
         table = table.slice(0, limit)
+    if fmt == "table" and not wide:
+        table = table.drop_columns([c for c in NARROW_HIDDEN if c in table.column_names])
     audit = None
     if revealed is not None:
         audit = Reveal(revealed, command="hunt", query=what, state_db=ws.state_db)

@@ -61,7 +61,53 @@ def _register() -> None:
     from sentinel.cli import commands
 
     for command in commands.ALL:
+        share_global_options(command)
         cli.add_command(command)
+
+
+def share_global_options(command: click.Command) -> None:
+    """Let `--workspace` and `--quiet` follow the subcommand too (`sentinel sql -w DIR …`).
+
+    The group's own options stay the documented form; these copies only overwrite the
+    group's values in `ctx.obj` when given. A short form is left out where a command
+    already uses that letter for something else.
+    """
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            share_global_options(sub)
+        return
+    taken = {opt for param in command.params for opt in [*param.opts, *param.secondary_opts]}
+    if "--workspace" in taken:
+        return
+    command.params.append(
+        click.Option(
+            [o for o in ("--workspace", "-w") if o not in taken],
+            type=click.Path(file_okay=False),
+            expose_value=False,
+            is_eager=True,
+            callback=_set_root("workspace"),
+            help="Workspace directory (same as before the command).",
+        )
+    )
+    command.params.append(
+        click.Option(
+            [o for o in ("--quiet", "-q") if o not in taken],
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_root("quiet"),
+            help="No progress bars or chatter (same as before the command).",
+        )
+    )
+
+
+def _set_root(key: str) -> Any:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None and value is not False:
+            ctx.find_root().ensure_object(dict)[key] = value
+
+    return callback
 
 
 def main() -> None:

@@ -92,3 +92,13 @@ def test_hunt_usage_errors(workspace, run_cli) -> None:
     assert run_cli("hunt", "--type", "credit_crad").returncode == 2
     bad_since = run_cli("hunt", "--type", "credit_card", "--since", "yesterday")
     assert bad_since.returncode != 0 and "since" in bad_since.stderr
+
+
+def test_hunt_table_leaves_machine_columns_out_unless_wide(workspace, run_cli) -> None:
+    _lake(workspace)
+    narrow = run_cli("hunt", "--type", "credit_card", env={"COLUMNS": "200"}, check=True).stdout
+    assert "digest" not in narrow and "card ****1111" in narrow
+    wide = run_cli("hunt", "--type", "credit_card", "--wide", env={"COLUMNS": "400"}, check=True)
+    assert "digest" in wide.stdout
+    as_json = run_cli("hunt", "--type", "credit_card", "--format", "json", check=True).stdout
+    assert '"digest"' in as_json  # machine formats keep every column
