@@ -3,7 +3,6 @@ shipped pack's examples all pass and every rule has both kinds of example."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -112,15 +111,15 @@ def test_shipped_pack_examples_pass():
     assert report.problems == [] and failures == []
 
 
-def test_compiling_a_pack_of_100_rules_is_fast(tmp_path):
+def test_a_pack_of_100_rules_compiles(tmp_path):
+    # Its speed is measured by bench/compile_rules.py, never asserted here (a loaded CI
+    # machine would fail a timed assertion for no fault of the code).
     source = (REPO / "detections" / "ai_gateway" / "prompt_injection_phrases.yml").read_text()
     for index in range(100):
         text = source.replace(
             "id: 7c1b2a3d-4e5f-4a6b-8c7d-9e0f1a2b1105", f"id: 7c1b2a3d-4e5f-4a6b-8c7d-{index:012d}"
         )
         (tmp_path / f"rule{index}.yml").write_text(text.replace("title: ", f"title: {index} ", 1))
-    started = time.perf_counter()
     compiled, problems = compile_pack(load_rules([tmp_path]))
-    elapsed = time.perf_counter() - started
     assert problems == [] and len(compiled) == 100
-    assert elapsed < 6.0  # generous: the machine is shared; ~1.4 s when idle
+    assert len({rule.rule_id for rule in compiled}) == 100
