@@ -88,7 +88,7 @@ def test(ctx: click.Context, path: Path | None, rules_dir: Path) -> None:
 
     PATH narrows the run to one rule file or directory.
 
-    Example: sentinel rules test detections/openai/admin_key_created.yml
+    Example: sentinel rules test detections/openai/api_key_unrestricted.yml
     """
     report = run_examples([path or rules_dir])
     rows = []

@@ -126,7 +126,7 @@ def _run(
     reveal: bool,
 ) -> pa.Table:
     try:
-        table: pa.Table = con.execute(sql, params).to_arrow_table()
+        table: pa.Table = con.sql(sql, params=params).to_arrow_table()
     except duckdb.Error as exc:
         raise QueryError(f"hunt query failed: {exc}") from exc
     if reveal:
