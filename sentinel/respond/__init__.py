@@ -1,0 +1,1 @@
+"""Responding to incidents: playbooks (schema, step kinds, runner) and alert intake."""
