@@ -142,6 +142,55 @@ MIGRATIONS: list[str] = [
         created_at  TEXT NOT NULL
     )
     """,
+    # 3: scans, their alerts (with each event's lake provenance) and per-rule watermarks
+    # (see sentinel/store/alerts.py).
+    """
+    CREATE TABLE scans (
+        scan_id      TEXT PRIMARY KEY,
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT,
+        batch_seq    INTEGER NOT NULL DEFAULT 0, -- newest batches.rowid covered
+        rules        INTEGER NOT NULL DEFAULT 0,
+        alerts       INTEGER NOT NULL DEFAULT 0,
+        stats        TEXT NOT NULL DEFAULT '{}'  -- JSON: per-rule seconds and rows read
+    );
+    CREATE TABLE alerts (
+        alert_id     TEXT PRIMARY KEY,           -- derived from rule, group and first event
+        rule_id      TEXT NOT NULL,
+        rule_title   TEXT NOT NULL,
+        rule_kind    TEXT NOT NULL,              -- detection, correlation, baseline
+        level        TEXT NOT NULL,
+        tags         TEXT NOT NULL DEFAULT '[]', -- JSON list
+        group_key    TEXT NOT NULL DEFAULT '',
+        group_fields TEXT NOT NULL DEFAULT '{}', -- JSON object: field -> value
+        first_ts     TEXT NOT NULL,
+        last_ts      TEXT NOT NULL,
+        event_count  INTEGER NOT NULL,
+        scan_id      TEXT NOT NULL REFERENCES scans(scan_id),
+        created_at   TEXT NOT NULL,
+        detail       TEXT NOT NULL DEFAULT '{}'  -- JSON: e.g. a baseline's expected value
+    );
+    CREATE INDEX alerts_rule ON alerts(rule_id, group_key, first_ts);
+    CREATE INDEX alerts_scan ON alerts(scan_id);
+    CREATE TABLE alert_events (
+        alert_id      TEXT NOT NULL REFERENCES alerts(alert_id),
+        event_id      TEXT NOT NULL,
+        ts            TEXT,
+        source        TEXT,
+        source_file   TEXT,
+        source_offset INTEGER,
+        lake_file     TEXT,                      -- relative to lake/events/
+        batch_id      TEXT,
+        PRIMARY KEY (alert_id, event_id)
+    );
+    CREATE INDEX alert_events_event ON alert_events(event_id);
+    CREATE TABLE rule_watermarks (
+        rule_id    TEXT PRIMARY KEY,
+        batch_seq  INTEGER NOT NULL,             -- batches.rowid up to which it has run
+        rule_hash  TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
 ]
 
 
