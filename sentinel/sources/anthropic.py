@@ -117,6 +117,7 @@ class AnthropicActivitySource(LogSource):
     """Anthropic Compliance API Activity Feed (JSON lines or `{"data": [...]}` pages)."""
 
     name = "anthropic_activity"
+    logsource = ("anthropic", "activity")
     description = "Anthropic organisation activity (Compliance API /v1/compliance/activities)"
     envelope_paths = ("$.data",)
     select_sql = with_unmapped_nulls(_SELECT)

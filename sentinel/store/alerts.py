@@ -181,7 +181,8 @@ def list_alerts(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Alerts, newest first, optionally of one scan or rule and at or above a level."""
-    where, params = [], []  # type: ignore[var-annotated]
+    where: list[str] = []
+    params: list[Any] = []
     if scan_id is not None:
         where.append("scan_id = ?")
         params.append(scan_id)
