@@ -28,8 +28,8 @@ class PluginSource(LogSource):
 
 
 class VendorAudit(LogSource):
-    name = "anthropic_audit"
-    logsource = ("anthropic", "audit")
+    name = "acme_audit"
+    logsource = ("acme", "audit")
 
     def recognise(self, record: dict[str, Any]) -> bool:
         return False
@@ -74,7 +74,7 @@ def test_gateway_product_selects_custom_and_plugin_sources(tmp_path: Path) -> No
     assert taxonomy.select("ai_gateway", None) == ("acmeplugin", "bedrock", "litellm", "portkey")
     assert taxonomy.select("ai_gateway", "portkey") == ("portkey",)
     assert taxonomy.select("ai_gateway", "acmeplugin") == ("acmeplugin",)
-    assert taxonomy.select("anthropic", None) == ("anthropic_audit",)
+    assert taxonomy.select("acme", None) == ("acme_audit",)
     sql = compiled_sql(tmp_path, "product: ai_gateway", taxonomy)
     table = events_table(
         [
