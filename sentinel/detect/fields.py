@@ -34,6 +34,12 @@ TEXT_KEYWORD_FIELDS = ("prompt_text", "response_text", "raw")
 UNSUPPORTED_COLUMNS = frozenset({"pii_findings"})
 """Columns a rule cannot match on directly (struct lists); use `pii_types` or `raw.` paths."""
 
+DERIVED_LISTS: dict[str, str] = {
+    # Where the findings are (`prompt_text`, `response_text`, …): "PII in a response".
+    "pii_findings.field": 'list_transform("pii_findings", lambda f: f.field)',
+}
+"""List fields computed from a struct-list column, matched like `pii_types`."""
+
 
 @dataclass(frozen=True)
 class FieldRef:
@@ -106,6 +112,8 @@ def is_known_field(name: str) -> bool:
         return True
     if name.startswith(RAW_PREFIX):
         return all(name[len(RAW_PREFIX) :].split("."))
+    if name in DERIVED_LISTS:
+        return True
     return name in COLUMN_KINDS and name not in UNSUPPORTED_COLUMNS
 
 
@@ -115,6 +123,8 @@ def resolve_field(name: str) -> FieldRef:
         return FieldRef(name, "string", LIST_ELEMENT_SQL)
     if not is_known_field(name):
         raise UnknownFieldError(name)
+    if name in DERIVED_LISTS:
+        return FieldRef(name, "list", DERIVED_LISTS[name])
     if name.startswith(RAW_PREFIX):
         keys = name[len(RAW_PREFIX) :].split(".")
         return FieldRef(name, "json", f"json_extract_string(raw, {quote_literal(json_path(keys))})")

@@ -93,6 +93,17 @@ DEFAULT_VARS: dict[str, list[str]] = {
         "*/AmazonBedrockFullAccess",
         "*/PowerUserAccess",
     ],
+    # Approved AI vendors (the `vendor` column: LiteLLM's provider names, `aws-bedrock`).
+    "allowed_ai_vendors": [
+        "openai", "azure", "anthropic", "vertex_ai", "gemini", "mistral", "aws-bedrock",
+        "bedrock",
+    ],
+    # Approved model name patterns (`model` column; wildcards allowed).
+    "allowed_ai_models": [
+        "gpt-4o*", "gpt-4.1*", "gpt-5*", "o3*", "o4-mini*", "azure/*", "claude-*",
+        "*anthropic.claude-*", "gemini-*", "mistral-*", "mistral.*", "amazon.nova-*",
+        "amazon.titan-*", "*meta.llama*", "text-embedding-*",
+    ],
 }
 
 
