@@ -32,20 +32,30 @@ def sigma_cli() -> str:
     return found
 
 
-def test_sigma_check_passes_on_the_pack():
-    result = run(sigma_cli(), "check", "--fail-on-issues", "detections/")
-    if result.returncode != 0 and "Failed to load MITRE" in result.stderr + result.stdout:
-        excluded = [arg for name in NETWORK_VALIDATORS for arg in ("--exclude", name)]
-        result = run(sigma_cli(), "check", "--fail-on-issues", *excluded, "detections/")
+def documented_sigma_check() -> list[str]:
+    """The `sigma check` command detections/README.md gives (the offline-safe one)."""
+    readme = (REPO / "detections" / "README.md").read_text(encoding="utf-8")
+    lines = [line.split("#")[0].split() for line in readme.splitlines()]
+    commands = [words for words in lines if words[:2] == ["sigma", "check"]]
+    assert len(commands) == 1, commands
+    return commands[0]
+
+
+def test_documented_sigma_check_passes_offline():
+    command = documented_sigma_check()
+    for name in NETWORK_VALIDATORS:  # what keeps it from downloading MITRE data
+        assert ["--exclude", name] in [command[i : i + 2] for i in range(len(command))]
+    result = run(sigma_cli(), *command[1:])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Found 0 errors, 0 condition errors and 0 issues" in result.stdout
+    assert "Traceback" not in result.stderr
 
 
 def test_sigma_convert_prints_sql_for_every_rule():
     result = run(sigma_cli(), "convert", "-t", "sentinel", "-p", "sentinel", "detections/")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("SELECT * FROM events WHERE source IN (") >= 8
-    assert result.stdout.count("WITH matched AS (") == 3
+    assert result.stdout.count("SELECT * FROM events WHERE source IN (") >= 30
+    assert result.stdout.count("WITH matched AS (") >= 8
 
 
 def test_sigma_convert_from_another_directory(tmp_path):
