@@ -7,6 +7,7 @@ import click
 from sentinel.cli.demo import demo
 from sentinel.cli.hunt import hunt
 from sentinel.cli.rules import rules
+from sentinel.cli.sources import sources
 from sentinel.cli.sql import sql
 from sentinel.cli.workspace_cmds import ingest, init
 
@@ -15,3 +16,4 @@ ALL.append(sql)
 ALL.append(rules)
 ALL.append(demo)
 ALL.append(hunt)
+ALL.append(sources)

@@ -8,6 +8,7 @@ defined in `sentinel.toml` (generic JSON-lines mappings) are added by the caller
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -54,3 +55,39 @@ def recognise(record: Any, sources: Iterable[LogSource] | None = None) -> LogSou
         if source.recognise(record):
             return source
     return None
+
+
+BUILTIN_PACKAGE = "sentinel."
+"""Entry-point sources whose class lives in this package are built-in; others are plugins."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What `sentinel sources` shows about one installed source."""
+
+    name: str
+    product: str
+    service: str
+    description: str
+    origin: str
+    """`built-in`, `plugin` (another package's entry point) or `config` (sentinel.toml)."""
+
+
+def describe_sources(extra: Iterable[LogSource] = ()) -> list[SourceInfo]:
+    """Every known source with its Sigma logsource and origin, sorted by product and name.
+
+    `extra` (the workspace's configured sources) wins over an entry point of the same
+    name, as it does at ingest.
+    """
+    configured = {source.name for source in extra}
+    infos = []
+    for name, source in available_sources(extra).items():
+        if name in configured:
+            origin = "config"
+        elif type(source).__module__.startswith(BUILTIN_PACKAGE):
+            origin = "built-in"
+        else:
+            origin = "plugin"
+        product, service = source.sigma_logsource
+        infos.append(SourceInfo(name, product, service, source.description, origin))
+    return sorted(infos, key=lambda info: (info.product, info.service, info.name))
