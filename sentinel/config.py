@@ -58,11 +58,38 @@ class PiiConfig:
     """Processes that scan a large batch together; 0: one per core."""
 
 
+START_AT = ("beginning", "end")
+
+
 @dataclass(frozen=True)
 class WatchConfig:
+    """One `[[watch]]` table: a file, a directory (recursive) or a glob to tail."""
+
     path: str
     source: str | None = None
+    exclude: tuple[str, ...] = ()
+    """Glob patterns (matched against the file name and the full path) never read."""
+    start_at: str = "beginning"
+    """"end": files present when the daemon first starts are read from their end."""
+    poll: bool = False
+    """Poll with stat() instead of inotify (NFS, SMB and other network filesystems)."""
     line: int = 0
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """`[daemon]`: how `sentinel watch` batches, finishes and rescans."""
+
+    batch_bytes: int = 4 * 1024 * 1024
+    """A batch is closed once this many new bytes are waiting..."""
+    batch_seconds: float = 1.0
+    """...or once the first of them has waited this long, whichever comes first."""
+    idle_timeout: float = 5.0
+    """A file that stopped growing this long has its partial last line finished."""
+    rescan_interval: float = 30.0
+    """Full rescan of the watched paths: the safety net under file events."""
+    max_open_files: int = 512
+    """Files held open at once (to read a rotated or deleted file to its end)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +147,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
     watch: tuple[WatchConfig, ...] = ()
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
     sources: tuple[CustomSourceConfig, ...] = ()
     incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
 
@@ -179,7 +207,8 @@ class _Parser:
 
     def parse(self, data: dict[str, Any]) -> Config:
         top = self.table(
-            data, "sentinel.toml", ("ingest", "privacy", "pii", "watch", "sources", "incidents")
+            data, "sentinel.toml",
+            ("ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents"),
         )
         ingest = IngestConfig()
         if "ingest" in top:
@@ -205,6 +234,7 @@ class _Parser:
             privacy=privacy,
             pii=self.parse_pii(top.get("pii")),
             watch=self.parse_watch(top.get("watch", [])),
+            daemon=self.parse_daemon(top.get("daemon")),
             sources=self.parse_sources(top.get("sources", {})),
             incidents=self.parse_incidents(top.get("incidents")),
         )
@@ -282,11 +312,40 @@ class _Parser:
         for entry in data:
             line = self.line_of("watch", after)
             after = line
-            item = self.table(entry, "watch", ("path", "source"))
+            item = self.table(entry, "watch", ("path", "source", "exclude", "start_at", "poll"))
             if "path" not in item:
                 raise ConfigError(f"{self.path}:{line}: [[watch]] needs 'path'")
-            watches.append(WatchConfig(path=item["path"], source=item.get("source"), line=line))
+            path = self.typed(item, "path", str)
+            source = self.typed(item, "source", str) if "source" in item else None
+            exclude = item.get("exclude", [])
+            if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
+                raise self.fail("exclude", "'exclude' must be a list of glob patterns", after)
+            start_at = self.typed(item, "start_at", str) if "start_at" in item else "beginning"
+            if start_at not in START_AT:
+                raise self.fail(
+                    "start_at", f"start_at must be one of {', '.join(START_AT)}", after
+                )
+            poll = self.typed(item, "poll", bool) if "poll" in item else False
+            watches.append(
+                WatchConfig(
+                    path=path, source=source, exclude=tuple(exclude), start_at=start_at,
+                    poll=poll, line=line,
+                )
+            )
         return tuple(watches)
+
+    def parse_daemon(self, data: Any) -> DaemonConfig:
+        if data is None:
+            return DaemonConfig()
+        section = self.table(data, "daemon", tuple(DaemonConfig.__dataclass_fields__))
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            kind = type(getattr(DaemonConfig, key))
+            typed = self.typed(section, key, (int, float) if kind is float else int)
+            if isinstance(typed, bool) or typed <= 0:
+                raise self.fail(key, f"{key!r} must be a positive number, got {value!r}")
+            values[key] = kind(typed)
+        return DaemonConfig(**values)
 
     def parse_sources(self, data: Any) -> tuple[CustomSourceConfig, ...]:
         section = self.table(data, "sources", tuple(data) if isinstance(data, dict) else ())

@@ -57,10 +57,21 @@ CONFIG_TEMPLATE = """\
 # pattern = "EMP-[0-9]{6}"
 # severity = "medium"
 
-# Files the watcher tails. `source` is optional: formats are recognised from content.
+# Files `sentinel watch` tails: a file, a directory (recursive) or a glob. `source` is
+# optional: formats are recognised from content. See the README's watcher section.
 # [[watch]]
 # path = "/var/log/litellm/*.jsonl"
 # source = "litellm"
+# exclude = ["*.tmp"]
+# start_at = "beginning"      # or "end" for files present when the daemon first starts
+# poll = false                # true on NFS/SMB
+
+# [daemon]
+# batch_bytes = 4194304       # a batch is closed at this many bytes...
+# batch_seconds = 1.0         # ...or when its oldest line has waited this long
+# idle_timeout = 5.0          # an idle file's unterminated last line is then read
+# rescan_interval = 30.0      # full rescan under the file events
+# max_open_files = 512
 
 [incidents]
 # Alerts of one rule and group key this close (event time) to an open incident join it.

@@ -9,6 +9,7 @@ from sentinel.cli.hunt import hunt
 from sentinel.cli.rules import rules
 from sentinel.cli.sources import sources
 from sentinel.cli.sql import sql
+from sentinel.cli.watch import watch
 from sentinel.cli.workspace_cmds import ingest, init
 
 ALL: list[click.Command] = [init, ingest]
@@ -17,3 +18,4 @@ ALL.append(rules)
 ALL.append(demo)
 ALL.append(hunt)
 ALL.append(sources)
+ALL.append(watch)

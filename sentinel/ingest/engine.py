@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import glob
 import gzip
+import io
 import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,46 @@ def ingest_paths(
     return report
 
 
+@dataclass(frozen=True)
+class Tail:
+    """How a live file is read (the watcher's options; `sentinel ingest` uses the default).
+
+    With `finish` false only complete lines are taken: the checkpoint stays before a
+    partial last line, and gzip and single-document files (complete only once their
+    writer is done) are left alone. `stop` is asked between batches; a stopped read has
+    committed every batch it started.
+    """
+
+    finish: bool = True
+    batch_bytes: int | None = None
+    stop: Callable[[], bool] | None = None
+
+
+def formats_for(ws: Workspace, source: str | None = None) -> _Formats:
+    """The log sources to read files with (resolved once, reused for many files)."""
+    return _Formats.resolve(ws, source)
+
+
+def ingest_file(
+    ws: Workspace,
+    con: Any,
+    duck: duckdb.DuckDBPyConnection,
+    path: Path,
+    formats: _Formats,
+    key: bytes,
+    tail: Tail,
+) -> FileReport:
+    """Ingest one file from its checkpoint: the watcher's unit of work.
+
+    The caller holds `batches.ingest_lock` and has run `batches.recover` under it.
+    """
+    return _ingest_file(ws, con, duck, path, formats, key, IngestReport(), _no_progress, tail)
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -213,6 +254,7 @@ def _ingest_file(
     key: bytes,
     report: IngestReport,
     advance: Any,
+    tail: Tail = Tail(),  # noqa: B008 - frozen, shared safely
 ) -> FileReport:
     result = FileReport(str(path))
     reason = file_store.readable(path)
@@ -225,6 +267,13 @@ def _ingest_file(
         result.skipped = "empty file"
         return result
     gz = file_store.is_gzip(path)
+    end: int | None = None
+    if not tail.finish:
+        if gz or state.framing == "document":
+            return result  # complete only once its writer is done: read when idle
+        end = complete_end(path, disk_size, ws.config.ingest.max_line_bytes)
+        if end <= state.offset:
+            return result  # nothing but a partial line since the checkpoint
     if state.file_id is not None and state.disk_size == disk_size and (
         gz or state.framing == "document" or state.offset >= disk_size
     ):
@@ -238,6 +287,8 @@ def _ingest_file(
         advance(disk_size)
         return result
     kind = state.framing or framing.detect_framing(head)
+    if not tail.finish and kind == "document":
+        return result
     config = ws.config
     document: framing.Chunk | None = None
     paths = formats.envelope_paths
@@ -269,19 +320,25 @@ def _ingest_file(
         advance(disk_size)
         _finish(con, state, disk_size)
         return result
-    with _open(path, gz) as stream:
-        stream.seek(state.offset)
+    with _open(path, gz) as opened:
+        bounded: Any = opened if end is None else _Bounded(opened, end)
+        bounded.seek(state.offset)
         chunks = framing.read_lines(
-            stream, state.offset, config.ingest.batch_bytes, config.ingest.max_line_bytes
+            bounded, state.offset, tail.batch_bytes or config.ingest.batch_bytes,
+            config.ingest.max_line_bytes,
         )
-        raw_handle = stream.fileobj if isinstance(stream, gzip.GzipFile) else stream  # type: ignore[attr-defined]
+        raw_handle = opened.fileobj if isinstance(opened, gzip.GzipFile) else opened  # type: ignore[attr-defined]
         last_position = raw_handle.tell() if raw_handle is not None else 0
         # Pipelined: while one worker writes and commits batch k (Parquet compression,
         # fsyncs, SQLite), this thread frames and normalises batch k+1. One worker keeps
         # the commits in file order; the checkpoint only ever moves forward.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinel-commit") as pool:
             pending: Future[None] | None = None
+            stopped = False
             for chunk in _prefetched(chunks):
+                if tail.stop is not None and tail.stop():
+                    stopped = True
+                    break
                 prepared = _prepare(ws, duck, state, source, kind, chunk, key)
                 if pending is not None:
                     pending.result()
@@ -291,8 +348,59 @@ def _ingest_file(
                 last_position = position
             if pending is not None:
                 pending.result()
-    _finish(con, state, disk_size)
+    if not stopped:
+        _finish(con, state, disk_size)
     return result
+
+
+def complete_end(path: Path, size: int, longest: int | None = None) -> int:
+    """The offset just past the last newline in the first `size` bytes (0: none).
+
+    Searched back at most `longest` bytes: a last line longer than that is oversize
+    anyway, so `size` is returned and the line is quarantined rather than scanned for
+    again on every call.
+    """
+    floor = 0 if longest is None else max(0, size - longest)
+    step = 64 * 1024
+    with path.open("rb") as handle:
+        end = size
+        while end > floor:
+            start = max(floor, end - step)
+            handle.seek(start)
+            index = handle.read(end - start).rfind(b"\n")
+            if index >= 0:
+                return start + index + 1
+            end = start
+    return 0 if floor == 0 else size
+
+
+class _Bounded(io.RawIOBase):
+    """A file read no further than `end`: complete lines only, while a writer appends."""
+
+    def __init__(self, raw: IO[bytes], end: int) -> None:
+        super().__init__()
+        self.raw, self.end = raw, end
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        room = min(len(buffer), self.end - self.raw.tell())
+        if room <= 0:
+            return 0
+        return self.raw.readinto(memoryview(buffer)[:room])  # type: ignore[attr-defined]
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
 
 
 def _prefetched(chunks: Iterator[framing.Chunk]) -> Iterator[framing.Chunk]:

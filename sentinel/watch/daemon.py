@@ -1,0 +1,360 @@
+"""The watch loop: hints and rescans in, exactly-once ingest and detection out.
+
+One pass: take the file events gathered since the last pass (or list every watched
+path when the rescan is due), ask the tracker which files are due, read each from its
+checkpoint under the workspace's ingest lock, then run the incremental scan for the
+sources that received events. Invariants:
+
+- a checkpoint only moves inside the transaction that commits its batch (`batches`),
+  so a SIGKILL at any moment loses nothing and duplicates nothing;
+- a failure to write the workspace (full disk, I/O error) pauses all reading and is
+  retried with a growing delay: nothing is skipped, no offset runs ahead;
+- a file that cannot be read is reported once and not retried until it changes;
+- SIGTERM/SIGINT stop between batches (the batch being written is committed first);
+  SIGHUP reloads `sentinel.toml`, keeping the old config if the new one is invalid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from sentinel.config import Config
+from sentinel.exceptions import ConfigError, SentinelError, StoreError
+from sentinel.ingest import batches
+from sentinel.ingest.engine import Tail, formats_for, ingest_file
+from sentinel.ingest.normalise import connect, release
+from sentinel.store.db import open_db
+from sentinel.watch import lock as daemon_lock
+from sentinel.watch.detection import scan_hook
+from sentinel.watch.log import EventLog
+from sentinel.watch.notify import notify
+from sentinel.watch.observe import Hints, Observers
+from sentinel.watch.recovery import quarantine_unreadable, skip_to_end_once, verify_checkpoint
+from sentinel.watch.targets import Target, targets_of
+from sentinel.watch.tracker import Tracked, Tracker, Work
+from sentinel.workspace import Workspace
+
+HEARTBEAT_SECONDS = 2.0
+MAX_WAIT_SECONDS = 1.0
+STORE_RETRY_MAX = 30.0
+_STORE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+class Daemon:
+    def __init__(self, ws: Workspace, log: EventLog) -> None:
+        self.ws, self.log = ws, log
+        self.config: Config = ws.config
+        self.wake = threading.Event()
+        self.hints = Hints(self.wake)
+        self.stopping = False
+        self.reload_requested = False
+        self.tracker = Tracker(self.config.daemon)
+        self.targets: list[Target] = targets_of(ws)
+        self.observers: Observers | None = None
+        self.formats: dict[str | None, Any] = {}
+        self.started_at = _now()
+        self.totals = {"events": 0, "quarantined": 0, "batches_passes": 0}
+        self.last_batch_at: str | None = None
+        self.store_retry_at = 0.0
+        self.store_delay = 0.0
+        self.next_rescan = 0.0
+        self.last_heartbeat = 0.0
+        self.scan = scan_hook()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code (0 on a clean stop)."""
+        lock = daemon_lock.DaemonLock.acquire(self.ws)
+        previous = self._install_signals()
+        self.con = open_db(self.ws.state_db)
+        self.duck = connect()
+        try:
+            self.log.info(
+                "daemon.started", pid=os.getpid(), workspace=str(self.ws.root),
+                watches=len(self.targets), detection="on" if self.scan else "off",
+            )
+            if not self.targets:
+                self.log.warning("watch.none", note="no [[watch]] table in sentinel.toml")
+            self.observers = Observers(self.targets, self.hints, self.log)
+            self._rescan(first=True)
+            notify("READY=1")
+            self._heartbeat("running", force=True)
+            while not self.stopping:
+                self._pass()
+                self._heartbeat("running")
+                if not self.stopping:
+                    self.wake.wait(self._wait_seconds())
+                    self.wake.clear()
+        finally:
+            notify("STOPPING=1")
+            if self.observers is not None:
+                self.observers.stop()
+            self.tracker.close_all()
+            release(self.duck)
+            self.duck.close()
+            self.con.close()
+            self._heartbeat("stopped", force=True)
+            self.log.info("daemon.stopped", events=self.totals["events"])
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            lock.release()
+        return 0
+
+    def _install_signals(self) -> dict[int, Any]:
+        previous: dict[int, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_requested = True
+        else:
+            self.stopping = True
+        self.wake.set()
+
+    def _wait_seconds(self) -> float:
+        now = time.monotonic()
+        wait = min(self.tracker.next_deadline(now), self.next_rescan - now, MAX_WAIT_SECONDS)
+        if self.store_retry_at > now:
+            wait = max(wait, min(self.store_retry_at - now, MAX_WAIT_SECONDS))
+        return max(wait, 0.01)
+
+    # -- one pass --------------------------------------------------------------------
+    def _pass(self) -> None:
+        if self.reload_requested:
+            self.reload_requested = False
+            self._reload()
+        now = time.monotonic()
+        paths, rescan = self.hints.take()
+        if rescan or now >= self.next_rescan:
+            self._rescan()
+        else:
+            for path in paths:
+                self.tracker.see(path, self._target_of(path))
+        if now < self.store_retry_at:
+            return  # the store is failing: read nothing until the retry time
+        work = self.tracker.due(time.monotonic())
+        if work:
+            self._read(work)
+        now = time.monotonic()
+        for tracked in list(self.tracker.files.values()):
+            self.tracker.settle(tracked, now)
+
+    def _target_of(self, path: Path) -> Target | None:
+        return next((t for t in self.targets if t.matches(path)), None)
+
+    def _rescan(self, first: bool = False) -> None:
+        listed = []
+        for target in self.targets:
+            try:
+                files = list(target.list_files())
+            except OSError as exc:
+                self.log.warning("watch.list_failed", path=target.config.path, reason=str(exc))
+                continue
+            if first and target.config.start_at == "end":
+                skipped = skip_to_end_once(self.con, target, files)
+                if skipped:
+                    self.log.info("watch.start_at_end", path=target.config.path, files=skipped)
+            for path in files:
+                if self.tracker.see(path, target) is not None:
+                    listed.append(path)
+        self.tracker.forget_unlisted(listed)
+        interval = self.config.daemon.rescan_interval
+        if self.observers is not None and self.observers.unobserved:
+            interval = min(interval, 5.0)  # no events for some targets: rescan more often
+        self.next_rescan = time.monotonic() + interval
+
+    def _read(self, work: list[Work]) -> None:
+        sources: set[str] = set()
+        with self._ingest_lock() as locked:
+            if not locked:
+                return  # a `sentinel ingest` is running: its turn, ours next pass
+            try:
+                batches.recover(self.con, self.ws)
+            except (OSError, sqlite3.Error, SentinelError) as exc:
+                self._store_failed(exc)
+                return
+            for item in work:
+                if self.stopping:
+                    break
+                if not self._read_one(item, sources):
+                    break
+        if sources and self.scan is not None and not self.stopping:
+            self._detect(frozenset(sources))
+
+    def _read_one(self, item: Work, sources: set[str]) -> bool:
+        """Read one file; False when the store failed (stop this pass)."""
+        tracked = item.file
+        self.tracker.before_read(tracked)
+        path = tracked.read_path
+        tail = Tail(
+            finish=item.finish, batch_bytes=self.config.daemon.batch_bytes,
+            stop=lambda: self.stopping,
+        )
+        try:
+            verify_checkpoint(self.con, path, self.log)
+            report = ingest_file(
+                self.ws, self.con, self.duck, path, self._formats(tracked.target), self._key,
+                tail,
+            )
+        except FileNotFoundError:
+            self.tracker.drop(tracked)  # gone between the stat and the read
+            return True
+        except Exception as exc:  # noqa: BLE001 - classified: store vs this file's input
+            if _is_store_failure(exc, self.ws.root):
+                self._store_failed(exc)
+                return False
+            self._file_failed(tracked, item, exc)
+            return True
+        self._store_ok()
+        self.tracker.after_read(item, time.monotonic())
+        if report.skipped and not report.ignored:
+            self.log.warning("file.skipped", path=str(tracked.path), reason=report.skipped)
+            tracked.failed = tracked.seen
+        if report.events or report.quarantined:
+            self.totals["events"] += report.events
+            self.totals["quarantined"] += report.quarantined
+            self.last_batch_at = _now()
+            self.log.info(
+                "ingested", path=str(tracked.path), source=report.source, events=report.events,
+                quarantined=report.quarantined, finished=item.finish,
+            )
+            if report.events and report.source:
+                sources.add(report.source)
+        return True
+
+    @property
+    def _key(self) -> bytes:
+        return self.ws.secret_key()
+
+    def _formats(self, target: Target) -> Any:
+        source = target.config.source
+        if source not in self.formats:
+            self.formats[source] = formats_for(self.ws, source)
+        return self.formats[source]
+
+    def _file_failed(self, tracked: Tracked, item: Work, exc: BaseException) -> None:
+        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        tracked.failed = tracked.seen
+        self.log.error("file.failed", path=str(tracked.path), reason=reason)
+        if item.finish:
+            # Idle and still unreadable (a truncated or corrupt .gz): quarantined once
+            # with the reason, then left alone until the file changes.
+            quarantine_unreadable(self.ws, self.con, tracked.read_path, tracked.path, reason)
+            self.log.warning("file.quarantined", path=str(tracked.path), reason=reason)
+
+    def _store_failed(self, exc: BaseException) -> None:
+        self.store_delay = min(max(self.store_delay * 2, 1.0), STORE_RETRY_MAX)
+        self.store_retry_at = time.monotonic() + self.store_delay
+        self.log.error(
+            "store.paused", reason=str(exc) or type(exc).__name__, retry_in=self.store_delay,
+            note="reading paused; checkpoints stay at the last committed batch",
+        )
+
+    def _store_ok(self) -> None:
+        if self.store_delay:
+            self.log.info("store.resumed")
+        self.store_delay = 0.0
+
+    def _detect(self, sources: frozenset[str]) -> None:
+        assert self.scan is not None
+        try:
+            alerts = self.scan(self.ws, sources)
+        except SentinelError as exc:
+            self.log.error("detect.failed", reason=exc.message)
+            return
+        if alerts:
+            self.log.info("detect.alerts", alerts=alerts, sources=",".join(sorted(sources)))
+
+    @contextlib.contextmanager
+    def _ingest_lock(self) -> Iterator[bool]:
+        """The lock `sentinel ingest` takes, without waiting for it (see `batches`)."""
+        fd = os.open(self.ws.root / "lake" / ".ingest.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    # -- reload and status -----------------------------------------------------------
+    def _reload(self) -> None:
+        fresh = Workspace(self.ws.root)
+        try:
+            config = fresh.config
+            targets = targets_of(fresh)
+        except ConfigError as exc:
+            self.log.error("config.invalid", reason=exc.message, note="keeping the old config")
+            return
+        self.ws, self.config, self.targets = fresh, config, targets
+        self.tracker.config = config.daemon
+        self.formats = {}
+        self.scan = scan_hook()
+        if self.observers is not None:
+            self.observers.stop()
+        self.observers = Observers(self.targets, self.hints, self.log)
+        self._rescan()
+        self.log.info("config.reloaded", watches=len(targets))
+
+    def _heartbeat(self, state: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_heartbeat < HEARTBEAT_SECONDS:
+            return
+        self.last_heartbeat = now
+        status = {
+            "state": state, "pid": os.getpid(), "started_at": self.started_at,
+            "heartbeat": _now(), "watching": len(self.tracker.files),
+            "open_files": self.tracker.open_files, "events": self.totals["events"],
+            "quarantined": self.totals["quarantined"], "last_batch_at": self.last_batch_at,
+            "store_paused": self.store_delay > 0,
+        }
+        if state == "stopped":
+            status["stopped_at"] = status["heartbeat"]
+        try:
+            daemon_lock.write_status(self.ws, status)
+        except OSError as exc:
+            self.log.warning("status.write_failed", reason=str(exc))
+        if state == "running":
+            notify("WATCHDOG=1")
+
+
+def _is_store_failure(exc: BaseException, root: Path) -> bool:
+    """A failure to write the workspace (retry later), as opposed to a bad input file."""
+    if isinstance(exc, StoreError | sqlite3.Error):
+        return True
+    if isinstance(exc, OSError):
+        if exc.errno in _STORE_ERRNOS:
+            return True
+        name = exc.filename
+        return isinstance(name, str) and Path(name).is_relative_to(root)
+    return "No space left on device" in str(exc)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def run_daemon(workspace: str | os.PathLike[str], log_format: str = "text") -> int:
+    """`sentinel watch`: tail the configured paths until stopped; the exit code."""
+    ws = Workspace.open(workspace)
+    ws.config  # noqa: B018 - a broken config fails here, before the lock is taken
+    return Daemon(ws, EventLog(log_format)).run()
