@@ -25,6 +25,7 @@ from sentinel.ingest import batches
 from sentinel.ingest import files as file_store
 from sentinel.ingest.engine import complete_end
 from sentinel.ingest.framing import Rejected
+from sentinel.store.db import transaction
 from sentinel.watch.log import EventLog
 from sentinel.watch.targets import Target
 from sentinel.workspace import Workspace
@@ -124,13 +125,8 @@ def _set_offset(con: sqlite3.Connection, file_id: int, offset: int) -> None:
 
 
 def _write(con: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> None:
-    con.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(con):
         con.execute(sql, params)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def quarantine_unreadable(
@@ -159,8 +155,7 @@ def skip_to_end_once(con: sqlite3.Connection, target: Target, files: list[Path])
     if con.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone():
         return 0
     skipped = 0
-    con.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(con):
         for path in files:
             try:
                 state = file_store.identify(con, path)
@@ -173,8 +168,4 @@ def skip_to_end_once(con: sqlite3.Connection, target: Target, files: list[Path])
             file_store.save(con, state)
             skipped += 1
         con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, 'done')", (key,))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return skipped
