@@ -9,6 +9,7 @@ from sentinel.cli.hunt import hunt
 from sentinel.cli.rules import rules
 from sentinel.cli.sources import sources
 from sentinel.cli.sql import sql
+from sentinel.cli.status import status
 from sentinel.cli.watch import watch
 from sentinel.cli.workspace_cmds import ingest, init
 
@@ -19,3 +20,4 @@ ALL.append(demo)
 ALL.append(hunt)
 ALL.append(sources)
 ALL.append(watch)
+ALL.append(status)
