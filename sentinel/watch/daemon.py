@@ -114,6 +114,8 @@ class Daemon:
 
     def _install_signals(self) -> dict[int, Any]:
         previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return previous  # embedded (tests): the owner stops it with `request_stop`
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous
@@ -123,6 +125,11 @@ class Daemon:
             self.reload_requested = True
         else:
             self.stopping = True
+        self.wake.set()
+
+    def request_stop(self) -> None:
+        """What SIGTERM does, for a daemon run in a thread."""
+        self.stopping = True
         self.wake.set()
 
     def _wait_seconds(self) -> float:
