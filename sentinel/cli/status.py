@@ -22,7 +22,7 @@ def status(ctx: click.Context, fmt: str) -> None:
     its last committed batch and its quarantined records. Exit code 0 when the daemon
     runs, 1 when it does not (for monitoring checks).
 
-    Example: sentinel status --format json | jq .lag
+    Example: sentinel status --format json
     """
     from sentinel.watch.status import collect
 

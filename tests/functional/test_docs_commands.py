@@ -39,7 +39,7 @@ SKIP: dict[str, str] = {
     "demo": "builds the workspace every other command here runs on",
     "init": "creates workspaces elsewhere (tested in test_workspace_cli)",
 }
-EXIT_OK = {"scan": {0, 1}, "audit verify-bundle": {0}}
+EXIT_OK = {"scan": {0, 1}, "audit verify-bundle": {0}, "status": {1}}  # status: no daemon
 _PLACEHOLDER = re.compile(r"<[^>]+>|\bPATH\b|/var/|/etc/|invocation-logs/|exports/|ARN\b")
 _BLOCK = re.compile(r"```(sh|console|bash|shell)\n(.*?)```", re.S)
 
