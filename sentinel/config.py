@@ -80,8 +80,9 @@ class WatchConfig:
 class DaemonConfig:
     """`[daemon]`: how `sentinel watch` batches, finishes and rescans."""
 
-    batch_bytes: int = 4 * 1024 * 1024
-    """A batch is closed once this many new bytes are waiting..."""
+    batch_bytes: int = 16 * 1024 * 1024
+    """A batch is closed once this many new bytes are waiting... (and a backlog is read
+    in batches of this size: each batch has a fixed cost, and memory grows with it)."""
     batch_seconds: float = 1.0
     """...or once the first of them has waited this long, whichever comes first."""
     idle_timeout: float = 5.0

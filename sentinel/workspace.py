@@ -67,7 +67,7 @@ CONFIG_TEMPLATE = """\
 # poll = false                # true on NFS/SMB
 
 # [daemon]
-# batch_bytes = 4194304       # a batch is closed at this many bytes...
+# batch_bytes = 16777216      # a batch is closed at this many bytes...
 # batch_seconds = 1.0         # ...or when its oldest line has waited this long
 # idle_timeout = 5.0          # an idle file's unterminated last line is then read
 # rescan_interval = 30.0      # full rescan under the file events

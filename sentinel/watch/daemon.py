@@ -280,8 +280,9 @@ class Daemon:
         assert self.scan is not None
         try:
             alerts = self.scan(self.ws, sources)
-        except SentinelError as exc:
-            self.log.error("detect.failed", reason=exc.message)
+        except Exception as exc:  # noqa: BLE001 - the scan retries from its watermark
+            reason = exc.message if isinstance(exc, SentinelError) else repr(exc)
+            self.log.error("detect.failed", reason=reason, note="retried after the next batch")
             return
         if alerts:
             self.log.info("detect.alerts", alerts=alerts, sources=",".join(sorted(sources)))

@@ -90,3 +90,14 @@ def test_a_file_that_stops_growing_has_its_last_line_finished(
     append(logs / "gw.jsonl", 0, 10, tail=litellm_line(10))  # no final newline, ever
     wait_for(lambda: lake_count(workspace) == 11, what="the unterminated last line")
     assert watchd.quarantined(workspace) == []
+
+
+def test_polling_mode_for_network_filesystems(
+    workspace: Workspace, daemon: Start, tmp_path: Path
+) -> None:
+    logs = tmp_path / "nfs"
+    logs.mkdir()
+    configure(workspace, f'path = "{logs}/*.jsonl"\npoll = true')
+    daemon()
+    append(logs / "gw.jsonl", 0, 10)
+    wait_for(lambda: lake_count(workspace) == 10, what="lines seen by polling")
