@@ -177,6 +177,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000, help="events per second")
     parser.add_argument("--seconds", type=float, default=600, help="length of the steady phase")
     parser.add_argument("--burst", type=int, default=1_000_000, help="lines appended at once")
+    parser.add_argument("--batch-bytes", type=int, help="[daemon] batch_bytes (else the default)")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
 
@@ -188,6 +189,8 @@ def main() -> None:
                        capture_output=True)
         with (ws / "sentinel.toml").open("a") as config:
             config.write(f'\n[[watch]]\npath = "{logs}"\n')
+            if args.batch_bytes:
+                config.write(f"\n[daemon]\nbatch_bytes = {args.batch_bytes}\n")
         print("generating the line pool...", file=sys.stderr)
         writer = Writer(logs / "gateway.jsonl", line_pool())
         log = (scratch / "watch.log").open("w")
@@ -216,7 +219,8 @@ def main() -> None:
         daemon.wait(60)
         sampler.stop.set()
         results = {
-            "rate": args.rate, "seconds": args.seconds, "steady_lines": steady_lines,
+            "rate": args.rate, "seconds": args.seconds, "batch_bytes": args.batch_bytes,
+            "steady_lines": steady_lines,
             "latency_p50_s": round(statistics.median(lat), 3),
             "latency_p95_s": round(lat[int(len(lat) * 0.95)], 3),
             "latency_max_s": round(lat[-1], 3),
