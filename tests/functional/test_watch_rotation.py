@@ -7,6 +7,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
 from tests.functional import watchd
@@ -126,3 +128,33 @@ def test_a_file_deleted_and_recreated_starts_at_zero(
     log.unlink()
     append(log, 30, 12)
     wait_for(exactly(workspace, 42), what="the recreated file from its start")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs NUL runs skipped instead of the file taken as binary (issue 9, ingest "
+    "helper); remove this mark when it lands",
+)
+def test_copytruncate_without_o_append_skips_the_nul_hole(
+    workspace: Workspace, daemon: Start, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    configure(workspace, f'path = "{logs}"')
+    log = logs / "gw.jsonl"
+    writer = log.open("w", encoding="utf-8")  # no O_APPEND: writes at its own offset
+    writer.write(lines_of(0, 100))
+    writer.flush()
+    daemon()
+    wait_for(exactly(workspace, 100), what="the first lines")
+    shutil.copyfile(log, logs / "gw.jsonl.1")
+    os.truncate(log, 0)
+    writer.write(lines_of(100, 30))  # lands after a hole of NUL bytes as long as the copy
+    writer.close()
+    assert log.read_bytes()[:1] == b"\0"
+    wait_for(exactly(workspace, 130), what="the lines after the NUL hole")
+    assert watchd.quarantined(workspace) == []
+
+
+def lines_of(first: int, count: int) -> str:
+    return "".join(litellm_line(i) + "\n" for i in range(first, first + count))
