@@ -229,7 +229,8 @@ class Daemon:
         self._store_ok()
         self.tracker.after_read(item, time.monotonic())
         if report.skipped and not report.ignored:
-            self.log.warning("file.skipped", path=str(tracked.path), reason=report.skipped)
+            if report.skipped != "empty file":  # a log just created by rotation: not news
+                self.log.warning("file.skipped", path=str(tracked.path), reason=report.skipped)
             tracked.failed = tracked.seen
         if report.events or report.quarantined:
             self.totals["events"] += report.events
