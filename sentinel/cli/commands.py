@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
+from sentinel.cli.audit import audit_group
 from sentinel.cli.demo import demo
 from sentinel.cli.hunt import hunt
+from sentinel.cli.incidents import incidents_group
+from sentinel.cli.playbook import playbook_group
 from sentinel.cli.rules import rules
 from sentinel.cli.sources import sources
 from sentinel.cli.sql import sql
@@ -21,3 +24,6 @@ ALL.append(hunt)
 ALL.append(sources)
 ALL.append(watch)
 ALL.append(status)
+ALL.append(incidents_group)
+ALL.append(playbook_group)
+ALL.append(audit_group)
