@@ -120,11 +120,13 @@ def show(ctx: click.Context, incident_id: int, fmt: str) -> None:
     with case_store(ctx) as (ws, con):
         doc = case_document(ws, con, incident_id)
         exposure = ledger.exposure(ws, con, incident_id)
+        related = ledger.related_incidents(ws, con, incident_id)
         merged = [incident_id, *doc["merged_from"]]
         timeline = [e.__dict__ for e in audit.entries(con, merged)]
     if fmt == "json":
         doc["ledger"] = exposure.drop_columns(["digests"]).to_pylist()
         doc["timeline"] = timeline
+        doc["related"] = related
         click.echo(json_line(mask_deep(plain(doc))))
         return
     case = doc["incident"]
@@ -138,6 +140,9 @@ def show(ctx: click.Context, incident_id: int, fmt: str) -> None:
                                     "source_offset", "lake_file"]), fmt=fmt)
     heading(fmt, "Exposure ledger (counts and digests, never values)")
     emit(exposure.drop_columns(["digests"]), fmt=fmt)
+    if related:
+        heading(fmt, "Related incidents (a shared address, user or key within a day)")
+        emit(rows_table(related, ["incident_id", "title", "shared"]), fmt=fmt)
     if doc["playbook"]:
         heading(fmt, f"Playbook {doc['playbook']['name']}")
         emit(rows_table(doc["playbook"]["deadlines"], ["label", "due_at", "met"]), fmt=fmt)

@@ -16,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 
 import duckdb
 import pyarrow as pa
@@ -68,3 +69,65 @@ def exposure(ws: Workspace, con: sqlite3.Connection, incident_id: int) -> pa.Tab
         raise StoreError(f"cannot compute the exposure ledger: {query_error(exc)}") from exc
     finally:
         lake.close()
+
+
+_RELATED_SQL = """
+WITH mine AS (
+    SELECT client_ip, actor_user, actor_key FROM events
+    WHERE event_id IN (SELECT unnest($ids::VARCHAR[]))
+      AND ts BETWEEN $lo::TIMESTAMPTZ AND $hi::TIMESTAMPTZ
+)
+SELECT e.event_id,
+       CASE WHEN e.client_ip IN (SELECT client_ip FROM mine) THEN 'client_ip ' || e.client_ip
+            WHEN e.actor_user IN (SELECT actor_user FROM mine) THEN 'actor_user ' || e.actor_user
+            ELSE 'actor_key ' || e.actor_key END AS shared
+FROM events AS e
+WHERE e.event_id IN (SELECT unnest($others::VARCHAR[]))
+  AND (e.client_ip IN (SELECT client_ip FROM mine)
+       OR e.actor_user IN (SELECT actor_user FROM mine)
+       OR e.actor_key IN (SELECT actor_key FROM mine))
+"""
+
+
+def related_incidents(
+    ws: Workspace, con: sqlite3.Connection, incident_id: int
+) -> list[dict[str, object]]:
+    """Other incidents whose events share a client IP, user or key with this one's, and
+    happened within a day of it: the other chapters of one story (e.g. a stolen laptop's
+    key, then the same address at the cloud console), for a responder to merge or not."""
+    ids, lo, hi = linked_event_ids(con, incident_id)
+    if not ids:
+        return []
+    lo_ts, hi_ts = parse_ts(lo) - timedelta(days=1), parse_ts(hi) + timedelta(days=1)
+    candidates = con.execute(
+        "SELECT e.incident_id, e.event_id, e.ts FROM incident_events AS e JOIN incidents AS i "
+        "USING (incident_id) WHERE e.incident_id != ? AND i.merged_into IS NULL",
+        (incident_id,),
+    ).fetchall()
+    owner = {
+        event_id: other for other, event_id, ts in candidates
+        if ts and lo_ts <= parse_ts(ts) <= hi_ts
+    }
+    if not owner:
+        return []
+    lake = open_lake(ws)
+    try:
+        rows = lake.execute(
+            _RELATED_SQL,
+            {"ids": ids, "lo": lo, "hi": hi, "others": list(owner)},
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot find related incidents: {query_error(exc)}") from exc
+    finally:
+        lake.close()
+    shared: dict[int, set[str]] = {}
+    for event_id, what in rows:
+        if what:
+            shared.setdefault(owner[event_id], set()).add(str(what))
+    result: list[dict[str, object]] = []
+    for other, values in sorted(shared.items()):
+        title = con.execute(
+            "SELECT title FROM incidents WHERE incident_id = ?", (other,)
+        ).fetchone()[0]
+        result.append({"incident_id": other, "title": title, "shared": sorted(values)})
+    return result

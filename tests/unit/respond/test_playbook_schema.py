@@ -156,3 +156,19 @@ def test_templates_render_fields_only() -> None:
     assert params.template_fields("{a} {{b}} {c}") == ["a", "c"]
     assert params.render("{a} {{b}} {c.__class__}", {"a": 1}) == "1 {b} "
     assert QueryStep.model_fields["max_rows"].default == 200
+
+
+def test_every_high_or_critical_rule_of_the_pack_gets_a_playbook() -> None:
+    import yaml
+
+    books = load_playbooks()
+    missing = []
+    for path in sorted((BUILTIN_DIR.parent / "detections").rglob("*.yml")):
+        for rule in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not isinstance(rule, dict) or rule.get("level") not in ("high", "critical"):
+                continue
+            chosen = choose(books, str(rule.get("id")), str(rule.get("title")),
+                            list(rule.get("tags") or []), str(rule["level"]))
+            if chosen is None:
+                missing.append(f"{path.name}: {rule.get('title')}")
+    assert not missing

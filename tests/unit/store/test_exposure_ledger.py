@@ -59,3 +59,23 @@ def test_ledger_of_an_incident_without_pii_is_empty(
     incidents.open_or_update(con, make_alert("a2", rule="r2", events=("' OR 1=1 --",)))
     assert isinstance(ledger.exposure(workspace, con, 2), pa.Table)
     assert ledger.exposure(workspace, con, 2).num_rows == 0
+
+
+def test_related_incidents_share_an_address_user_or_key(
+    workspace: Workspace, con: sqlite3.Connection, tmp_path: Path
+) -> None:
+    lake_with_cards(workspace, tmp_path)
+    ts = "2025-01-24T09:20:46+00:00"
+    incidents.open_or_update(con, make_alert("a1", events=("chatcmpl-00000000",), first=ts))
+    incidents.open_or_update(
+        con, make_alert("a2", rule="r2", events=("chatcmpl-00000003",), first=ts)
+    )
+    incidents.open_or_update(
+        con, make_alert("a3", rule="r3", events=("chatcmpl-00000001",),
+                        first="2025-02-24T09:20:46+00:00")
+    )
+    related = ledger.related_incidents(workspace, con, 1)
+    # Same key (team-a-key) within a day: incident 2; incident 3 is a month away.
+    assert related == [
+        {"incident_id": 2, "title": "r2 fired", "shared": ["actor_key team-a-key"]}
+    ]
