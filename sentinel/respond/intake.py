@@ -2,7 +2,10 @@
 
 Each alert is deduplicated into an incident by `store.incidents.open_or_update` with the
 workspace's `[incidents] dedup_window`, and a newly opened incident gets the most
-specific playbook that applies to its rule (`respond.playbook.choose`).
+specific playbook that applies to its rule (`respond.playbook.choose`). When another
+rule's alert joins an incident because it shares events (a prompt with a whole customer
+record fires the card rule and the record rule), the incident takes that rule's playbook
+if it has a higher `priority` and nobody has started the current one yet.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from sentinel.respond.playbook import choose, load_playbooks
-from sentinel.store import incidents
+from sentinel.store import incidents, progress, triage
 from sentinel.workspace import Workspace
 
 
@@ -28,9 +31,15 @@ def open_incidents(
     outcomes = []
     for alert in alerts:
         chosen = choose(books, alert.rule_id, alert.rule_title, list(alert.tags), alert.level)
-        outcomes.append(
-            incidents.open_or_update(
-                con, alert, window=window, playbook=chosen.name if chosen else None, actor=actor
-            )
+        outcome = incidents.open_or_update(
+            con, alert, window=window, playbook=chosen.name if chosen else None, actor=actor
         )
+        if outcome.shared_events and chosen is not None:
+            case = incidents.get(con, outcome.incident_id)
+            current = books.get(case.playbook or "")
+            better = current is None or chosen.priority > current.priority
+            started = bool(progress.states(con, case.incident_id))
+            if better and chosen.name != case.playbook and not started:
+                triage.set_playbook(con, case.incident_id, chosen.name, actor=actor)
+        outcomes.append(outcome)
     return outcomes

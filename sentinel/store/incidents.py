@@ -4,6 +4,8 @@
 - an alert already linked to a case changes nothing (a rescan never doubles a case);
 - an alert of the same rule and group key as an open case, whose first event is within
   the dedup window of the case's last event, joins that case (counts, times, links);
+- an alert most of whose events an open, at least as severe case already holds (another
+  rule fired on the same prompt) joins that case too: one problem, one case;
 - otherwise a new case opens; when an earlier case of the same rule and group key exists
   (resolved, false positive, or open but outside the window) the new one links to it as
   `recurrence_of`.
@@ -110,6 +112,8 @@ class Outcome:
     duplicate: bool = False
     """The alert was already linked: nothing changed."""
     recurrence_of: int | None = None
+    shared_events: bool = False
+    """Joined an open incident of another rule that already holds some of its events."""
 
 
 @dataclass
@@ -157,6 +161,14 @@ def open_or_update(
             audit.append(con, "incident.alert_added", _alert_detail(alert), actor=actor,
                          incident_id=previous.incident_id, key=key)
             return Outcome(previous.incident_id, opened=False)
+        sharing = _case_sharing_events(con, alert, start - window)
+        if sharing is not None:
+            _link(con, sharing, alert)
+            _refresh(con, sharing)
+            detail = {**_alert_detail(alert), "shared_events": True}
+            audit.append(con, "incident.alert_added", detail, actor=actor, incident_id=sharing,
+                         key=key)
+            return Outcome(sharing, opened=False, shared_events=True)
         recurrence = previous.incident_id if previous else None
         stamp = now()
         cur = con.execute(
@@ -189,6 +201,38 @@ def _latest_case(con: sqlite3.Connection, rule_id: str, group_key: str) -> Incid
         seen.add(case.incident_id)
         case = get(con, case.merged_into)
     return case
+
+
+def _case_sharing_events(
+    con: sqlite3.Connection, alert: Alert, since: datetime
+) -> int | None:
+    """An open incident that already holds most of the alert's events (two rules firing on
+    one prompt are one problem), at least as severe, with its last event after `since`.
+
+    Both guards keep a broad, low-severity alert (a key used from several addresses, over
+    thousands of events) and a precise, severe one (a card in one of those events) apart.
+    """
+    ids = [e.event_id for e in alert.events]
+    shared: dict[int, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for incident_id, count in con.execute(
+            f"SELECT incident_id, count(*) FROM incident_events WHERE event_id IN ({marks}) "
+            "GROUP BY incident_id", chunk,
+        ):
+            shared[int(incident_id)] = shared.get(int(incident_id), 0) + int(count)
+    for incident_id, count in sorted(shared.items()):
+        if count * 2 < len(ids):
+            continue
+        case = get(con, incident_id)
+        if (
+            case.is_open
+            and severity_rank(case.severity) >= severity_rank(alert.level)
+            and parse_ts(case.last_seen) >= since
+        ):
+            return incident_id
+    return None
 
 
 def _alert_detail(alert: Alert) -> dict[str, Any]:

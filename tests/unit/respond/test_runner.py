@@ -163,3 +163,20 @@ def test_an_option_like_value_is_not_passed_to_a_command(
     with pytest.raises(PlaybookError, match="starts with '-'"):
         step.command_line({"actor_key": "--delete-everything"})  # type: ignore[attr-defined]
     assert sys.executable in step.command_line({"actor_key": "k"})  # type: ignore[attr-defined]
+
+
+def test_a_record_alert_on_a_card_incident_upgrades_its_playbook(
+    workspace: Workspace,
+) -> None:
+    con = open_db(workspace.state_db)
+    event = (AlertEvent("e1", "2025-01-24T09:20:46+00:00", "litellm"),)
+    card = Alert("c1", "rule-card", "Payment card number sent to an AI model", "high", "k",
+                 "2025-01-24T09:20:46+00:00", "2025-01-24T09:20:46+00:00", 1,
+                 ("attack.t1567",), event)
+    record = Alert("r1", "rule-record", "A full customer record sent to an AI model", "high",
+                   "k", "2025-01-24T09:20:46+00:00", "2025-01-24T09:20:46+00:00", 1,
+                   ("attack.t1567",), event)
+    first, second = open_incidents(workspace, con, [card, record])
+    assert first.opened and second.shared_events and second.incident_id == first.incident_id
+    assert runner.store.get(con, 1).playbook == "bulk-customer-data"
+    con.close()

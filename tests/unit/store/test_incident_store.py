@@ -60,6 +60,31 @@ def test_the_window_is_configurable(con: sqlite3.Connection) -> None:
     assert incidents.open_or_update(con, later, window=timedelta(hours=1)).opened
 
 
+def test_another_rule_on_the_same_events_joins_the_open_case(con: sqlite3.Connection) -> None:
+    """A prompt with a whole customer record fires the card rule and the record rule."""
+    incidents.open_or_update(con, make_alert("a1", rule="rule-card", events=("e1",)))
+    record = make_alert("a2", rule="rule-record", group="key-a", events=("e1", "e2"))
+    outcome = incidents.open_or_update(con, record)
+    assert outcome.incident_id == 1 and outcome.shared_events and not outcome.opened
+    case = incidents.get(con, 1)
+    assert case.rules == ["rule-card", "rule-record"] and case.event_count == 2
+    triage.set_status(con, 1, "resolved")
+    again = make_alert("a3", rule="rule-record", events=("e1",))
+    assert incidents.open_or_update(con, again).opened  # a closed case is not joined
+
+
+def test_a_broad_low_alert_and_a_precise_severe_one_stay_apart(con: sqlite3.Connection) -> None:
+    """A key used from several addresses (thousands of events, low) holds the one event
+    with a card in it (high): neither joins the other's case."""
+    many = tuple(f"e{i}" for i in range(9))
+    broad = make_alert("many", rule="rule-ips", level="low", events=many)
+    incidents.open_or_update(con, broad)
+    card = make_alert("card", rule="rule-card", level="high", events=("e3",))
+    assert incidents.open_or_update(con, card).opened
+    broad_again = make_alert("many2", rule="rule-ips2", level="low", events=("e3", "x1", "x2"))
+    assert incidents.open_or_update(con, broad_again).opened
+
+
 def test_a_resolved_case_that_recurs_opens_a_linked_one(con: sqlite3.Connection) -> None:
     incidents.open_or_update(con, make_alert("a1"))
     triage.set_status(con, 1, "resolved", note="key rotated")
@@ -96,7 +121,9 @@ def test_notes_are_masked_before_they_are_stored(con: sqlite3.Connection) -> Non
 def test_merge_and_split_move_alerts_and_events(con: sqlite3.Connection) -> None:
     incidents.open_or_update(con, make_alert("a1", group="key-a"))
     incidents.open_or_update(con, make_alert("a2", group="key-b", rule="rule-ssn"))
-    incidents.open_or_update(con, make_alert("a3", group="key-c", events=("a1-e1", "x")))
+    incidents.open_or_update(con, make_alert("a3", group="key-c", events=("x",)))
+    con.execute("INSERT INTO incident_events (incident_id, event_id, alert_id) "
+                "VALUES (3, 'a1-e1', 'a3')")  # an event both cases hold
     triage.merge(con, 1, [2, 3])
     case = incidents.get(con, 1)
     assert case.alert_count == 3 and case.event_count == 5  # a1-e1 counted once
