@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sentinel.exceptions import ConfigError
+from sentinel.exceptions import ConfigError, Location
 from sentinel.sources.base import SOURCE_NAME
 
 STORE_TEXT_MODES = ("full", "masked", "none")
@@ -156,6 +156,10 @@ class Config:
         """`path:line` for error messages about this config."""
         return f"{self.path}:{line}" if self.path else f"<defaults>:{line}"
 
+    def location(self, line: int, column: int | None = None) -> Location:
+        """The structured form of `where`, for `ConfigError(..., location=...)`."""
+        return Location(self.path, line or None, column)
+
 
 def load_config(path: Path) -> Config:
     """Read and validate a `sentinel.toml`; a missing file gives the defaults."""
@@ -164,11 +168,13 @@ def load_config(path: Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        raise ConfigError(f"cannot read: {exc}", location=Location(path)) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        raise ConfigError(
+            f"invalid TOML: {exc}", location=Location(path, *_toml_position(exc))
+        ) from exc
     return _Parser(path, text).parse(data)
 
 
@@ -179,14 +185,23 @@ class _Parser:
 
     def line_of(self, key: str, after: int = 0) -> int:
         """Best-effort line number of `key = …` or `[…key]` (1-based; 0 if unknown)."""
+        return self.position_of(key, after)[0]
+
+    def position_of(self, key: str, after: int = 0) -> tuple[int, int]:
+        """Best-effort (line, column) of `key = …` or `[…key]` (1-based; (0, 0) if unknown)."""
         pattern = re.compile(rf"^\s*(\[+[^\]]*\b{re.escape(key)}\]+|\"?{re.escape(key)}\"?\s*=)")
         for number, line in enumerate(self.lines[after:], start=after + 1):
-            if pattern.search(line):
-                return number
-        return 0
+            found = pattern.search(line)
+            if found:
+                return number, found.start(1) + 1
+        return 0, 0
 
     def fail(self, key: str, message: str, after: int = 0) -> ConfigError:
-        return ConfigError(f"{self.path}:{self.line_of(key, after)}: {message}")
+        line, column = self.position_of(key, after)
+        return ConfigError(message, location=Location(self.path, line or None, column or None))
+
+    def error(self, line: int, message: str) -> ConfigError:
+        return ConfigError(message, location=Location(self.path, line or None))
 
     def table(self, data: Any, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(data, dict):
@@ -288,11 +303,10 @@ class _Parser:
             item = self.table(entry, "pii.detectors", ("name", "pattern", "validator", "severity"))
             for required in ("name", "pattern"):
                 if required not in item:
-                    raise ConfigError(f"{self.path}:{line}: [[pii.detectors]] needs {required!r}")
+                    raise self.error(line, f"[[pii.detectors]] needs {required!r}")
             severity = item.get("severity", "medium")
             if severity not in SEVERITIES:
-                raise ConfigError(
-                    f"{self.path}:{line}: severity must be one of {', '.join(SEVERITIES)}"
+                raise self.error(line, f"severity must be one of {', '.join(SEVERITIES)}"
                 )
             detectors.append(
                 DetectorConfig(
@@ -315,7 +329,7 @@ class _Parser:
             after = line
             item = self.table(entry, "watch", ("path", "source", "exclude", "start_at", "poll"))
             if "path" not in item:
-                raise ConfigError(f"{self.path}:{line}: [[watch]] needs 'path'")
+                raise self.error(line, "[[watch]] needs 'path'")
             path = self.typed(item, "path", str)
             source = self.typed(item, "source", str) if "source" in item else None
             exclude = item.get("exclude", [])
@@ -357,25 +371,22 @@ class _Parser:
                 entry, f"sources.{name}", ("format", "match", "fields", "defaults", "logsource")
             )
             if item.get("format", "jsonl") != "jsonl":
-                raise ConfigError(f"{self.path}:{line}: sources.{name}: format must be 'jsonl'")
+                raise self.error(line, f"sources.{name}: format must be 'jsonl'")
             fields = item.get("fields")
             if not isinstance(fields, dict) or not all(
                 isinstance(v, str) for v in fields.values()
             ):
-                raise ConfigError(
-                    f"{self.path}:{line}: sources.{name} needs a [sources.{name}.fields] table "
+                raise self.error(line, f"sources.{name} needs a [sources.{name}.fields] table "
                     "of column = \"$.json.path\""
                 )
             defaults = item.get("defaults", {})
             if not isinstance(defaults, dict) or not all(
                 isinstance(v, str) for v in defaults.values()
             ):
-                raise ConfigError(
-                    f"{self.path}:{line}: [sources.{name}.defaults] must map column = \"value\""
+                raise self.error(line, f"[sources.{name}.defaults] must map column = \"value\""
                 )
             if not SOURCE_NAME.fullmatch(name):
-                raise ConfigError(
-                    f"{self.path}:{line}: source name {name!r} must be lowercase letters, "
+                raise self.error(line, f"source name {name!r} must be lowercase letters, "
                     "digits and underscores, starting with a letter (at most 63)"
                 )
             result.append(
@@ -402,3 +413,12 @@ class _Parser:
                     "logsource", f"[{where}]: {value!r} must be lowercase letters, digits, _"
                 )
         return product, service
+
+def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None]:
+    """(line, column) of a TOML syntax error: attributes on 3.14+, else from the message."""
+    line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    if line is None:
+        found = re.search(r"at line (\d+), column (\d+)", str(exc))
+        if found:
+            line, column = int(found[1]), int(found[2])
+    return line, column

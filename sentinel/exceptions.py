@@ -4,9 +4,34 @@ Expected failures (a bad config line, an unreadable file, a rule that does not c
 raise a `SentinelError` subclass with a short `title` and a readable `message`; the CLI
 prints them on stderr without a traceback. Third-party errors are translated where they
 enter sentinel (`raise ConfigError(...) from exc`).
+
+Where the error is in a file the user wrote (config, rule, playbook), it carries a
+`Location` as data, so each front end renders it in its own way (the CLI as the
+compiler-style `path:line:column:` prefix, a TUI as a link to the line). `str(error)`
+includes the location, so a log line or a test reads the same as the CLI.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a user's file an error is: path, and 1-based line and column when known."""
+
+    path: Path | str | None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = str(self.path) if self.path is not None else "<defaults>"
+        if self.line:
+            where += f":{self.line}"
+            if self.column:
+                where += f":{self.column}"
+        return where
 
 
 class SentinelError(Exception):
@@ -14,14 +39,17 @@ class SentinelError(Exception):
 
     title = "Sentinel error"
 
-    def __init__(self, message: str, title: str | None = None) -> None:
+    def __init__(
+        self, message: str, title: str | None = None, location: Location | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.location = location
         if title is not None:
             self.title = title
 
     def __str__(self) -> str:
-        return self.message
+        return f"{self.location}: {self.message}" if self.location else self.message
 
 
 class ConfigError(SentinelError):
@@ -50,3 +78,9 @@ class PlaybookError(SentinelError):
 
 class StoreError(SentinelError):
     title = "Case store error"
+
+
+class UsageError(SentinelError):
+    """The command line asks for something impossible (front ends map it to their own)."""
+
+    title = "Usage error"

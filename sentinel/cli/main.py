@@ -1,38 +1,110 @@
-"""The `sentinel` command group.
+"""The `sentinel` command group, and the one place exit codes are decided.
 
-Every command is a few lines over a library function. Expected failures are
-`SentinelError`s: they are printed on stderr as `title: message` and the process exits
-with code 2 (usage/configuration) or 3 (runtime) — never with a traceback.
+Every command is a few lines over a library function. What a failure costs is decided
+here, from the error's type, never in a command:
+
+- 0 success; 1 a command's documented partial result (`ingest`: some files skipped,
+  `rules test`: a rule failed its examples);
+- 2 usage or configuration error (`ConfigError`, `WorkspaceError`, `UsageError`,
+  click's own usage errors);
+- 3 runtime failure: any other `SentinelError`, and any unexpected exception;
+- 130 interrupted (Ctrl-C).
+
+An expected error (`SentinelError`) is one line on stderr, `title: location: message`,
+never a traceback. An unexpected exception is a bug: one line naming it and a hint;
+the traceback only with `SENTINEL_DEBUG=1`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import traceback
 from typing import Any
 
 import click
 
 from sentinel import __version__
-from sentinel.exceptions import ConfigError, SentinelError, WorkspaceError
+from sentinel.exceptions import ConfigError, SentinelError, UsageError, WorkspaceError
 
+EXIT_OK = 0
+EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_RUNTIME = 3
+EXIT_INTERRUPTED = 130
+
+DEBUG_ENV = "SENTINEL_DEBUG"
+
+_USAGE_ERRORS = (ConfigError, WorkspaceError, UsageError, click.UsageError)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code a failure ends the process with (see the module docstring)."""
+    if isinstance(exc, _USAGE_ERRORS):
+        return EXIT_USAGE
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_RUNTIME
+
+
+def render(exc: SentinelError) -> str:
+    """One line for stderr: the title, then the location (if any) and the message."""
+    return f"{exc.title}: {exc}"
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 class SentinelGroup(click.Group):
-    """A click group that turns SentinelError into one readable line on stderr."""
+    """A click group that turns every failure into one readable line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: it prints them and exits with its codes (usage = 2)
         except SentinelError as exc:
-            click.echo(f"{exc.title}: {exc.message}", err=True)
-            code = EXIT_USAGE if isinstance(exc, ConfigError | WorkspaceError) else EXIT_RUNTIME
-            sys.exit(code)
-        except KeyboardInterrupt:
+            if debugging():
+                traceback.print_exc()
+            click.echo(render(exc), err=True)
+            sys.exit(exit_code(exc))
+        except KeyboardInterrupt as exc:
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            sys.exit(exit_code(exc))
+        except BrokenPipeError:
+            # `sentinel … | head`: the reader left. Not an error; keep Python's
+            # shutdown from complaining about the closed stdout.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
+        except Exception as exc:  # a bug: say so in one line, traceback on request
+            if debugging():
+                traceback.print_exc()
+            detail = " ".join(str(exc).split())[:300]
+            click.echo(
+                f"Internal error: {type(exc).__name__}: {detail}\n"
+                f"  This is a bug in sentinel. Run again with {DEBUG_ENV}=1 for the "
+                "traceback, and please report it.",
+                err=True,
+            )
+            sys.exit(exit_code(exc))
+
+
+class _StderrWarnings(logging.Handler):
+    """Warnings from the library (e.g. a plugin that fails to load) as `warning: …` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"warning: {record.getMessage()}", err=True)
+
+
+def _log_warnings() -> None:
+    # Warnings stay on with --quiet: they say something is wrong, they are not chatter.
+    logger = logging.getLogger("sentinel")
+    if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
+        logger.addHandler(_StderrWarnings())
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
 
 
 @click.group(cls=SentinelGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,8 +123,12 @@ class SentinelGroup(click.Group):
 def cli(ctx: click.Context, workspace: str, quiet: bool) -> None:
     """Sentinel: incident response and audit-log forensics for AI usage.
 
+    Exit codes: 0 success, 1 partial result (see each command), 2 usage or
+    configuration error, 3 runtime failure. SENTINEL_DEBUG=1 shows tracebacks.
+
     Example: sentinel --workspace ./ws ingest /var/log/litellm/
     """
+    _log_warnings()
     ctx.obj = {"workspace": workspace, "quiet": quiet}
 
 

@@ -25,7 +25,7 @@ from sigma.rule import SigmaRule
 from sentinel.detect.backend import SentinelBackend
 from sentinel.detect.pipeline import Taxonomy, sentinel_pipeline
 from sentinel.detect.rules import LoadedRule, RulePack, RuleProblem
-from sentinel.exceptions import RuleError
+from sentinel.exceptions import Location, RuleError
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class LocatedRuleError(RuleError):
     """A rule error with its location (`problem`), so bulk operations can collect it."""
 
     def __init__(self, problem: RuleProblem) -> None:
-        super().__init__(str(problem))
+        super().__init__(problem.message, location=Location(problem.path, problem.line))
         self.problem = problem
 
 

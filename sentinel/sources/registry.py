@@ -3,20 +3,28 @@
 Built-in sources register through the same group a third-party package would use, so
 `pip install sentinel-source-foo` adds a format without touching sentinel. Sources
 defined in `sentinel.toml` (generic JSON-lines mappings) are added by the caller.
+
+A plugin that fails to load (its import raises, or it is not a `LogSource`) is left
+out and reported once, as a warning on the `sentinel` logger naming its package; the
+other sources keep working. Discovery runs once per process: entry points and the
+modules they import do not change while it runs.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from sentinel.exceptions import SourceError
 from sentinel.sources.base import LogSource
 
 ENTRY_POINT_GROUP = "sentinel.sources"
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -26,9 +34,21 @@ def _builtin_sources() -> dict[str, type[LogSource]]:
         try:
             cls = ep.load()
         except Exception as exc:  # a broken plugin must not take the built-ins down
-            raise SourceError(f"log source plugin {ep.name!r} failed to load: {exc}") from exc
+            _broken(ep, f"{type(exc).__name__}: {exc}")
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, LogSource)):
+            _broken(ep, f"{ep.value} is not a LogSource class")
+            continue
         found[ep.name] = cls
     return found
+
+
+def _broken(ep: EntryPoint, why: str) -> None:
+    package = ep.dist.name if ep.dist is not None else ep.module.split(".")[0]
+    log.warning(
+        "log source plugin %r from package %r failed to load and is disabled (%s)",
+        ep.name, package, " ".join(why.split())[:300],
+    )
 
 
 def available_sources(extra: Iterable[LogSource] = ()) -> dict[str, LogSource]:
