@@ -125,5 +125,5 @@ def test_processes_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     scan_events(event_table(["mail jane@example.org"] * 50), Config(), KEY)
     assert started == [2]  # the default: one process per core, this one and two workers
     path.write_text("[pii]\nscan = true\nprocesses = -2\n")
-    with pytest.raises(ConfigError, match=r"sentinel.toml:3: 'processes' must be 0"):
+    with pytest.raises(ConfigError, match=r"sentinel.toml:3:1: 'processes' must be 0"):
         load_config(path)
