@@ -36,6 +36,7 @@ from pathlib import Path
 
 import duckdb
 
+from sentinel.buffers import BufferPools
 from sentinel.demo.prompts import prompt_for
 from sentinel.demo.records import Call, bedrock_record, litellm_payload, model_map_json
 from sentinel.demo.world import (
@@ -52,6 +53,8 @@ from sentinel.ingest import framing
 from sentinel.ingest.normalise import connect, normalise
 from sentinel.lake.writer import write_staging
 from sentinel.sources import get_source
+
+BUFFERS = BufferPools()
 
 BATCH_BYTES = 64 * 1024 * 1024
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -151,7 +154,7 @@ def run_ingest(source_name: str, path: Path, workdir: Path) -> tuple[dict[str, f
     stages = dict.fromkeys(("frame", "unwrap", "normalise", "write"), 0.0)
     events_total = 0
     with path.open("rb") as stream:
-        chunks = framing.read_lines(stream, 0, BATCH_BYTES, MAX_LINE_BYTES)
+        chunks = framing.read_lines(stream, 0, BATCH_BYTES, MAX_LINE_BYTES, BUFFERS)
         number = 0
         while True:
             t0 = time.perf_counter()

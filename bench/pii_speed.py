@@ -36,11 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pii_corpus import generate  # noqa: E402
 from sentinel.config import Config  # noqa: E402
-from sentinel.pii import workers  # noqa: E402
 from sentinel.pii.catalog import default_catalog  # noqa: E402
-from sentinel.pii.engine import find  # noqa: E402
+from sentinel.pii.engine import find as _find  # noqa: E402
+from sentinel.pii.pool import ScanPool  # noqa: E402
 from sentinel.pii.scanner import scan_events  # noqa: E402
 from sentinel.schema import EVENT_SCHEMA  # noqa: E402
+
+POOL = ScanPool()
+"""The threads and worker processes every scan here uses (a Runtime's, in sentinel)."""
+
+
+def find(batch: pa.Array, catalog: object) -> list:  # type: ignore[type-arg]
+    return _find(batch, catalog, pool=POOL)  # type: ignore[arg-type,return-value]
 
 BATCH = 100_000
 MIXES = {"realistic": (0.02, 0.05), "adversarial": (0.05, 0.35)}
@@ -96,7 +103,7 @@ def _cpu_seconds() -> float:
     """CPU time of this process and of its running scan workers (Linux: from /proc)."""
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     total = time.process_time()
-    for worker in workers._workers:
+    for worker in POOL.workers._workers:
         try:
             fields = Path(f"/proc/{worker.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -119,7 +126,7 @@ def bench_scan_events(batch: pa.Array) -> float:
     )
     table = pa.table(columns, schema=EVENT_SCHEMA)
     started = time.perf_counter()
-    scan_events(table, Config(), b"k" * 32)
+    scan_events(table, Config(), b"k" * 32, POOL)
     return (batch.nbytes - 4 * (n + 1)) / (time.perf_counter() - started) / 1e6
 
 
@@ -220,7 +227,7 @@ def main() -> None:
         "findings": found,
         "sentinel_mb_s": round(rate, 1),
         "sentinel_mb_per_cpu_s": round(cpu_rate, 1),
-        "scan_processes": 1 + len(workers._workers),
+        "scan_processes": 1 + len(POOL.workers._workers),
         "first_batch_s": round(startup, 2),
         "scan_events_mb_s": round(scan_rate, 1),
         "python_loop_mb_s": round(loop_rate, 2),
@@ -234,7 +241,7 @@ def main() -> None:
     )
     print(
         f"  sentinel engine        {rate:10.1f} MB/s wall, {cpu_rate:.1f} MB per CPU-second "
-        f"({1 + len(workers._workers)} processes; first batch, starting them: {startup:.2f} s)"
+        f"({1 + len(POOL.workers._workers)} processes; first batch, starting them: {startup:.2f} s)"
     )
     print(f"  scan_events (1 batch)  {scan_rate:10.1f} MB/s  (findings columns, digests, raw)")
     print(

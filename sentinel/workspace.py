@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sentinel.config import Config, load_config
 from sentinel.exceptions import WorkspaceError
@@ -105,6 +105,9 @@ CONFIG_TEMPLATE = """\
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    _config_cache: dict[str, tuple[Any, Config]] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Workspace:
@@ -142,9 +145,24 @@ class Workspace:
     def config_path(self) -> Path:
         return self.root / CONFIG_NAME
 
-    @cached_property
+    @property
     def config(self) -> Config:
-        return load_config(self.config_path)
+        """`sentinel.toml` as it is now: re-read when the file has changed.
+
+        Raises ConfigError when it is invalid. A long-lived process reads its config
+        through `sentinel.runtime.Runtime.config`, which keeps the last valid one instead.
+        """
+        try:
+            st = os.stat(self.config_path)
+            stamp: tuple[int, ...] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = None
+        cached = self._config_cache.get("config")
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        config = load_config(self.config_path)
+        self._config_cache["config"] = (stamp, config)
+        return config
 
     @property
     def lake_dir(self) -> Path:

@@ -63,11 +63,14 @@ def demo(
         f"{len(manifest.incidents)} planted incidents (see MANIFEST.md)"
     )
     if not no_ingest:
+        from sentinel.cli.progress import ingest_progress
         from sentinel.cli.workspace_cmds import echo_file_problems, summary_lines
         from sentinel.ingest.engine import ingest_paths
+        from sentinel.runtime import Runtime
 
         # The log files themselves, not the directory: MANIFEST.md is not a log.
-        report = ingest_paths(ws, manifest.paths, source=None, progress=not quiet)
+        with Runtime(ws) as rt:
+            report = ingest_paths(rt, manifest.paths, progress=ingest_progress(quiet))
         for line in summary_lines(report):
             click.echo(line)
         echo_file_problems(report, quiet)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sentinel.cli.main import EXIT_PARTIAL
 from sentinel.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -50,11 +51,13 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], source: str | None, fmt: 
 
     Example: sentinel ingest /var/log/litellm/ 'exports/*.json.gz' --source litellm
     """
+    from sentinel.cli.progress import ingest_progress
     from sentinel.ingest.engine import ingest_paths
+    from sentinel.runtime import Runtime
 
-    ws = Workspace.open(ctx.obj["workspace"])
     quiet = ctx.obj["quiet"]
-    report = ingest_paths(ws, paths, source=source, progress=not quiet)
+    with Runtime.open(ctx.obj["workspace"]) as rt:
+        report = ingest_paths(rt, paths, source=source, progress=ingest_progress(quiet))
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -62,7 +65,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], source: str | None, fmt: 
             click.echo(line)
     echo_file_problems(report, quiet)
     if report.skipped:
-        sys.exit(1)
+        sys.exit(EXIT_PARTIAL)
 
 
 def echo_file_problems(report: IngestReport, quiet: bool) -> None:

@@ -16,7 +16,7 @@ Semantics, chosen to be exactly Sigma's and checked by a differential test:
   never equals a value, so `not selection` matches events where the field is missing.
 * Numbers compare numerically (`TRY_CAST(text AS DOUBLE)` for text fields, so a
   non-numeric value is simply not equal); `|re` is `regexp_matches` (RE2, unanchored);
-  `|cidr` is integer prefix arithmetic (see `sentinel.detect.sqlmacros`).
+  `|cidr` is integer prefix arithmetic (see `sentinel.duck`).
 * A list column (`pii_types`) matches when any element matches:
   `coalesce(len(list_filter(pii_types, lambda elem: <predicate>)) > 0, false)`.
 * Keywords (values without a field) match when `prompt_text`, `response_text` or `raw`

@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from sentinel.detect.compiler import CompiledRule, LocatedRuleError, compile_rule
 from sentinel.detect.rules import LoadedRule, RuleProblem, load_rules
-from sentinel.detect.sqlmacros import install_macros
+from sentinel.duck import register_macros as install_macros
 from sentinel.schema import EVENT_SCHEMA
 
 TESTS_SUFFIX = ".tests.jsonl"

@@ -4,6 +4,10 @@ For each file: identify it (checkpoint), pick its framing and source, then read 
 batches; each batch is unwrapped and normalised in DuckDB, scanned for PII, staged,
 committed and published (see `batches`). A file that cannot be read or recognised is
 skipped with a reason and nothing else stops: one bad file never costs the others.
+
+A run uses its Runtime's resources (state.db connection, DuckDB session, read
+buffers, PII pool) and one snapshot of its config; given a bare Workspace, it opens a
+Runtime for the run and closes it at the end.
 """
 
 from __future__ import annotations
@@ -25,16 +29,20 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sentinel.buffers import BufferPools
+from sentinel.config import Config
+from sentinel.duck import DuckSession
 from sentinel.exceptions import SentinelError, SourceError
 from sentinel.ingest import batches, framing
 from sentinel.ingest import files as file_store
-from sentinel.ingest.normalise import connect, normalise, release
-from sentinel.ingest.progress import ByteProgress
+from sentinel.ingest.normalise import normalise
+from sentinel.ingest.progress import NoProgress, Progress
 from sentinel.lake.writer import write_staging
+from sentinel.pii.pool import ScanPool
 from sentinel.pii.scanner import scan_events
+from sentinel.runtime import Runtime, as_runtime
 from sentinel.sources import LogSource, available_sources, get_source
 from sentinel.sources.registry import recognise
-from sentinel.store.db import open_db
 from sentinel.workspace import Workspace
 
 HEAD_BYTES = 256 * 1024
@@ -104,6 +112,21 @@ def custom_sources(ws: Workspace) -> list[LogSource]:
 
 
 @dataclass(frozen=True)
+class _Run:
+    """What one ingest run works with: the Runtime's resources and one config snapshot."""
+
+    config: Config
+    custom: tuple[LogSource, ...]
+    session: DuckSession
+    buffers: BufferPools | None
+    pool: ScanPool | None
+
+    @property
+    def duck(self) -> duckdb.DuckDBPyConnection:
+        return self.session.con
+
+
+@dataclass(frozen=True)
 class _Formats:
     """The log sources of one ingest run, resolved once rather than per file."""
 
@@ -112,8 +135,8 @@ class _Formats:
     envelope_paths: tuple[str, ...]
 
     @classmethod
-    def resolve(cls, ws: Workspace, source: str | None) -> _Formats:
-        by_name = available_sources(custom_sources(ws))
+    def resolve(cls, source: str | None, custom: Iterable[LogSource]) -> _Formats:
+        by_name = available_sources(custom)
         forced = get_source(source, by_name.values()) if source else None
         paths = tuple(sorted({p for s in by_name.values() for p in s.envelope_paths}))
         return cls(by_name, forced, paths)
@@ -163,37 +186,51 @@ def expand_paths(
 
 
 def ingest_paths(
-    ws: Workspace,
+    target: Workspace | Runtime,
     paths: Iterable[str | Path],
     source: str | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest every file under `paths`; `source` forces a format instead of recognition."""
+    """Ingest every file under `paths`; `source` forces a format instead of recognition.
+
+    `target` is the Runtime to work in, or a Workspace (a Runtime is opened for this
+    run). `progress` receives the bytes read (a front end draws it).
+    """
+    rt, owned = as_runtime(target)
+    try:
+        return _ingest_paths(rt, paths, source, progress or NoProgress())
+    finally:
+        if owned:
+            rt.close()
+
+
+def _ingest_paths(
+    rt: Runtime, paths: Iterable[str | Path], source: str | None, progress: Progress
+) -> IngestReport:
     started = time.monotonic()
-    formats = _Formats.resolve(ws, source)
+    ws = rt.workspace
+    config, custom = rt.config_and_sources()
+    run = _Run(config, custom, rt.ingest_session(), rt.buffers, rt.pii)
+    formats = _Formats.resolve(source, custom)
     key = ws.secret_key()
     files, report_missing = expand_paths(ws, [str(p) for p in paths])
     report = IngestReport(files=list(report_missing))
-    con = open_db(ws.state_db)
-    duck = connect()
-    try:
-        with batches.ingest_lock(ws):
-            batches.recover(con, ws)
-            total = sum(_size(p) for p, _ in files)
-            with ByteProgress(progress, total) as advance:
-                for path, named in files:
-                    file_report = _ingest_file(
-                        ws, con, duck, path, formats, key, report, advance
-                    )
-                    file_report.ignored = bool(
-                        not named and file_report.skipped
-                        and file_report.skipped.startswith(NOT_A_LOG)
-                    )
-                    report.files.append(file_report)
-    finally:
-        release(duck)
-        duck.close()
-        con.close()
+    con = rt.state_db()
+    with batches.ingest_lock(ws):
+        batches.recover(con, ws)
+        progress.start(sum(_size(p) for p, _ in files))
+        try:
+            for path, named in files:
+                file_report = _ingest_file(
+                    ws, con, run, path, formats, key, report, progress.advance
+                )
+                file_report.ignored = bool(
+                    not named and file_report.skipped
+                    and file_report.skipped.startswith(NOT_A_LOG)
+                )
+                report.files.append(file_report)
+        finally:
+            progress.stop()
     report.seconds = time.monotonic() - started
     return report
 
@@ -215,23 +252,32 @@ class Tail:
 
 def formats_for(ws: Workspace, source: str | None = None) -> _Formats:
     """The log sources to read files with (resolved once, reused for many files)."""
-    return _Formats.resolve(ws, source)
+    return _Formats.resolve(source, custom_sources(ws))
 
 
 def ingest_file(
     ws: Workspace,
     con: Any,
-    duck: duckdb.DuckDBPyConnection,
+    duck: DuckSession | duckdb.DuckDBPyConnection,
     path: Path,
     formats: _Formats,
     key: bytes,
     tail: Tail,
+    runtime: Runtime | None = None,
 ) -> FileReport:
     """Ingest one file from its checkpoint: the watcher's unit of work.
 
-    The caller holds `batches.ingest_lock` and has run `batches.recover` under it.
+    The caller holds `batches.ingest_lock` and has run `batches.recover` under it. The
+    config is `ws.config` (the caller decides when to reload it); `runtime` lends its
+    PII pool and read buffers (without one, the scan runs on this thread alone).
     """
-    return _ingest_file(ws, con, duck, path, formats, key, IngestReport(), _no_progress, tail)
+    session = duck if isinstance(duck, DuckSession) else DuckSession(duck)
+    run = _Run(
+        ws.config, (), session,
+        runtime.buffers if runtime is not None else None,
+        runtime.pii if runtime is not None else None,
+    )
+    return _ingest_file(ws, con, run, path, formats, key, IngestReport(), _no_progress, tail)
 
 
 def _no_progress(_: int) -> None:
@@ -248,7 +294,7 @@ def _size(path: Path) -> int:
 def _ingest_file(
     ws: Workspace,
     con: Any,
-    duck: duckdb.DuckDBPyConnection,
+    run: _Run,
     path: Path,
     formats: _Formats,
     key: bytes,
@@ -271,7 +317,7 @@ def _ingest_file(
     if not tail.finish:
         if gz or state.framing == "document":
             return result  # complete only once its writer is done: read when idle
-        end = complete_end(path, disk_size, ws.config.ingest.max_line_bytes)
+        end = complete_end(path, disk_size, run.config.ingest.max_line_bytes)
         if end <= state.offset:
             return result  # nothing but a partial line since the checkpoint
     if state.file_id is not None and state.disk_size == disk_size and (
@@ -289,20 +335,20 @@ def _ingest_file(
     kind = state.framing or framing.detect_framing(head)
     if not tail.finish and kind == "document":
         return result
-    config = ws.config
+    config = run.config
     document: framing.Chunk | None = None
     paths = formats.envelope_paths
     if kind == "document":
         with _open(path, gz) as stream:
             document = framing.read_document(stream, config.ingest.max_document_bytes)
-        sample = framing.document_sample(duck, document, paths)
+        sample = framing.document_sample(run.duck, document, paths)
     else:
         sample = framing.sample_record(head, kind, paths)
         if sample is None and b"\n" not in head:
             # One long first line (a compact CloudTrail file): let DuckDB find its first record.
             with _open(path, gz) as stream:
                 line = stream.readline(config.ingest.max_line_bytes)
-            sample = framing.document_sample(duck, framing.text_chunk(line), paths)
+            sample = framing.document_sample(run.duck, framing.text_chunk(line), paths)
     try:
         source = _choose_source(state, formats, sample)
     except SourceError as exc:
@@ -315,7 +361,7 @@ def _ingest_file(
         return result
     state.source, state.framing, result.source = source.name, kind, source.name
     if document is not None:
-        prepared = _prepare(ws, duck, state, source, kind, document, key)
+        prepared = _prepare(run, state, source, kind, document, key)
         _store(ws, con, state, source, prepared, result, report)
         advance(disk_size)
         _finish(con, state, disk_size)
@@ -325,7 +371,7 @@ def _ingest_file(
         bounded.seek(state.offset)
         chunks = framing.read_lines(
             bounded, state.offset, tail.batch_bytes or config.ingest.batch_bytes,
-            config.ingest.max_line_bytes,
+            config.ingest.max_line_bytes, run.buffers,
         )
         raw_handle = opened.fileobj if isinstance(opened, gzip.GzipFile) else opened  # type: ignore[attr-defined]
         last_position = raw_handle.tell() if raw_handle is not None else 0
@@ -339,7 +385,7 @@ def _ingest_file(
                 if tail.stop is not None and tail.stop():
                     stopped = True
                     break
-                prepared = _prepare(ws, duck, state, source, kind, chunk, key)
+                prepared = _prepare(run, state, source, kind, chunk, key)
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(_store, ws, con, state, source, prepared, result, report)
@@ -482,8 +528,7 @@ class _Prepared:
 
 
 def _prepare(
-    ws: Workspace,
-    duck: duckdb.DuckDBPyConnection,
+    run: _Run,
     state: file_store.FileState,
     source: LogSource,
     kind: str,
@@ -493,10 +538,10 @@ def _prepare(
     """Unwrap, normalise and scan one chunk (DuckDB and Arrow work; no I/O)."""
     document = kind == "document"
     records = framing.unwrap(
-        duck, chunk.records, source.envelope_paths, document, state.offset if document else 0
+        run.duck, chunk.records, source.envelope_paths, document, state.offset if document else 0
     )
-    events, rejected = normalise(duck, source, records, state.path)
-    events = scan_events(events, ws.config, key)
+    events, rejected = normalise(run.session, source, records, state.path)
+    events = scan_events(events, run.config, key, run.pool)
     problems = list(chunk.rejected) + [
         framing.Rejected(int(r["source_offset"]), str(r["reason"]), str(r["raw"]))
         for r in rejected.to_pylist()

@@ -18,8 +18,6 @@ import io
 import json
 import os
 import re
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -29,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sentinel.buffers import BufferPool, BufferPools
 from sentinel.exceptions import SourceError
 
 QUARANTINE_SAMPLE_BYTES = 64 * 1024
@@ -142,18 +141,23 @@ def _first_record(value: object, envelope_paths: tuple[str, ...]) -> object | No
 
 
 def read_lines(
-    stream: IO[bytes], start: int, batch_bytes: int, max_line_bytes: int
+    stream: IO[bytes],
+    start: int,
+    batch_bytes: int,
+    max_line_bytes: int,
+    buffers: BufferPools | None = None,
 ) -> Iterator[Chunk]:
     """Yield chunks of complete lines from `stream`, positioned at byte `start`.
 
     A final line without a newline is included: `sentinel ingest` reads what is there.
     Lines over `max_line_bytes` are rejected with their length and skipped without
-    being held in memory whole.
+    being held in memory whole. Batch-sized reads reuse `buffers` (the Runtime's) when
+    given; without, each read gets a buffer of its own.
     """
     position = start
     pending = b""
     rewind = not isinstance(stream, gzip.GzipFile) and stream.seekable()
-    pool = _pool_for(batch_bytes)
+    pool = buffers.pool(batch_bytes) if buffers is not None else None
     while True:
         # A file smaller than a batch is read into a buffer of its own size: a 64 MB
         # pooled buffer per small file costs page faults that dwarf the file itself.
@@ -202,52 +206,12 @@ def _remaining(stream: IO[bytes]) -> int | None:
         return None
 
 
-_POOLS: dict[int, _BufferPool] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool_for(size: int) -> _BufferPool:
-    """One pool per batch size for the whole process, so its buffers serve every file."""
-    with _POOLS_LOCK:
-        if size not in _POOLS:
-            _POOLS[size] = _BufferPool(size)
-        return _POOLS[size]
-
-
-class _BufferPool:
-    """Read buffers reused once nothing refers to them any more.
-
-    A fresh 64 MB buffer per read (`bytes` from `read()`, or any allocator that returns
-    the memory to the OS between batches) pays a page fault per 4 KB: ~30 ms of system
-    time per batch. The chunk's Arrow column shares its buffer, and every view of it
-    (memoryview, Arrow buffer, NumPy array) holds a reference to the bytearray, so a
-    buffer whose only referent is the pool is free. Never zero-filled: `bytearray(n)`
-    is calloc'ed (lazily zeroed pages), and a reused one is overwritten by the read.
-    """
-
-    def __init__(self, size: int, limit: int = 4) -> None:
-        self.size, self.limit = size, limit
-        self.buffers: list[bytearray] = []
-        self.lock = threading.Lock()
-
-    def take(self) -> bytearray:
-        with self.lock:  # the pool is process-wide; two readers must not share a buffer
-            for buffer in self.buffers:
-                # References: the pool's list, `buffer` here and getrefcount's argument.
-                if sys.getrefcount(buffer) <= 3:
-                    return buffer
-            buffer = bytearray(self.size)
-            if len(self.buffers) < self.limit:
-                self.buffers.append(buffer)
-            return buffer
-
-
 def _read_after(
-    stream: IO[bytes], pending: bytes, size: int, pool: _BufferPool | None = None
+    stream: IO[bytes], pending: bytes, size: int, pool: BufferPool | None = None
 ) -> tuple[memoryview, int]:
     """`pending` followed by up to `size` bytes read from `stream`, and how many were read.
 
-    Read into a pooled buffer (see `_BufferPool`); the chunk's Arrow column shares it.
+    Read into a pooled buffer (see `BufferPool`); the chunk's Arrow column shares it.
     `pending` (a line spanning batches, unseekable streams) is the only copy.
     """
     if pool is not None and not pending and size == pool.size:

@@ -9,16 +9,15 @@ Cost model (a batch is ~64 MB of records of a few KB each): every JSON function 
 its argument again, so a batch is first run without validating its records at all;
 only a batch whose query fails is run again with `json_valid` (the same verdict as
 `TRY_CAST(record AS JSON)`, which also copied every record), and the source is handed
-the text itself, as VARCHAR (so `sha256(record)` is that of the text). Each source's
-query is bound once per connection (`_bound`). It never copies the raw
+the text itself, as VARCHAR (so `sha256(record)` is that of the text). Given a
+`DuckSession` (what the Runtime hands ingest), each source's query is bound once per
+session and kept with it; a bare connection binds it per batch. It never copies the raw
 text through DuckDB: rows carry their position in the batch (`_row`), and `raw` is
 taken from the input Arrow column at the end, zero-copy for the usual all-good batch.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,9 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sentinel import duck
+from sentinel.duck import DuckSession
 from sentinel.exceptions import SourceError
 from sentinel.schema import EVENT_SCHEMA, SOURCE_COLUMNS, duckdb_type
-from sentinel.sources import sqlfuncs
 from sentinel.sources.base import LogSource
 
 REJECTED_SCHEMA = pa.schema(
@@ -37,33 +37,24 @@ REJECTED_SCHEMA = pa.schema(
 )
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with sentinel's SQL macros registered."""
-    con = duckdb.connect(":memory:")
-    sqlfuncs.register(con)
-    return con
+def connect() -> DuckSession:
+    """A DuckDB session (UTC, every sentinel macro) that keeps its bound queries."""
+    return DuckSession(duck.connect())
 
 
-# Setup statements already run per connection: a batch must not rewrite the catalog
-# (CREATE OR REPLACE MACRO) every time, which also costs ~5 ms per batch.
-_PREPARED: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, set[tuple[str, ...]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def prepare(con: duckdb.DuckDBPyConnection, source: LogSource) -> None:
-    """Run a source's setup statements on a connection, once."""
+def prepare(session: DuckSession | duckdb.DuckDBPyConnection, source: LogSource) -> None:
+    """Run a source's setup statements: once per session (a batch must not rewrite the
+    catalog every time, ~5 ms), every time on a bare connection."""
     statements = tuple(source.setup_sql())
-    done = _PREPARED.setdefault(con, set())
-    if statements in done:
+    if isinstance(session, DuckSession):
+        session.run_once(statements)
         return
     for statement in statements:
-        con.execute(statement)
-    done.add(statements)
+        session.execute(statement)
 
 
 def normalise(
-    con: duckdb.DuckDBPyConnection,
+    session: DuckSession | duckdb.DuckDBPyConnection,
     source: LogSource,
     records: pa.Table,
     source_file: str | None,
@@ -76,6 +67,7 @@ def normalise(
     Records that are not valid JSON objects are rejected before the source sees them.
     """
     ingested_at = ingested_at or datetime.now(UTC)
+    con = session.con if isinstance(session, DuckSession) else session
     batch = pa.table(
         {
             "_row": pa.array(np.arange(records.num_rows, dtype=np.int64)),
@@ -83,16 +75,16 @@ def normalise(
             "record": records.column("record"),
         }
     )
-    prepare(con, source)
+    prepare(session, source)
     con.register("_sentinel_batch", _in_slices(con, batch))
     try:
         try:
             # Optimistic: a batch of valid JSON (nearly every batch) skips `json_valid`,
             # a second parse of every record (~17% of the LiteLLM query's CPU). Invalid
             # JSON makes the query fail, and the batch is run again with the check.
-            result = _bound(con, source, validate=False).to_arrow_table()
+            result = _bound(session, source, validate=False).to_arrow_table()
         except duckdb.Error:
-            result = _bound(con, source, validate=True).to_arrow_table()
+            result = _bound(session, source, validate=True).to_arrow_table()
     except duckdb.Error as exc:
         raise SourceError(
             f"source {source.name!r}: normalisation failed: {_one_line(exc)}"
@@ -102,35 +94,21 @@ def normalise(
     return _split(result, records, ingested_at, source_file)
 
 
-# Each source's query as a relation, bound once per connection and run once per batch
-# (it reads whatever `_sentinel_batch` names at the time). Creating a relation binds the
-# query and running it binds it again: ~40 ms per batch for the LiteLLM query, a quarter
-# of its time. The relation holds its connection, so the few most recent connections
-# are kept (`release` drops one at once).
-_RELATIONS: OrderedDict[int, tuple[duckdb.DuckDBPyConnection, dict[str, Any]]] = OrderedDict()
-_CONNECTIONS_KEPT = 4
+def _bound(
+    session: DuckSession | duckdb.DuckDBPyConnection, source: LogSource, validate: bool
+) -> Any:
+    """Each source's query as a relation: bound once per session, run once per batch.
 
-
-def _bound(con: duckdb.DuckDBPyConnection, source: LogSource, validate: bool) -> Any:
-    entry = _RELATIONS.get(id(con))
-    if entry is None or entry[0] is not con:
-        entry = (con, {})
-        _RELATIONS[id(con)] = entry
-        while len(_RELATIONS) > _CONNECTIONS_KEPT:
-            _RELATIONS.popitem(last=False)
-    _RELATIONS.move_to_end(id(con))
+    It reads whatever `_sentinel_batch` names at the time. Creating a relation binds the
+    query and running it binds it again: ~40 ms per batch for the LiteLLM query, a
+    quarter of its time. The key includes the parameters: two config-defined sources
+    can share a query text and differ only in their JSON paths.
+    """
     query = _query(source, validate)
-    relations = entry[1]
-    if query not in relations:
-        relations[query] = con.sql(query, params=[*source.parameters(), source.name])
-    return relations[query]
-
-
-def release(con: duckdb.DuckDBPyConnection) -> None:
-    """Forget the relations bound on `con` (before closing it)."""
-    entry = _RELATIONS.get(id(con))
-    if entry is not None and entry[0] is con:
-        del _RELATIONS[id(con)]
+    params = [*source.parameters(), source.name]
+    if isinstance(session, DuckSession):
+        return session.relation(query, params)
+    return session.sql(query, params=params)
 
 
 def _in_slices(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:

@@ -1,48 +1,37 @@
-"""A progress bar over bytes for long ingests: shown on a terminal, silent otherwise.
+"""How ingest reports progress, without knowing how (or whether) it is shown.
 
-Quiet when `--quiet` is given or stderr is not a TTY (cron, CI, pipes), so logs and
-captured output never fill with bar redraws.
+Ingest calls a `Progress` with the bytes it is about to read and then the bytes read
+so far; a front end decides what to draw (the CLI: a rich bar on a terminal only,
+`sentinel.cli.progress`; the TUI: its own widget; cron: nothing). Keeping the rendering
+out of here keeps rich (and any terminal) out of the library.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 
-class ByteProgress:
-    """A rich progress bar over bytes on a terminal; a no-op otherwise."""
+class Progress(Protocol):
+    """Receives an ingest run's progress, in bytes."""
 
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.bar: Any = None
+    def start(self, total: int) -> None:
+        """The run is about to read `total` bytes (a best estimate)."""
 
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+    def advance(self, done: int) -> None:
+        """`done` more bytes have been read."""
 
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            self.enabled = False
-            return lambda n: None
-        self.bar = Progress(
-            TextColumn("ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=console, transient=True,
-        )
-        self.bar.start()
-        task = self.bar.add_task("ingest", total=self.total)
-        return lambda n: self.bar.advance(task, n)
+    def stop(self) -> None:
+        """The run has ended (normally or not)."""
 
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
+class NoProgress:
+    """A `Progress` that shows nothing (the default)."""
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, done: int) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass

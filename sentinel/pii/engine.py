@@ -20,14 +20,16 @@ Only the matches reach Python, where `sentinel.pii.verdicts` judges them: contex
 guards, the validator, and overlap resolution by priority. Offsets are Unicode code
 points, as Python indexes a `str`. A large column is scanned in parts, one per core,
 by this process and worker processes (`sentinel.pii.workers`).
+
+Threads and worker processes belong to a `ScanPool` the caller passes (the Runtime's);
+none is created here. Without one, the scan runs on the calling thread alone.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,50 +40,62 @@ import re2
 from sentinel.pii import workers
 from sentinel.pii.catalog import Catalog, _re2_options, build_catalog
 from sentinel.pii.detectors import Detector
+from sentinel.pii.pool import ScanPool
+from sentinel.pii.re2compat import Regexp, all_spans
 from sentinel.pii.verdicts import Matches, Raw, located_match, validate
 
 SMALL_INPUT_BYTES = 4 * 1024
 """Below this much candidate text, extraction runs in Python's `re` (no joining)."""
 
-_THREADS = max(2, os.cpu_count() or 2)
 _MIN_SLICE_BYTES = 1024 * 1024
-_pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="pii")
 
 
 def find(
-    values: pa.Array | pa.ChunkedArray, catalog: Catalog, processes: int = 0
+    values: pa.Array | pa.ChunkedArray,
+    catalog: Catalog,
+    processes: int = 0,
+    pool: ScanPool | None = None,
 ) -> Matches:
     """Every validated, non-overlapping finding of `catalog` in a string column.
 
-    A column of more than `workers.PARALLEL_BYTES` is cut into `processes` parts (0: one
-    per core); this process scans the first and worker processes the others (see
-    `sentinel.pii.workers`).
+    With a `pool`, the prefilter runs over its threads, and a column of more than
+    `workers.PARALLEL_BYTES` is cut into `processes` parts (0: one per core): this
+    process scans the first and the pool's worker processes the others (see
+    `sentinel.pii.workers`). Without one, everything runs on the calling thread.
     """
     column = _as_large_string(values)
     if len(column) == 0 or column.null_count == len(column):
         return Matches()
+    if pool is None:
+        return _find_here(column, catalog, None)
+    threads = pool.executor()
     count = (processes or workers.cores()) if column.nbytes >= workers.PARALLEL_BYTES else 1
     parts = workers.split(column, count) if count > 1 else []
-    helpers = workers.workers(len(parts) - 1) if len(parts) > 1 else []
+    helpers = pool.workers.get(len(parts) - 1) if len(parts) > 1 else []
     if not helpers:
-        return _find_here(column, catalog, _THREADS)
+        return _find_here(column, catalog, threads, pool.threads)
     for helper, (_, part) in zip(helpers, parts[1:], strict=True):
         helper.send(catalog.detectors, part)
-    out = _find_here(parts[0][1], catalog, 1)
+    out = _find_here(parts[0][1], catalog, None)
     for helper, (first, part) in zip(helpers, parts[1:], strict=True):
         try:
             found = helper.receive()
-            workers.answered()
+            pool.workers.answered()
         except workers.WorkerError:
-            workers.discard(helper)
-            found = _find_here(part, catalog, _THREADS)
+            pool.workers.discard(helper)
+            found = _find_here(part, catalog, threads, pool.threads)
         out.extend(found, first)
     return out
 
 
 def scan_part(detectors: tuple[Detector, ...], part: pa.Array) -> Matches:
     """`find` in a worker process, on its part of a column."""
-    return _find_here(pa.chunked_array([part]), _catalog_of(detectors), 1)
+    return _find_here(pa.chunked_array([part]), _catalog_of(detectors), None)
+
+
+def worker_main() -> None:
+    """A worker process (`ScanPool`'s entry): scan parts until the caller closes the pipe."""
+    workers.run(scan_part)
 
 
 @functools.lru_cache(maxsize=4)
@@ -89,9 +103,11 @@ def _catalog_of(detectors: tuple[Detector, ...]) -> Catalog:
     return build_catalog(detectors)
 
 
-def _find_here(column: pa.ChunkedArray, catalog: Catalog, threads: int) -> Matches:
-    """`find` in this process, its prefilter over `threads` slices of the column."""
-    candidates = _rows_matching(column, catalog.prefilter, threads)
+def _find_here(
+    column: pa.ChunkedArray, catalog: Catalog, executor: Executor | None, threads: int = 1
+) -> Matches:
+    """`find` in this process, its prefilter over `threads` slices on `executor`."""
+    candidates = _rows_matching(column, catalog.prefilter, executor, threads)
     if len(candidates) == 0:
         return Matches()
     texts = _take(column, candidates).dictionary_encode()
@@ -168,11 +184,13 @@ def _slices(column: pa.ChunkedArray, count: int) -> list[pa.Array]:
     return out
 
 
-def _rows_matching(column: pa.ChunkedArray, pattern: str, threads: int) -> np.ndarray:
+def _rows_matching(
+    column: pa.ChunkedArray, pattern: str, executor: Executor | None, threads: int
+) -> np.ndarray:
     """Row numbers (in `column`) where `pattern` matches somewhere, over `threads` threads."""
-    slices = _slices(column, threads)
-    if len(slices) > 1:
-        masks = list(_pool.map(lambda s: pc.match_substring_regex(s, pattern), slices))
+    slices = _slices(column, threads if executor is not None else 1)
+    if len(slices) > 1 and executor is not None:
+        masks = list(executor.map(lambda s: pc.match_substring_regex(s, pattern), slices))
     else:
         masks = [pc.match_substring_regex(s, pattern) for s in slices]
     found = [
@@ -247,7 +265,6 @@ def _extract_small(pairs: _Pairs, catalog: Catalog) -> list[Raw]:
 
 
 _SEPARATOR = b"\n"
-_UNANCHORED = re2._Anchor.UNANCHORED
 
 
 def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[Raw]:
@@ -278,7 +295,7 @@ def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[Raw]:
         sizes = lengths[local]
         starts = np.zeros(len(parts), dtype=np.int64)
         np.cumsum(sizes[:-1] + 1, out=starts[1:])
-        found = _all_spans(engine, _SEPARATOR.join(parts))
+        found = all_spans(engine, _SEPARATOR.join(parts))
         if not found:
             continue
         spans = np.array([(m[0][0], m[0][1], m[v][0], m[v][1]) for m in found], dtype=np.int64)
@@ -329,7 +346,7 @@ def _extract_re2(pairs: _Pairs, catalog: Catalog) -> list[Raw]:
                     out.append(result)
         for k in np.flatnonzero(redo).tolist():
             row, text = int(group_rows[k]), strings[int(local[k])]
-            for m in _all_spans(original, parts[k]):
+            for m in all_spans(original, parts[k]):
                 result = _located(row, det, text, parts[k], 0, m[0], m[v], catalog)
                 if result is not None:
                     out.append(result)
@@ -340,7 +357,7 @@ _BOUNDED_VALUE = re.compile(r"\(\?P<v>(\[(?:\\.|[^\]\\])+\])\{(\d+),(\d+)\}\)$")
 
 
 @functools.lru_cache(maxsize=64)
-def _unbounded(pattern: str) -> tuple[re2._Regexp, int] | None:
+def _unbounded(pattern: str) -> tuple[Regexp, int] | None:
     """`pattern` with its final `(?P<v>[class]{m,n})` made `{m,}`, and n; or None.
 
     RE2 builds a large automaton for a long counted repetition of a class holding
@@ -382,29 +399,6 @@ def _top_level_alternation(pattern: str) -> bool:
             return True
         i += 1
     return depth != 0
-
-
-def _all_spans(engine: re2._Regexp, data: bytes) -> list[list[tuple[int, int]]]:
-    """The byte spans of every group of each successive match of `engine` in `data`.
-
-    `re2._Regexp.finditer` wraps each match in an object that decodes offsets group by
-    group; the extension's `Match` returns them all at once, at a third of the cost.
-    """
-    match = engine._regexp.Match
-    pos, end = 0, len(data)
-    found: list[list[tuple[int, int]]] = []
-    while True:
-        spans = match(_UNANCHORED, data, pos, end)
-        start, stop = spans[0]
-        if start < 0:
-            return found
-        found.append(spans)
-        if stop == pos:  # empty match: step over one byte
-            if pos == end:
-                return found
-            pos += 1
-        else:
-            pos = stop
 
 
 def _located(

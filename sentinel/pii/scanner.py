@@ -27,6 +27,7 @@ from sentinel.config import Config
 from sentinel.pii import engine
 from sentinel.pii.catalog import Catalog, digest, load_catalog, normalise
 from sentinel.pii.masking import mask_array, placeholder, replace_spans
+from sentinel.pii.pool import ScanPool
 from sentinel.schema import FINDING_TYPE, TEXT_COLUMNS
 
 REDACTED = "[REDACTED]"
@@ -40,8 +41,14 @@ _KEEP_KEYS = frozenset("role type name id model index finish_reason tool_call_id
 _MIN_TEXT_FRAGMENT = 8
 
 
-def scan_events(table: pa.Table, config: Config, key: bytes) -> pa.Table:
-    """`table` (EVENT_SCHEMA) with pii columns filled and text stored per `store_text`."""
+def scan_events(
+    table: pa.Table, config: Config, key: bytes, pool: ScanPool | None = None
+) -> pa.Table:
+    """`table` (EVENT_SCHEMA) with pii columns filled and text stored per `store_text`.
+
+    `pool` (the Runtime's) runs the scan over threads and worker processes; without
+    it the scan runs on the calling thread.
+    """
     catalog = load_catalog(config)
     n = table.num_rows
     texts = pa.chunked_array(
@@ -49,7 +56,7 @@ def scan_events(table: pa.Table, config: Config, key: bytes) -> pa.Table:
         type=pa.large_string(),
     )
     if config.pii.scan and n:
-        matches = engine.find(texts, catalog, processes=config.pii.processes)
+        matches = engine.find(texts, catalog, processes=config.pii.processes, pool=pool)
     else:
         matches = engine.Matches()
     table = _with_findings(table, matches, catalog, key)

@@ -5,12 +5,21 @@ the GIL, so threads cannot share them and one process tops out at about one core
 large column is therefore cut into one part per core: the calling process scans the
 first part while each worker scans one of the others.
 
-A worker is a Python process running `main`, started on first use and kept for the
-life of the calling process; it talks over its stdin and stdout only. The text goes
+A worker is a Python process running `serve`, started on first use and kept by its
+`WorkerPool` (which a Runtime owns, and closes on exit); it talks over its stdin and
+stdout only. The text goes
 down the pipe as the part's raw Arrow buffers, so nothing is written to disk or shared
 memory, and the findings come back pickled. A worker that dies, or fails on a part, is
 replaced and that part is scanned in the calling process, so a worker can make a scan
-slower but never change its result.
+slower but never change its result. After several failures in a row the pool pauses
+(scans run in the calling process) and tries again after a cool-down that grows with
+each new failure, so a broken setup costs one fallback per pause, and a passing fault
+(a full process table, an upgrade mid-run) does not switch the workers off for the
+life of a long-running daemon.
+
+This module knows nothing of what a worker computes: the caller names the function
+the worker process runs (`WorkerPool(entry=...)`), so the scanner imports this module
+and never the other way round.
 
 Nothing here runs a worker for a column smaller than `PARALLEL_BYTES`: starting one
 costs about half a second once, and a small column takes less than that to scan.
@@ -18,7 +27,6 @@ costs about half a second once, and a small column takes less than that to scan.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import os
 import pickle
@@ -26,7 +34,9 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 try:
@@ -82,11 +92,16 @@ def _offsets(chunk: pa.Array) -> np.ndarray:
 
 
 class Worker:
-    """One worker process and its pipes; requests are answered in order."""
+    """One worker process and its pipes; requests are answered in order.
 
-    def __init__(self) -> None:
+    `entry` is `module:function`, the worker's main (it calls `serve`).
+    """
+
+    def __init__(self, entry: str) -> None:
+        module, function = entry.split(":")
+        code = _WORKER_MAIN.format(root=repr(_package_root()), module=module, function=function)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN.format(root=repr(_package_root()))],
+            [sys.executable, "-c", code],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C is the caller's to handle; EOF stops a worker
@@ -168,64 +183,103 @@ class WorkerError(Exception):
     """A worker could not answer: it exited or failed on its part."""
 
 
-_workers: list[Worker] = []
-_lock = threading.Lock()
+@dataclass(frozen=True)
+class WorkerHealth:
+    """What a `WorkerPool` is doing, for health checks and soak tests."""
+
+    running: int
+    failures: int
+    """Failures in a row (reset by an answer)."""
+    paused_for: float
+    """Seconds until workers are tried again (0: not paused)."""
 
 
-_GIVE_UP_AFTER = 3
-"""Worker failures in a row after which this process scans alone from then on."""
-_failures = 0
+class WorkerPool:
+    """Worker processes started on demand and reused, with a growing pause after failures.
 
-
-def workers(count: int) -> list[Worker]:
-    """`count` running workers, started as needed and reused; none when they keep failing.
-
-    An empty list means: scan in this process. That is the answer when a worker cannot
-    be started (no usable interpreter, no processes left) or has failed several times in
-    a row, so a broken setup costs one fallback, not a process start per batch.
+    Thread-safe. `close()` stops every worker; the pool can be used again afterwards.
     """
-    with _lock:
-        if _failures >= _GIVE_UP_AFTER:
-            return []
-        for gone in [w for w in _workers if w.process.poll() is not None]:
-            _workers.remove(gone)
-            gone.close()  # its pipes
-        try:
-            while len(_workers) < count:
-                _workers.append(Worker())
-        except OSError:
-            _failed()
-            return []
-        return _workers[:count]
 
+    def __init__(
+        self,
+        entry: str,
+        *,
+        give_up_after: int = 3,
+        cooldown: float = 30.0,
+        max_cooldown: float = 600.0,
+    ) -> None:
+        self.entry = entry
+        self.give_up_after = give_up_after
+        self.cooldown, self.max_cooldown = cooldown, max_cooldown
+        self._workers: list[Worker] = []
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._pauses = 0
+        self._paused_until = 0.0
 
-def answered() -> None:
-    """A worker answered: failures are counted from zero again."""
-    global _failures
-    _failures = 0
+    def get(self, count: int) -> list[Worker]:
+        """`count` running workers, started as needed; none while paused after failures.
 
+        An empty list means: scan in this process. That is the answer when a worker
+        cannot be started (no usable interpreter, no processes left) or workers failed
+        `give_up_after` times in a row, until the cool-down has passed.
+        """
+        with self._lock:
+            if time.monotonic() < self._paused_until:
+                return []
+            for gone in [w for w in self._workers if w.process.poll() is not None]:
+                self._workers.remove(gone)
+                gone.close()  # its pipes
+            try:
+                while len(self._workers) < count:
+                    self._workers.append(Worker(self.entry))
+            except OSError:
+                self._failed()
+                return []
+            return self._workers[:count]
 
-def discard(worker: Worker) -> None:
-    """Stop `worker` (after it failed); the next `workers` call starts a new one."""
-    with _lock:
-        _failed()
-        if worker in _workers:
-            _workers.remove(worker)
-    worker.process.kill()
-    worker.close()
+    def answered(self) -> None:
+        """A worker answered: failures are counted from zero again."""
+        with self._lock:
+            self._failures = 0
+            self._pauses = 0
 
+    def discard(self, worker: Worker) -> None:
+        """Stop `worker` (after it failed); the next `get` starts a new one."""
+        with self._lock:
+            self._failed()
+            if worker in self._workers:
+                self._workers.remove(worker)
+        worker.process.kill()
+        worker.close()
 
-def _failed() -> None:
-    global _failures
-    _failures += 1
+    def health(self) -> WorkerHealth:
+        with self._lock:
+            running = sum(1 for w in self._workers if w.process.poll() is None)
+            paused = max(0.0, self._paused_until - time.monotonic())
+            return WorkerHealth(running, self._failures, paused)
 
+    def restart(self) -> None:
+        """Stop every worker and forget past failures: the next `get` starts afresh."""
+        self.close()
+        with self._lock:
+            self._failures = self._pauses = 0
+            self._paused_until = 0.0
 
-@atexit.register
-def _stop_all() -> None:
-    with _lock:
-        for worker in _workers:
+    def close(self) -> None:
+        with self._lock:
+            stopping, self._workers = self._workers, []
+        for worker in stopping:
             worker.close()
-        _workers.clear()
+
+    def _failed(self) -> None:
+        # Called with the lock held.
+        self._failures += 1
+        if self._failures >= self.give_up_after:
+            pause = min(self.cooldown * 2**self._pauses, self.max_cooldown)
+            self._paused_until = time.monotonic() + pause
+            self._pauses += 1
+            self._failures = 0
 
 
 def _buffers(part: pa.ChunkedArray) -> tuple[np.ndarray, list[memoryview]]:
@@ -262,7 +316,7 @@ def _package_root() -> str:
 
 # Appended, not prepended: an installed sentinel (the same code) is found first, and no
 # directory of it can shadow the standard library.
-_WORKER_MAIN = "import sys; sys.path.append({root}); from sentinel.pii.workers import main; main()"
+_WORKER_MAIN = "import sys; sys.path.append({root}); from {module} import {function}; {function}()"
 
 
 def serve(handle: Callable[[Any, pa.Array], Any]) -> None:
@@ -293,11 +347,9 @@ def serve(handle: Callable[[Any, pa.Array], Any]) -> None:
         stdout.flush()
 
 
-def main() -> None:
-    """A worker process: scan parts until the caller closes the pipe."""
-    from sentinel.pii.engine import scan_part
-
+def run(handle: Callable[[Any, pa.Array], Any]) -> None:
+    """A worker process's main: `serve(handle)` until the caller closes the pipe."""
     try:
-        serve(scan_part)
+        serve(handle)
     except BrokenPipeError:  # the caller went away mid-part: leave without a word
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -16,7 +16,7 @@ be NULL; the engine then derives a stable id from the source and the raw record.
 engine casts each column to its schema type, so `ts` must already be a TIMESTAMPTZ
 (a NULL `ts` quarantines the record as "no valid timestamp").
 
-SQL macros usable in any source query (registered by `sentinel.sources.sqlfuncs`):
+SQL macros usable in any source query (registered by `sentinel.duck`):
 `sentinel_ts(json)` parses epoch seconds/milliseconds, ISO-8601 and
 `YYYY-MM-DD HH:MM:SS.ffffff` into TIMESTAMPTZ (UTC); `sentinel_text(json)` gives the
 text of a JSON string, or the JSON text of any other value, NULL for JSON null.

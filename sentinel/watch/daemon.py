@@ -34,8 +34,7 @@ from sentinel.config import Config
 from sentinel.exceptions import ConfigError, SentinelError, StoreError
 from sentinel.ingest import batches
 from sentinel.ingest.engine import Tail, formats_for, ingest_file
-from sentinel.ingest.normalise import connect, release
-from sentinel.store.db import open_db
+from sentinel.runtime import Runtime
 from sentinel.watch import lock as daemon_lock
 from sentinel.watch.detection import scan_hook
 from sentinel.watch.log import EventLog
@@ -78,8 +77,11 @@ class Daemon:
         """Run until SIGTERM/SIGINT; returns the exit code (0 on a clean stop)."""
         lock = daemon_lock.DaemonLock.acquire(self.ws)
         previous = self._install_signals()
-        self.con = open_db(self.ws.state_db)
-        self.duck = connect()
+        # The Runtime owns the state.db connection, the DuckDB session (its bound queries
+        # kept for the daemon's life), the PII threads and workers, and the read buffers.
+        self.rt = Runtime(self.ws)
+        self.con = self.rt.state_db()
+        self.duck = self.rt.ingest_session()
         try:
             self.log.info(
                 "daemon.started", pid=os.getpid(), workspace=str(self.ws.root),
@@ -102,9 +104,7 @@ class Daemon:
             if self.observers is not None:
                 self.observers.stop()
             self.tracker.close_all()
-            release(self.duck)
-            self.duck.close()
-            self.con.close()
+            self.rt.close()
             self._heartbeat("stopped", force=True)
             self.log.info("daemon.stopped", events=self.totals["events"])
             for signum, handler in previous.items():
@@ -215,7 +215,7 @@ class Daemon:
             verify_checkpoint(self.con, path, self.log)
             report = ingest_file(
                 self.ws, self.con, self.duck, path, self._formats(tracked.target), self._key,
-                tail,
+                tail, runtime=self.rt,
             )
         except FileNotFoundError:
             self.tracker.drop(tracked)  # gone between the stat and the read

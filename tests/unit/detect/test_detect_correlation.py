@@ -9,8 +9,8 @@ import pytest
 from sigma.collection import SigmaCollection
 
 from sentinel.detect.backend import SentinelBackend
-from sentinel.detect.sqlmacros import install_macros
 from sentinel.detect.testing import events_table
+from sentinel.duck import register_macros as install_macros
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 

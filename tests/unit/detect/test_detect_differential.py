@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from sigma.collection import SigmaCollection
 
 from sentinel.detect.backend import SentinelBackend
-from sentinel.detect.sqlmacros import install_macros
 from sentinel.detect.testing import events_table
+from sentinel.duck import register_macros as install_macros
 
 EXAMPLES = int(os.environ.get("SENTINEL_DIFF_EXAMPLES", "600"))
 ALPHABET = "aAbB%_'\\*? éÉßΣσ中"

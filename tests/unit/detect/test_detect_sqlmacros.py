@@ -8,7 +8,7 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.detect.sqlmacros import install_macros
+from sentinel.duck import register_macros as install_macros
 
 CON = duckdb.connect()
 install_macros(CON)

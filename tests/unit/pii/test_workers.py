@@ -1,7 +1,12 @@
-"""Worker processes: a column scanned in parts finds exactly what one process finds."""
+"""Worker processes: a column scanned in parts finds exactly what one process finds.
+
+Workers belong to a `ScanPool` (a Runtime's in sentinel); failures pause them for a
+cool-down, never for good, and closing the pool stops them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,6 +16,7 @@ from sentinel.config import Config, load_config
 from sentinel.exceptions import ConfigError
 from sentinel.pii import engine, workers
 from sentinel.pii.catalog import default_catalog
+from sentinel.pii.pool import ScanPool
 from sentinel.pii.scanner import scan_events
 from tests.unit.pii.conftest import KEY, event_table
 from tests.unit.pii.test_engine import TEXTS
@@ -25,8 +31,14 @@ def _column() -> pa.ChunkedArray:
     )
 
 
-def _find(column: pa.ChunkedArray) -> list[tuple]:
-    m = engine.find(column, default_catalog())
+@pytest.fixture
+def pool() -> Iterator[ScanPool]:
+    with ScanPool() as scan_pool:
+        yield scan_pool
+
+
+def _find(column: pa.ChunkedArray, pool: ScanPool | None) -> list[tuple]:
+    m = engine.find(column, default_catalog(), pool=pool)
     return list(zip(m.rows, m.detectors, m.starts, m.ends, m.values, strict=True))
 
 
@@ -36,28 +48,42 @@ def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "cores", lambda: 3)
 
 
-def _alone(monkeypatch: pytest.MonkeyPatch, column: pa.ChunkedArray) -> list[tuple]:
-    with monkeypatch.context() as m:
-        m.setattr(workers, "PARALLEL_BYTES", 1 << 60)
-        return _find(column)
+def _alone(column: pa.ChunkedArray) -> list[tuple]:
+    return _find(column, None)  # no pool: the calling thread only, no worker
 
 
-def test_parts_find_what_one_process_finds(monkeypatch: pytest.MonkeyPatch, parallel: None) -> None:
+def test_parts_find_what_one_process_finds(pool: ScanPool, parallel: None) -> None:
     column = _column()
-    expected = _alone(monkeypatch, column)
+    expected = _alone(column)
     assert len(expected) > 100
-    assert _find(column) == expected
-    assert len(workers.workers(2)) == 2  # both parts went to running workers
+    assert _find(column, pool) == expected
+    assert pool.workers.health().running == 2  # both parts went to running workers
+    assert len(pool.workers.get(2)) == 2
 
 
-def test_a_dead_worker_changes_nothing(monkeypatch: pytest.MonkeyPatch, parallel: None) -> None:
+def test_closing_the_pool_stops_its_workers(pool: ScanPool, parallel: None) -> None:
+    _find(_column(), pool)
+    processes = [w.process for w in pool.workers.get(2)]
+    pool.close()
+    assert all(p.poll() is not None for p in processes)
+    assert pool.health().workers.running == 0 and not pool.health().threads_started
+
+
+def test_no_pool_no_worker(monkeypatch: pytest.MonkeyPatch, parallel: None) -> None:
+    monkeypatch.setattr(workers.Worker, "__init__", lambda *a: pytest.fail("a worker started"))
+    assert len(_alone(_column())) > 100
+
+
+def test_a_dead_worker_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, pool: ScanPool, parallel: None
+) -> None:
     column = _column()
-    expected = _alone(monkeypatch, column)
-    for worker in workers.workers(2):
+    expected = _alone(column)
+    for worker in pool.workers.get(2):
         worker.process.kill()
         worker.process.wait()
-    assert _find(column) == expected  # dead workers are replaced before use
-    helper = workers.workers(1)[0]
+    assert _find(column, pool) == expected  # dead workers are replaced before use
+    helper = pool.workers.get(1)[0]
     original = helper.send
 
     def send_then_die(request: object, part: pa.Array) -> None:
@@ -65,12 +91,12 @@ def test_a_dead_worker_changes_nothing(monkeypatch: pytest.MonkeyPatch, parallel
         helper.process.kill()
 
     monkeypatch.setattr(helper, "send", send_then_die)
-    assert _find(column) == expected  # dies mid-part: that part is scanned here
-    assert helper not in workers.workers(2)
+    assert _find(column, pool) == expected  # dies mid-part: that part is scanned here
+    assert helper not in pool.workers.get(2)
 
 
-def test_a_failing_part_is_reported() -> None:
-    helper = workers.workers(1)[0]
+def test_a_failing_part_is_reported(pool: ScanPool) -> None:
+    helper = pool.workers.get(1)[0]
     helper.send(("not a detector",), pa.chunked_array([["text"]], pa.large_string()))
     with pytest.raises(workers.WorkerError, match="AttributeError|TypeError"):
         helper.receive()
@@ -91,22 +117,36 @@ def test_split_keeps_every_row_once() -> None:
     assert max(sizes) < 2 * min(sizes)
 
 
-def test_no_worker_can_start(monkeypatch: pytest.MonkeyPatch, parallel: None) -> None:
-    """No usable interpreter: the column is scanned here, and no start is tried again."""
+def test_no_worker_can_start(
+    monkeypatch: pytest.MonkeyPatch, pool: ScanPool, parallel: None
+) -> None:
+    """No usable interpreter: scanned here; starts pause, then are tried again."""
     column = _column()
-    expected = _alone(monkeypatch, column)
-    workers._stop_all()
+    expected = _alone(column)
     starts = []
 
-    def cannot_start(self: workers.Worker) -> None:
+    def cannot_start(self: workers.Worker, entry: str) -> None:
         starts.append(1)
         raise OSError("no such interpreter")
 
     monkeypatch.setattr(workers.Worker, "__init__", cannot_start)
-    monkeypatch.setattr(workers, "_failures", 0)
+    clock = [1000.0]
+    monkeypatch.setattr(workers.time, "monotonic", lambda: clock[0])
     for _ in range(5):
-        assert _find(column) == expected
-    assert len(starts) == workers._GIVE_UP_AFTER
+        assert _find(column, pool) == expected
+    assert len(starts) == pool.workers.give_up_after  # then paused: no start per batch
+    assert pool.workers.health().paused_for == pool.workers.cooldown
+    clock[0] += pool.workers.cooldown + 1  # the cool-down has passed: tried again
+    for _ in range(5):
+        assert _find(column, pool) == expected
+    assert len(starts) == 2 * pool.workers.give_up_after
+    assert pool.workers.health().paused_for == 2 * pool.workers.cooldown  # a longer pause
+    monkeypatch.undo()  # the interpreter is back
+    monkeypatch.setattr(workers, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(workers, "cores", lambda: 3)
+    pool.restart()  # e.g. a health check asked for it: no waiting out the pause
+    assert _find(column, pool) == expected
+    assert pool.workers.health().running == 2 and pool.workers.health().failures == 0
 
 
 def test_processes_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -114,16 +154,18 @@ def test_processes_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setattr(workers, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(workers, "cores", lambda: 3)
     started = []
-    monkeypatch.setattr(workers, "workers", lambda n: started.append(n) or [])
+    pool = ScanPool()
+    monkeypatch.setattr(pool.workers, "get", lambda n: started.append(n) or [])
     path = tmp_path / "sentinel.toml"
     path.write_text("[pii]\nprocesses = 1\n")
     config = load_config(path)
     assert config.pii.processes == 1
-    table = scan_events(event_table(["mail jane@example.org"] * 50), config, KEY)
+    table = scan_events(event_table(["mail jane@example.org"] * 50), config, KEY, pool)
     assert table.column("pii_count").to_pylist() == [1] * 50
     assert started == []
-    scan_events(event_table(["mail jane@example.org"] * 50), Config(), KEY)
+    scan_events(event_table(["mail jane@example.org"] * 50), Config(), KEY, pool)
     assert started == [2]  # the default: one process per core, this one and two workers
+    pool.close()
     path.write_text("[pii]\nscan = true\nprocesses = -2\n")
     with pytest.raises(ConfigError, match=r"sentinel.toml:3:1: 'processes' must be 0"):
         load_config(path)
