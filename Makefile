@@ -25,6 +25,7 @@ run: install
 
 lint: install-test
 	$(BIN)/ruff check sentinel tests bench sigma
+	$(BIN)/lint-imports  # the layer contracts in pyproject.toml (README, Development)
 
 typecheck: install-test
 	$(BIN)/mypy

@@ -1,18 +1,10 @@
-"""The `sentinel` command group, and the one place exit codes are decided.
+"""The `sentinel` command group: every failure becomes one line and an exit code.
 
-Every command is a few lines over a library function. What a failure costs is decided
-here, from the error's type, never in a command:
-
-- 0 success; 1 a command's documented partial result (`ingest`: some files skipped,
-  `rules test`: a rule failed its examples);
-- 2 usage or configuration error (`ConfigError`, `WorkspaceError`, `UsageError`,
-  click's own usage errors);
-- 3 runtime failure: any other `SentinelError`, and any unexpected exception;
-- 130 interrupted (Ctrl-C).
-
-An expected error (`SentinelError`) is one line on stderr, `title: location: message`,
-never a traceback. An unexpected exception is a bug: one line naming it and a hint;
-the traceback only with `SENTINEL_DEBUG=1`.
+Every command is a few lines over a library function. The exit code comes from the
+error's type (`sentinel.cli.exits`), never from a command. An expected error
+(`SentinelError`) is one line on stderr, `title: location: message`, never a traceback.
+An unexpected exception is a bug: one line naming it and a hint; the traceback only
+with `SENTINEL_DEBUG=1`.
 """
 
 from __future__ import annotations
@@ -26,35 +18,8 @@ from typing import Any
 import click
 
 from sentinel import __version__
-from sentinel.exceptions import ConfigError, SentinelError, UsageError, WorkspaceError
-
-EXIT_OK = 0
-EXIT_PARTIAL = 1
-EXIT_USAGE = 2
-EXIT_RUNTIME = 3
-EXIT_INTERRUPTED = 130
-
-DEBUG_ENV = "SENTINEL_DEBUG"
-
-_USAGE_ERRORS = (ConfigError, WorkspaceError, UsageError, click.UsageError)
-
-
-def exit_code(exc: BaseException) -> int:
-    """The exit code a failure ends the process with (see the module docstring)."""
-    if isinstance(exc, _USAGE_ERRORS):
-        return EXIT_USAGE
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    return EXIT_RUNTIME
-
-
-def render(exc: SentinelError) -> str:
-    """One line for stderr: the title, then the location (if any) and the message."""
-    return f"{exc.title}: {exc}"
-
-
-def debugging() -> bool:
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+from sentinel.cli.exits import DEBUG_ENV, EXIT_OK, debugging, exit_code, render
+from sentinel.exceptions import SentinelError
 
 
 class SentinelGroup(click.Group):

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from sentinel.cli.exits import EXIT_PARTIAL
 from sentinel.detect.compiler import compile_rule
 from sentinel.detect.rules import RuleProblem, load_rules
 from sentinel.detect.testing import run_examples
@@ -76,7 +77,7 @@ def list_rules(rules_dir: Path) -> None:
     click.echo(_table(["id", "title", "level", "source", "tags"], rows))
     _report_problems(pack.problems)
     if pack.problems:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_PARTIAL)
 
 
 @rules.command("test")
@@ -108,7 +109,7 @@ def test(ctx: click.Context, path: Path | None, rules_dir: Path) -> None:
         err=True,
     )
     if not report.ok:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_PARTIAL)
 
 
 @rules.command("convert")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sentinel.cli.main import EXIT_PARTIAL
+from sentinel.cli.exits import EXIT_PARTIAL
 from sentinel.workspace import Workspace
 
 if TYPE_CHECKING:

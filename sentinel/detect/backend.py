@@ -341,7 +341,7 @@ class SentinelBackend(TextQueryBackend):
     def convert_correlation_event_count_rule(
         self, rule: Any, output_format: Any = None, method: str = "default"
     ) -> list[str]:
-        return [correlation.correlation_query(self, rule)]
+        return [correlation.correlation_query(self.table, rule)]
 
     convert_correlation_value_count_rule = convert_correlation_event_count_rule
     convert_correlation_temporal_rule = convert_correlation_event_count_rule

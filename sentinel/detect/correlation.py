@@ -27,8 +27,6 @@ evidence without re-running the search.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sigma.correlations import (
     SigmaCorrelationCondition,
     SigmaCorrelationRule,
@@ -37,9 +35,6 @@ from sigma.correlations import (
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from sentinel.detect.fields import quote_identifier, resolve_field
-
-if TYPE_CHECKING:
-    from sentinel.detect.backend import SentinelBackend
 
 SUPPORTED = {
     SigmaCorrelationType.EVENT_COUNT: "event_count",
@@ -57,8 +52,10 @@ def _unsupported(rule: SigmaCorrelationRule, what: str) -> SigmaFeatureNotSuppor
     )
 
 
-def correlation_query(backend: SentinelBackend, rule: SigmaCorrelationRule) -> str:
-    """The SQL of one correlation rule; its referenced rules must be converted already."""
+def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:
+    """The SQL of one correlation rule over `table` (the events view, as the backend names
+    it); its referenced rules must be converted already. Needing only the table name keeps
+    this module below the backend that calls it."""
     kind = SUPPORTED.get(rule.type)
     if kind is None:
         raise _unsupported(rule, f"correlation type {rule.type.name.lower()}")
@@ -72,7 +69,7 @@ def correlation_query(backend: SentinelBackend, rule: SigmaCorrelationRule) -> s
             raise _unsupported(rule, "value_count over several fields")
         value_sql = f", {_rule_field(rule, condition.fieldref, 0)} AS value"
     matched = "\n    UNION ALL\n    ".join(
-        _matched_select(backend, rule, index, group, value_sql)
+        _matched_select(table, rule, index, group, value_sql)
         for index in range(len(rule.referenced_rules))
     )
     partition = ", ".join(quote_identifier(name) for name in group)
@@ -127,7 +124,7 @@ def _rule_field(rule: SigmaCorrelationRule, name: str, index: int) -> str:
 
 
 def _matched_select(
-    backend: SentinelBackend,
+    table: str,
     rule: SigmaCorrelationRule,
     index: int,
     group: list[str],
@@ -143,7 +140,7 @@ def _matched_select(
     not_null = "".join(f" AND {_rule_field(rule, name, index)} IS NOT NULL" for name in group)
     return (
         f"SELECT event_id, ts, {index} AS rule_index{columns}{value_sql} "
-        f"FROM {backend.table} WHERE ({queries[0]}){not_null}"
+        f"FROM {table} WHERE ({queries[0]}){not_null}"
     )
 
 

@@ -8,7 +8,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from sentinel.cli.main import SentinelGroup, exit_code
+from sentinel.cli.exits import exit_code
+from sentinel.cli.main import SentinelGroup
 from sentinel.exceptions import (
     ConfigError,
     Location,

@@ -125,5 +125,5 @@ def test_configured_logsource_typo_is_located(tmp_path: Path) -> None:
     config.write_text(
         '[sources.helix.fields]\nts = "$.t"\n\n[sources.helix.logsource]\nprodcut = "x"\n'
     )
-    with pytest.raises(ConfigError, match=r"sentinel.toml:5: unknown key 'prodcut'.*'product'"):
+    with pytest.raises(ConfigError, match=r"sentinel.toml:5:1: unknown key 'prodcut'.*'product'"):
         load_config(config)
