@@ -48,3 +48,20 @@ def test_batches_on_one_connection_do_not_leak_into_each_other() -> None:
     assert con.cached == 3  # litellm (plain and validating), cloudtrail: bound once each
     con.close()
     assert con.cached == 0
+
+
+def test_two_custom_sources_with_the_same_shape_keep_their_own_paths() -> None:
+    """Same query text, different JSON paths (parameters): each source binds its own."""
+    from sentinel.sources.jsonl import JsonlSource
+
+    first = JsonlSource("alpha", {"ts": "$.t", "actor_user": "$.a"}, match="$.a")
+    second = JsonlSource("beta", {"ts": "$.t", "actor_user": "$.b"}, match="$.b")
+    record = json.dumps({"t": 1737710446, "a": "from-a", "b": "from-b"})
+    con = connect()
+    try:
+        events, _ = normalise(con, first, _batch([record]), None)
+        assert events.column("actor_user").to_pylist() == ["from-a"]
+        events, _ = normalise(con, second, _batch([record]), None)
+        assert events.column("actor_user").to_pylist() == ["from-b"]
+    finally:
+        con.close()
