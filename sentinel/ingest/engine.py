@@ -189,16 +189,18 @@ def ingest_paths(
     target: Workspace | Runtime,
     paths: Iterable[str | Path],
     source: str | None = None,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
 ) -> IngestReport:
     """Ingest every file under `paths`; `source` forces a format instead of recognition.
 
     `target` is the Runtime to work in, or a Workspace (a Runtime is opened for this
-    run). `progress` receives the bytes read (a front end draws it).
+    run). `progress` receives the bytes read (a front end draws it; a bool, from
+    callers written before the protocol, shows nothing).
     """
+    shown = progress if progress is not None and not isinstance(progress, bool) else None
     rt, owned = as_runtime(target)
     try:
-        return _ingest_paths(rt, paths, source, progress or NoProgress())
+        return _ingest_paths(rt, paths, source, shown or NoProgress())
     finally:
         if owned:
             rt.close()
