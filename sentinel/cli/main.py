@@ -69,7 +69,7 @@ def _log_warnings() -> None:
     if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
         logger.addHandler(_StderrWarnings())
     logger.setLevel(logging.WARNING)
-    logger.propagate = False
+    # Still propagates: a host that configured logging (pytest, a service) sees them too.
 
 
 @click.group(cls=SentinelGroup, context_settings={"help_option_names": ["-h", "--help"]})
