@@ -6,9 +6,10 @@ prints them on stderr without a traceback. Third-party errors are translated whe
 enter sentinel (`raise ConfigError(...) from exc`).
 
 Where the error is in a file the user wrote (config, rule, playbook), it carries a
-`Location` as data, so each front end renders it in its own way (the CLI as the
-compiler-style `path:line:column:` prefix, a TUI as a link to the line). `str(error)`
-includes the location, so a log line or a test reads the same as the CLI.
+`Location` as data, so each front end renders it in its own way: `location` and
+`detail` (the message alone) for a TUI that links to the line; `message` (and
+`str(error)`) is the compiler-style `path:line:column: detail`, what the CLI prints and
+what a log line or a test reads.
 """
 
 from __future__ import annotations
@@ -42,14 +43,17 @@ class SentinelError(Exception):
     def __init__(
         self, message: str, title: str | None = None, location: Location | None = None
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        self.detail = message
+        """What is wrong, without the location."""
         self.location = location
+        self.message = f"{location}: {message}" if location is not None else message
+        """The location (when known) and the detail: the one-line form."""
+        super().__init__(self.message)
         if title is not None:
             self.title = title
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.message}" if self.location else self.message
+        return self.message
 
 
 class ConfigError(SentinelError):

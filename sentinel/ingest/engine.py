@@ -266,16 +266,18 @@ def ingest_file(
     key: bytes,
     tail: Tail,
     runtime: Runtime | None = None,
+    config: Config | None = None,
 ) -> FileReport:
     """Ingest one file from its checkpoint: the watcher's unit of work.
 
-    The caller holds `batches.ingest_lock` and has run `batches.recover` under it. The
-    config is `ws.config` (the caller decides when to reload it); `runtime` lends its
-    PII pool and read buffers (without one, the scan runs on this thread alone).
+    The caller holds `batches.ingest_lock` and has run `batches.recover` under it.
+    `config` is the caller's snapshot (it decides when to reload; default: `ws.config`
+    as it is now); `runtime` lends its PII pool and read buffers (without one, the scan
+    runs on this thread alone).
     """
     session = duck if isinstance(duck, DuckSession) else DuckSession(duck)
     run = _Run(
-        ws.config, (), session,
+        config or ws.config, (), session,
         runtime.buffers if runtime is not None else None,
         runtime.pii if runtime is not None else None,
     )

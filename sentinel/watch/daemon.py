@@ -215,7 +215,7 @@ class Daemon:
             verify_checkpoint(self.con, path, self.log)
             report = ingest_file(
                 self.ws, self.con, self.duck, path, self._formats(tracked.target), self._key,
-                tail, runtime=self.rt,
+                tail, runtime=self.rt, config=self.config,
             )
         except FileNotFoundError:
             self.tracker.drop(tracked)  # gone between the stat and the read

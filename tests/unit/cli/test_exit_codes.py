@@ -88,7 +88,7 @@ def test_location_renders_what_is_known() -> None:
     assert str(Location("a.yml", 3)) == "a.yml:3"
     assert str(Location("a.yml", 3, 7)) == "a.yml:3:7"
     error = SentinelError("bad", location=Location("a.yml", 3))
-    assert str(error) == "a.yml:3: bad" and error.message == "bad"
+    assert str(error) == "a.yml:3: bad" == error.message and error.detail == "bad"
     assert error.location is not None and error.location.line == 3
 
 
@@ -100,7 +100,8 @@ def test_a_config_error_carries_its_location_as_data(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.location == Location(path, 5, 3)
-    assert "did you mean 'scan'" in caught.value.message
+    assert caught.value.detail.startswith("unknown key 'scna' in [pii]")
+    assert f"{path}:5:3: unknown key" in caught.value.message
     path.write_text("[ingest\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
