@@ -37,6 +37,8 @@ class IngestConfig:
 class PrivacyConfig:
     store_text: str = "full"
     """full: prompts kept as logged; masked: findings replaced by [TYPE]; none: no text."""
+    mask_identities: bool = False
+    """Mask who and from where (actor_*, client_ip, user_agent, resource, endpoint) too."""
 
 
 @dataclass(frozen=True)
@@ -236,14 +238,18 @@ class _Parser:
             ingest = IngestConfig(**values)
         privacy = PrivacyConfig()
         if "privacy" in top:
-            section = self.table(top["privacy"], "privacy", ("store_text",))
+            section = self.table(top["privacy"], "privacy", ("store_text", "mask_identities"))
+            mode = "full"
             if "store_text" in section:
                 mode = self.typed(section, "store_text", str)
                 if mode not in STORE_TEXT_MODES:
                     raise self.fail(
                         "store_text", f"store_text must be one of {', '.join(STORE_TEXT_MODES)}"
                     )
-                privacy = PrivacyConfig(store_text=mode)
+            identities = False
+            if "mask_identities" in section:
+                identities = self.typed(section, "mask_identities", bool)
+            privacy = PrivacyConfig(store_text=mode, mask_identities=identities)
         return Config(
             path=self.path,
             ingest=ingest,

@@ -25,13 +25,12 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, TextIO, TypeVar, cast
+from typing import IO, Any, Protocol, TextIO, cast
 
-import click
 import pyarrow as pa
 
 from sentinel import tables
@@ -51,9 +50,19 @@ class OutputError(SentinelError):
     title = "Output error"
 
 
+class TableMasker(Protocol):
+    """Masks every value of a result that may hold a finding (`lake.privacy.Masker`)."""
+
+    def mask_table(self, table: pa.Table) -> pa.Table: ...
+
+
 @dataclass(frozen=True)
 class Reveal:
-    """Permission to print unmasked values, and what the audit trail records about it."""
+    """Permission to print unmasked values, and what the audit trail records about it.
+
+    `query` and `reason` are recorded as given: the caller masks them first (the SQL
+    session does), so a value typed into a query never lands in `state.db`.
+    """
 
     reason: str
     command: str
@@ -69,13 +78,18 @@ def emit(
     more_rows: int = 0,
     reveal: Reveal | None = None,
     stream: TextIO | None = None,
+    masker: TableMasker | None = None,
 ) -> None:
-    """Mask (or audit the reveal of) `table`, then write it in `fmt` to `output` or stdout."""
+    """Mask (or audit the reveal of) `table`, then write it in `fmt` to `output` or stdout.
+
+    `masker` is the workspace's (its custom detectors, keyed tags, identity policy);
+    without one the built-in detectors mask every text.
+    """
     if fmt not in FORMATS:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "parquet" and output is None:
         raise OutputError("--format parquet needs --output FILE")
-    table = _protect(table, reveal)
+    table = _protect(table, reveal, masker)
     try:
         if fmt == "parquet":
             assert output is not None
@@ -155,7 +169,7 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def _protect(table: pa.Table, reveal: Reveal | None) -> pa.Table:
+def _protect(table: pa.Table, reveal: Reveal | None, masker: TableMasker | None) -> pa.Table:
     if reveal is not None:
         from sentinel.store import audit
         from sentinel.store.db import open_db
@@ -179,7 +193,7 @@ def _protect(table: pa.Table, reveal: Reveal | None) -> pa.Table:
             "cannot mask the result (sentinel.pii.masking is missing), so nothing is printed"
         ) from exc
     try:
-        masked: pa.Table = mask_table(table)
+        masked: pa.Table = masker.mask_table(table) if masker else mask_table(table)
     except TypeError as exc:  # a column type the masking cannot walk: fail closed
         raise OutputError(f"{exc}, so nothing is printed; cast the column to VARCHAR") from exc
     return masked
@@ -243,46 +257,3 @@ def _is_numeric(kind: pa.DataType) -> bool:
     return bool(
         pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
     )
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def output_options(func: F) -> F:
-    """The shared --format/--output/--limit/--reveal/--reason options of result commands."""
-    options = [
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(FORMATS),
-            default="table",
-            show_default=True,
-            help="Output format (parquet needs --output).",
-        ),
-        click.option(
-            "--output",
-            "-o",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Write to FILE (created 0600) instead of stdout.",
-        ),
-        click.option(
-            "--limit",
-            type=click.IntRange(min=0),
-            default=None,
-            help=f"At most N rows [default: {DEFAULT_TABLE_LIMIT} for table, all otherwise].",
-        ),
-        click.option("--reveal", is_flag=True, help="Show PII unmasked (needs --reason; audited)."),
-        click.option("--reason", metavar="TEXT", help="Why values are revealed (audit trail)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def check_reveal(reveal: bool, reason: str | None) -> str | None:
-    """The reveal reason, or None when masking stays on; `--reveal` alone is a usage error."""
-    if not reveal:
-        return None
-    if reason is None or not reason.strip():
-        raise click.UsageError("--reveal needs --reason TEXT (it is written to the audit trail)")
-    return reason.strip()

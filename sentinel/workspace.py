@@ -44,6 +44,12 @@ CONFIG_TEMPLATE = """\
 #   "masked" text with every finding replaced by a [TYPE] placeholder
 #   "none"   no text at all: only metadata, finding types, positions and digests
 # store_text = "full"
+# Who did it and from where (actor_*, client_ip, user_agent, resource, endpoint) is
+# shown in clear by `sql`, `hunt` and the TUI: it is what an investigator needs to
+# answer "who, from where", not leaked content. Set true to mask it too (hints with a
+# keyed tag, so different people still group apart), e.g. where analysts must not
+# see employee identities.
+# mask_identities = false
 
 [pii]
 # Scan prompts and responses for PII and secrets at ingest.
@@ -187,6 +193,20 @@ class Workspace:
     @property
     def state_db(self) -> Path:
         return self.root / "state.db"
+
+    def owns(self, path: str | os.PathLike[str]) -> bool:
+        """Whether `path` is the workspace's own data, which nothing may read as input or
+        overwrite as output: the lake (staging included), quarantine, logs, the config,
+        the key and `state.db` with its WAL files. Symlinks are resolved first."""
+        target = Path(path).expanduser().resolve()
+        if any(target.is_relative_to(d) for d in self._own_dirs()):
+            return True
+        if target in (self.config_path.resolve(), (self.root / "secret.key").resolve()):
+            return True
+        return target.parent == self.root and target.name.startswith("state.db")
+
+    def _own_dirs(self) -> tuple[Path, ...]:
+        return tuple(d.resolve() for d in (self.root / "lake", self.quarantine_dir, self.logs_dir))
 
     def secret_key(self) -> bytes:
         """The per-workspace HMAC key for PII digests."""

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from sentinel.cli.options import check_reveal, output_options, resolve_output
+from sentinel.lake.privacy import Masker
 from sentinel.lake.query import open_lake
-from sentinel.output import Reveal, check_reveal, emit, output_options
+from sentinel.output import Reveal, emit
 from sentinel.pii import hunt as pii_hunt
 from sentinel.pii.catalog import Catalog, load_catalog
 from sentinel.pii.masking import hint
@@ -33,8 +35,9 @@ def hunt(
     type_name: str | None,
     since: str | None,
     wide: bool,
-    fmt: str,
+    fmt: str | None,
     output: Path | None,
+    force: bool,
     limit: int | None,
     reveal: bool,
     reason: str | None,
@@ -50,7 +53,9 @@ def hunt(
         raise click.UsageError("give exactly one of --value or --type")
     revealed = check_reveal(reveal, reason)
     ws = Workspace.open(ctx.obj["workspace"])
+    fmt = resolve_output(ws, fmt, output, force)
     catalog = load_catalog(ws.config)
+    masker = Masker.for_workspace(ws)
     if type_name is not None and catalog.detector_for(type_name) is None:
         known = ", ".join(catalog.types)
         raise click.UsageError(f"unknown type {type_name!r}; known types: {known}")
@@ -73,8 +78,9 @@ def hunt(
         table = table.drop_columns([c for c in NARROW_HIDDEN if c in table.column_names])
     audit = None
     if revealed is not None:
-        audit = Reveal(revealed, command="hunt", query=what, state_db=ws.state_db)
-    emit(table, fmt=fmt, output=output, reveal=audit)
+        reason = masker.mask_text(revealed)
+        audit = Reveal(reason, command="hunt", query=what, state_db=ws.state_db)
+    emit(table, fmt=fmt, output=output, reveal=audit, masker=masker)
 
 
 def _describe_value(value: str, catalog: Catalog) -> str:

@@ -1,13 +1,12 @@
 """`sentinel sql`: DuckDB SQL over the lake views, one query or an interactive prompt.
 
-The command only reads: it opens the lake through `lake.query.open_lake` (views over the
-committed Parquet files, file access limited to the lake, COPY/ATTACH/INSTALL/LOAD
-refused), so it can run beside the daemon and never changes the lake. Results go through
-`output.emit`, which masks PII unless `--reveal --reason` is given (and audited).
+Everything but parsing, the prompt and printing is `sentinel.lake.session.SqlSession`:
+the sandbox (reads only, no file system), views masked before the query sees them
+unless `--reveal --reason` (audited), and statements run in order.
 
 Without QUERY it reads statements from a prompt (`sentinel> `, a statement ends at `;`,
-history in `<workspace>/logs/sql_history`, mode 0600 because queries quote PII), or from
-stdin when stdin is not a terminal; an error is printed and the next statement runs.
+history in `<workspace>/logs/sql_history`, stored masked and mode 0600), or from stdin
+when stdin is not a terminal; an error is printed and the next statement runs.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import click
 
+from sentinel.cli.options import check_reveal, output_options, resolve_output
 from sentinel.exceptions import SentinelError
-from sentinel.lake.query import open_lake, refresh_views, run_query
-from sentinel.output import DEFAULT_TABLE_LIMIT, Reveal, check_reveal, emit, output_options
+from sentinel.lake.session import SqlSession
+from sentinel.output import DEFAULT_TABLE_LIMIT, emit
 from sentinel.output import printable as _printable
 from sentinel.workspace import Workspace
 
@@ -29,66 +29,44 @@ PROMPT = "sentinel> "
 CONTINUATION = "     ...> "
 HISTORY_LENGTH = 1000
 META_HELP = """\
-.tables          list the views (events, findings, one per source)
+.tables          list the views (events, findings, one per source, alerts, incidents)
 .schema [VIEW]   columns and types of one view, or of every view
 .quit / .exit    leave (Ctrl-D too); Ctrl-C cancels the statement being typed"""
 
 
-class SqlSession:
-    """One lake connection and the output settings every statement of a session uses."""
+class Printer:
+    """How every statement of one invocation is written."""
 
     def __init__(
-        self,
-        ws: Workspace,
-        *,
-        fmt: str,
-        output: Path | None,
-        limit: int | None,
-        reason: str | None,
-        quiet: bool,
+        self, session: SqlSession, fmt: str, output: Path | None, limit: int | None, quiet: bool
     ) -> None:
-        self.ws = ws
+        self.session = session
         self.fmt = fmt
         self.output = output
-        if limit is None and fmt == "table":
-            limit = DEFAULT_TABLE_LIMIT
-        self.limit = limit
-        self.reason = reason
+        self.limit = DEFAULT_TABLE_LIMIT if limit is None and fmt == "table" else limit
         self.quiet = quiet
-        self.con = open_lake(ws)
 
     def run(self, query: str, *, refresh: bool = False) -> None:
-        if refresh:  # a long session sees sources committed since it started
-            refresh_views(self.con, self.ws)
-        result = run_query(self.con, query, limit=self.limit)
-        reveal = None
-        if self.reason is not None:
-            reveal = Reveal(self.reason, "sql", query, self.ws.state_db)
-        emit(
-            result.table,
-            fmt=self.fmt,
-            output=self.output,
-            more_rows=result.more_rows,
-            reveal=reveal,
-        )
-        if result.more_rows and self.fmt != "table" and not self.quiet:
-            click.echo(f"… {result.more_rows} more rows not written (--limit)", err=True)
+        if refresh:  # a long session sees batches and sources committed since it started
+            self.session.refresh()
+            self.report_problems()
+        for result in self.session.execute(query):
+            table, total = result.collect(self.limit)
+            more = total - table.num_rows
+            emit(
+                table,
+                fmt=self.fmt,
+                output=self.output,
+                more_rows=more,
+                reveal=self.session.reveal(result.statement),
+                masker=self.session.masker,
+            )
+            if more and self.fmt != "table" and not self.quiet:
+                click.echo(f"… {more} more rows not written (--limit)", err=True)
 
-    def views(self) -> list[str]:
-        rows = self.con.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_type = 'VIEW' AND table_name NOT LIKE '\\_sentinel%' ESCAPE '\\' "
-            "ORDER BY table_name"
-        ).fetchall()
-        return [row[0] for row in rows]
-
-    def schema(self, view: str) -> list[tuple[str, str]]:
-        rows = self.con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? ORDER BY ordinal_position",
-            [view],
-        ).fetchall()
-        return [(row[0], row[1]) for row in rows]
+    def report_problems(self) -> None:
+        for problem in self.session.problems:
+            click.echo(f"Lake file skipped: {_printable(problem)}", err=True)
 
 
 @click.command("sql")
@@ -98,47 +76,58 @@ class SqlSession:
 def sql(
     ctx: click.Context,
     query: str | None,
-    fmt: str,
+    fmt: str | None,
     output: Path | None,
+    force: bool,
     limit: int | None,
     reveal: bool,
     reason: str | None,
 ) -> None:
     """Query the event lake with DuckDB SQL (read-only; PII masked unless --reveal).
 
-    Views: events, findings (one row per PII finding) and one per source (litellm,
-    bedrock, cloudtrail, openai_audit, …). Without QUERY, opens a prompt (statements end
-    with `;`; .tables, .schema, .quit), or reads statements from stdin when piped.
+    Views: events, findings (one row per PII finding), one per source (litellm,
+    bedrock, cloudtrail, openai_audit, …), and alerts/incidents when they exist.
+    Several statements separated by `;` run in order. Without QUERY, opens a prompt
+    (statements end with `;`; .tables, .schema, .quit), or reads stdin when piped.
 
     Example: sentinel sql "SELECT actor_user, count(*) FROM findings GROUP BY 1"
     """
     revealed = check_reveal(reveal, reason)
     ws = Workspace.open(ctx.obj["workspace"])
-    if output is not None:
-        _check_output_path(ws, output)
-        if query is None:
-            raise click.UsageError("--output needs a QUERY (one result per file)")
-    if fmt == "parquet" and output is None:
-        raise click.UsageError("--format parquet needs --output FILE")
+    fmt = resolve_output(ws, fmt, output, force)
+    if output is not None and query is None:
+        raise click.UsageError("--output needs a QUERY (one result per file)")
     quiet = bool(ctx.obj.get("quiet"))
-    session = SqlSession(ws, fmt=fmt, output=output, limit=limit, reason=revealed, quiet=quiet)
-    try:
-        if query is not None:
-            session.run(query)
-        elif sys.stdin.isatty():
-            _interactive(session)
-        elif run_statements(session, _stdin_reader(), stdin_mode=True):
-            sys.exit(3)
-    except BrokenPipeError:  # `sentinel sql … | head`: the reader left; not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+    with SqlSession(ws, reveal_reason=revealed) as session:
+        if output is not None and query is not None and len(session_statements(session, query)) > 1:
+            raise click.UsageError("--output takes one statement (one result per file)")
+        printer = Printer(session, fmt, output, limit, quiet)
+        printer.report_problems()
+        try:
+            if query is not None:
+                printer.run(query)
+            elif sys.stdin.isatty():
+                _interactive(printer)
+            elif run_statements(printer, _stdin_reader(), stdin_mode=True):
+                sys.exit(3)
+        except BrokenPipeError:  # `sentinel sql … | head`: the reader left; not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
+
+
+def session_statements(session: SqlSession, query: str) -> list[str]:
+    from sentinel.lake import sandbox
+
+    return [s.query for s in sandbox.split(session.con, query)]
 
 
 def run_statements(
-    session: SqlSession, read_line: Callable[[bool], str | None], *, stdin_mode: bool
+    printer: Printer, read_line: Callable[[bool], str | None], *, stdin_mode: bool
 ) -> int:
     """Read statements line by line and run each; returns the number that failed."""
+    from sentinel.lake.sandbox import statement_complete
+
     buffer: list[str] = []
     failures = 0
     while True:
@@ -151,7 +140,7 @@ def run_statements(
         if line is None:
             break
         if not buffer and line.strip().startswith("."):
-            if not _meta_command(session, line.strip()):
+            if not _meta_command(printer.session, line.strip()):
                 break
             continue
         if not buffer and not line.strip():
@@ -160,47 +149,17 @@ def run_statements(
         text = "\n".join(buffer)
         if statement_complete(text):
             buffer.clear()
-            failures += _run_one(session, text)
+            failures += _run_one(printer, text)
     if stdin_mode and "".join(buffer).strip():  # a last statement without `;`
-        failures += _run_one(session, "\n".join(buffer))
+        failures += _run_one(printer, "\n".join(buffer))
     return failures
 
 
-def statement_complete(text: str) -> bool:
-    """Whether `text` ends with a `;` outside quotes and comments."""
-    state: str | None = None
-    ended = False
-    i = 0
-    while i < len(text):
-        char, pair = text[i], text[i : i + 2]
-        if state is None:
-            if char in "'\"":
-                state, ended = char, False
-            elif pair in ("--", "/*"):
-                state = pair
-                i += 1
-            elif char == ";":
-                ended = True
-            elif not char.isspace():
-                ended = False
-        elif state in ("'", '"'):
-            if char == state:
-                state = None
-        elif state == "--":
-            if char == "\n":
-                state = None
-        elif pair == "*/":
-            state = None
-            i += 1
-        i += 1
-    return ended and state in (None, "--")
-
-
-def _run_one(session: SqlSession, text: str) -> int:
+def _run_one(printer: Printer, text: str) -> int:
     try:
-        session.run(text, refresh=True)
+        printer.run(text, refresh=True)
     except SentinelError as exc:
-        click.echo(f"{exc.title}: {exc.message}", err=True)
+        click.echo(f"{exc.title}: {printer.session.mask(exc.message)}", err=True)
         return 1
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -215,9 +174,9 @@ def _meta_command(session: SqlSession, line: str) -> bool:
     if name in (".quit", ".exit"):
         return False
     if name == ".tables":
-        click.echo("  ".join(session.views()))
+        click.echo("  ".join(session.tables()))
     elif name == ".schema":
-        for view in [arg] if arg else session.views():
+        for view in [arg] if arg else session.tables():
             columns = session.schema(view)
             if not columns:
                 click.echo(f"Query error: no view named {_printable(view)}", err=True)
@@ -239,11 +198,12 @@ def _stdin_reader() -> Callable[[bool], str | None]:
     return read_line
 
 
-def _interactive(session: SqlSession) -> None:
+def _interactive(printer: Printer) -> None:
+    session = printer.session
     history = _load_history(session.ws)
-    if not session.quiet:
+    if not printer.quiet:
         click.echo(
-            f"sentinel sql on {session.ws.lake_dir} — views: {', '.join(session.views())}. "
+            f"sentinel sql on {session.ws.lake_dir} — views: {', '.join(session.tables())}. "
             "End statements with ';', .help for commands.",
             err=True,
         )
@@ -256,10 +216,10 @@ def _interactive(session: SqlSession) -> None:
             return None
 
     try:
-        run_statements(session, read_line, stdin_mode=False)
+        run_statements(printer, read_line, stdin_mode=False)
     finally:
         if history is not None:
-            _save_history(history)
+            _save_history(history, session.mask)
 
 
 def _load_history(ws: Workspace) -> Path | None:
@@ -279,20 +239,19 @@ def _load_history(ws: Workspace) -> Path | None:
     return path
 
 
-def _save_history(path: Path) -> None:
+def _save_history(path: Path, mask: Callable[[str], str]) -> None:
+    """Write the history with every line masked: the session recalls what was typed,
+    the file keeps no finding (a query quoting a card keeps only its hint)."""
     import readline
 
+    for index in range(readline.get_current_history_length()):
+        line = readline.get_history_item(index + 1)
+        if line:
+            masked = mask(line)
+            if masked != line:
+                readline.replace_history_item(index, masked)
     try:
         readline.write_history_file(path)
         os.chmod(path, 0o600)
     except OSError:
         pass
-
-
-def _check_output_path(ws: Workspace, output: Path) -> None:
-    """Refuse to write a result into the lake or over the workspace's own files."""
-    target = output.expanduser().resolve()
-    protected = {ws.config_path, ws.root / "secret.key", ws.state_db}
-    protected |= {Path(f"{ws.state_db}{suffix}") for suffix in ("-wal", "-shm")}
-    if target.is_relative_to(ws.root / "lake") or target in protected:
-        raise click.UsageError(f"--output {output} would overwrite workspace data")

@@ -151,8 +151,6 @@ def expand_paths(
     """
     found: list[tuple[Path, bool]] = []
     missing: list[FileReport] = []
-    own_dirs = [d.resolve() for d in (ws.root / "lake", ws.quarantine_dir, ws.logs_dir)]
-    own_files = {ws.config_path.resolve(), (ws.root / "secret.key").resolve()}
     for raw in paths:
         explicit = not any(ch in raw for ch in "*?[")
         if not explicit:
@@ -174,11 +172,7 @@ def expand_paths(
     result, seen = [], set()
     for path, named in found:
         resolved = path.resolve()
-        is_state_db = resolved.parent == ws.root and resolved.name.startswith("state.db")
-        if (
-            resolved in seen or resolved in own_files or is_state_db
-            or any(resolved.is_relative_to(d) for d in own_dirs)
-        ):
+        if resolved in seen or ws.owns(resolved):
             continue
         seen.add(resolved)
         result.append((path, named))

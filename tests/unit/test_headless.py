@@ -11,6 +11,7 @@ HEADLESS = [
     "sentinel.cli.commands",
     "sentinel.ingest.engine",
     "sentinel.lake.query",
+    "sentinel.lake.session",
     "sentinel.pii.scanner",
     "sentinel.detect.rules",
 ]

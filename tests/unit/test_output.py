@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from sentinel import output
-from sentinel.output import OutputError, Reveal, check_reveal, emit
+from sentinel.cli.options import check_reveal
+from sentinel.output import OutputError, Reveal, emit
 from sentinel.workspace import Workspace
 
 MARKUP = "[bold red]x[/]"
@@ -62,7 +63,7 @@ def render(
     stream = stream if stream is not None else io.StringIO()
     with contextlib.ExitStack() as stack:
         if not masked:
-            stack.enter_context(mock.patch.object(output, "_protect", lambda t, r: t))
+            stack.enter_context(mock.patch.object(output, "_protect", lambda t, r, m: t))
         emit(table, fmt=fmt, stream=stream, **kw)  # type: ignore[arg-type]
     return stream.getvalue()
 
@@ -163,7 +164,7 @@ def test_output_file_is_owner_only(table: pa.Table, tmp_path: Path, fmt: str) ->
     target = tmp_path / f"out.{fmt}"
     target.write_text("stale-content")
     target.chmod(0o644)
-    with mock.patch.object(output, "_protect", lambda t, r: t):
+    with mock.patch.object(output, "_protect", lambda t, r, m: t):
         emit(table, fmt=fmt, output=target)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     if fmt == "parquet":
