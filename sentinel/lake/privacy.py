@@ -58,8 +58,9 @@ METADATA_COLUMNS = frozenset(
 TAG_MARK = " ·"
 TAG_LENGTH = 4
 
-# An escape standing for a printable ASCII character: what a finding could hide behind.
-_HIDING = r"\\u00[2-7][0-9a-fA-F]|\\/|%[2-7][0-9a-fA-F]"
+# An escape standing for a printable ASCII character, a quote or a line break: what a
+# finding could hide behind (`\u0040` for `@`, `%2F` for `/`, `%0A` inside a PEM block).
+_HIDING = r"\\u00(?:[2-7][0-9a-fA-F]|0[9aAdD])|\\[/\"]|%(?:[2-7][0-9a-fA-F]|0[9aAdD])"
 _HIDING_RE = re.compile(_HIDING)
 
 
@@ -92,30 +93,32 @@ class Masker:
         return digest(self.key, normalised)[:TAG_LENGTH]
 
     def mask_strings(self, values: pa.Array | pa.ChunkedArray) -> pa.Array:
-        """A string array with each finding replaced by its tagged hint, escapes decoded."""
+        """A string array with each finding replaced by its tagged hint.
+
+        A text holding hiding escapes is scanned twice, as it is and decoded (decoding
+        can also break a finding: `LIKE '%4539…'` holds `%45`); every span found either
+        way is masked, overlapping spans merged.
+        """
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
-        if len(values) == 0 or values.null_count == len(values):
+        n = len(values)
+        if n == 0 or values.null_count == n:
             return values
-        decoded: dict[int, _Decoded] = {}
+        decoded: list[tuple[int, _Decoded]] = []
         texts = values
         hiding = pc.match_substring_regex(values, _HIDING).fill_null(False)
         if pc.any(hiding).as_py():
-            rows = np.flatnonzero(hiding.to_numpy(zero_copy_only=False))
-            for row in rows.tolist():
-                decoded[row] = _decode(values[row].as_py())
-            mask = np.zeros(len(values), dtype=bool)
-            mask[rows] = True
-            plain = pa.array([decoded[r].text for r in rows.tolist()], values.type)
-            texts = pc.replace_with_mask(values, pa.array(mask), plain)
+            rows = np.flatnonzero(hiding.to_numpy(zero_copy_only=False)).tolist()
+            decoded = [(row, _decode(values[row].as_py())) for row in rows]
+            extra = pa.array([d.text for _, d in decoded], values.type)
+            texts = pa.chunked_array([values, extra], type=values.type)
         matches = engine.find(texts, self.catalog)
         if not matches:
             return values
-        changed = np.zeros(len(values), dtype=bool)
-        replaced = []
+        spans: dict[int, list[tuple[int, int, str]]] = {}
         tags: dict[tuple[str, str], str] = {}
-        for row, indexes in matches.by_row():
-            spans = []
+        for found_row, indexes in matches.by_row():
+            row, text = decoded[found_row - n] if found_row >= n else (found_row, None)
             for i in indexes:
                 detector = self.catalog.detectors[matches.detectors[i]]
                 value = matches.values[i]
@@ -123,11 +126,12 @@ class Masker:
                 if memo not in tags:
                     tags[memo] = hint(detector, value) + TAG_MARK + self.tag(*memo)
                 start, end = matches.starts[i], matches.ends[i]
-                if row in decoded:
-                    start, end = decoded[row].raw(start), decoded[row].raw(end)
-                spans.append((start, end, tags[memo]))
-            changed[row] = True
-            replaced.append(replace_spans(values[row].as_py(), spans))
+                if text is not None:  # a decoded text: offsets map back to the escaped ones
+                    start, end = text.raw(start), text.raw(end)
+                spans.setdefault(row, []).append((start, end, tags[memo]))
+        changed = np.zeros(n, dtype=bool)
+        changed[list(spans)] = True
+        replaced = [replace_spans(values[r].as_py(), _merged(spans[r])) for r in sorted(spans)]
         return pc.replace_with_mask(values, pa.array(changed), pa.array(replaced, values.type))
 
     def mask_text(self, text: str) -> str:
@@ -174,6 +178,18 @@ class _Decoded:
         return offset + self.extra[bisect_left(self.at, offset)]
 
 
+def _merged(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Spans sorted, overlapping ones joined (the first one's hint stands for the union)."""
+    out: list[tuple[int, int, str]] = []
+    for start, end, shown in sorted(spans):
+        if out and start < out[-1][1]:
+            last = out[-1]
+            out[-1] = (last[0], max(last[1], end), last[2])
+        else:
+            out.append((start, end, shown))
+    return out
+
+
 def _decode(text: str) -> _Decoded:
     parts: list[str] = []
     at: list[int] = []
@@ -184,7 +200,7 @@ def _decode(text: str) -> _Decoded:
         parts.append(text[last : match.start()])
         length += match.start() - last
         escape = match.group()
-        char = "/" if escape == "\\/" else chr(int(escape[-2:], 16))
+        char = escape[1] if len(escape) == 2 else chr(int(escape[-2:], 16))
         parts.append(char)
         at.append(length)
         extra.append(extra[-1] + len(escape) - 1)

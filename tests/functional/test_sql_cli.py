@@ -220,3 +220,94 @@ def test_interactive_prompt_on_a_terminal(lake: Workspace) -> None:
     history = lake.logs_dir / "sql_history"
     assert "FROM events;" in history.read_text()
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
+
+
+def test_several_statements_print_in_order(sql: Run) -> None:
+    done = sql("SELECT 1 AS one; SELECT 2 AS two", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["one", "1", "two", "2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "check"),
+    [
+        ("out.csv", lambda text: text.splitlines()[0] == "n"),
+        ("out.jsonl", lambda text: json.loads(text.splitlines()[0]) == {"n": 5}),
+    ],
+)
+def test_output_format_follows_the_extension(
+    sql: Run, tmp_path: Path, name: str, check: Callable[[str], bool]
+) -> None:
+    target = tmp_path / name
+    done = sql("SELECT count(*) AS n FROM events", "--output", str(target))
+    assert done.returncode == 0, done.stderr
+    assert check(target.read_text())
+
+
+def test_output_parquet_by_extension(sql: Run, tmp_path: Path) -> None:
+    target = tmp_path / "x.parquet"
+    done = sql("SELECT count(*) AS n FROM events", "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    assert pq.read_table(target).to_pylist() == [{"n": 5}]
+
+
+def test_output_format_mismatch_is_refused(sql: Run, tmp_path: Path) -> None:
+    target = tmp_path / "x.parquet"
+    done = sql("SELECT 1", "--format", "csv", "--output", str(target))
+    assert done.returncode == 2
+    assert "does not match" in done.stderr
+    assert not target.exists()
+
+
+def test_output_is_not_overwritten_without_force(sql: Run, tmp_path: Path) -> None:
+    target = tmp_path / "x.csv"
+    target.write_text("keep me")
+    done = sql("SELECT 1 AS a", "--output", str(target))
+    assert done.returncode == 2
+    assert "--force" in done.stderr
+    assert target.read_text() == "keep me"
+    done = sql("SELECT 1 AS a", "--output", str(target), "--force")
+    assert done.returncode == 0, done.stderr
+    assert target.read_text().splitlines() == ["a", "1"]
+
+
+def test_reveal_audit_stores_the_query_and_reason_masked(sql: Run, lake: Workspace) -> None:
+    query = "SELECT count(*) AS n FROM events WHERE prompt_text LIKE '%bob@example.com%'"
+    done = sql(query, "--reveal", "--reason", "asked by carol@example.org")
+    assert done.returncode == 0, done.stderr
+    [detail] = audit_rows(lake)
+    assert "bob@example.com" not in detail["query"] and "b***@example.com" in detail["query"]
+    assert "carol@example.org" not in detail["reason"]
+    assert "bob@example.com" not in lake.state_db.read_bytes().decode("latin-1")
+
+
+def test_masked_query_sees_masked_text(sql: Run) -> None:
+    done = sql("SELECT replace(prompt_text, '@', ' at ') AS p FROM bedrock", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert "bob" not in done.stdout and "b*** at example.com" in done.stdout
+
+
+def test_a_corrupt_lake_file_is_reported_and_skipped(sql: Run, lake: Workspace) -> None:
+    bad = lake.lake_dir / "source=litellm" / "date=2025-01-24" / "broken.parquet"
+    bad.write_bytes(b"not parquet at all")
+    done = sql("SELECT count(*) AS n FROM events", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["n", "5"]
+    assert "Lake file skipped: source=litellm/date=2025-01-24/broken.parquet" in done.stderr
+
+
+def test_history_is_saved_masked(lake: Workspace) -> None:
+    readline = pytest.importorskip("readline")
+    from sentinel.cli.sql import _save_history
+    from sentinel.lake.privacy import Masker
+
+    path = lake.logs_dir / "sql_history"
+    readline.clear_history()
+    readline.add_history("SELECT * FROM events WHERE prompt_text LIKE '%4111 1111 1111 1111%';")
+    readline.add_history("SELECT 1;")
+    _save_history(path, Masker.for_workspace(lake).mask_text)
+    saved = path.read_text()
+    assert "4111 1111 1111 1111" not in saved and "card ****1111" in saved
+    assert "SELECT 1;" in saved
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    readline.clear_history()
