@@ -70,6 +70,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(":memory:")
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")  # stdout carries data only
         # The macros compiled detection rules call (CIDR matching), so a rule's SQL from
         # `sentinel rules convert` runs as-is in `sentinel sql`.
         install_macros(con)

@@ -106,7 +106,7 @@ def _check_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise QueryError(f"one statement at a time: {NOT_ALLOWED}")
     for node in _nodes(tree["statements"]):
         kind = node.get("type")
-        if kind == "BASE_TABLE":
+        if kind in ("BASE_TABLE", "SHOW_REF"):
             _check_table(node)
         elif kind == "TABLE_FUNCTION":
             name = _function_name(node.get("function"))
@@ -119,13 +119,16 @@ def _check_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 
 def _check_table(node: dict[str, Any]) -> None:
-    name = str(node.get("table_name", "")).lower()
-    schema = str(node.get("schema_name", "")).lower()
-    catalog = str(node.get("catalog_name", "")).lower()
+    name, schema, catalog = (
+        str(node.get(key) or "").strip('"').lower()
+        for key in ("table_name", "schema_name", "catalog_name")
+    )
     if name.startswith(PRIVATE_PREFIX) or schema.startswith(PRIVATE_PREFIX):
         raise QueryError(f"{name} is not a view: {NOT_ALLOWED}")
     if catalog not in OWN_CATALOGS and schema not in METADATA_SCHEMAS:
         raise QueryError(f"{catalog}.{schema}.{name} is not a view: {NOT_ALLOWED}")
+    if node.get("type") == "SHOW_REF":  # SHOW TABLES, SHOW events: names, no values
+        return
     if any(ch in name for ch in "/\\.:") or "." in schema:
         raise QueryError(f"'{name}' is a path, not a view: {NOT_ALLOWED}")
 

@@ -94,6 +94,9 @@ BYPASSES = [
     "WITH x AS (SELECT * FROM _sentinel_lake_events) SELECT prompt_text FROM x",
     "DESCRIBE SELECT prompt_text FROM _sentinel_lake_events",
     "SUMMARIZE _sentinel_lake_events",
+    "SHOW _sentinel_lake_events",
+    "SHOW \"_sentinel_lake_events\"",
+    "DESCRIBE _sentinel_state_alerts",
     "SELECT _sentinel_mask('a')",
     "SELECT * FROM other_catalog.main.events",
 ]
