@@ -63,7 +63,7 @@ def render(
     stream = stream if stream is not None else io.StringIO()
     with contextlib.ExitStack() as stack:
         if not masked:
-            stack.enter_context(mock.patch.object(output, "_protect", lambda t, r, m: t))
+            stack.enter_context(mock.patch.object(output, "_protect", lambda t, r: t))
         emit(table, fmt=fmt, stream=stream, **kw)  # type: ignore[arg-type]
     return stream.getvalue()
 
@@ -164,7 +164,7 @@ def test_output_file_is_owner_only(table: pa.Table, tmp_path: Path, fmt: str) ->
     target = tmp_path / f"out.{fmt}"
     target.write_text("stale-content")
     target.chmod(0o644)
-    with mock.patch.object(output, "_protect", lambda t, r, m: t):
+    with mock.patch.object(output, "_protect", lambda t, r: t):
         emit(table, fmt=fmt, output=target)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     if fmt == "parquet":
