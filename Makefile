@@ -7,7 +7,7 @@ WORKSPACE ?= sentinel-data
 # name as your package"); it is meant for its own developers, not for ours.
 PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
 
-.PHONY: run test lint typecheck install install-test clean
+.PHONY: screenshots run test lint typecheck install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,7 @@ install-test: $(BIN)/python
 
 run: install
 	$(BIN)/sentinel --workspace $(WORKSPACE) demo
+	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/sentinel --workspace $(WORKSPACE) tui; fi
 	@echo "(sentinel is installed in $(VENV)/bin: run '. $(VENV)/bin/activate' to use the commands above)"
 
 lint: install-test
@@ -35,3 +36,7 @@ test: install-test lint typecheck
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE)
+
+# The README's pictures of the dashboard, taken from the demo workspace (run `make run` first).
+screenshots: install-test
+	$(BIN)/python docs/screenshots.py --workspace $(WORKSPACE) --out docs/screens

@@ -13,6 +13,7 @@ from sentinel.cli.rules import rules
 from sentinel.cli.sources import sources
 from sentinel.cli.sql import sql
 from sentinel.cli.status import status
+from sentinel.cli.tui import tui
 from sentinel.cli.watch import watch
 from sentinel.cli.workspace_cmds import ingest, init
 
@@ -27,3 +28,4 @@ ALL.append(status)
 ALL.append(incidents_group)
 ALL.append(playbook_group)
 ALL.append(audit_group)
+ALL.append(tui)

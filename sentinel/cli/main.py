@@ -72,7 +72,11 @@ def _log_warnings() -> None:
     # Still propagates: a host that configured logging (pytest, a service) sees them too.
 
 
-@click.group(cls=SentinelGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=SentinelGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="sentinel")
 @click.option(
     "--workspace",
@@ -91,10 +95,18 @@ def cli(ctx: click.Context, workspace: str, quiet: bool) -> None:
     Exit codes: 0 success, 1 partial result (see each command), 2 usage or
     configuration error, 3 runtime failure. SENTINEL_DEBUG=1 shows tracebacks.
 
+    Without a command, opens the dashboard (`sentinel tui`) on a terminal and prints
+    this help otherwise.
+
     Example: sentinel --workspace ./ws ingest /var/log/litellm/
     """
     _log_warnings()
     ctx.obj = {"workspace": workspace, "quiet": quiet}
+    if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty() and "tui" in cli.commands:
+            ctx.invoke(cli.commands["tui"])
+        else:
+            click.echo(ctx.get_help())
 
 
 def _register() -> None:

@@ -1,0 +1,206 @@
+"""The Textual application: screens, the keys between them, and the calls they share.
+
+The app holds the workspace and nothing else long-lived: each worker opens what it needs
+(`sentinel.tui.data`) and closes it, so a dashboard left open for a shift holds no lock a
+daemon or a cron scan could wait on. Triage actions (`triage`) and the SQL console
+(`open_result`, `export_result`) go through the same core functions as the CLI.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+
+from sentinel.exceptions import SentinelError
+from sentinel.lake.session import SqlSession
+from sentinel.store.db import open_db
+from sentinel.tui import data
+from sentinel.workspace import Workspace
+
+SCREENS = {
+    "incidents": "Incident queue",
+    "sql": "SQL console",
+    "sources": "Sources and rules",
+}
+
+
+class ScreenCommands(Provider):
+    """The command palette (ctrl+p): every screen and the open incidents by title."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, SentinelApp)
+        matcher = self.matcher(query)
+        for name, title in SCREENS.items():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(app.action_show, name))
+
+
+class SentinelApp(App[None]):
+    """sentinel's on-call dashboard."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "sentinel"
+    COMMANDS = App.COMMANDS | {ScreenCommands}
+    BINDINGS = [
+        Binding("i", "show('incidents')", "Incidents"),
+        Binding("s", "show('sql')", "SQL"),
+        Binding("w", "show('sources')", "Sources"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, workspace: Workspace, label: str | None = None) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.label = label if label is not None else str(workspace.root)
+        """What the title bar calls the workspace (its path unless told otherwise)."""
+        self._version_con: sqlite3.Connection | None = None
+        self._version_lock = threading.Lock()
+        self._session: SqlSession | None = None
+        self._masker: Any = None
+        self._query_lock = threading.Lock()
+
+    def on_mount(self) -> None:
+        from sentinel.tui.screens.incidents import IncidentsScreen
+
+        self.push_screen(IncidentsScreen())
+
+    def on_unmount(self) -> None:
+        with self._query_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+        with self._version_lock:
+            if self._version_con is not None:
+                self._version_con.close()
+                self._version_con = None
+
+    # -- navigation ----------------------------------------------------------------------
+    def action_show(self, name: str) -> None:
+        from sentinel.tui.screens.incidents import IncidentsScreen
+        from sentinel.tui.screens.sources import SourcesScreen
+        from sentinel.tui.screens.sql import SqlScreen
+
+        kinds = {"incidents": IncidentsScreen, "sql": SqlScreen, "sources": SourcesScreen}
+        if isinstance(self.screen, kinds[name]):
+            return
+        if name == "incidents":
+            while len(self.screen_stack) > 2:
+                self.pop_screen()
+            return
+        self.push_screen(kinds[name]())
+
+    def open_incident(self, incident_id: int) -> None:
+        from sentinel.tui.screens.incident import IncidentScreen
+
+        self.push_screen(IncidentScreen(incident_id))
+
+    def open_playbook(self, incident_id: int) -> None:
+        try:
+            from sentinel.tui.screens.playbook import PlaybookScreen
+        except ImportError:
+            self.notify("Playbooks are not available in this build.", severity="warning")
+            return
+        self.push_screen(PlaybookScreen(incident_id))
+
+    # -- shared calls (run from workers) -------------------------------------------------
+    def poll_version(self) -> int:
+        """SQLite's data_version on one long-lived connection (it counts others' commits)."""
+        with self._version_lock:
+            if self._version_con is None:
+                self._version_con = open_db(self.workspace.state_db)
+            return data.data_version(self.workspace, self._version_con)
+
+    @work(thread=True, group="triage")
+    def triage(self, incident_id: int, action: str, value: str) -> None:
+        """Change an incident through the core (status, assign, note): a timeline entry."""
+        from sentinel.store import triage
+
+        calls: dict[str, Any] = {
+            "status": triage.set_status, "assign": triage.assign, "note": triage.add_note,
+        }
+        try:
+            with data.state(self.workspace) as con:
+                calls[action](con, incident_id, value)
+        except SentinelError as exc:
+            self.call_from_thread(self.notify, f"{exc.title}: {exc.message}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"Incident {incident_id}: {action} {value}")
+
+    def lake_schema(self) -> dict[str, list[tuple[str, str]]]:
+        with SqlSession.open(self.workspace, command="tui sql") as session:
+            return {view: session.schema(view) for view in session.tables()}
+
+    def open_result(self, query: str, reason: str | None) -> Any:
+        """The last statement's result of `query`, read lazily (see `SqlSession`).
+
+        The session checks every statement like `sentinel sql` does and, without a
+        reveal reason, its views are already masked. It stays open while the result is
+        read and is closed when the next query starts. A reveal is audited first.
+        """
+        with self._query_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+            session = SqlSession(self.workspace, reveal_reason=reason, command="tui sql")
+            self._session = session
+        reveal = session.reveal(query)
+        if reveal is not None:
+            self._audit(reveal)
+        last = None
+        for result in session.execute(query):
+            last = result
+        if last is None:
+            raise SentinelError("the query returned no result", "Query error")
+        return last
+
+    def export_result(self, query: str, path: Path) -> int:
+        from sentinel.output import emit
+
+        fmt = {".csv": "csv", ".parquet": "parquet", ".json": "json", ".jsonl": "json"}.get(
+            path.suffix.lower()
+        )
+        if fmt is None:
+            raise SentinelError("export to a .csv, .parquet or .json file", "Export")
+        with SqlSession.open(self.workspace, command="tui export") as session:
+            results = session.run(query)
+            table = results[-1][0]
+            emit(table, fmt=fmt, output=path, masker=session.masker)
+        return int(table.num_rows)
+
+    def mask_table(self, table: Any) -> Any:
+        """The workspace's output-side masking (custom detectors, keyed tags)."""
+        if self._masker is None:
+            from sentinel.lake.privacy import Masker
+
+            self._masker = Masker.for_workspace(self.workspace)
+        return self._masker.mask_table(table)
+
+    def _audit(self, reveal: Any) -> None:
+        from sentinel.store import audit
+
+        with data.state(self.workspace) as con:
+            audit.record(con, "reveal", {
+                "command": reveal.command, "query": reveal.query, "reason": reveal.reason,
+            })
+
+    def daemon_state(self) -> str:
+        try:
+            from sentinel import daemon  # type: ignore[attr-defined]
+        except ImportError:
+            return "not available in this build"
+        describe = getattr(daemon, "describe_state", None)
+        return str(describe(self.workspace)) if describe else "unknown"
+
+
+def run(workspace: Workspace) -> None:
+    SentinelApp(workspace).run()

@@ -1,0 +1,298 @@
+"""What the dashboard shows, read from the workspace without Textual.
+
+Every function here opens its own connections and closes them, so a Textual thread
+worker can call it without sharing a SQLite or DuckDB handle across threads. The screens
+only lay the results out.
+
+Invariants:
+- Reads only. Changes to an incident go through `sentinel.store.triage`, the same
+  functions the CLI calls, so every action the TUI takes lands in the timeline.
+- Text that came from a log is masked here (`sentinel.pii.masking.mask_table`), before a
+  widget sees it; revealing is a separate, audited call (`reveal_event`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from sentinel.exceptions import SentinelError
+from sentinel.lake.query import open_lake
+from sentinel.store import audit
+from sentinel.store import incidents as store
+from sentinel.store.db import open_db
+from sentinel.workspace import Workspace
+
+DEADLINE_WARNING = timedelta(hours=12)
+
+
+@contextmanager
+def state(ws: Workspace) -> Iterator[sqlite3.Connection]:
+    con = open_db(ws.state_db)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def data_version(ws: Workspace, con: sqlite3.Connection | None = None) -> int:
+    """SQLite's `data_version`: changes when another connection commits (cheap to poll)."""
+    if con is not None:
+        return int(con.execute("PRAGMA data_version").fetchone()[0])
+    with state(ws) as own:
+        return int(own.execute("PRAGMA data_version").fetchone()[0])
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One incident as the queue shows it."""
+
+    incident: store.Incident
+    deadline: datetime | None
+    deadline_label: str
+
+    @property
+    def principal(self) -> str:
+        return principal(self.incident.group_key)
+
+    def age(self, now: datetime) -> timedelta:
+        return now - store.parse_ts(self.incident.first_seen)
+
+    def time_left(self, now: datetime) -> timedelta | None:
+        return None if self.deadline is None else self.deadline - now
+
+
+def principal(group_key: str) -> str:
+    """The value part of a group key (`actor_key=laptop` → `laptop`), for a narrow column."""
+    parts = [part.partition("=")[2] or part for part in group_key.split(",") if part]
+    return ", ".join(parts) if parts else "—"
+
+
+def queue(ws: Workspace) -> list[QueueRow]:
+    """Every incident (merged-away ones left out), with its nearest open deadline."""
+    with state(ws) as con:
+        cases = store.list_incidents(con)
+        return [QueueRow(case, *_deadline(ws, con, case)) for case in cases]
+
+
+def _deadline(
+    ws: Workspace, con: sqlite3.Connection, case: store.Incident
+) -> tuple[datetime | None, str]:
+    """The case's nearest unmet deadline from its playbook, when it declares one."""
+    if not case.playbook or not case.is_open:
+        return None, ""
+    from sentinel.respond import runner
+
+    try:
+        book = runner.playbook_for(ws, con, case.incident_id)
+        states = runner.deadlines(con, book, case.incident_id)
+    except SentinelError:
+        return None, ""
+    open_ones = [(d.due_at, d.label) for d in states if d.due_at is not None and not d.met]
+    if not open_ones:
+        return None, ""
+    return min(open_ones, key=lambda item: item[0])
+
+
+def severity_counts(rows: list[QueueRow]) -> dict[str, int]:
+    counts = dict.fromkeys(store.SEVERITIES, 0)
+    for row in rows:
+        if row.incident.is_open:
+            counts[row.incident.severity] = counts.get(row.incident.severity, 0) + 1
+    return counts
+
+
+def incident(ws: Workspace, incident_id: int) -> store.Incident:
+    with state(ws) as con:
+        return store.get(con, incident_id)
+
+
+def timeline(ws: Workspace, incident_id: int) -> list[audit.Entry]:
+    with state(ws) as con:
+        return audit.entries(con, [incident_id])
+
+
+def related(ws: Workspace, case: store.Incident) -> list[store.Incident]:
+    """Other incidents of the same principal (group key), newest first."""
+    with state(ws) as con:
+        return [
+            other for other in store.list_incidents(con)
+            if other.incident_id != case.incident_id and other.group_key == case.group_key
+        ]
+
+
+def ledger(ws: Workspace, incident_id: int) -> pa.Table:
+    from sentinel.store.ledger import exposure
+
+    with state(ws) as con:
+        return exposure(ws, con, incident_id)
+
+
+EVENT_COLUMNS = (
+    "ts", "event_id", "source", "action", "actor_user", "actor_key", "client_ip", "vendor",
+    "model", "pii_types", "prompt_text",
+)
+
+
+def linked_events(ws: Workspace, incident_id: int, limit: int = 500) -> pa.Table:
+    """The incident's events (masked), oldest first."""
+    with state(ws) as con:
+        ids = [r[0] for r in con.execute(
+            "SELECT event_id FROM incident_events WHERE incident_id = ? ORDER BY ts LIMIT ?",
+            (incident_id, limit),
+        )]
+    columns = ", ".join(EVENT_COLUMNS)
+    return _masked_lake_query(
+        ws, f"SELECT {columns} FROM events WHERE event_id IN (SELECT unnest($ids::VARCHAR[])) "
+        "ORDER BY ts", {"ids": ids},
+    )
+
+
+def event_text(ws: Workspace, event_id: str) -> dict[str, Any]:
+    """One event's prompt, response and findings, masked."""
+    table = _masked_lake_query(
+        ws, "SELECT event_id, ts, source, actor_user, actor_key, client_ip, vendor, model, "
+        "pii_types, prompt_text, response_text FROM events WHERE event_id = $id LIMIT 1",
+        {"id": event_id},
+    )
+    rows = table.to_pylist()
+    if not rows:
+        raise SentinelError(f"event {event_id} is not in the lake")
+    return rows[0]
+
+
+def reveal_event(ws: Workspace, incident_id: int, event_id: str, reason: str) -> dict[str, Any]:
+    """One event unmasked: the reveal is recorded in the incident's timeline first."""
+    if not reason.strip():
+        raise SentinelError("a reveal needs a reason (it is written to the timeline)")
+    from sentinel.store import triage
+
+    with state(ws) as con:
+        triage.record(
+            con, incident_id, "evidence.revealed",
+            {"event_id": event_id, "reason": triage.mask_free_text(reason.strip())},
+        )
+    lake = open_lake(ws)
+    try:
+        table = lake.sql(
+            "SELECT event_id, ts, source, actor_user, actor_key, client_ip, vendor, model, "
+            "pii_types, prompt_text, response_text FROM events WHERE event_id = $id LIMIT 1",
+            params={"id": event_id},
+        ).to_arrow_table()
+    finally:
+        lake.close()
+    rows = table.to_pylist()
+    return rows[0] if rows else {}
+
+
+def activity(
+    ws: Workspace, case: store.Incident, hours: int = 48
+) -> list[tuple[datetime, int, int]]:
+    """Requests and PII findings per hour of the case's principal around the incident."""
+    column, _, value = case.group_key.partition(",")[0].partition("=")
+    if column not in ("actor_key", "actor_user", "client_ip", "actor_team") or not value:
+        return []
+    start = store.parse_ts(case.first_seen) - timedelta(hours=hours // 2)
+    end = store.parse_ts(case.last_seen) + timedelta(hours=hours // 2)
+    lake = open_lake(ws)
+    try:
+        rows = lake.sql(
+            f"SELECT date_trunc('hour', ts) AS hour, count(*), sum(pii_count) FROM events "
+            f"WHERE {column} = $value AND ts BETWEEN $start AND $end GROUP BY 1 ORDER BY 1",
+            params={"value": value, "start": start, "end": end},
+        ).fetchall()
+    finally:
+        lake.close()
+    return [(hour, int(n), int(pii or 0)) for hour, n, pii in rows]
+
+
+def sources_overview(ws: Workspace) -> list[dict[str, Any]]:
+    """Per source: events, findings, first/last event and the last ingest."""
+    table = _masked_lake_query(
+        ws,
+        "SELECT source, count(*) AS events, sum(pii_count) AS findings, min(ts) AS first_ts, "
+        "max(ts) AS last_ts, max(ingested_at) AS last_ingest FROM events GROUP BY 1 ORDER BY 1",
+        {},
+    )
+    return list(table.to_pylist())
+
+
+def hourly(ws: Workspace, days: int = 7) -> dict[str, list[int]]:
+    """Events per hour per source over the last `days` days of data (for sparklines)."""
+    lake = open_lake(ws)
+    try:
+        rows = lake.sql(
+            "WITH last AS (SELECT max(ts) AS hi FROM events) "
+            "SELECT source, date_trunc('hour', ts) AS hour, count(*) FROM events, last "
+            "WHERE ts > last.hi - to_days($days) GROUP BY 1, 2 ORDER BY 1, 2",
+            params={"days": days},
+        ).fetchall()
+    finally:
+        lake.close()
+    series: dict[str, list[int]] = {}
+    for source, _hour, count in rows:
+        series.setdefault(source, []).append(int(count))
+    return series
+
+
+def watched_files(ws: Workspace, limit: int = 200) -> list[dict[str, Any]]:
+    """Files sentinel reads: offset against size on disk, records, quarantined, last read."""
+    with state(ws) as con:
+        cur = con.execute(
+            "SELECT path, source, framing, offset, disk_size, records, quarantined, updated_at "
+            "FROM files ORDER BY updated_at DESC LIMIT ?", (limit,),
+        )
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur]
+    for row in rows:
+        try:
+            row["size_now"] = Path(row["path"]).stat().st_size
+        except OSError:
+            row["size_now"] = None
+    return rows
+
+
+def last_scan(ws: Workspace) -> dict[str, Any] | None:
+    """The most recent scan and its per-rule figures, when scans are recorded."""
+    with state(ws) as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "scans" not in tables:
+            return None
+        cur = con.execute("SELECT * FROM scans ORDER BY rowid DESC LIMIT 1")
+        row = cur.fetchone()
+        if row is None:
+            return None
+        names = [d[0] for d in cur.description]
+        scan = dict(zip(names, row, strict=True))
+        for key, value in list(scan.items()):
+            if isinstance(value, str) and value.startswith(("{", "[")):
+                try:
+                    scan[key] = json.loads(value)
+                except ValueError:
+                    pass
+        return scan
+
+
+def _masked_lake_query(ws: Workspace, sql: str, params: dict[str, Any]) -> pa.Table:
+    """A trusted query of the dashboard's own, masked with the workspace's masker."""
+    from sentinel.lake.privacy import Masker
+
+    lake = open_lake(ws)
+    try:
+        table = lake.sql(sql, params=params).to_arrow_table()
+    finally:
+        lake.close()
+    return Masker.for_workspace(ws).mask_table(table)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+

@@ -1,0 +1,1 @@
+"""The dashboard's screens: incidents queue, incident detail, playbook, SQL console, sources."""

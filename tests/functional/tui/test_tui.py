@@ -1,0 +1,250 @@
+"""The dashboard through Textual's pilot: each screen's main path, hostile text, live updates."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from rich.text import Text
+from textual.widgets import DataTable, Static, TextArea
+
+from sentinel.store import audit
+from sentinel.store import incidents as store
+from sentinel.store.db import open_db
+from sentinel.tui.app import SentinelApp
+from sentinel.tui.screens.incident import EventScreen, IncidentScreen
+from sentinel.tui.screens.incidents import IncidentsScreen
+from sentinel.tui.screens.sources import SourcesScreen
+from sentinel.tui.screens.sql import SqlScreen
+from sentinel.workspace import Workspace
+from tests.functional.tui.conftest import CARD
+
+pytestmark = pytest.mark.asyncio
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the app did not get there in time")
+        await pilot.pause(0.05)
+
+
+def rows_in(screen, selector: str) -> int:  # type: ignore[no-untyped-def]
+    found = screen.query(selector)
+    return found.first(DataTable).row_count if found else -1
+
+
+def queue_rows(app: SentinelApp) -> list[list[str]]:
+    table = app.screen.query_one("#queue", DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def screen_text(app: SentinelApp) -> str:
+    parts = []
+    for widget in app.screen.query(Static):
+        rendered = widget.render()
+        parts.append(rendered.plain if isinstance(rendered, Text) else str(rendered))
+    return "\n".join(parts)
+
+
+async def test_queue_lists_incidents_and_acts_through_the_timeline(
+    tui_workspace: Workspace,
+) -> None:
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
+                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+        rows = queue_rows(app)
+        assert rows[0][1] == "low" and rows[2][3] == "Card sent to an AI vendor"
+        await pilot.press("o")  # sort by severity
+        await wait_for(pilot, lambda: queue_rows(app)[0][1] == "high")
+        app.screen.query_one("#queue", DataTable).move_cursor(row=0)
+        await pilot.press("a")  # acknowledge the highlighted (high) incident
+        con = open_db(tui_workspace.state_db)
+        try:
+            await wait_for(pilot, lambda: store.get(con, 1).status == "acknowledged")
+            actions = [e.action for e in audit.entries(con, [1])]
+            assert "incident.status" in actions
+        finally:
+            con.close()
+        await pilot.press("slash")
+        await pilot.press(*"quiet")
+        await wait_for(pilot, lambda: len(queue_rows(app)) == 1)
+        assert queue_rows(app)[0][3] == "Quiet informational"
+
+
+async def test_incident_detail_masks_evidence_and_reveal_is_recorded(
+    tui_workspace: Workspace,
+) -> None:
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
+                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+        app.open_incident(1)
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: rows_in(screen, "#evidence") == 1)
+        cells = [str(c) for c in screen.query_one("#evidence", DataTable).get_row_at(0)]
+        assert not any(CARD in cell for cell in cells)
+        assert any("card ****1111" in cell for cell in cells)
+        app.push_screen(EventScreen(1, "chatcmpl-00000006"))
+        await wait_for(pilot, lambda: "card ****1111" in screen_text(app))
+        assert CARD not in screen_text(app)
+        await pilot.press("v")
+        await pilot.press(*"customer asked for proof")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: CARD in screen_text(app))
+        con = open_db(tui_workspace.state_db)
+        try:
+            revealed = [e for e in audit.entries(con, [1]) if e.action == "evidence.revealed"]
+        finally:
+            con.close()
+        assert revealed and revealed[0].detail["reason"] == "customer asked for proof"
+
+
+async def test_hostile_text_is_shown_literally(tui_workspace: Workspace) -> None:
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
+                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+        titles = [row[3] for row in queue_rows(app)]
+        hostile = next(t for t in titles if t.startswith("Hostile"))
+        assert "[bold red]alarm[/]" in hostile and "[@click=app.quit]" in hostile
+        assert "\x1b" not in hostile and "\u202e" not in hostile
+        app.push_screen(EventScreen(2, "chatcmpl-00000006"))
+        await wait_for(pilot, lambda: "[@click=app.quit]" in screen_text(app))
+        text = screen_text(app)
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+        assert "\\x1b[31mred\\x1b]8;;http://x\\x07link" in text  # visible, inert
+        assert app.is_running  # the [@click=app.quit] never ran
+
+
+async def test_a_one_megabyte_line_stays_one_cell(tui_workspace: Workspace) -> None:
+    from sentinel.tui.safe import MAX_BODY, body, plain
+
+    huge = "A" * 1_000_000 + "[bold]x[/]"
+    assert len(plain(huge).plain) <= 200
+    shown = body(huge)
+    assert len(shown.plain) < MAX_BODY + 100 and "more characters" in shown.plain
+
+
+async def test_an_incident_written_by_another_process_appears(tui_workspace: Workspace) -> None:
+    app = SentinelApp(tui_workspace)
+    script = (
+        "import sys; from sentinel.store import incidents as s; from sentinel.store.db import "
+        "open_db; con = open_db(sys.argv[1]); s.open_or_update(con, s.Alert(alert_id='late', "
+        "rule_id='r-late', rule_title='Written by the daemon', level='critical', "
+        "group_key='actor_key=k', first_ts='2025-01-24T10:00:00+00:00', "
+        "last_ts='2025-01-24T10:00:00+00:00', event_count=1))"
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
+                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+        subprocess.run([sys.executable, "-c", script, str(tui_workspace.state_db)], check=True)
+        await wait_for(pilot, lambda: any(r[3] == "Written by the daemon" for r in queue_rows(app)))
+        assert "critical 1" in screen_text(app)
+
+
+async def test_sql_console_runs_masked_and_shows_errors(tui_workspace: Workspace) -> None:
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SqlScreen))
+        editor = app.screen.query_one(TextArea)
+        editor.text = "SELECT prompt_text FROM events WHERE prompt_text LIKE '%card%'"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "row" in screen_text(app))
+        from textual_fastdatatable import DataTable as FastTable
+
+        grid = app.screen.query_one("#result", FastTable)
+        cell = str(grid.get_cell_at(__import__("textual").coordinate.Coordinate(0, 0)))
+        assert "card ****1111" in cell and CARD not in cell
+        editor.text = "COPY (SELECT 1) TO 'x.csv'"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "not allowed" in screen_text(app))
+        editor.text = "SELECT * FROM nope"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "Query error" in screen_text(app))
+
+
+async def test_sql_console_fetches_every_row(tui_workspace: Workspace) -> None:
+    from sentinel.tui.screens import sql
+
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SqlScreen))
+        screen = app.screen
+        assert isinstance(screen, SqlScreen)
+        screen.query_one(TextArea).text = "SELECT range AS n FROM range(250000)"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.shown_rows == 250_000, timeout=60)
+        assert sql.FIRST_ROWS < 250_000  # it arrived in several steps, none capped
+
+
+async def test_sources_screen(tui_workspace: Workspace) -> None:
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, SourcesScreen))
+        await wait_for(pilot, lambda: rows_in(app.screen, "#sources") == 1)
+        await wait_for(pilot, lambda: rows_in(app.screen, "#files") == 1)
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_every_screen_fits_small_terminals(tui_workspace: Workspace, size) -> None:  # type: ignore[no-untyped-def]
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
+                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+        steps = (("s", SqlScreen), ("escape", IncidentsScreen), ("w", SourcesScreen),
+                 ("i", IncidentsScreen))
+        for key, kind in steps:
+            await pilot.press(key)
+            await wait_for(pilot, lambda kind=kind: isinstance(app.screen, kind))
+        app.open_incident(1)
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        assert app.is_running
+
+
+async def test_playbook_screen_runs_a_query_step_and_finishes_a_manual_one(
+    tui_workspace: Workspace,
+) -> None:
+    from sentinel.store import progress, triage
+    from sentinel.tui.screens.playbook import PlaybookScreen
+
+    con = open_db(tui_workspace.state_db)
+    try:
+        triage.set_playbook(con, 1, "customer-pii-to-vendor")
+    finally:
+        con.close()
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen))
+        app.open_playbook(1)
+        await wait_for(pilot, lambda: isinstance(app.screen, PlaybookScreen)
+                       and rows_in(app.screen, "#steps") > 3)
+        assert "GDPR" in screen_text(app) or "left" in screen_text(app)  # a deadline shows
+        await pilot.press("r")  # the first step: a query over the lake, masked evidence
+        con = open_db(tui_workspace.state_db)
+        try:
+            await wait_for(pilot, lambda: "scope-exposure" in progress.states(con, 1))
+            assert progress.states(con, 1)["scope-exposure"].state == "done"
+            evidence = progress.evidence_of(con, [1])
+            assert evidence and CARD not in evidence[0].content
+        finally:
+            con.close()
+        table = app.screen.query_one("#steps", DataTable)
+        table.move_cursor(row=2)  # `contain`, a manual step (waits for nothing but scope)
+        await pilot.press("k")
+        await pilot.press(*"handled by the key owner")
+        await pilot.press("enter")
+        con = open_db(tui_workspace.state_db)
+        try:
+            await wait_for(pilot, lambda: "contain" in progress.states(con, 1))
+            assert progress.states(con, 1)["contain"].state == "skipped"
+        finally:
+            con.close()

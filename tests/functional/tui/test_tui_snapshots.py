@@ -1,0 +1,76 @@
+"""The layout of each screen, pinned as SVG snapshots at 120×40 and 80×24.
+
+Update after an intended change with `pytest tests/functional/tui --snapshot-update` and
+look at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Static, TextArea
+
+from sentinel.tui.app import SentinelApp
+from sentinel.tui.screens.incident import IncidentScreen
+from sentinel.workspace import Workspace
+
+SIZES = [(120, 40), (80, 24)]
+
+
+async def settle(pilot: Any, condition: Any) -> None:
+    for _ in range(400):
+        if condition():
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+
+
+def rows(app: SentinelApp, selector: str) -> int:
+    found = app.screen.query(selector)
+    return found.first(DataTable).row_count if found else -1
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_incident_queue(snap_compare: Any, tui_workspace: Workspace, size: tuple[int, int]) -> None:
+    app = SentinelApp(tui_workspace, label="demo workspace")
+
+    async def ready(pilot: Any) -> None:
+        await settle(pilot, lambda: rows(app, "#queue") == 3)
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_incident_detail(
+    snap_compare: Any, tui_workspace: Workspace, size: tuple[int, int]
+) -> None:
+    app = SentinelApp(tui_workspace, label="demo workspace")
+
+    async def ready(pilot: Any) -> None:
+        await settle(pilot, lambda: rows(app, "#queue") == 3)
+        app.open_incident(1)
+        await settle(pilot, lambda: isinstance(app.screen, IncidentScreen)
+                     and rows(app, "#evidence") == 1)
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sql_console(snap_compare: Any, tui_workspace: Workspace, size: tuple[int, int]) -> None:
+    app = SentinelApp(tui_workspace, label="demo workspace")
+
+    async def ready(pilot: Any) -> None:
+        await settle(pilot, lambda: rows(app, "#queue") == 3)
+        await pilot.press("s")
+        await settle(pilot, lambda: bool(app.screen.query(TextArea)))
+        app.screen.query_one(TextArea).text = (
+            "SELECT actor_key, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"
+        )
+        await pilot.press("ctrl+r")
+        await settle(pilot, lambda: "row" in str(app.screen.query_one("#status").render()))
+        app.screen.query_one("#status", Static).update("1 row")  # without the timing
+        app.screen.query_one(TextArea).cursor_blink = False
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
