@@ -60,9 +60,13 @@ class Matches:
 Raw = tuple[int, int, str, int, int, int, int]
 
 
-def located_match(row: int, det: int, m: re.Match[str]) -> Raw:
-    """The `Raw` of a match found by Python's `re` (a pattern's reference semantics)."""
-    a, b = m.span("v") if "v" in m.re.groupindex and m.group("v") is not None else m.span()
+def located_match(row: int, det: int, m: re.Match[str] | re2._Match) -> Raw:
+    """The `Raw` of a match found in one text (by Python's `re`, or RE2 for a user's pattern).
+
+    Group `v` is looked up by number: RE2's match objects take no group names.
+    """
+    v = m.re.groupindex.get("v", 0)
+    a, b = m.span(v) if v and m.start(v) >= 0 else m.span()
     return row, det, m.string, m.start(), m.end(), a, b
 
 
