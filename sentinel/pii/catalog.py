@@ -47,7 +47,9 @@ class Catalog:
     """Detectors in a fixed order, with their compiled forms.
 
     `detectors[i]`, `compiled[i]` and `checks[i]` describe the same detector; the scanner
-    refers to detectors by that index.
+    refers to detectors by that index. Twins (`Detector.twin`) come last and are never
+    searched: `anchor_of` covers the others only, and `twin_of[i]` names the twin that
+    judges what detector `i`'s validator rejects (the same matches: no second search).
     """
 
     detectors: tuple[Detector, ...]
@@ -64,11 +66,13 @@ class Catalog:
     """The distinct anchors as an RE2 `Set`: which of them occur in one text."""
     anchor_count: int = field(repr=False)
     anchor_of: tuple[int, ...] = field(repr=False)
-    """Each detector's anchor, as an index into `anchor_set`."""
+    """Each searched (non-twin) detector's anchor, as an index into `anchor_set`."""
     engines: tuple[re2._Regexp, ...] = field(repr=False)
     """Each pattern compiled by RE2 for bytes, the column-wide extraction."""
     value_groups: tuple[int, ...] = field(repr=False)
     """The number of each pattern's group `v`, 0 when it has none."""
+    twin_of: tuple[int, ...] = field(repr=False, default=())
+    """For each detector, the index of its twin, or -1."""
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -79,13 +83,24 @@ class Catalog:
 
 
 def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
-    """Compile `detectors` (assumed valid) into a catalog."""
+    """Compile `detectors` (assumed valid) into a catalog; twins are moved to the end."""
+    detectors = tuple(d for d in detectors if not d.twin) + tuple(d for d in detectors if d.twin)
+    searched = sum(not d.twin for d in detectors)
+    twin_of = tuple(
+        next(
+            (j for j in range(searched, len(detectors)) if detectors[j].pattern == d.pattern),
+            -1,
+        )
+        if i < searched
+        else -1
+        for i, d in enumerate(detectors)
+    )
     compiled = tuple(_reference(d) for d in detectors)
     checks = tuple(validators.resolve(d.validator) if d.validator else None for d in detectors)
     anchors = tuple(_NAMED_GROUP.sub("(?:", d.anchor or d.pattern) for d in detectors)
     befores = tuple(re.compile(d.before, re.ASCII) if d.before else None for d in detectors)
     afters = tuple(re.compile(d.after, re.ASCII) if d.after else None for d in detectors)
-    distinct = list(dict.fromkeys(anchors))
+    distinct = list(dict.fromkeys(anchors[:searched]))
     prefilter = "|".join(f"(?:{a})" for a in distinct)
     anchor_set = re2.Set.SearchSet(_re2_options())
     for anchor in distinct:
@@ -95,7 +110,8 @@ def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
     value_groups = tuple(c.groupindex.get("v", 0) for c in compiled)
     return Catalog(
         detectors, compiled, checks, anchors, befores, afters, prefilter, anchor_set,
-        len(distinct), tuple(distinct.index(a) for a in anchors), engines, value_groups,
+        len(distinct), tuple(distinct.index(a) for a in anchors[:searched]), engines,
+        value_groups, twin_of,
     )  # fmt: skip
 
 

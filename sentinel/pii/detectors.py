@@ -43,6 +43,9 @@ class Detector:
     re2_only: bool = False
     """A user's `[[pii.detectors]]` pattern: never run by Python's backtracking `re`, whose
     worst case on a pattern such as `(a+)+b` is exponential; RE2's is linear."""
+    twin: bool = False
+    """A second verdict on another detector's matches, never searched for itself: what the
+    detector of the same pattern rejects, this one may accept (under its own type)."""
 
 
 # A label starts a word, or follows an escaped newline/tab in JSON text ("…\\nDOB: …" in
@@ -73,9 +76,9 @@ _AWS_SECRET_LABEL = (
 _PHONE_EXTENSION = r"(?:\s?(?i:x|ext\.?|extension)\s?\d{1,6})?"
 _PHONE_LABEL = (
     _WORD_START
+    # Few words: each one costs every row of the prefilter pass a little.
     + r"(?i:(?:tele)?phone|tel|mobile|cell(?:phone)?|call(?: me)?(?: at| on)?|fax|whatsapp|"
-    r"sms|text me(?: at| on)?|reach me(?: at| on)?|contact number|telefon|telefono|handy|"
-    r"movil|portable|cellulare)\b\.?(?:\s*(?i:number\b|no\b\.?|nr\b\.?|#))?"
+    r"telefon[oe]?)\b\.?(?:\s*(?i:number\b|no\b\.?|nr\b\.?|#))?"
 )
 _PEM_LABEL = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 _DIGIT_BEFORE = r"[\w.+/-]"
@@ -221,13 +224,14 @@ _DETECTORS: tuple[Detector, ...] = (
         anchor=r"\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}",
     ),
     # A number after a label ("call me at 8029418004", "Tel: 030 901820"): bare digits or a
-    # national format, which only the label tells from an order number.
+    # national format, which only the label tells from an order number. (`+…` numbers are
+    # the first phone detector's, label or not.)
     Detector(
         "phone",
         _PHONE_LABEL + _LABEL_SEP
-        + r"(?P<v>\+?(?:\(\d{1,5}\)[ .-]?)?\d(?:[ .-]?\(?\d{1,5}\)?){2,9}" + _PHONE_EXTENSION + ")",
+        + r"(?P<v>(?:\(\d{1,5}\)[ .-]?)?\d(?:[ .-]?\(?\d{1,5}\)?){2,9}" + _PHONE_EXTENSION + ")",
         "labelled_phone", "medium", "pii", 60, "phone", after=r"\w|[.-]\d",
-        anchor=_PHONE_LABEL + _LABEL_SEP + r"\+?\(?\d",  # "call" alone is too common
+        anchor=_PHONE_LABEL + _LABEL_SEP + r"\(?\d",  # "call" alone is too common
     ),
     Detector(
         "ipv6",
@@ -247,7 +251,9 @@ _DETECTORS: tuple[Detector, ...] = (
 def _placeholder_twin(detector: Detector) -> Detector:
     """`detector` reporting what its validator rejects as a placeholder, under its own type."""
     validator = "aws_secret_placeholder" if detector.validator == "aws_secret" else "placeholder"
-    return replace(detector, name=PLACEHOLDER_TYPE, validator=validator, severity="informational")
+    return replace(
+        detector, name=PLACEHOLDER_TYPE, validator=validator, severity="informational", twin=True
+    )
 
 
 PLACEHOLDER_TYPE = "placeholder_secret"

@@ -186,6 +186,22 @@ def _phone_span(value: str, regions: tuple[str, ...]) -> Verdict:
     return False
 
 
+@functools.cache
+def _plan(region: str) -> tuple[str, frozenset[int]]:
+    """A region's trunk prefix (`0`, or "" when none) and the lengths its numbers have."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    prefix = metadata.national_prefix or ""
+    return prefix, frozenset(metadata.general_desc.possible_length)
+
+
+def _plausible_in(region: str, digits: str) -> bool:
+    """Whether `digits`, written nationally, has a length `region`'s plan allows (cheap:
+    it spares the parse and validation of most regions a guess would otherwise try)."""
+    prefix, lengths = _plan(region)
+    national = digits[len(prefix) :] if prefix and digits.startswith(prefix) else digits
+    return len(national) in lengths
+
+
 def _valid_phone(value: str, regions: tuple[str, ...]) -> bool:
     digits = sum(c.isdigit() for c in value)
     # A guessed region admits 7-digit local numbers (`555-0000` is valid in Germany).
@@ -196,6 +212,9 @@ def _valid_phone(value: str, regions: tuple[str, ...]) -> bool:
         return False
     if text.startswith("00"):
         text = "+" + text[2:]
+    if not text.startswith("+") and len(regions) > 1:
+        bare = "".join(c for c in text if c.isdigit())
+        regions = tuple(r for r in regions if _plausible_in(r, bare))
     for region in (None,) if text.startswith("+") else regions:
         try:
             number = phonenumbers.parse(text, region)

@@ -78,8 +78,15 @@ def validate(raw: Sequence[Raw], catalog: Catalog) -> Matches:
     # (`127.0.0.1`, `sk-xxxx…`, `${DB_PASSWORD}`): each distinct value is checked once per
     # call. The memo lives only as long as this call, so no value outlives its scan.
     verdicts: dict[tuple[int, str], Verdict] = {}
+    twin_of = catalog.twin_of
     for found in raw:
         span = _value_span(catalog, found, verdicts)
+        if span is None and twin_of[found[1]] >= 0:
+            # What the detector rejects, its twin may accept (a documentation key)
+            retyped = (found[0], twin_of[found[1]], *found[2:])
+            span = _value_span(catalog, retyped, verdicts)
+            if span is not None:
+                found = retyped
         if span is None and labelled[found[1]]:
             found, span = _retried(catalog, found, verdicts)
         if span is not None:
