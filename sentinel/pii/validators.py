@@ -190,8 +190,10 @@ def _phone_span(value: str, regions: tuple[str, ...]) -> Verdict:
 def _plan(region: str) -> tuple[str, frozenset[int]]:
     """A region's trunk prefix (`0`, or "" when none) and the lengths its numbers have."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    prefix = metadata.national_prefix or ""
-    return prefix, frozenset(metadata.general_desc.possible_length)
+    general = metadata.general_desc if metadata is not None else None
+    if metadata is None or general is None:  # unknown region: no length rules it out
+        return "", frozenset(range(1, 18))
+    return metadata.national_prefix or "", frozenset(general.possible_length)
 
 
 def _plausible_in(region: str, digits: str) -> bool:
