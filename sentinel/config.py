@@ -254,7 +254,7 @@ class _Parser:
         value = data[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             kinds = (kind,) if isinstance(kind, type) else kind
-            expected = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            expected = "/".join(k.__name__ for k in kinds)
             raise self.fail(key, f"{key!r} must be {expected}, got {_shown(value)}", after)
         return value
 
@@ -496,6 +496,7 @@ class _Parser:
                 )
         return product, service
 
+
 def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None]:
     """(line, column) of a TOML syntax error: attributes on 3.14+, else from the message."""
     line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
@@ -507,10 +508,6 @@ def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None
 
 
 _TOP_LEVEL = ("ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents")
-
-
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "an array",
-               float: "a number"}
 
 
 def _shown(value: Any) -> str:

@@ -33,7 +33,7 @@ def test_config_check_reports_every_problem_with_lines(workspace: Workspace, run
     where = str(workspace.config_path)
     assert lines[0].startswith(f"{where}:2: 'store_text'") and "did you mean 'masked'" in lines[0]
     assert lines[1].startswith(f"{where}:6: detector 'slow': bad regex for RE2")
-    assert lines[2].startswith(f"{where}:11: 'validator' must be a string")
+    assert lines[2].startswith(f"{where}:11: 'validator' must be str")
     assert lines[3].endswith("3 problem(s)")
     assert "Traceback" not in result.stderr
 

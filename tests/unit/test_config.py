@@ -24,20 +24,20 @@ DETECTOR = '[[pii.detectors]]\nname = "emp"\npattern = "EMP-[0-9]+"\n'
 @pytest.mark.parametrize(
     ("body", "line", "message"),
     [
-        (DETECTOR + "validator = 5\n", 4, "'validator' must be a string, got 5"),
+        (DETECTOR + "validator = 5\n", 4, "'validator' must be str, got 5"),
         ("[pii]\ndetectors = 5\n", 2, "'detectors' must be an array of [[pii.detectors]]"),
         ("[pii]\ndetectors = [5]\n", 2, "each [[pii.detectors]] entry must be a table, got 5"),
-        ('[[pii.detectors]]\nname = 5\npattern = "x+"\n', 2, "'name' must be a string, got 5"),
+        ('[[pii.detectors]]\nname = 5\npattern = "x+"\n', 2, "'name' must be str, got 5"),
         ('[[pii.detectors]]\nname = "a"\npattern = ["x"]\n', 3,
-         "'pattern' must be a string, got an array"),
+         "'pattern' must be str, got an array"),
         (DETECTOR + 'severity = "hgh"\n', 4, "(did you mean 'high'?)"),
-        (DETECTOR + "severity = 3\n", 4, "'severity' must be a string, got 3"),
+        (DETECTOR + "severity = 3\n", 4, "'severity' must be str, got 3"),
         (DETECTOR + 'patern = "x"\n', 4, "unknown key 'patern' in [[pii.detectors]] "
          "(did you mean 'pattern'?)"),
-        ('[pii]\nscan = "yes"\n', 2, "'scan' must be true or false, got \"yes\""),
+        ('[pii]\nscan = "yes"\n', 2, "'scan' must be bool, got \"yes\""),
         ('[privacy]\nstore_text = "masekd"\n', 2, "(did you mean 'masked'?)"),
-        ("[[watch]]\npath = 5\n", 2, "'path' must be a string, got 5"),
-        ('[[watch]]\npath = "/x"\nsource = false\n', 3, "'source' must be a string, got false"),
+        ("[[watch]]\npath = 5\n", 2, "'path' must be str, got 5"),
+        ('[[watch]]\npath = "/x"\nsource = false\n', 3, "'source' must be str, got false"),
         ("pii = 5\n", 1, "[pii] must be a table"),
     ],
 )
