@@ -3,6 +3,7 @@ respected."""
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -31,9 +32,10 @@ def test_config_check_reports_every_problem_with_lines(workspace: Workspace, run
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     where = str(workspace.config_path)
-    assert lines[0].startswith(f"{where}:2: 'store_text'") and "did you mean 'masked'" in lines[0]
-    assert lines[1].startswith(f"{where}:6: detector 'slow': bad regex for RE2")
-    assert lines[2].startswith(f"{where}:11: 'validator' must be str")
+    assert re.match(rf"{re.escape(where)}:2(:\d+)?: 'store_text'", lines[0])
+    assert "did you mean 'masked'" in lines[0]
+    assert re.match(rf"{re.escape(where)}:6(:\d+)?: detector 'slow': bad regex for RE2", lines[1])
+    assert re.match(rf"{re.escape(where)}:11(:\d+)?: 'validator' must be str", lines[2])
     assert lines[3].endswith("3 problem(s)")
     assert "Traceback" not in result.stderr
 
@@ -42,7 +44,9 @@ def test_config_check_of_a_named_file(tmp_path: Path, run_cli) -> None:
     path = tmp_path / "other.toml"
     path.write_text('[pii]\ndetectors = 5\n', encoding="utf-8")
     result = run_cli("config", "check", str(path))
-    assert result.returncode == 2 and f"{path}:2: 'detectors' must be an array" in result.stderr
+    assert result.returncode == 2
+    where = re.escape(str(path))
+    assert re.search(rf"{where}:2(:\d+)?: 'detectors' must be an array", result.stderr)
     missing = run_cli("config", "check", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "not a file" in missing.stderr
 
