@@ -5,6 +5,11 @@ a finding overlapping no label of its type is a false positive (hard negatives i
 a label no finding of its type overlaps is a false negative.
 
     .venv/bin/python bench/pii_accuracy.py --samples 5000
+
+`--phones N` adds a phone-only measurement: N of the corpus's numbers (Faker's, valid per
+phonenumbers, 12 locales), each in a sentence as planted (after a label, or alone when
+written internationally or NANP-style), and the same numbers with no label at all, by
+how they are written.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pii_corpus import generate  # noqa: E402
+from bench.pii_corpus import _SELF_EVIDENT_PHONE, Corpus, generate  # noqa: E402
 from sentinel.pii.catalog import default_catalog  # noqa: E402
 from sentinel.pii.engine import find  # noqa: E402
 
@@ -75,13 +80,56 @@ def evaluate(samples: int, seed: int, show: int) -> bool:
     return ok
 
 
+def phone_recall(count: int, seed: int, show: int) -> bool:
+    """Recall of `phone` on `count` numbers as planted, and on the same numbers unlabelled."""
+    corpus = Corpus(seed)
+    planted = [corpus.phone() for _ in range(count)]
+    catalog = default_catalog()
+    texts = [f"Hi team, {label}{number} if anything breaks." for number, label in planted]
+    bare = [f"Hi team, {number} if anything breaks." for number, _ in planted]
+    ok = True
+    for title, batch in (("as planted", texts), ("no label at all", bare)):
+        matches = find(pa.array(batch, pa.large_string()), catalog)
+        hits: dict[int, list[tuple[int, int]]] = {}
+        for row, det, start, end in zip(
+            matches.rows, matches.detectors, matches.starts, matches.ends, strict=True
+        ):
+            if catalog.detectors[det].name == "phone":
+                hits.setdefault(row, []).append((start, end))
+        groups: dict[str, list[bool]] = {}
+        wrong = 0
+        for row, (number, label) in enumerate(planted):
+            a = len("Hi team, ") + (len(label) if batch is texts else 0)
+            b = a + len(number)
+            spans = hits.get(row, [])
+            wrong += sum(1 for s, e in spans if not (s < b and a < e))
+            kind = "self-evident" if _SELF_EVIDENT_PHONE.search(number) else "national/bare"
+            key = f"{kind}, labelled" if label and batch is texts else kind
+            groups.setdefault(key, []).append(any(s < b and a < e for s, e in spans))
+            if not groups[key][-1] and show and batch is texts:
+                print(f"  FN phone: {batch[row]!r}")
+        total = [hit for hits_ in groups.values() for hit in hits_]
+        print(f"phone, {title}: {sum(total)}/{len(total)} found "
+              f"(recall {sum(total) / len(total):.3f}), {wrong} false positives")
+        for key, found in sorted(groups.items()):
+            print(f"  {key:<28}{len(found):>6}  recall {sum(found) / len(found):.3f}")
+        if batch is texts:
+            ok &= sum(total) / len(total) >= TARGET_RECALL and wrong == 0
+    return ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--show", type=int, default=0, help="print N misses per kind")
+    parser.add_argument("--phones", type=int, default=0, help="also measure N phone numbers")
     args = parser.parse_args()
-    sys.exit(0 if evaluate(args.samples, args.seed, args.show) else 1)
+    ok = evaluate(args.samples, args.seed, args.show)
+    if args.phones:
+        print()
+        ok &= phone_recall(args.phones, args.seed, args.show)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

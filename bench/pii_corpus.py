@@ -3,11 +3,14 @@
 Each sample is prompt-like text (Faker sentences in many locales, code and log snippets)
 with planted values whose type and character span are known, plus *hard negatives* that
 look like PII but are not: order numbers shaped like SSNs, UUIDs, timestamps, card
-numbers failing Luhn, IBANs failing mod-97, version strings, hashes, documentation
-placeholders. A finding that overlaps no label is a false positive.
+numbers failing Luhn, IBANs failing mod-97, version strings, hashes, ISBNs, bare
+10-digit order ids, card fragments. Documentation keys (`AKIAIOSFODNN7EXAMPLE`) are
+planted as `placeholder_secret`. A finding that overlaps no label is a false positive.
 
-Secrets are synthesised in each provider's documented format with random bodies (no real
-credentials); personal data comes from Faker so formats vary by locale.
+Phone numbers are Faker's own, as written (extensions included), in 12 locales, kept
+when phonenumbers calls them valid for their region. Secrets are synthesised in each
+provider's documented format with random bodies (no real credentials); other personal
+data comes from Faker so formats vary by locale.
 
     .venv/bin/python bench/pii_corpus.py --samples 2000 > corpus.jsonl
 """
@@ -18,6 +21,7 @@ import argparse
 import base64
 import json
 import random
+import re
 import string
 import sys
 from collections.abc import Callable
@@ -31,9 +35,15 @@ from stdnum import luhn
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "pl_PL",
            "sv_SE", "ja_JP", "zh_CN", "hi_IN"]  # fmt: skip
 PHONE_REGIONS = {
-    "en_US": "US", "en_GB": "GB", "de_DE": "DE", "fr_FR": "FR", "es_ES": "ES",
-    "it_IT": "IT", "nl_NL": "NL", "pt_BR": "BR", "pl_PL": "PL", "sv_SE": "SE",
+    "en_US": "US", "en_CA": "CA", "en_GB": "GB", "de_DE": "DE", "fr_FR": "FR", "es_ES": "ES",
+    "it_IT": "IT", "nl_NL": "NL", "pt_BR": "BR", "pl_PL": "PL", "sv_SE": "SE", "en_AU": "AU",
 }  # fmt: skip
+PHONE_LABELS = ["call me at ", "phone: ", "Phone ", "tel ", "Tel: ", "mobile ", "cell: ",
+                "call ", "phone number: ", "Telefon: ", "mobile: "]  # fmt: skip
+# Written so that it says "phone" without a label: international, or NANP with separators.
+_SELF_EVIDENT_PHONE = re.compile(
+    r"^(?:\+|00)|^(?:1 )?(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[ .-]\d{4}(?: ?(?:x|ext\.?) ?\d+)?$"
+)
 ALNUM = string.ascii_letters + string.digits
 
 
@@ -59,6 +69,9 @@ class Corpus:
         for f in self.fakers.values():
             f.seed_instance(self.rng.randrange(1 << 30))
         self.en = self.fakers["en_US"]
+        self.phone_fakers = {loc: Faker(loc) for loc in PHONE_REGIONS}
+        for f in self.phone_fakers.values():
+            f.seed_instance(self.rng.randrange(1 << 30))
 
     def faker(self) -> Faker:
         return self.fakers[self.rng.choice(LOCALES)]
@@ -95,25 +108,28 @@ class Corpus:
             value = self.faker().iban()
         return stdnum_iban.format(value) if self.rng.random() < 0.5 else value
 
-    def phone(self) -> str:
+    def phone(self) -> tuple[str, str]:
+        """(number, label): Faker's numbers as Faker writes them (extensions included),
+        kept when phonenumbers calls them valid for their region.
+
+        Four in five follow a label ("call me at", "tel", …); the others stand alone when
+        their writing says phone by itself (international, or NANP with separators). An
+        unlabelled national number (`030 901820`, `8029418004`) is not planted alone:
+        sentinel does not guess a country, nor call ten bare digits a phone, without a label.
+        """
         for _ in range(50):
             loc = self.rng.choice(list(PHONE_REGIONS))
-            raw = self.fakers[loc].phone_number()
+            raw = self.phone_fakers[loc].phone_number()
             try:
                 number = phonenumbers.parse(raw, PHONE_REGIONS[loc])
             except phonenumbers.NumberParseException:
                 continue
             if not phonenumbers.is_valid_number(number):
                 continue
-            us = PHONE_REGIONS[loc] == "US"
-            if (us and self.rng.random() < 0.5) or self.rng.random() < 0.1:
-                # national format: found for US/CA numbers, not guessed for other countries
-                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-            fmt = self.rng.choice(
-                [phonenumbers.PhoneNumberFormat.INTERNATIONAL, phonenumbers.PhoneNumberFormat.E164]
-            )
-            return phonenumbers.format_number(number, fmt)
-        return "+44 20 7946 0958"
+            if self.rng.random() < 0.2 and _SELF_EVIDENT_PHONE.search(raw):
+                return raw, ""
+            return raw, self.rng.choice(PHONE_LABELS)
+        return "+44 20 7946 0958", ""
 
     def jwt(self) -> str:
         def part(obj: dict[str, object]) -> str:
@@ -218,7 +234,6 @@ class Corpus:
             lambda: f"release {v()}.{v()}.{v()}.{v()}.{v()}",
             lambda: f"commit {self.token(40, hexd)}",
             lambda: f"sha256 {self.token(64, hexd)} md5 {self.token(32, hexd)}",
-            lambda: "example key AKIAIOSFODNN7EXAMPLE and sk-xxxxxxxxxxxxxxxxxxxxxxxx",
             lambda: "set password: ******** or PASSWORD=${DB_PASSWORD} or api_key=YOUR_API_KEY",
             lambda: "see logo@2x.png, npm i lodash@4.17.21, ssh git@github.com",
             lambda: f"meeting at {r.randint(0, 23):02d}:{r.randint(10, 59)}:{r.randint(10, 59)}",
@@ -229,12 +244,20 @@ class Corpus:
             lambda: f"localhost 127.0.0.1:{r.randint(1000, 9999)} bind 0.0.0.0",
             lambda: "postgres://user:password@localhost:5432/app",
             lambda: f"price {r.randint(1, 999)}.{r.randint(0, 99):02d} EUR, qty {r.randint(1, 99)}",
+            lambda: f"order id {r.randrange(10**9, 10**10)} and ref {d(10)}",
+            lambda: f"ISBN {_isbn13(r)} (ISBN-10 {d(1)}-{d(3)}-{d(5)}-{d(1)})",
+            lambda: f"card ending in {d(4)} {d(4)}, expiry {r.randint(1, 12):02d}/{d(2)}",
+            lambda: f"build {r.randint(2019, 2026)}.{r.randint(1, 12)}.{d(3)}.{d(4)}",
+            lambda: f"logged {r.randint(2019, 2026)}-{r.randint(1, 12):02d}-{r.randint(10, 28)}"
+                    f"T{r.randint(10, 23)}:{r.randint(10, 59)}:{r.randint(10, 59)}.{d(6)}Z",
         ]  # fmt: skip
         return r.choice(options)()
 
     # --- samples ---------------------------------------------------------------------------
     PII_KINDS = ("credit_card", "ssn", "iban", "email", "phone", "ipv4", "ipv6", "date_of_birth",
                  "passport", "national_id")  # fmt: skip
+    PLACEHOLDERS = ("AKIAIOSFODNN7EXAMPLE", "sk-xxxxxxxxxxxxxxxxxxxxxxxx",
+                    "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "sk_test_4eC39HqLyjWDarjtT1zdp7dc")
     SECRET_KINDS = ("aws_access_key", "aws_secret_key", "openai_key", "anthropic_key",
                     "google_api_key", "stripe_key", "slack_token", "github_token", "jwt",
                     "private_key", "database_url", "generic_secret")  # fmt: skip
@@ -254,7 +277,11 @@ class Corpus:
             if self.rng.random() < pii_rate / parts:
                 self.plant(s)
             if self.rng.random() < negative_rate / parts:
-                s.add(self.negative() + ". ")
+                if self.rng.random() < 0.05:  # a documentation key: its own type
+                    s.plant("placeholder_secret", self.rng.choice(self.PLACEHOLDERS),
+                            "e.g. the example key ", ". ")
+                else:
+                    s.add(self.negative() + ". ")
         return s
 
     def code_snippet(self) -> str:
@@ -283,7 +310,8 @@ class Corpus:
         elif kind == "email":
             s.plant(kind, self.faker().email(), before + "email ")
         elif kind == "phone":
-            s.plant(kind, self.phone(), before + self.rng.choice(["call ", "phone: ", "tel "]))
+            value, label = self.phone()
+            s.plant(kind, value, before + label)
         elif kind == "ipv4":
             s.plant(kind, self.en.ipv4_public(), before + "client ip ")
         elif kind == "ipv6":
@@ -300,6 +328,12 @@ class Corpus:
         else:
             value, label = self.secret(kind)
             s.plant(kind, value, label, after='" ' if label.endswith('"') else " ")
+
+
+def _isbn13(r: random.Random) -> str:
+    body = "978" + "".join(str(r.randint(0, 9)) for _ in range(9))
+    check = (10 - sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body)) % 10) % 10
+    return f"{body[:3]}-{body[3]}-{body[4:6]}-{body[6:12]}-{check}"
 
 
 def _bad_luhn(number: str) -> str:

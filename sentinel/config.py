@@ -3,7 +3,8 @@
 Discovery order: the file `<workspace>/sentinel.toml`; a missing file means all
 defaults. Unknown keys and wrong types are rejected with `path:line` and a "did you
 mean" hint, because a typo in a security tool's config must not silently turn a
-setting off.
+setting off. The parser collects every problem (one section or `[[…]]` entry failing
+does not hide the next): `load_config` raises the first, `check_config` returns all.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sentinel.exceptions import ConfigError, Location
 from sentinel.sources.base import SOURCE_NAME
@@ -165,25 +167,58 @@ class Config:
 
 def load_config(path: Path) -> Config:
     """Read and validate a `sentinel.toml`; a missing file gives the defaults."""
+    config, problems = check_config(path)
+    if problems:
+        first = problems[0]
+        more = len(problems) - 1
+        if more:
+            first = ConfigError(
+                f"{first.message} (and {more} more problem{'s' if more > 1 else ''}: "
+                "`sentinel config check` lists them)"
+            )
+        raise first
+    return config
+
+
+def check_config(path: Path) -> tuple[Config, list[ConfigError]]:
+    """The config at `path` and every problem found in it.
+
+    With problems, the config holds what did parse (defaults in place of what did not):
+    enough for further checks (`sentinel config check` compiles its detectors), never
+    to run with.
+    """
     if not path.exists():
-        return Config(path=None)
+        return Config(path=None), []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", location=Location(path)) from exc
+        return Config(path=path), [ConfigError(f"cannot read: {exc}", location=Location(path))]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"invalid TOML: {exc}", location=Location(path, *_toml_position(exc))
-        ) from exc
-    return _Parser(path, text).parse(data)
+        where = Location(path, *_toml_position(exc))
+        return Config(path=path), [ConfigError(f"invalid TOML: {exc}", location=where)]
+    parser = _Parser(path, text)
+    config = parser.parse(data)
+    return config, parser.problems
+
+
+_T = TypeVar("_T")
 
 
 class _Parser:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.lines = text.splitlines()
+        self.problems: list[ConfigError] = []
+
+    def collect(self, parse: Callable[[], _T], default: _T) -> _T:
+        """`parse()`, or `default` with its problem recorded, so parsing goes on."""
+        try:
+            return parse()
+        except ConfigError as exc:
+            self.problems.append(exc)
+            return default
 
     def line_of(self, key: str, after: int = 0) -> int:
         """Best-effort line number of `key = …` or `[…key]` (1-based; 0 if unknown)."""
@@ -215,51 +250,65 @@ class _Parser:
                 raise self.fail(key, f"unknown key {key!r} in [{name}]{hint}")
         return data
 
-    def typed(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    def typed(
+        self, data: dict[str, Any], key: str, kind: type | tuple[type, ...], after: int = 0
+    ) -> Any:
         value = data[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             kinds = (kind,) if isinstance(kind, type) else kind
             expected = "/".join(k.__name__ for k in kinds)
-            raise self.fail(key, f"{key!r} must be {expected}, got {value!r}")
+            raise self.fail(key, f"{key!r} must be {expected}, got {_shown(value)}", after)
+        return value
+
+    def choice(self, data: dict[str, Any], key: str, choices: tuple[str, ...], after: int) -> str:
+        value: str = self.typed(data, key, str, after)
+        if value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.fail(
+                key, f"{key!r} must be one of {', '.join(choices)}, got {value!r}{hint}", after
+            )
         return value
 
     def parse(self, data: dict[str, Any]) -> Config:
-        top = self.table(
-            data, "sentinel.toml",
-            ("ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents"),
+        top = self.collect(
+            lambda: self.table(data, "sentinel.toml", _TOP_LEVEL),
+            {key: value for key, value in data.items() if key in _TOP_LEVEL},
         )
-        ingest = IngestConfig()
-        if "ingest" in top:
-            section = self.table(top["ingest"], "ingest", tuple(IngestConfig.__dataclass_fields__))
-            values = {k: self.typed(section, k, int) for k in section}
-            for key, value in values.items():
-                if value <= 0:
-                    raise self.fail(key, f"{key!r} must be positive")
-            ingest = IngestConfig(**values)
-        privacy = PrivacyConfig()
-        if "privacy" in top:
-            section = self.table(top["privacy"], "privacy", ("store_text", "mask_identities"))
-            mode = "full"
-            if "store_text" in section:
-                mode = self.typed(section, "store_text", str)
-                if mode not in STORE_TEXT_MODES:
-                    raise self.fail(
-                        "store_text", f"store_text must be one of {', '.join(STORE_TEXT_MODES)}"
-                    )
-            identities = False
-            if "mask_identities" in section:
-                identities = self.typed(section, "mask_identities", bool)
-            privacy = PrivacyConfig(store_text=mode, mask_identities=identities)
         return Config(
             path=self.path,
-            ingest=ingest,
-            privacy=privacy,
-            pii=self.parse_pii(top.get("pii")),
-            watch=self.parse_watch(top.get("watch", [])),
-            daemon=self.parse_daemon(top.get("daemon")),
-            sources=self.parse_sources(top.get("sources", {})),
-            incidents=self.parse_incidents(top.get("incidents")),
+            ingest=self.collect(lambda: self.parse_ingest(top.get("ingest")), IngestConfig()),
+            privacy=self.collect(lambda: self.parse_privacy(top.get("privacy")), PrivacyConfig()),
+            pii=self.collect(lambda: self.parse_pii(top.get("pii")), PiiConfig()),
+            watch=self.collect(lambda: self.parse_watch(top.get("watch", [])), ()),
+            daemon=self.collect(lambda: self.parse_daemon(top.get("daemon")), DaemonConfig()),
+            sources=self.collect(lambda: self.parse_sources(top.get("sources", {})), ()),
+            incidents=self.collect(
+                lambda: self.parse_incidents(top.get("incidents")), IncidentsConfig()
+            ),
         )
+
+    def parse_ingest(self, data: Any) -> IngestConfig:
+        if data is None:
+            return IngestConfig()
+        section = self.table(data, "ingest", tuple(IngestConfig.__dataclass_fields__))
+        values = {k: self.typed(section, k, int) for k in section}
+        for key, value in values.items():
+            if value <= 0:
+                raise self.fail(key, f"{key!r} must be positive")
+        return IngestConfig(**values)
+
+    def parse_privacy(self, data: Any) -> PrivacyConfig:
+        if data is None:
+            return PrivacyConfig()
+        section = self.table(data, "privacy", ("store_text", "mask_identities"))
+        mode = "full"
+        if "store_text" in section:
+            mode = self.choice(section, "store_text", STORE_TEXT_MODES, 0)
+        identities = False
+        if "mask_identities" in section:
+            identities = self.typed(section, "mask_identities", bool)
+        return PrivacyConfig(store_text=mode, mask_identities=identities)
 
     def parse_incidents(self, data: Any) -> IncidentsConfig:
         if data is None:
@@ -297,33 +346,63 @@ class _Parser:
         if data is None:
             return PiiConfig()
         section = self.table(data, "pii", ("scan", "processes", "detectors"))
-        scan = self.typed(section, "scan", bool) if "scan" in section else True
-        processes = self.typed(section, "processes", int) if "processes" in section else 0
-        if processes < 0:
-            raise self.fail("processes", "'processes' must be 0 (one per core) or more")
+        scan = self.collect(
+            lambda: self.typed(section, "scan", bool) if "scan" in section else True, True
+        )
+        processes = self.collect(lambda: self.parse_processes(section), 0)
+        entries = section.get("detectors", [])
+        if not isinstance(entries, list):
+            raise self.fail(
+                "detectors",
+                f"'detectors' must be an array of [[pii.detectors]] tables, got {_shown(entries)}",
+            )
         detectors = []
         after = 0
-        for entry in section.get("detectors", []):
-            line = self.line_of("pii.detectors", after)
+        for entry in entries:
+            # `[[pii.detectors]]` tables, or an inline `detectors = [...]` under [pii]
+            line = self.line_of("pii.detectors", after) or self.line_of("detectors")
             after = line
-            item = self.table(entry, "pii.detectors", ("name", "pattern", "validator", "severity"))
-            for required in ("name", "pattern"):
-                if required not in item:
-                    raise self.error(line, f"[[pii.detectors]] needs {required!r}")
-            severity = item.get("severity", "medium")
-            if severity not in SEVERITIES:
-                raise self.error(line, f"severity must be one of {', '.join(SEVERITIES)}"
-                )
-            detectors.append(
-                DetectorConfig(
-                    name=self.typed(item, "name", str),
-                    pattern=self.typed(item, "pattern", str),
-                    validator=item.get("validator") or None,
-                    severity=severity,
-                    line=self.line_of("pattern", line - 1 if line else 0),
-                )
-            )
+            try:
+                detectors.append(self.parse_detector(entry, line))
+            except ConfigError as exc:
+                self.problems.append(exc)
         return PiiConfig(scan=scan, detectors=tuple(detectors), processes=processes)
+
+    def parse_processes(self, section: dict[str, Any]) -> int:
+        processes: int = self.typed(section, "processes", int) if "processes" in section else 0
+        if processes < 0:
+            raise self.fail("processes", "'processes' must be 0 (one per core) or more")
+        return processes
+
+    def parse_detector(self, entry: Any, line: int) -> DetectorConfig:
+        where = f"{self.path}:{line}"
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"{where}: each [[pii.detectors]] entry must be a table, got {_shown(entry)}"
+            )
+        allowed = tuple(f for f in DetectorConfig.__dataclass_fields__ if f != "line")
+        for key in entry:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.fail(key, f"unknown key {key!r} in [[pii.detectors]]{hint}", line - 1)
+        for required in ("name", "pattern"):
+            if required not in entry:
+                raise ConfigError(f"{where}: [[pii.detectors]] needs {required!r}")
+        start = max(line - 1, 0)
+        name = self.typed(entry, "name", str, start)
+        pattern = self.typed(entry, "pattern", str, start)
+        validator = self.typed(entry, "validator", str, start) if "validator" in entry else None
+        severity = (
+            self.choice(entry, "severity", SEVERITIES, start) if "severity" in entry else "medium"
+        )
+        return DetectorConfig(
+            name=name,
+            pattern=pattern,
+            validator=validator or None,
+            severity=severity,
+            line=self.line_of("pattern", start) or line,
+        )
 
     def parse_watch(self, data: Any) -> tuple[WatchConfig, ...]:
         if not isinstance(data, list):
@@ -336,8 +415,9 @@ class _Parser:
             item = self.table(entry, "watch", ("path", "source", "exclude", "start_at", "poll"))
             if "path" not in item:
                 raise self.error(line, "[[watch]] needs 'path'")
-            path = self.typed(item, "path", str)
-            source = self.typed(item, "source", str) if "source" in item else None
+            start = max(line - 1, 0)
+            path = self.typed(item, "path", str, start)
+            source = self.typed(item, "source", str, start) if "source" in item else None
             exclude = item.get("exclude", [])
             if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
                 raise self.fail("exclude", "'exclude' must be a list of glob patterns", after)
@@ -395,6 +475,8 @@ class _Parser:
                 raise self.error(line, f"source name {name!r} must be lowercase letters, "
                     "digits and underscores, starting with a letter (at most 63)"
                 )
+            if "match" in item:
+                self.typed(item, "match", str, max(line - 1, 0))
             result.append(
                 CustomSourceConfig(
                     name=name, fields=dict(fields), match=item.get("match"),
@@ -420,6 +502,7 @@ class _Parser:
                 )
         return product, service
 
+
 def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None]:
     """(line, column) of a TOML syntax error: attributes on 3.14+, else from the message."""
     line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
@@ -428,3 +511,18 @@ def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None
         if found:
             line, column = int(found[1]), int(found[2])
     return line, column
+
+
+_TOP_LEVEL = ("ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents")
+
+
+def _shown(value: Any) -> str:
+    """A wrong value as the user wrote it, shortened: `5`, `"yes"`, a table or an array."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = f'"{value}"' if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."

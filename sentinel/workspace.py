@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,12 +127,17 @@ class Workspace:
         return cls(root)
 
     @classmethod
-    def init(cls, path: str | os.PathLike[str]) -> Workspace:
-        """Create (or complete) a workspace; never overwrites an existing config or key."""
+    def init(cls, path: str | os.PathLike[str], notes: list[str] | None = None) -> Workspace:
+        """Create (or complete) a workspace; never overwrites an existing config or key.
+
+        A new directory is created owner-only. An existing one is used only when it is
+        empty or already a workspace, and its mode is never changed without a word: an
+        empty directory is restricted to its owner with a note appended to `notes`; a
+        workspace readable by others gets a note with the `chmod` to run.
+        """
         root = Path(path).expanduser().resolve()
         try:
-            root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(root, 0o700)
+            _prepare_root(root, notes if notes is not None else [])
             ws = cls(root)
             for directory in (
                 root / "lake", ws.lake_dir, ws.staging_dir, ws.quarantine_dir, ws.logs_dir
@@ -214,6 +220,36 @@ class Workspace:
             return bytes.fromhex((self.root / "secret.key").read_text().strip())
         except (OSError, ValueError) as exc:
             raise WorkspaceError(f"cannot read {self.root / 'secret.key'}: {exc}") from exc
+
+
+_WORKSPACE_MARKERS = (CONFIG_NAME, "secret.key", "state.db")
+
+
+def _prepare_root(root: Path, notes: list[str]) -> None:
+    """Create `root`, or check that an existing `root` may become (or is) a workspace."""
+    if not root.exists():
+        root.mkdir(mode=0o700, parents=True)
+        os.chmod(root, 0o700)  # mkdir's mode is filtered by the umask
+        return
+    if not root.is_dir():
+        raise WorkspaceError(f"{root} exists and is not a directory; choose another path")
+    mode = stat.S_IMODE(root.stat().st_mode)
+    if any((root / marker).exists() for marker in _WORKSPACE_MARKERS):
+        if mode & 0o077:
+            notes.append(
+                f"{root} is accessible to other users (mode {mode:04o}); it holds customer "
+                f"data: consider `chmod 700 {root}`"
+            )
+        return
+    if any(root.iterdir()):
+        raise WorkspaceError(
+            f"{root} is not empty and is not a sentinel workspace; sentinel init refuses to "
+            f"mix a workspace into it: give a new or empty directory, e.g. "
+            f"`sentinel init {root / 'sentinel-data'}`"
+        )
+    if mode & 0o077:
+        os.chmod(root, 0o700)
+        notes.append(f"{root}: mode changed from {mode:04o} to 0700 (owner only)")
 
 
 def _write_new(path: Path, content: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sentinel.cli.audit import audit_group
+from sentinel.cli.config_cmds import config
 from sentinel.cli.demo import demo
 from sentinel.cli.hunt import hunt
 from sentinel.cli.incidents import incidents_group
@@ -29,3 +30,4 @@ ALL.append(incidents_group)
 ALL.append(playbook_group)
 ALL.append(audit_group)
 ALL.append(tui)
+ALL.append(config)

@@ -8,6 +8,7 @@ import click
 
 from sentinel.cli.options import check_reveal, output_options, resolve_output
 from sentinel.lake.privacy import Masker
+from sentinel.exceptions import QueryError
 from sentinel.lake.query import open_lake
 from sentinel.output import Reveal, emit
 from sentinel.pii import hunt as pii_hunt
@@ -59,7 +60,12 @@ def hunt(
     if type_name is not None and catalog.detector_for(type_name) is None:
         known = ", ".join(catalog.types)
         raise click.UsageError(f"unknown type {type_name!r}; known types: {known}")
-    after = pii_hunt.parse_since(since) if since else None
+    try:
+        after = pii_hunt.parse_since(since) if since else None
+    except QueryError as exc:
+        raise click.BadParameter(
+            exc.message.removeprefix(f"--since {since!r}: "), param_hint="'--since'"
+        ) from exc
     con = open_lake(ws)
     try:
         if value is not None:

@@ -22,11 +22,25 @@ def init(ctx: click.Context, directory: str | None) -> None:
     """Create a workspace: commented sentinel.toml, lake, case store, secret key.
 
     Owner-only permissions (0700/0600): the workspace holds customer data. Running it
-    again on an existing workspace completes it and changes nothing else.
+    again on an existing workspace completes it, checks its sentinel.toml (exit 2 on a
+    problem, as `sentinel config check`) and changes nothing else. A non-empty
+    directory that is not a workspace is refused.
 
     Example: sentinel init ./sentinel-data
     """
-    ws = Workspace.init(directory or ctx.obj["workspace"])
+    from sentinel.pii.catalog import check_config_file
+
+    notes: list[str] = []
+    ws = Workspace.init(directory or ctx.obj["workspace"], notes)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    problems = check_config_file(ws.config_path)
+    for problem in problems:
+        click.echo(problem.message, err=True)
+    if problems:
+        click.echo(f"Workspace at {ws.root}, but its config has {len(problems)} problem(s): "
+                   "fix them, then run `sentinel config check`", err=True)
+        sys.exit(2)
     click.echo(f"Workspace ready at {ws.root}")
     click.echo(f"  config:  {ws.config_path}")
     click.echo(f"Next: sentinel --workspace {ws.root} ingest /path/to/logs")

@@ -2,9 +2,15 @@
 
 A catalog is built once per configuration (the default one is cached) because it holds
 compiled regexes and the combined prefilter pattern. User detectors are checked when the
-catalog loads — a pattern RE2 or Python cannot compile, one that matches the empty
-string, or an unknown validator is a `ConfigError` carrying the config line — so a bad
-detector fails `sentinel` at start-up, not halfway through an ingest.
+catalog loads — a pattern RE2 cannot compile, one that matches the empty string, or an
+unknown validator is a `ConfigError` carrying the config line — so a bad detector fails
+`sentinel` at start-up (and `sentinel config check`), not halfway through an ingest.
+
+Invariant: a user's pattern only ever runs in RE2, whose matching time is linear in the
+text. Built-in patterns, written and tested here, also have a Python `re` form (the
+reference semantics, cheapest for one short text); a user pattern such as `(a+)+b`
+would backtrack exponentially there, so its "Python" form is an RE2 object with the
+same interface (`Catalog.compiled`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 import phonenumbers
 import re2
 
-from sentinel.config import Config, DetectorConfig
+from sentinel.config import Config, DetectorConfig, check_config
 from sentinel.exceptions import ConfigError
 from sentinel.pii import validators
 from sentinel.pii.detectors import BUILTIN_DETECTORS, Detector
@@ -32,7 +38,7 @@ USER_PRIORITY = 85
 _RE2_MEMORY = 64 << 20
 """Memory per compiled RE2 object. A `Set` whose DFA runs out of memory reports no match at
 all rather than failing, so it gets far more than the anchors need (default 8 MiB)."""
-_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+_NAMED_GROUP = re.compile(r"\(\?P?<\w+>")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -41,11 +47,14 @@ class Catalog:
     """Detectors in a fixed order, with their compiled forms.
 
     `detectors[i]`, `compiled[i]` and `checks[i]` describe the same detector; the scanner
-    refers to detectors by that index.
+    refers to detectors by that index. Twins (`Detector.twin`) come last and are never
+    searched: `anchor_of` covers the others only, and `twin_of[i]` names the twin that
+    judges what detector `i`'s validator rejects (the same matches: no second search).
     """
 
     detectors: tuple[Detector, ...]
-    compiled: tuple[re.Pattern[str], ...] = field(repr=False)
+    compiled: tuple[re.Pattern[str] | re2._Regexp, ...] = field(repr=False)
+    """Each pattern for one text at a time: Python's `re`, or RE2 for a user's pattern."""
     checks: tuple[validators.Validator | None, ...] = field(repr=False)
     anchors: tuple[str, ...] = field(repr=False)
     """Each detector's prefilter pattern, named groups removed (RE2 needs unique names)."""
@@ -57,11 +66,13 @@ class Catalog:
     """The distinct anchors as an RE2 `Set`: which of them occur in one text."""
     anchor_count: int = field(repr=False)
     anchor_of: tuple[int, ...] = field(repr=False)
-    """Each detector's anchor, as an index into `anchor_set`."""
+    """Each searched (non-twin) detector's anchor, as an index into `anchor_set`."""
     engines: tuple[re2._Regexp, ...] = field(repr=False)
     """Each pattern compiled by RE2 for bytes, the column-wide extraction."""
     value_groups: tuple[int, ...] = field(repr=False)
     """The number of each pattern's group `v`, 0 when it has none."""
+    twin_of: tuple[int, ...] = field(repr=False, default=())
+    """For each detector, the index of its twin, or -1."""
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -72,13 +83,24 @@ class Catalog:
 
 
 def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
-    """Compile `detectors` (assumed valid) into a catalog."""
-    compiled = tuple(re.compile(d.pattern, re.ASCII) for d in detectors)
+    """Compile `detectors` (assumed valid) into a catalog; twins are moved to the end."""
+    detectors = tuple(d for d in detectors if not d.twin) + tuple(d for d in detectors if d.twin)
+    searched = sum(not d.twin for d in detectors)
+    twin_of = tuple(
+        next(
+            (j for j in range(searched, len(detectors)) if detectors[j].pattern == d.pattern),
+            -1,
+        )
+        if i < searched
+        else -1
+        for i, d in enumerate(detectors)
+    )
+    compiled = tuple(_reference(d) for d in detectors)
     checks = tuple(validators.resolve(d.validator) if d.validator else None for d in detectors)
     anchors = tuple(_NAMED_GROUP.sub("(?:", d.anchor or d.pattern) for d in detectors)
     befores = tuple(re.compile(d.before, re.ASCII) if d.before else None for d in detectors)
     afters = tuple(re.compile(d.after, re.ASCII) if d.after else None for d in detectors)
-    distinct = list(dict.fromkeys(anchors))
+    distinct = list(dict.fromkeys(anchors[:searched]))
     prefilter = "|".join(f"(?:{a})" for a in distinct)
     anchor_set = re2.Set.SearchSet(_re2_options())
     for anchor in distinct:
@@ -88,13 +110,22 @@ def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
     value_groups = tuple(c.groupindex.get("v", 0) for c in compiled)
     return Catalog(
         detectors, compiled, checks, anchors, befores, afters, prefilter, anchor_set,
-        len(distinct), tuple(distinct.index(a) for a in anchors), engines, value_groups,
+        len(distinct), tuple(distinct.index(a) for a in anchors[:searched]), engines,
+        value_groups, twin_of,
     )  # fmt: skip
+
+
+def _reference(detector: Detector) -> re.Pattern[str] | re2._Regexp:
+    """The pattern that locates matches in one text (see the module docstring)."""
+    if detector.re2_only:
+        return re2.compile(detector.pattern, _re2_options())
+    return re.compile(detector.pattern, re.ASCII)
 
 
 def _re2_options() -> re2.Options:
     options = re2.Options()
     options.max_mem = _RE2_MEMORY
+    options.log_errors = False  # a bad user pattern is a ConfigError, not a C++ log on stderr
     return options
 
 
@@ -121,19 +152,18 @@ def _load_cached(path: Path | None, entries: tuple[DetectorConfig, ...]) -> Cata
 def _user_detector(where: str, entry: DetectorConfig) -> Detector:
     name, pattern, validator = entry.name, entry.pattern, entry.validator
     if not _TYPE_NAME.match(name):
-        raise ConfigError(f"{where}: detector name {name!r} must be lower_snake_case")
+        raise ConfigError(f"{where}: detector {name!r}: name must be lower_snake_case")
     try:
-        python = re.compile(pattern, re.ASCII)
-    except re.error as exc:
-        raise ConfigError(f"{where}: detector {name!r}: bad regex: {exc}") from exc
-    try:
-        re2.compile(pattern.encode(), _re2_options())
+        compiled = re2.compile(pattern, _re2_options())
     except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
         raise ConfigError(
-            f"{where}: detector {name!r}: regex not supported by RE2 "
-            f"(no look-around or back-references): {exc}"
+            f"{where}: detector {name!r}: bad regex for RE2, which runs every custom pattern "
+            f"(no look-around or back-references): {reason}"
         ) from exc
-    if python.search("") is not None:
+    if compiled.search("") is not None:
         raise ConfigError(f"{where}: detector {name!r}: pattern matches the empty string")
     if validator is not None and validators.resolve(validator) is None:
         known = [*validators.BUILTIN, "stdnum.<module>"]
@@ -150,7 +180,38 @@ def _user_detector(where: str, entry: DetectorConfig) -> Detector:
         severity=entry.severity,
         kind="pii",
         priority=USER_PRIORITY,
+        re2_only=True,
     )
+
+
+def check_detectors(config: Config) -> list[ConfigError]:
+    """Every problem of the user's detectors (all of them, not only the first)."""
+    problems = []
+    for entry in config.pii.detectors:
+        try:
+            _user_detector(config.where(entry.line), entry)
+        except ConfigError as exc:
+            problems.append(exc)
+    if not problems and config.pii.detectors:
+        try:
+            _load_cached(config.path, config.pii.detectors)
+        except ConfigError as exc:
+            problems.append(exc)
+    return problems
+
+
+def check_config_file(path: Path) -> list[ConfigError]:
+    """Every problem of a `sentinel.toml`, in file order: keys and types, then detectors."""
+    config, problems = check_config(path)
+    problems = problems + check_detectors(config)
+    return sorted(problems, key=_line_of)
+
+
+def _line_of(problem: ConfigError) -> int:
+    if problem.location is not None and problem.location.line:
+        return problem.location.line
+    found = re.match(r"[^\n]*?:(\d+): ", problem.message)  # "path:line: …" messages
+    return int(found[1]) if found else 0
 
 
 # --- normalisation and digests --------------------------------------------------------------

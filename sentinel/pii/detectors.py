@@ -18,7 +18,7 @@ inside a database URL is reported as the URL; a card number is not also a phone)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,12 @@ class Detector:
     """A regex; a match followed by text matching it is part of a larger token."""
     anchor: str = ""
     """A cheap superset of `pattern` for the prefilter (default: the pattern itself)."""
+    re2_only: bool = False
+    """A user's `[[pii.detectors]]` pattern: never run by Python's backtracking `re`, whose
+    worst case on a pattern such as `(a+)+b` is exponential; RE2's is linear."""
+    twin: bool = False
+    """A second verdict on another detector's matches, never searched for itself: what the
+    detector of the same pattern rejects, this one may accept (under its own type)."""
 
 
 # A label starts a word, or follows an escaped newline/tab in JSON text ("…\\nDOB: …" in
@@ -66,10 +72,18 @@ _SECRET_LABEL = (
 _AWS_SECRET_LABEL = (
     r"(?i:aws[ _.-]?secret(?:[ _.-]?access)?(?:[ _.-]?key)?|secret[ _.-]?access[ _.-]?key)"
 )
+# A phone number's extension: `x493`, ` ext. 12`, ` extension 7`.
+_PHONE_EXTENSION = r"(?:\s?(?i:x|ext\.?|extension)\s?\d{1,6})?"
+_PHONE_LABEL = (
+    _WORD_START
+    # Few words: each one costs every row of the prefilter pass a little.
+    + r"(?i:(?:tele)?phone|tel|mobile|cell(?:phone)?|call(?: me)?(?: at| on)?|fax|whatsapp|"
+    r"telefon[oe]?)\b\.?(?:\s*(?i:number\b|no\b\.?|nr\b\.?|#))?"
+)
 _PEM_LABEL = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 _DIGIT_BEFORE = r"[\w.+/-]"
 
-BUILTIN_DETECTORS: tuple[Detector, ...] = (
+_DETECTORS: tuple[Detector, ...] = (
     # --- secrets -------------------------------------------------------------------------
     Detector(
         "private_key",
@@ -198,13 +212,26 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "phone",
-        r"(?:\+|\b00)[1-9]\d{0,2}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{1,4}){1,5}",
+        r"(?:\+|\b00)[1-9]\d{0,2}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{1,4}){1,5}"
+        + _PHONE_EXTENSION,
         "phone", "medium", "pii", 60, "phone", before=_DIGIT_BEFORE, after=r"\w",
         anchor=r"(?:\+|\b00)[1-9]\d{0,2}[ .-]?\(?\d",
     ),
     Detector(
-        "phone", r"\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}",
+        "phone",
+        r"(?:\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})" + _PHONE_EXTENSION,
         "phone", "medium", "pii", 60, "phone", before=_DIGIT_BEFORE, after=r"\w|[.-]\d",
+        anchor=r"\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}",
+    ),
+    # A number after a label ("call me at 8029418004", "Tel: 030 901820"): bare digits or a
+    # national format, which only the label tells from an order number. (`+…` numbers are
+    # the first phone detector's, label or not.)
+    Detector(
+        "phone",
+        _PHONE_LABEL + _LABEL_SEP
+        + r"(?P<v>(?:\(\d{1,5}\)[ .-]?)?\d(?:[ .-]?\(?\d{1,5}\)?){2,9}" + _PHONE_EXTENSION + ")",
+        "labelled_phone", "medium", "pii", 60, "phone", after=r"\w|[.-]\d",
+        anchor=_PHONE_LABEL + _LABEL_SEP + r"\(?\d",  # "call" alone is too common
     ),
     Detector(
         "ipv6",
@@ -219,3 +246,22 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         anchor=r"\d\.\d{1,3}\.\d{1,3}\.\d",
     ),
 )  # fmt: skip
+
+
+def _placeholder_twin(detector: Detector) -> Detector:
+    """`detector` reporting what its validator rejects as a placeholder, under its own type."""
+    validator = "aws_secret_placeholder" if detector.validator == "aws_secret" else "placeholder"
+    return replace(
+        detector, name=PLACEHOLDER_TYPE, validator=validator, severity="informational", twin=True
+    )
+
+
+PLACEHOLDER_TYPE = "placeholder_secret"
+"""A provider-shaped key that is a documentation value or a placeholder (`AKIAIOSFODNN7EXAMPLE`,
+`sk-xxxx…`). Reported, so a scan never passes over a key without a word, but as its own
+type: it is no leak, so rules and hunts on `aws_access_key` do not see it, and it keeps
+the shape's hint (`AKIA****MPLE`) so an analyst sees which provider it imitates."""
+
+BUILTIN_DETECTORS: tuple[Detector, ...] = _DETECTORS + tuple(
+    _placeholder_twin(d) for d in _DETECTORS if d.validator in ("token", "aws_secret")
+)

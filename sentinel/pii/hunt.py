@@ -48,7 +48,12 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     m = _DURATION.match(text)
     if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        except OverflowError as exc:  # beyond timedelta, or before the year 1
+            raise QueryError(
+                f"--since {text!r}: reaches back before the year 1; give a shorter duration"
+            ) from exc
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError as exc:
@@ -126,6 +131,8 @@ def _run(
     reveal: bool,
 ) -> pa.Table:
     try:
+        # `con.sql` rather than `con.execute`: Arrow output from a DB-API cursor copies
+        # the rows once more (DuckDB warns about it on every call).
         table: pa.Table = con.sql(sql, params=params).to_arrow_table()
     except duckdb.Error as exc:
         raise QueryError(f"hunt query failed: {exc}") from exc

@@ -93,8 +93,17 @@ def _card_grouping(groups: list[str]) -> bool:
     return all(s == 4 for s in sizes[:-1]) and 1 <= sizes[-1] <= 4
 
 
+_IBAN_NEVER_CHECK = frozenset({"00", "01", "99"})
+
+
 def iban(value: str) -> Verdict:
-    """ISO 13616 mod-97, trying shorter prefixes when a word in capitals follows."""
+    """ISO 13616 mod-97, trying shorter prefixes when a word in capitals follows.
+
+    Check digits 00, 01 and 99 pass mod-97 for some bodies but are never issued: ISO 7064
+    computes them as 98 minus a remainder (0-96), so they run from 02 to 98.
+    """
+    if value[2:4] in _IBAN_NEVER_CHECK:
+        return False
     ends = [m.start() for m in re.finditer(" ", value)] + [len(value)]
     for end in sorted(ends, reverse=True):
         candidate = value[:end]
@@ -139,28 +148,83 @@ def phone(value: str) -> Verdict:
     """A number phonenumbers accepts as valid (international, or US/CA without `+`).
 
     The candidate may run into a following number (`+44 20 7946 0958 10`), so shorter
-    prefixes ending at a separator are tried, longest first.
+    prefixes ending at a separator are tried, longest first. An extension (`x493`,
+    ` ext. 12`) belongs to the finding when the number before it is valid as it stands.
     """
+    return _phone_span(value, ("US",))
+
+
+# Where a labelled number in national format (no `+`) may be from: the label says it is a
+# phone, the region is a guess, so every region whose numbering plan sentinel's users
+# commonly meet is tried (US first: most numbers in English prompts are NANP).
+_LABELLED_REGIONS = (
+    "US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "IE", "PT", "PL", "SE", "NO",
+    "DK", "FI", "BR", "MX", "AU", "NZ", "IN", "JP", "CN", "SG", "ZA",
+)  # fmt: skip
+_DATE_LIKE = re.compile(
+    r"^(?:19|20)\d\d[-./](?:0?[1-9]|1[0-2])[-./]\d\d?$|^\d\d?[-./]\d\d?[-./]\d{4}$"
+)
+
+
+def labelled_phone(value: str) -> Verdict:
+    """A number after a phone label, valid in some common region (or international)."""
+    return _phone_span(value, _LABELLED_REGIONS)
+
+
+_EXTENSION = re.compile(r"\s?(?:[xX]|[eE][xX][tT]\.?|[eE]xtension)\s?\d{1,6}$")
+
+
+def _phone_span(value: str, regions: tuple[str, ...]) -> Verdict:
+    extension = _EXTENSION.search(value)
+    if extension is not None:
+        number = value[: extension.start()]
+        return (0, len(value)) if _valid_phone(number, regions) else False
     ends = [m.start() for m in re.finditer(r"[ .-]", value)] + [len(value)]
     for end in sorted(set(ends), reverse=True):
-        if _valid_phone(value[:end]):
+        if _valid_phone(value[:end], regions):
             return 0, end
     return False
 
 
-def _valid_phone(value: str) -> bool:
+@functools.cache
+def _plan(region: str) -> tuple[str, frozenset[int]]:
+    """A region's trunk prefix (`0`, or "" when none) and the lengths its numbers have."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    general = metadata.general_desc if metadata is not None else None
+    if metadata is None or general is None:  # unknown region: no length rules it out
+        return "", frozenset(range(1, 18))
+    return metadata.national_prefix or "", frozenset(general.possible_length)
+
+
+def _plausible_in(region: str, digits: str) -> bool:
+    """Whether `digits`, written nationally, has a length `region`'s plan allows (cheap:
+    it spares the parse and validation of most regions a guess would otherwise try)."""
+    prefix, lengths = _plan(region)
+    national = digits[len(prefix) :] if prefix and digits.startswith(prefix) else digits
+    return len(national) in lengths
+
+
+def _valid_phone(value: str, regions: tuple[str, ...]) -> bool:
     digits = sum(c.isdigit() for c in value)
-    if digits < 7 or digits > 15:
+    # A guessed region admits 7-digit local numbers (`555-0000` is valid in Germany).
+    if digits < (8 if len(regions) > 1 else 7) or digits > 15:
         return False
     text = value.strip()
-    region = None if text.startswith("+") else "US"
-    if text.startswith("00"):
-        text, region = "+" + text[2:], None
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
+    if _DATE_LIKE.match(text):
         return False
-    return bool(phonenumbers.is_valid_number(number))
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not text.startswith("+") and len(regions) > 1:
+        bare = "".join(c for c in text if c.isdigit())
+        regions = tuple(r for r in regions if _plausible_in(r, bare))
+    for region in (None,) if text.startswith("+") else regions:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return True
+    return False
 
 
 def ipv4(value: str) -> Verdict:
@@ -259,10 +323,44 @@ def entropy(value: str) -> Verdict:
     return True if trimmed == value else (0, len(trimmed))
 
 
+# Keys printed in providers' documentation and copied into countless tutorials and tests.
+_DOCUMENTATION_TOKENS = frozenset(
+    {
+        "AKIAIOSFODNN7EXAMPLE",
+        "AKIAI44QH8DHBEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+        "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+        "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+        "sk_test_26PHem9AhJZvU623DfE1x4sd",
+    }
+)
+
+
 def token(value: str) -> Verdict:
-    """A provider token: not a documentation placeholder and not one repeated character."""
+    """A provider token: not a documentation value or placeholder, not one repeated character."""
     body = value[-16:]
-    return not _TOKEN_PLACEHOLDER.search(value) and len(set(body)) > 4
+    return (
+        value not in _DOCUMENTATION_TOKENS
+        and not _TOKEN_PLACEHOLDER.search(value)
+        and len(set(body)) > 4
+    )
+
+
+def placeholder(value: str) -> Verdict:
+    """A provider-shaped token that is a documentation value or a placeholder.
+
+    The complement of `token`: what it rejects as `AKIAIOSFODNN7EXAMPLE` or
+    `sk-xxxxxxxx…` is reported under its own type instead of being dropped unseen.
+    """
+    return token(value) is False
+
+
+def aws_secret_placeholder(value: str) -> Verdict:
+    """An AWS secret key slot holding a placeholder (`wJalr…EXAMPLEKEY`, `xxxx…`)."""
+    if re.fullmatch(r"[0-9a-fA-F]{40}", value):  # a hex digest: neither kind of value
+        return False
+    return token(value) is False
 
 
 def aws_secret(value: str) -> Verdict:
@@ -411,12 +509,15 @@ BUILTIN: dict[str, Validator] = {
     "iban": iban,
     "ssn": ssn,
     "phone": phone,
+    "labelled_phone": labelled_phone,
     "ipv4": ipv4,
     "ipv6": ipv6,
     "email": email,
     "jwt": jwt,
     "entropy": entropy,
     "token": token,
+    "placeholder": placeholder,
+    "aws_secret_placeholder": aws_secret_placeholder,
     "aws_secret": aws_secret,
     "db_password": db_password,
     "date": birth_date,

@@ -60,9 +60,13 @@ class Matches:
 Raw = tuple[int, int, str, int, int, int, int]
 
 
-def located_match(row: int, det: int, m: re.Match[str]) -> Raw:
-    """The `Raw` of a match found by Python's `re` (a pattern's reference semantics)."""
-    a, b = m.span("v") if "v" in m.re.groupindex and m.group("v") is not None else m.span()
+def located_match(row: int, det: int, m: re.Match[str] | re2._Match) -> Raw:
+    """The `Raw` of a match found in one text (by Python's `re`, or RE2 for a user's pattern).
+
+    Group `v` is looked up by number: RE2's match objects take no group names.
+    """
+    v = m.re.groupindex.get("v", 0)
+    a, b = m.span(v) if v and m.start(v) >= 0 else m.span()
     return row, det, m.string, m.start(), m.end(), a, b
 
 
@@ -74,8 +78,15 @@ def validate(raw: Sequence[Raw], catalog: Catalog) -> Matches:
     # (`127.0.0.1`, `sk-xxxx…`, `${DB_PASSWORD}`): each distinct value is checked once per
     # call. The memo lives only as long as this call, so no value outlives its scan.
     verdicts: dict[tuple[int, str], Verdict] = {}
+    twin_of = catalog.twin_of
     for found in raw:
         span = _value_span(catalog, found, verdicts)
+        if span is None and twin_of[found[1]] >= 0:
+            # What the detector rejects, its twin may accept (a documentation key)
+            retyped = (found[0], twin_of[found[1]], *found[2:])
+            span = _value_span(catalog, retyped, verdicts)
+            if span is not None:
+                found = retyped
         if span is None and labelled[found[1]]:
             found, span = _retried(catalog, found, verdicts)
         if span is not None:

@@ -102,3 +102,19 @@ def test_hunt_table_leaves_machine_columns_out_unless_wide(workspace, run_cli) -
     assert "digest" in wide.stdout
     as_json = run_cli("hunt", "--type", "credit_card", "--format", "json", check=True).stdout
     assert '"digest"' in as_json  # machine formats keep every column
+
+
+def test_hunt_since_out_of_range_is_a_usage_error(workspace, run_cli) -> None:
+    for since in ("99999999999d", "9999999w", "yesterday"):
+        result = run_cli("hunt", "--type", "credit_card", "--since", since)
+        assert result.returncode == 2, result.stderr
+        assert "Invalid value for '--since'" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_hunt_prints_no_warning(workspace, run_cli) -> None:
+    """DuckDB warned on every hunt (Arrow output from a DB-API cursor): the cause is gone."""
+    _lake(workspace)
+    for args in (("--type", "credit_card"), ("--value", CARD)):
+        result = run_cli("hunt", *args, env={"PYTHONWARNINGS": "error"}, check=True)
+        assert "Warning" not in result.stderr and "card ****1111" in result.stdout

@@ -24,6 +24,13 @@ POSITIVES = [
     ("phone", "call +44 20 7946 0958", "+44 20 7946 0958"),
     ("phone", "US (415) 555-2671 ext", "(415) 555-2671"),
     ("phone", "mobile 0049 30 901820", "0049 30 901820"),
+    ("phone", "reach 802.941.8004x493 today", "802.941.8004x493"),
+    ("phone", "or +1-606-994-8186x199.", "+1-606-994-8186x199"),
+    ("phone", "desk (415) 555-2671 ext. 12, thanks", "(415) 555-2671 ext. 12"),
+    ("phone", "call me at 8029418004.", "8029418004"),
+    ("phone", "Phone: 206 269 0743 x9150", "206 269 0743 x9150"),
+    ("phone", "Tel. (0161) 4960066", "(0161) 4960066"),
+    ("phone", "mobile number: 07 88 35 33 74", "07 88 35 33 74"),
     ("ipv4", "client 203.0.113.7 connected", "203.0.113.7"),
     ("ipv6", "from 2001:db8:85a3::8a2e:370:7334 at", "2001:db8:85a3::8a2e:370:7334"),
     ("date_of_birth", "DOB: 1985-03-12", "1985-03-12"),
@@ -80,12 +87,15 @@ NEGATIVES = [
     "see icon@2x.png and lodash@4.17.21",
     "at 12:30:45 or std::vector",
     "loopback 127.0.0.1 and 0.0.0.0",
-    "aws example AKIAIOSFODNN7EXAMPLE",
     "password: ********  password = ${DB_PASSWORD}  api_key=YOUR_API_KEY",
     "the password manager and the secret sauce",
     "postgres://user:password@localhost/db",
     "born in 1985, passport photo required",
     "call 555-0000 or extension 1234",
+    "order 8029418004 and invoice 2069265030",    # bare 10 digits with no phone label
+    "phone: 2024-01-15 at 10:30",                 # a date after a label
+    "call 3 times, tel 12345",                    # too short for a phone number
+    "ISBN 978-3-16-148410-0, v10.2.3.4, ts=1712345678",
 ]
 
 
