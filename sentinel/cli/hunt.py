@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from sentinel.cli.options import check_reveal, output_options, resolve_output
-from sentinel.lake.privacy import Masker
 from sentinel.exceptions import QueryError
+from sentinel.lake.privacy import Masker
 from sentinel.lake.query import open_lake
 from sentinel.output import Reveal, emit
 from sentinel.pii import hunt as pii_hunt
