@@ -49,7 +49,7 @@ from sentinel.demo.world import (
     TEAMS,
     build_world,
 )
-from sentinel.ingest import framing
+from sentinel.ingest import framing, unwrap
 from sentinel.ingest.normalise import connect, normalise
 from sentinel.lake.writer import write_staging
 from sentinel.sources import get_source
@@ -163,7 +163,7 @@ def run_ingest(source_name: str, path: Path, workdir: Path) -> tuple[dict[str, f
             stages["frame"] += t1 - t0
             if chunk is None:
                 break
-            records = framing.unwrap(con, chunk.records, source.envelope_paths, False)
+            records = unwrap.unwrap(con, chunk.records, source.envelope_paths, False)
             t2 = time.perf_counter()
             events, rejected = normalise(con, source, records, str(path))
             t3 = time.perf_counter()

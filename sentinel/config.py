@@ -33,6 +33,13 @@ class IngestConfig:
     """Bytes of a source file read, normalised and committed as one batch."""
     max_document_bytes: int = 512 * 1024 * 1024
     """Largest single-document file (pretty JSON, JSON array, CloudTrail envelope)."""
+    max_gzip_ratio: int = 200
+    """A .gz file is read up to this many times its compressed size (at least 64 MiB)."""
+
+
+# Buffers of these sizes are allocated whole: beyond this, a typo costs a MemoryError.
+INGEST_MAXIMA = {"batch_bytes": 1 << 30, "max_line_bytes": 1 << 30,
+                 "max_document_bytes": 4 << 30}
 
 
 @dataclass(frozen=True)
@@ -296,6 +303,8 @@ class _Parser:
         for key, value in values.items():
             if value <= 0:
                 raise self.fail(key, f"{key!r} must be positive")
+            if value > INGEST_MAXIMA.get(key, value):
+                raise self.fail(key, f"{key!r} must be at most {INGEST_MAXIMA[key]:,} bytes")
         return IngestConfig(**values)
 
     def parse_privacy(self, data: Any) -> PrivacyConfig:

@@ -37,6 +37,9 @@ CONFIG_TEMPLATE = """\
 # batch_bytes = 67108864
 # Largest single-document file (pretty-printed JSON, JSON array, CloudTrail envelope).
 # max_document_bytes = 536870912
+# A .gz file is read up to this many times its compressed size (and at least 64 MiB):
+# the rest of a gzip bomb is quarantined with the reason.
+# max_gzip_ratio = 200
 
 [privacy]
 # What the lake keeps of prompt and response text:
@@ -44,6 +47,7 @@ CONFIG_TEMPLATE = """\
 #            so protect this directory like the gateway's own logs)
 #   "masked" text with every finding replaced by a [TYPE] placeholder
 #   "none"   no text at all: only metadata, finding types, positions and digests
+# The quarantine/ folder follows the same mode for the rejected lines it keeps.
 # store_text = "full"
 # Who did it and from where (actor_*, client_ip, user_agent, resource, endpoint) is
 # shown in clear by `sql`, `hunt` and the TUI: it is what an investigator needs to

@@ -60,15 +60,22 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], source: str | None, fmt: 
     Re-ingesting a file adds nothing; appended lines are picked up. Malformed records
     go to the quarantine with file, offset and reason. Files met in a directory or glob
     that are not logs (README, empty, binary) are ignored with a note. Exit code 0 when
-    every log was read, 1 when a named file or a log could not be (unreadable, unknown
-    format), 2 on usage errors.
+    every log was read, 1 when a named file or a log could not be read whole
+    (unreadable, unknown format, damaged .gz, not a regular file), 2 on usage errors
+    (e.g. an unknown --source).
 
     Example: sentinel ingest /var/log/litellm/ 'exports/*.json.gz' --source litellm
     """
     from sentinel.cli.progress import ingest_progress
-    from sentinel.ingest.engine import ingest_paths
+    from sentinel.exceptions import SourceError
+    from sentinel.ingest.engine import ingest_paths, resolve_formats
     from sentinel.runtime import Runtime
 
+    if source is not None:
+        try:
+            resolve_formats(Workspace.open(ctx.obj["workspace"]), source)
+        except SourceError as exc:
+            raise click.BadParameter(exc.message, param_hint="'--source'") from exc
     quiet = ctx.obj["quiet"]
     with Runtime.open(ctx.obj["workspace"]) as rt:
         report = ingest_paths(rt, paths, source=source, progress=ingest_progress(quiet))
@@ -78,17 +85,28 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], source: str | None, fmt: 
         for line in summary_lines(report):
             click.echo(line)
     echo_file_problems(report, quiet)
-    if report.skipped:
+    if report.failed:
         sys.exit(EXIT_PARTIAL)
 
 
 def echo_file_problems(report: IngestReport, quiet: bool) -> None:
-    """Files not ingested, on stderr: ignored ones (not logs) unless quiet, skipped always."""
+    """Files not (wholly) ingested, on stderr: ignored ones (not logs) and held last
+    lines unless quiet; skipped and incomplete files always."""
     if not quiet:
         for ignored in report.ignored:
             click.echo(f"ignored {ignored.path}: {ignored.skipped}", err=True)
+        for held in report.held:
+            click.echo(
+                f"waiting {held.path}: its last line ({held.held:,} bytes) has no newline yet "
+                "and is not a whole JSON record; it is read once complete", err=True,
+            )
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.skipped}", err=True)
+    for incomplete in report.incomplete:
+        click.echo(
+            f"incomplete {incomplete.path}: {incomplete.incomplete} "
+            f"({incomplete.events:,} events loaded before it)", err=True,
+        )
 
 
 def summary_lines(report: IngestReport) -> list[str]:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sentinel.ingest import files as file_store
+from sentinel.ingest import quarantine
 from sentinel.ingest.framing import Rejected
 from sentinel.lake.writer import fsync_path
 from sentinel.store.db import transaction
@@ -63,26 +64,24 @@ def ingest_lock(ws: Workspace) -> Iterator[None]:
 
 
 def stage_quarantine(
-    ws: Workspace, batch_id: str, source_file: str, source: str | None, rejected: list[Rejected]
+    ws: Workspace, batch_id: str, source_file: str, source: str | None, rejected: list[Rejected],
+    key: bytes | None = None,
 ) -> list[Output]:
-    """Write the batch's rejected records as JSON lines into staging."""
+    """Write the batch's rejected records as JSON lines into staging.
+
+    What each line keeps of the rejected text follows `[privacy] store_text`, and runs
+    of rejected lines are merged (see `quarantine`).
+    """
     if not rejected:
         return []
     name = f"{batch_id}.quarantine.jsonl"
     path = ws.staging_dir / name
     quarantined_at = datetime.now(UTC).isoformat()
-    with path.open("w", encoding="utf-8") as handle:
-        for item in rejected:
-            entry = {
-                "file": source_file,
-                "offset": item.offset,
-                "source": source,
-                "reason": item.reason,
-                "quarantined_at": quarantined_at,
-                "raw": item.raw,
-            }
-            if item.truncated:
-                entry["raw_truncated"] = True
+    entries = quarantine.coalesce(rejected)
+    with path.open("w", encoding="utf-8", errors="backslashreplace") as handle:
+        for fields in quarantine.entry_fields(entries, ws.config, key or ws.secret_key()):
+            entry = {"file": source_file, "source": source, "quarantined_at": quarantined_at,
+                     **fields}
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -104,13 +103,14 @@ def commit(
         con.execute(
             """
             INSERT INTO batches (batch_id, file_id, start_offset, end_offset, outputs, pending,
-                                 events, quarantined, committed_at)
-            VALUES (?,?,?,?,?,?,?,?,?)
+                                 events, quarantined, committed_at, path, source_file)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?)
             """,
             (
                 batch_id, state.file_id, start, state.offset,
                 json.dumps([[o.staging_name, o.final_path] for o in outputs]),
                 1 if outputs else 0, events, quarantined, datetime.now(UTC).isoformat(),
+                state.path, state.label,
             ),
         )
 

@@ -1,78 +1,65 @@
 """`sentinel ingest`: load log files into the lake, exactly once.
 
-For each file: identify it (checkpoint), pick its framing and source, then read it in
-batches; each batch is unwrapped and normalised in DuckDB, scanned for PII, staged,
-committed and published (see `batches`). A file that cannot be read or recognised is
-skipped with a reason and nothing else stops: one bad file never costs the others.
-
-A run uses its Runtime's resources (state.db connection, DuckDB session, read
-buffers, PII pool) and one snapshot of its config; given a bare Workspace, it opens a
-Runtime for the run and closes it at the end.
+`ingest_paths` expands the paths it is given (files, directories, globs) and hands each
+file to `reader.ingest_file`, which reads it from its checkpoint and reports what it
+did. A file that vanishes, cannot be read, is damaged or is not a log is reported with
+a reason and nothing else stops: one bad file never costs the others. Only failures of
+sentinel's own side (the case store, the lake's disk) end the run.
 """
 
 from __future__ import annotations
 
 import glob
-import gzip
-import io
-import queue
-import threading
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from sentinel.buffers import BufferPools
 from sentinel.config import Config
 from sentinel.duck import DuckSession
-from sentinel.exceptions import SentinelError, SourceError
-from sentinel.ingest import batches, framing
-from sentinel.ingest import files as file_store
-from sentinel.ingest.normalise import normalise
+from sentinel.ingest import batches, reader
 from sentinel.ingest.progress import NoProgress, Progress
-from sentinel.lake.writer import write_staging
-from sentinel.pii.pool import ScanPool
-from sentinel.pii.scanner import scan_events
+from sentinel.ingest.reader import Context, FileReport, Formats, Reading, RunTotals
+from sentinel.ingest.streams import special_kind
 from sentinel.runtime import Runtime, as_runtime
 from sentinel.sources import LogSource, available_sources, get_source
-from sentinel.sources.registry import recognise
 from sentinel.workspace import Workspace
 
-HEAD_BYTES = 256 * 1024
+__all__ = [
+    "FileReport", "IngestReport", "Reading", "Tail", "complete_end", "expand_paths",
+    "formats_for", "ingest_file", "ingest_paths", "resolve_formats", "session",
+]
 
-
-@dataclass
-class FileReport:
-    path: str
-    source: str | None = None
-    events: int = 0
-    quarantined: int = 0
-    skipped: str | None = None
-    """Why the file was not ingested (unreadable, unrecognised, …), or None."""
-    ignored: bool = False
-    """Skipped harmlessly: found by a directory walk or glob and not a log (a README, an
-    empty or binary file). A named file that cannot be ingested is never ignored."""
-
-
-# Reasons that mean "not a log file" rather than "a log we failed to read".
-NOT_A_LOG = ("empty file", "binary file", "not JSON", "unrecognised log format")
+# Reasons that mean "not a log file" rather than "a log we failed to read". A JSON file
+# of an unrecognised format is a log sentinel could not place: never ignored.
+NOT_A_LOG = ("empty file", "binary file", "not JSON", "not a regular file")
 
 
 @dataclass
 class IngestReport:
     files: list[FileReport] = field(default_factory=list)
-    events_by_source: Counter[str] = field(default_factory=Counter)
-    quarantined: int = 0
-    pii_findings: int = 0
-    bytes_read: int = 0
+    totals: RunTotals = field(default_factory=RunTotals)
     seconds: float = 0.0
+
+    @property
+    def events_by_source(self) -> Counter[str]:
+        return self.totals.events_by_source
+
+    @property
+    def quarantined(self) -> int:
+        return self.totals.quarantined
+
+    @property
+    def pii_findings(self) -> int:
+        return self.totals.pii_findings
+
+    @property
+    def bytes_read(self) -> int:
+        return self.totals.bytes_read
 
     @property
     def events(self) -> int:
@@ -86,6 +73,20 @@ class IngestReport:
     @property
     def ignored(self) -> list[FileReport]:
         return [f for f in self.files if f.ignored]
+
+    @property
+    def incomplete(self) -> list[FileReport]:
+        """Files read only in part: damaged, truncated or failing mid-read (exit code 1)."""
+        return [f for f in self.files if f.incomplete]
+
+    @property
+    def held(self) -> list[FileReport]:
+        """Files whose incomplete last line waits for its newline (not an error)."""
+        return [f for f in self.files if f.held]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.skipped or self.incomplete)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -111,35 +112,14 @@ def custom_sources(ws: Workspace) -> list[LogSource]:
     ]
 
 
-@dataclass(frozen=True)
-class _Run:
-    """What one ingest run works with: the Runtime's resources and one config snapshot."""
-
-    config: Config
-    custom: tuple[LogSource, ...]
-    session: DuckSession
-    buffers: BufferPools | None
-    pool: ScanPool | None
-
-    @property
-    def duck(self) -> duckdb.DuckDBPyConnection:
-        return self.session.con
-
-
-@dataclass(frozen=True)
-class _Formats:
-    """The log sources of one ingest run, resolved once rather than per file."""
-
-    by_name: dict[str, LogSource]
-    forced: LogSource | None
-    envelope_paths: tuple[str, ...]
-
-    @classmethod
-    def resolve(cls, source: str | None, custom: Iterable[LogSource]) -> _Formats:
-        by_name = available_sources(custom)
-        forced = get_source(source, by_name.values()) if source else None
-        paths = tuple(sorted({p for s in by_name.values() for p in s.envelope_paths}))
-        return cls(by_name, forced, paths)
+def resolve_formats(
+    ws: Workspace, source: str | None, custom: Iterable[LogSource] | None = None
+) -> Formats:
+    """The sources of a run; `source` forces one (SourceError if there is no such source)."""
+    by_name = available_sources(custom_sources(ws) if custom is None else custom)
+    forced = get_source(source, by_name.values()) if source else None
+    paths = tuple(sorted({p for s in by_name.values() for p in s.envelope_paths}))
+    return Formats(by_name, forced, paths)
 
 
 def expand_paths(
@@ -169,6 +149,10 @@ def expand_paths(
                 found.append((path, explicit))
             elif not path.exists():
                 missing.append(FileReport(str(path), skipped="no such file or directory"))
+            else:
+                kind = _kind(path)
+                missing.append(FileReport(str(path), skipped=f"not a regular file ({kind})",
+                                          ignored=not explicit))
     result, seen = [], set()
     for path, named in found:
         resolved = path.resolve()
@@ -177,6 +161,29 @@ def expand_paths(
         seen.add(resolved)
         result.append((path, named))
     return result, missing
+
+
+@contextmanager
+def session(
+    rt: Runtime, source: str | None = None, advance: Callable[[int], None] | None = None
+) -> Iterator[Context]:
+    """Everything `reader.ingest_file` needs, for as long as the caller ingests.
+
+    Uses the Runtime's resources (state.db connection, DuckDB session, read buffers,
+    PII pool) and one snapshot of its config. Holds the workspace's ingest lock (one
+    ingesting process at a time) after finishing or undoing what a crashed run left
+    (`batches.recover`). `ingest_paths` opens one per command.
+    """
+    ws = rt.workspace
+    config, custom = rt.config_and_sources()
+    formats = resolve_formats(ws, source, custom)
+    con = rt.state_db()
+    with batches.ingest_lock(ws):
+        batches.recover(con, ws)
+        yield Context(
+            ws, con, rt.ingest_session(), formats, ws.secret_key(), RunTotals(),
+            advance or (lambda n: None), config, rt.buffers, rt.pii,
+        )
 
 
 def ingest_paths(
@@ -205,28 +212,22 @@ def _ingest_paths(
 ) -> IngestReport:
     started = time.monotonic()
     ws = rt.workspace
-    config, custom = rt.config_and_sources()
-    run = _Run(config, custom, rt.ingest_session(), rt.buffers, rt.pii)
-    formats = _Formats.resolve(source, custom)
-    key = ws.secret_key()
+    resolve_formats(ws, source)  # an unknown --source fails before any file is listed
     files, report_missing = expand_paths(ws, [str(p) for p in paths])
     report = IngestReport(files=list(report_missing))
-    con = rt.state_db()
-    with batches.ingest_lock(ws):
-        batches.recover(con, ws)
-        progress.start(sum(_size(p) for p, _ in files))
-        try:
+    progress.start(sum(_size(p) for p, _ in files))
+    try:
+        with session(rt, source, progress.advance) as ctx:
+            report.totals = ctx.totals
             for path, named in files:
-                file_report = _ingest_file(
-                    ws, con, run, path, formats, key, report, progress.advance
-                )
+                file_report = reader.ingest_file(ctx, path)
                 file_report.ignored = bool(
                     not named and file_report.skipped
                     and file_report.skipped.startswith(NOT_A_LOG)
                 )
                 report.files.append(file_report)
-        finally:
-            progress.stop()
+    finally:
+        progress.stop()
     report.seconds = time.monotonic() - started
     return report
 
@@ -246,17 +247,17 @@ class Tail:
     stop: Callable[[], bool] | None = None
 
 
-def formats_for(ws: Workspace, source: str | None = None) -> _Formats:
+def formats_for(ws: Workspace, source: str | None = None) -> Formats:
     """The log sources to read files with (resolved once, reused for many files)."""
-    return _Formats.resolve(source, custom_sources(ws))
+    return resolve_formats(ws, source)
 
 
 def ingest_file(
     ws: Workspace,
     con: Any,
-    duck: DuckSession | duckdb.DuckDBPyConnection,
+    duck: DuckSession | Any,
     path: Path,
-    formats: _Formats,
+    formats: Formats,
     key: bytes,
     tail: Tail,
     runtime: Runtime | None = None,
@@ -270,131 +271,13 @@ def ingest_file(
     runs on this thread alone).
     """
     session = duck if isinstance(duck, DuckSession) else DuckSession(duck)
-    run = _Run(
-        config or ws.config, (), session,
+    ctx = Context(
+        ws, con, session, formats, key, RunTotals(), lambda n: None, config or ws.config,
         runtime.buffers if runtime is not None else None,
         runtime.pii if runtime is not None else None,
     )
-    return _ingest_file(ws, con, run, path, formats, key, IngestReport(), _no_progress, tail)
-
-
-def _no_progress(_: int) -> None:
-    return None
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _ingest_file(
-    ws: Workspace,
-    con: Any,
-    run: _Run,
-    path: Path,
-    formats: _Formats,
-    key: bytes,
-    report: IngestReport,
-    advance: Any,
-    tail: Tail = Tail(),  # noqa: B008 - frozen, shared safely
-) -> FileReport:
-    result = FileReport(str(path))
-    reason = file_store.readable(path)
-    if reason:
-        result.skipped = reason
-        return result
-    state = file_store.identify(con, path)
-    disk_size = state.size
-    if disk_size == 0:
-        result.skipped = "empty file"
-        return result
-    gz = file_store.is_gzip(path)
-    end: int | None = None
-    if not tail.finish:
-        if gz or state.framing == "document":
-            return result  # complete only once its writer is done: read when idle
-        end = complete_end(path, disk_size, run.config.ingest.max_line_bytes)
-        if end <= state.offset:
-            return result  # nothing but a partial line since the checkpoint
-    if state.file_id is not None and state.disk_size == disk_size and (
-        gz or state.framing == "document" or state.offset >= disk_size
-    ):
-        result.source = state.source
-        advance(disk_size)
-        return result  # nothing new since the last read
-    with _open(path, gz) as stream:
-        head = stream.read(HEAD_BYTES)
-    if b"\x00" in head[:8192]:
-        result.skipped = "binary file (not JSON text)"
-        advance(disk_size)
-        return result
-    kind = state.framing or framing.detect_framing(head)
-    if not tail.finish and kind == "document":
-        return result
-    config = run.config
-    document: framing.Chunk | None = None
-    paths = formats.envelope_paths
-    if kind == "document":
-        with _open(path, gz) as stream:
-            document = framing.read_document(stream, config.ingest.max_document_bytes)
-        sample = framing.document_sample(run.duck, document, paths)
-    else:
-        sample = framing.sample_record(head, kind, paths)
-        if sample is None and b"\n" not in head:
-            # One long first line (a compact CloudTrail file): let DuckDB find its first record.
-            with _open(path, gz) as stream:
-                line = stream.readline(config.ingest.max_line_bytes)
-            sample = framing.document_sample(run.duck, framing.text_chunk(line), paths)
-    try:
-        source = _choose_source(state, formats, sample)
-    except SourceError as exc:
-        result.skipped = exc.message
-        if formats.forced is not None:
-            _quarantine_file(ws, con, state, path, head, exc.message)
-            result.quarantined = 1
-            report.quarantined += 1
-        advance(disk_size)
-        return result
-    state.source, state.framing, result.source = source.name, kind, source.name
-    if document is not None:
-        prepared = _prepare(run, state, source, kind, document, key)
-        _store(ws, con, state, source, prepared, result, report)
-        advance(disk_size)
-        _finish(con, state, disk_size)
-        return result
-    with _open(path, gz) as opened:
-        bounded: Any = opened if end is None else _Bounded(opened, end)
-        bounded.seek(state.offset)
-        chunks = framing.read_lines(
-            bounded, state.offset, tail.batch_bytes or config.ingest.batch_bytes,
-            config.ingest.max_line_bytes, run.buffers,
-        )
-        raw_handle = opened.fileobj if isinstance(opened, gzip.GzipFile) else opened  # type: ignore[attr-defined]
-        last_position = raw_handle.tell() if raw_handle is not None else 0
-        # Pipelined: while one worker writes and commits batch k (Parquet compression,
-        # fsyncs, SQLite), this thread frames and normalises batch k+1. One worker keeps
-        # the commits in file order; the checkpoint only ever moves forward.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinel-commit") as pool:
-            pending: Future[None] | None = None
-            stopped = False
-            for chunk in _prefetched(chunks):
-                if tail.stop is not None and tail.stop():
-                    stopped = True
-                    break
-                prepared = _prepare(run, state, source, kind, chunk, key)
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(_store, ws, con, state, source, prepared, result, report)
-                position = raw_handle.tell() if raw_handle is not None else 0
-                advance(position - last_position)
-                last_position = position
-            if pending is not None:
-                pending.result()
-    if not stopped:
-        _finish(con, state, disk_size)
-    return result
+    reading = Reading("take" if tail.finish else "strict", tail.batch_bytes, tail.stop)
+    return reader.ingest_file(ctx, path, reading)
 
 
 def complete_end(path: Path, size: int, longest: int | None = None) -> int:
@@ -418,184 +301,15 @@ def complete_end(path: Path, size: int, longest: int | None = None) -> int:
     return 0 if floor == 0 else size
 
 
-class _Bounded(io.RawIOBase):
-    """A file read no further than `end`: complete lines only, while a writer appends."""
-
-    def __init__(self, raw: IO[bytes], end: int) -> None:
-        super().__init__()
-        self.raw, self.end = raw, end
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        room = min(len(buffer), self.end - self.raw.tell())
-        if room <= 0:
-            return 0
-        return self.raw.readinto(memoryview(buffer)[:room])  # type: ignore[attr-defined]
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self.raw.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self.raw.tell()
-
-    def fileno(self) -> int:
-        return self.raw.fileno()
-
-
-def _prefetched(chunks: Iterator[framing.Chunk]) -> Iterator[framing.Chunk]:
-    """Read and frame the next chunk in a thread while the caller works on this one."""
-    box: queue.Queue[framing.Chunk | BaseException | None] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        box.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            box.put(exc)
-
-    reader = threading.Thread(target=produce, name="sentinel-read", daemon=True)
-    reader.start()
+def _kind(path: Path) -> str:
     try:
-        while True:
-            item = box.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        reader.join()
+        return special_kind(os.stat(path).st_mode) or "not a regular file"
+    except OSError:
+        return "unknown"
 
 
-def _finish(con: Any, state: file_store.FileState, disk_size: int) -> None:
-    """Remember the on-disk size read, so an unchanged file is skipped next time."""
-    state.disk_size = disk_size
-    if state.file_id is not None:
-        with batches.relaxed(con):
-            con.execute(
-                "UPDATE files SET disk_size = ? WHERE file_id = ?", (disk_size, state.file_id)
-            )
-
-
-def _choose_source(
-    state: file_store.FileState, formats: _Formats, sample: object | None
-) -> LogSource:
-    forced = formats.forced
-    if forced is None and state.source in formats.by_name:
-        return formats.by_name[str(state.source)]
-    claimed = recognise(sample, formats.by_name.values()) if sample is not None else None
-    if forced is not None:
-        if claimed is not None and claimed.name != forced.name:
-            raise SourceError(
-                f"file is not in {forced.name} format (it looks like {claimed.name})"
-            )
-        return forced
-    if claimed is None:
-        if sample is None:
-            raise SourceError("not JSON: no record could be parsed from the start of the file")
-        raise SourceError(
-            "unrecognised log format; pass --source NAME or define a [sources.NAME] mapping"
-        )
-    return claimed
-
-
-@dataclass
-class _Prepared:
-    """A batch normalised and scanned, ready to be written and committed."""
-
-    events: pa.Table
-    problems: list[framing.Rejected]
-    end: int
-    """The checkpoint after this batch (byte offset, or records taken for a document)."""
-    bytes_read: int
-
-
-def _prepare(
-    run: _Run,
-    state: file_store.FileState,
-    source: LogSource,
-    kind: str,
-    chunk: framing.Chunk,
-    key: bytes,
-) -> _Prepared:
-    """Unwrap, normalise and scan one chunk (DuckDB and Arrow work; no I/O)."""
-    document = kind == "document"
-    records = framing.unwrap(
-        run.duck, chunk.records, source.envelope_paths, document, state.offset if document else 0
-    )
-    events, rejected = normalise(run.session, source, records, state.path)
-    events = scan_events(events, run.config, key, run.pool)
-    problems = list(chunk.rejected) + [
-        framing.Rejected(int(r["source_offset"]), str(r["reason"]), str(r["raw"]))
-        for r in rejected.to_pylist()
-    ]
-    end = state.offset + records.num_rows if document else chunk.end
-    return _Prepared(events, problems, end, chunk.bytes_read)
-
-
-def _store(
-    ws: Workspace,
-    con: Any,
-    state: file_store.FileState,
-    source: LogSource,
-    batch: _Prepared,
-    result: FileReport,
-    report: IngestReport,
-) -> None:
-    """Stage, commit and publish one batch: the exactly-once step (see `batches`)."""
-    events, problems = batch.events, batch.problems
-    batch_id = batches.new_batch_id()
-    start = state.offset
-    outputs = [
-        batches.Output(name, f"lake/events/{final}")
-        for name, final in write_staging(events, ws.staging_dir, batch_id)
-    ]
-    outputs += batches.stage_quarantine(ws, batch_id, state.path, source.name, problems)
-    state.offset = batch.end
-    state.records += events.num_rows
-    state.quarantined += len(problems)
-    batches.commit(con, state, batch_id, start, outputs, events.num_rows, len(problems))
-    batches.publish(con, ws, batch_id, outputs)
-    result.events += events.num_rows
-    result.quarantined += len(problems)
-    report.events_by_source[source.name] += events.num_rows
-    report.quarantined += len(problems)
-    report.bytes_read += batch.bytes_read
-    if events.num_rows:
-        report.pii_findings += int(pc.sum(events.column("pii_count")).as_py() or 0)
-
-
-def _quarantine_file(
-    ws: Workspace, con: Any, state: file_store.FileState, path: Path, head: bytes, reason: str
-) -> None:
-    """Record a whole-file rejection (wrong --source) without advancing any checkpoint."""
-    batch_id = batches.new_batch_id()
-    sample = framing.Rejected(
-        0, reason, head[: framing.QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
-        truncated=True,
-    )
-    outputs = batches.stage_quarantine(ws, batch_id, str(path.resolve()), None, [sample])
-    batches.publish(con, ws, batch_id, outputs)
-
-
-def _open(path: Path, gz: bool) -> IO[bytes]:
+def _size(path: Path) -> int:
     try:
-        stream: IO[bytes] = gzip.open(path, "rb") if gz else path.open("rb")  # type: ignore[assignment]
-        return stream
-    except OSError as exc:
-        raise SentinelError(f"{path}: {exc.strerror or exc}") from exc
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -22,15 +22,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sentinel.buffers import BufferPool, BufferPools
-from sentinel.exceptions import SourceError
+from sentinel.ingest.nesting import MAX_DEPTH, deep_rows
 
 QUARANTINE_SAMPLE_BYTES = 64 * 1024
+TAIL_BYTES = 4096
+"""A chunk remembers the content just before its end, so a file's identity can be checked
+at its checkpoint (see `files.identify`)."""
+MAX_LINES_PER_CHUNK = 1 << 20
+"""Lines framed at once: bounds the index arrays when lines are tiny (a flood of short
+lines costs ~40 bytes of index per line)."""
+_FILLER = b"\x00 \t\r\n"
 RECORDS_TYPE = pa.schema([("source_offset", pa.int64()), ("record", pa.large_string())])
 _ENVELOPE_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
@@ -41,6 +46,8 @@ class Rejected:
     reason: str
     raw: str
     truncated: bool = False
+    length: int | None = None
+    """Bytes the record took in the file (without its newline), when known."""
 
 
 @dataclass
@@ -52,92 +59,12 @@ class Chunk:
     end: int
     rejected: list[Rejected] = field(default_factory=list)
     bytes_read: int = 0
-
-
-def detect_framing(head: bytes) -> str:
-    """'lines' or 'document', from the first bytes of the (decompressed) content."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"["):
-        return "document"
-    first_line = text.split(b"\n", 1)[0]
-    try:
-        json.loads(first_line)
-    except (ValueError, UnicodeDecodeError):
-        # A first line that is not JSON on its own: a pretty-printed document, unless
-        # the whole sample has no newline-separated structure either (then lines mode
-        # lets each bad line be quarantined individually).
-        return "document" if text.startswith(b"{") and b"\n" in text else "lines"
-    return "lines"
-
-
-def sample_record(head: bytes, framing: str, envelope_paths: tuple[str, ...]) -> object | None:
-    """The first record of a file, parsed in Python, to recognise its source."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    try:
-        if framing == "document":
-            value = json.loads(text)
-        else:
-            value = None
-            # The first line that parses: a damaged first line must not hide the format.
-            for line in text.split(b"\n")[:100]:
-                if line.strip():
-                    try:
-                        value = json.loads(line)
-                        break
-                    except (ValueError, UnicodeDecodeError):
-                        continue
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return _first_record(value, envelope_paths)
-
-
-def document_sample(
-    con: duckdb.DuckDBPyConnection, chunk: Chunk, envelope_paths: tuple[str, ...]
-) -> object | None:
-    """The first record of a document already read, extracted by DuckDB (a large
-    document is never parsed whole in Python)."""
-    if chunk.records.num_rows == 0:
-        return None
-    for path in envelope_paths:
-        if not _ENVELOPE_PATH.match(path):
-            raise SourceError(f"envelope path {path!r} must look like $.key or $.a.b")
-    branches = " ".join(
-        f"WHEN json_type(d, '{path}') = 'ARRAY' THEN json_extract(d, '{path}[0]')"
-        for path in envelope_paths
-    )
-    con.register("_sentinel_doc", chunk.records)
-    try:
-        rows = con.execute(
-            f"""
-            WITH doc AS (
-                SELECT CASE WHEN json_valid(record) THEN record::JSON END AS d FROM _sentinel_doc
-            )
-            SELECT CAST(CASE WHEN json_type(d) = 'ARRAY' THEN json_extract(d, '$[0]')
-                             {branches} ELSE d END AS VARCHAR)
-            FROM doc
-            """
-        ).fetchall()
-    finally:
-        con.unregister("_sentinel_doc")
-    if not rows or rows[0][0] is None:
-        return None
-    try:
-        return json.loads(rows[0][0])
-    except ValueError:
-        return None
-
-
-def _first_record(value: object, envelope_paths: tuple[str, ...]) -> object | None:
-    if isinstance(value, list):
-        return value[0] if value else None
-    if isinstance(value, dict):
-        for path in envelope_paths:
-            inner: object = value
-            for key in path.split(".")[1:]:
-                inner = inner.get(key) if isinstance(inner, dict) else None
-            if isinstance(inner, list):
-                return inner[0] if inner else None
-    return value
+    tail: bytes = b""
+    """The last TAIL_BYTES of content before `end` (identity check at the checkpoint)."""
+    held: int = 0
+    """Bytes of an incomplete last line left after `end` for the next read."""
+    held_head: bytes = b""
+    """The first bytes of that line (quarantined if it turns out it never completes)."""
 
 
 def read_lines(
@@ -145,17 +72,28 @@ def read_lines(
     start: int,
     batch_bytes: int,
     max_line_bytes: int,
+    hold_partial: bool = True,
+    before: bytes = b"",
+    strict: bool = False,
     buffers: BufferPools | None = None,
 ) -> Iterator[Chunk]:
     """Yield chunks of complete lines from `stream`, positioned at byte `start`.
 
-    A final line without a newline is included: `sentinel ingest` reads what is there.
-    Lines over `max_line_bytes` are rejected with their length and skipped without
-    being held in memory whole. Batch-sized reads reuse `buffers` (the Runtime's) when
-    given; without, each read gets a buffer of its own.
+    A last line without a newline is taken when it is a whole JSON value (a finished file
+    whose writer left out the final newline); otherwise, with `hold_partial`, it is left
+    for the next read (its writer may be mid-line): the last chunk ends before it and
+    says how many bytes it `held`. Runs of NUL bytes and blank lines at the start of a
+    read (a copytruncate hole, a flood of newlines) are skipped without being framed.
+    Lines over `max_line_bytes` are rejected with their length and skipped without being
+    held in memory whole. `before` is the content just before `start`: each chunk's
+    `tail` (its last `TAIL_BYTES`, for file identity) may reach back into it. Batch-sized
+    reads reuse `buffers` (the Runtime's) when given. With
+    `strict`, a last line without a newline is held even when it is whole JSON (a
+    watcher reading a live file takes complete lines only until the file is idle).
     """
     position = start
     pending = b""
+    recent = before[-TAIL_BYTES:]
     rewind = not isinstance(stream, gzip.GzipFile) and stream.seekable()
     pool = buffers.pool(batch_bytes) if buffers is not None else None
     while True:
@@ -163,19 +101,47 @@ def read_lines(
         # pooled buffer per small file costs page faults that dwarf the file itself.
         remaining = _remaining(stream) if rewind else None
         size = batch_bytes if remaining is None else max(1, min(batch_bytes, remaining + 1))
+        at_line_start = not pending
         buf, got = _read_after(stream, pending, size, pool)
         pending = b""
         if not buf:
             return
-        if not got:  # end of stream: everything left is the last line(s)
-            yield _chunk_from_buffer(buf, position, max_line_bytes, final=True)
-            return
-        last_newline = _last_newline(buf)
-        if last_newline < 0:
+        skip = _filler_run(buf) if at_line_start else 0
+        if skip:
+            recent = _roll(recent, buf[:skip])
+            position += skip
+            if skip == len(buf):
+                if not got:
+                    return
+                continue
+            if rewind:
+                stream.seek(skip - len(buf), io.SEEK_CUR)
+            else:
+                pending = bytes(buf[skip:])
+            continue
+        data = np.frombuffer(buf, dtype=np.uint8)
+        newline_at = _newlines(buf, data, MAX_LINES_PER_CHUNK)
+        held, held_head = 0, b""
+        if len(newline_at) >= MAX_LINES_PER_CHUNK and newline_at[-1] + 1 < len(buf):
+            cut = int(newline_at[-1]) + 1  # a flood of short lines: frame them in parts
+        elif not got:  # end of stream: everything left is the last line(s)
+            cut = len(buf)
+            if buf[-1] != 10:
+                last = int(newline_at[-1]) + 1 if len(newline_at) else 0
+                if hold_partial and (strict or not whole_json(bytes(buf[last:]))):
+                    cut, held = last, len(buf) - last
+                    held_head = bytes(buf[last : last + QUARANTINE_SAMPLE_BYTES])
+        elif not len(newline_at):
             if len(buf) <= max_line_bytes:
                 pending = bytes(buf)  # an incomplete line: read on
                 continue
-            length, pending = _skip_to_newline(stream, len(buf), batch_bytes)
+            length, pending, ended, last_bytes = _skip_to_newline(stream, buf, batch_bytes)
+            if not ended and hold_partial:
+                # An oversize last line still being written: rejected once it is complete.
+                yield Chunk(RECORDS_TYPE.empty_table(), position, position, held=length,
+                            tail=recent, held_head=bytes(buf[:QUARANTINE_SAMPLE_BYTES]))
+                return
+            recent = _roll(recent, last_bytes)
             yield Chunk(
                 records=RECORDS_TYPE.empty_table(),
                 start=position,
@@ -183,19 +149,70 @@ def read_lines(
                 rejected=[_oversize(position, length, bytes(buf[:QUARANTINE_SAMPLE_BYTES]),
                                     max_line_bytes)],
                 bytes_read=length,
+                tail=recent,
             )
             position += length
             continue
-        cut = last_newline + 1
-        if rewind and cut < len(buf):
-            # Read the partial last line again next time rather than join it to the next
-            # 64 MB read (a copy of the whole batch). Not for gzip: it seeks by rereading.
-            stream.seek(cut - len(buf), io.SEEK_CUR)
         else:
-            pending = bytes(buf[cut:])
-        chunk = _chunk_from_buffer(buf[:cut], position, max_line_bytes, final=False)
+            cut = int(newline_at[-1]) + 1
+        if cut < len(buf) and not held:
+            if rewind:
+                # Read the partial last line again next time rather than join it to the
+                # next 64 MB read (a copy of the whole batch). Not for gzip: it seeks by
+                # rereading.
+                stream.seek(cut - len(buf), io.SEEK_CUR)
+            else:
+                pending = bytes(buf[cut:])
+        if cut == 0:
+            yield Chunk(RECORDS_TYPE.empty_table(), position, position, held=held, tail=recent,
+                        held_head=held_head)
+            return
+        final = not got and not held and cut == len(buf)
+        recent = _roll(recent, buf[max(0, cut - TAIL_BYTES) : cut])
+        chunk = _chunk_from_buffer(buf[:cut], newline_at, position, max_line_bytes, final=final)
+        chunk.tail, chunk.held, chunk.held_head = recent, held, held_head
         yield chunk
         position = chunk.end
+        if not got and (held or cut == len(buf)):
+            return
+
+
+def whole_json(line: bytes) -> bool:
+    """True when `line` is a whole JSON value (so not a line cut short by its writer).
+
+    A value nested too deeply for Python counts as whole: it is rejected as such.
+    """
+    try:
+        json.loads(line)
+    except RecursionError:
+        return True
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _filler_run(buf: memoryview) -> int:
+    """Length of the run of NUL bytes and whitespace at the start of `buf`."""
+    first = buf[0]
+    if first not in _FILLER:
+        return 0
+    # Looked at a piece at a time: a run is usually short, a hole can be gigabytes.
+    length, step = 0, 4096
+    while length < len(buf):
+        piece = bytes(buf[length : length + step])
+        rest = len(piece) - len(piece.lstrip(_FILLER))
+        length += rest
+        if rest < len(piece):
+            return length
+        step = min(step * 4, 16 * 1024 * 1024)
+    return length
+
+
+def _roll(recent: bytes, data: bytes | memoryview) -> bytes:
+    """The last TAIL_BYTES of `recent` followed by `data`."""
+    if len(data) >= TAIL_BYTES:
+        return bytes(data[-TAIL_BYTES:])
+    return (recent + bytes(data))[-TAIL_BYTES:]
 
 
 def _remaining(stream: IO[bytes]) -> int | None:
@@ -240,17 +257,25 @@ def _last_newline(buf: memoryview) -> int:
     return -1
 
 
-def _skip_to_newline(stream: IO[bytes], seen: int, batch_bytes: int) -> tuple[int, bytes]:
-    """Consume the rest of an oversize line; its total length and the bytes after it."""
-    length = seen
+def _skip_to_newline(
+    stream: IO[bytes], seen: memoryview, batch_bytes: int
+) -> tuple[int, bytes, bool, bytes]:
+    """Consume the rest of an oversize line whose first bytes are `seen`.
+
+    Returns its total length (with the newline), the bytes read after it, whether a
+    newline was found at all, and the line's last TAIL_BYTES.
+    """
+    length, last = len(seen), bytes(seen[-TAIL_BYTES:])
     while True:
         data = stream.read(batch_bytes)
         if not data:
-            return length, b""
+            return length, b"", False, last
         index = data.find(b"\n")
         if index >= 0:
-            return length + index + 1, data[index + 1 :]
+            last = _roll(last, data[: index + 1])
+            return length + index + 1, data[index + 1 :], True, last
         length += len(data)
+        last = _roll(last, data)
 
 
 def _oversize(offset: int, length: int, head: bytes, max_line_bytes: int) -> Rejected:
@@ -259,31 +284,39 @@ def _oversize(offset: int, length: int, head: bytes, max_line_bytes: int) -> Rej
         reason=f"line of {length} bytes exceeds max_line_bytes ({max_line_bytes})",
         raw=head[:QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
         truncated=True,
+        length=length,
     )
 
 
 def _chunk_from_buffer(
-    buf: bytes | memoryview, position: int, max_line_bytes: int, final: bool
+    buf: bytes | memoryview, newline_at: np.ndarray, position: int, max_line_bytes: int,
+    final: bool,
 ) -> Chunk:
-    """Split `buf` (complete lines; the last may lack a newline if `final`) into records."""
+    """Split `buf` (complete lines; the last may lack a newline if `final`) into records.
+
+    `newline_at` holds the positions of the newlines of `buf`.
+    """
     data = np.frombuffer(buf, dtype=np.uint8)
-    newline_at = _newlines(buf, data)
     ends = newline_at if not (final and len(buf) and data[-1] != 10) else np.append(
         newline_at, len(buf)
     )
     starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    filler = np.zeros(len(starts), dtype=bool)
+    if _find(buf, 0) >= 0:
+        starts, ends, filler = _split_nul_runs(buf, data, starts, ends)
     offsets = np.append(starts, len(buf)).astype(np.int64)  # each string keeps its "\n"
     count = len(starts)
     lines = pa.LargeStringArray.from_buffers(
         count, pa.py_buffer(offsets), pa.py_buffer(buf)
     )
     lengths = ends - starts
-    keep = lengths <= max_line_bytes
+    keep = (lengths <= max_line_bytes) & ~filler
     rejected = [
         _oversize(position + int(starts[i]), int(lengths[i]),
                   bytes(buf[starts[i] : min(ends[i], starts[i] + QUARANTINE_SAMPLE_BYTES)]),
                   max_line_bytes)
-        for i in np.flatnonzero(~keep)
+        for i in np.flatnonzero((lengths > max_line_bytes) & ~filler)
     ]
     try:
         lines.validate(full=True)
@@ -292,9 +325,16 @@ def _chunk_from_buffer(
         rejected.extend(
             Rejected(position + int(starts[i]), "invalid UTF-8",
                      bytes(buf[starts[i] : ends[i]][:QUARANTINE_SAMPLE_BYTES]).decode(
-                         "utf-8", "backslashreplace"))
+                         "utf-8", "backslashreplace"),
+                     truncated=int(ends[i] - starts[i]) > QUARANTINE_SAMPLE_BYTES,
+                     length=int(ends[i] - starts[i]))
             for i in bad_utf8
         )
+    for i in deep_rows(data, starts, ends):
+        if keep[i]:
+            keep[i] = False
+            rejected.append(too_deep(position + int(starts[i]), bytes(buf[starts[i] : ends[i]])))
+
     table = pa.table(
         {"source_offset": pa.array(starts + position, pa.int64()), "record": lines},
         schema=RECORDS_TYPE,
@@ -305,27 +345,83 @@ def _chunk_from_buffer(
                  bytes_read=len(buf))
 
 
-def _newlines(buf: bytes | memoryview, data: np.ndarray) -> np.ndarray:
-    """Positions of the `\n` bytes in `buf` (`data` is the same bytes as a NumPy array).
+def too_deep(offset: int, raw: bytes) -> Rejected:
+    return Rejected(
+        offset, f"record nested deeper than {MAX_DEPTH} levels",
+        raw[:QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
+        truncated=len(raw) > QUARANTINE_SAMPLE_BYTES, length=len(raw),
+    )
+
+
+def _find(buf: bytes | memoryview, byte: int) -> int:
+    """`buf.find(byte)` without copying a memoryview (memchr over its bytearray)."""
+    haystack = buf.obj if isinstance(buf, memoryview) else buf
+    if isinstance(haystack, bytes | bytearray) and (
+        haystack is buf or (isinstance(buf, memoryview) and buf.c_contiguous
+                            and np.frombuffer(haystack, np.uint8).ctypes.data
+                            == np.frombuffer(buf, np.uint8).ctypes.data)
+    ):
+        return haystack.find(byte, 0, len(buf))
+    return bytes(buf).find(byte)
+
+
+def _split_nul_runs(
+    buf: bytes | memoryview, data: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lines that start with NUL bytes (a copytruncate hole) split into the NUL run,
+    marked as filler, and the record after it. Slow path: only for a chunk with a NUL."""
+    new_starts, new_ends, filler = [], [], []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        if start < end and data[start] == 0:
+            run = end - start - len(bytes(buf[start:end]).lstrip(b"\x00"))
+            if run < end - start:
+                new_starts += [start, start + run]
+                new_ends += [start + run, end]
+                filler += [True, False]
+                continue
+            new_starts.append(start)
+            new_ends.append(end)
+            filler.append(True)
+            continue
+        new_starts.append(start)
+        new_ends.append(end)
+        filler.append(False)
+    return (np.array(new_starts, np.int64), np.array(new_ends, np.int64),
+            np.array(filler, bool))
+
+
+def _newlines(buf: bytes | memoryview, data: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the first `limit` `\n` bytes in `buf` (`data`: the same bytes).
 
     Records of a few KB are found with `bytearray.find` (memchr: a 64 MB batch in ~5 ms,
     where `flatnonzero(data == 10)` took ~18 ms and a 64 MB temporary). Once lines turn
-    out to be short (under 1 KB on average), the rest is searched vectorised.
+    out to be short (under 1 KB on average), the rest is searched vectorised, a window
+    at a time so that a flood of tiny lines stops at `limit`.
     """
     haystack = buf.obj if isinstance(buf, memoryview) else buf
     if not isinstance(haystack, bytes | bytearray) or (
         haystack is not buf and np.frombuffer(haystack, np.uint8).ctypes.data != data.ctypes.data
     ):
-        return np.flatnonzero(data == 10)
-    end, found = len(data), []
+        return _vectorised(data, 0, [], limit)
+    end, found = len(data), list[int]()
     index = haystack.find(10, 0, end)
-    while index >= 0:
+    while index >= 0 and len(found) < limit:
         found.append(index)
         if len(found) % 4096 == 0 and index < len(found) * 1024:
-            rest = np.flatnonzero(data[index + 1 :] == 10) + (index + 1)
-            return np.concatenate((np.array(found, dtype=np.int64), rest))
+            return _vectorised(data, index + 1, found, limit)
         index = haystack.find(10, index + 1, end)
     return np.array(found, dtype=np.int64)
+
+
+def _vectorised(data: np.ndarray, start: int, found: list[int], limit: int) -> np.ndarray:
+    parts = [np.array(found, dtype=np.int64)]
+    total, window = len(found), 8 * 1024 * 1024
+    while start < len(data) and total < limit:
+        part = np.flatnonzero(data[start : start + window] == 10) + start
+        parts.append(part[: limit - total])
+        total += len(parts[-1])
+        start += window
+    return np.concatenate(parts)
 
 
 def _utf8_mask(
@@ -341,131 +437,3 @@ def _utf8_mask(
             keep[i] = False
             bad.append(int(i))
     return keep, bad
-
-
-def read_document(stream: IO[bytes], max_document_bytes: int) -> Chunk:
-    """The whole file as one record (unwrapped later); too large -> one rejection."""
-    data = stream.read(max_document_bytes + 1)
-    if len(data) > max_document_bytes:
-        return Chunk(
-            records=RECORDS_TYPE.empty_table(), start=0, end=0,
-            rejected=[Rejected(0, f"document larger than max_document_bytes "
-                                  f"({max_document_bytes})",
-                               data[:QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
-                               truncated=True)],
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return Chunk(
-            records=RECORDS_TYPE.empty_table(), start=0, end=0,
-            rejected=[Rejected(0, "invalid UTF-8",
-                               data[:QUARANTINE_SAMPLE_BYTES].decode("utf-8", "backslashreplace"),
-                               truncated=len(data) > QUARANTINE_SAMPLE_BYTES)],
-            bytes_read=len(data),
-        )
-    table = pa.table({"source_offset": pa.array([0], pa.int64()),
-                      "record": pa.array([text], pa.large_string())})
-    return Chunk(records=table, start=0, end=0, bytes_read=len(data))
-
-
-def text_chunk(data: bytes) -> Chunk:
-    """A one-record chunk holding `data` (for sampling a single long line)."""
-    table = pa.table({"source_offset": pa.array([0], pa.int64()),
-                      "record": pa.array([data.decode("utf-8", "replace")], pa.large_string())})
-    return Chunk(records=table, start=0, end=len(data), bytes_read=len(data))
-
-
-def unwrap(
-    con: duckdb.DuckDBPyConnection,
-    records: pa.Table,
-    envelope_paths: tuple[str, ...],
-    document: bool,
-    skip_records: int = 0,
-) -> pa.Table:
-    """Expand JSON arrays and envelope objects into one row per record, in DuckDB.
-
-    Documents number their records (source_offset = index, from 0) and drop the first
-    `skip_records` (already ingested). Invalid JSON passes through for rejection later.
-    """
-    for path in envelope_paths:
-        if not _ENVELOPE_PATH.match(path):
-            raise SourceError(f"envelope path {path!r} must look like $.key or $.a.b")
-    if not document:
-        # Fast path: only lines that could be an array or an envelope go through DuckDB.
-        text = records.column("record")
-        if pc.any(pc.ends_with(text, "\r")).as_py():  # CRLF lines; trimming copies them all
-            text = pc.utf8_rtrim(text, characters="\r\n")
-        nonblank, maybe = _line_shapes(text)
-        for path in envelope_paths:
-            key = path.rsplit(".", 1)[-1]
-            maybe = pc.or_(maybe, pc.match_substring(text, f'"{key}"'))
-        plain = pa.table(
-            {"source_offset": records.column("source_offset"), "record": text},
-            schema=RECORDS_TYPE,
-        )
-        if not pc.any(maybe).as_py():
-            return plain if pc.all(nonblank).as_py() else plain.filter(nonblank)
-        rest = plain.filter(pc.and_(nonblank, pc.invert(maybe)))
-        wrapped = _unwrap_sql(con, records.filter(maybe), envelope_paths, False, 0)
-        return pa.concat_tables([rest, wrapped]).sort_by("source_offset")
-    return _unwrap_sql(con, records, envelope_paths, document, skip_records)
-
-
-def _line_shapes(text: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-    """Per line: not blank, and starting with `[` after whitespace.
-
-    A batch whose lines all start with `{` (the usual) is answered without trimming,
-    that is without two more copies of every line.
-    """
-    if pc.all(pc.starts_with(text, "{")).as_py() is not False:
-        return pa.array(np.ones(len(text), bool)), pa.array(np.zeros(len(text), bool))
-    return (
-        pc.not_equal(pc.utf8_trim_whitespace(text), ""),
-        pc.starts_with(pc.utf8_ltrim_whitespace(text), "["),
-    )
-
-
-def _unwrap_sql(
-    con: duckdb.DuckDBPyConnection,
-    records: pa.Table,
-    envelope_paths: tuple[str, ...],
-    document: bool,
-    skip_records: int,
-) -> pa.Table:
-    branches = ["WHEN json_type(record::JSON) = 'ARRAY' THEN json_extract(record::JSON, '$[*]')"]
-    branches += [
-        f"WHEN json_type(record::JSON, '{path}') = 'ARRAY' "
-        f"THEN json_extract(record::JSON, '{path}[*]')"
-        for path in envelope_paths
-    ]
-    con.register("_sentinel_raw", records)
-    try:
-        result = con.sql(
-            f"""
-            WITH valid AS (
-                SELECT source_offset, record, json_valid(record) AS ok FROM _sentinel_raw
-                WHERE trim(record, ' ' || chr(9) || chr(10) || chr(13)) <> ''
-            ),
-            classified AS (
-                SELECT source_offset, record,
-                       CASE WHEN ok THEN CASE {" ".join(branches)} END END AS items
-                FROM valid
-            ),
-            expanded AS (
-                SELECT source_offset, unnest(list_transform(
-                           items, lambda x, i: {{'i': i - 1, 'r': x::VARCHAR}})) AS e
-                FROM classified WHERE items IS NOT NULL
-            )
-            SELECT source_offset, rtrim(record, chr(10) || chr(13)) AS record, 0 AS i
-            FROM classified WHERE items IS NULL
-            UNION ALL
-            SELECT CASE WHEN $document THEN e.i ELSE source_offset END, e.r, e.i
-            FROM expanded WHERE NOT $document OR e.i >= $skip
-            ORDER BY 1, 3
-            """,
-            params={"document": document, "skip": skip_records},
-        ).select("source_offset", "record").to_arrow_table()
-    finally:
-        con.unregister("_sentinel_raw")
-    return result.cast(RECORDS_TYPE)

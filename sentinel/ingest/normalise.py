@@ -166,6 +166,7 @@ def _query(source: LogSource, validate: bool) -> str:
                CASE WHEN _reject IS NOT NULL THEN _reject
                     WHEN projected._error IS NOT NULL THEN projected._error
                     WHEN projected.ts IS NULL THEN 'no valid timestamp'
+                    {_TS_RANGE_CHECK}
                     {type_checks}
                END AS _error
         FROM projected
@@ -178,14 +179,34 @@ NUMERIC_COLUMNS = tuple(
 )
 
 
+# Later queries turn timestamps into Python datetimes (years 1..9999) and sum costs: a
+# year-1200-BC or `infinity` timestamp crashed every query returning its row, a NaN cost
+# turned every sum into NaN. Such values are rejected here, for every source at once.
+TS_MIN, TS_MAX = "1970-01-01 00:00:00+00", "2100-01-01 00:00:00+00"
+_TS_RANGE_CHECK = (
+    "WHEN NOT (CAST(projected.ts AS TIMESTAMPTZ) >= TIMESTAMPTZ '" + TS_MIN + "' "
+    "AND CAST(projected.ts AS TIMESTAMPTZ) < TIMESTAMPTZ '" + TS_MAX + "') "
+    "THEN 'timestamp out of range (1970-2100): ' "
+    "|| left(CAST(CAST(projected.ts AS TIMESTAMPTZ) AS VARCHAR), 60)"
+)
+
+
 def _type_check(name: str) -> str:
-    """A CASE branch rejecting a record whose value for a numeric column is not a number."""
+    """CASE branches rejecting a record whose value for a numeric column is not a number,
+    or not a finite one (NaN, Infinity)."""
     sql_type = duckdb_type(EVENT_SCHEMA.field(name))
-    return (
+    check = (
         f"WHEN projected.{name} IS NOT NULL AND TRY_CAST(projected.{name} AS {sql_type}) IS NULL "
         f"THEN 'wrong type: {name} must be {sql_type.lower()}, got ' "
         f"|| left(CAST(projected.{name} AS VARCHAR), 60)"
     )
+    if sql_type == "DOUBLE":
+        check += (
+            f"\n                    WHEN NOT isfinite(TRY_CAST(projected.{name} AS DOUBLE)) "
+            f"THEN 'not a finite number: {name} is ' "
+            f"|| CAST(TRY_CAST(projected.{name} AS DOUBLE) AS VARCHAR)"
+        )
+    return check
 
 
 def _cast(name: str) -> str:

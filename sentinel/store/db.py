@@ -191,6 +191,15 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     )
     """,
+    # 4: ingest provenance: the content before a file's checkpoint (identity of files that
+    # start alike), and per batch the path its bytes were read under and the
+    # `source_file` label its events carry.
+    """
+    ALTER TABLE files ADD COLUMN tail_fingerprint TEXT;
+    ALTER TABLE batches ADD COLUMN path TEXT;
+    ALTER TABLE batches ADD COLUMN source_file TEXT;
+    CREATE INDEX batches_path ON batches(path, file_id);
+    """,
 ]
 
 

@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
 from tests.functional import watchd
@@ -73,11 +71,6 @@ def test_rotation_and_inode_reuse_while_the_daemon_is_stopped(
     wait_for(exactly(workspace, 125), what="the rotated tail, the new file and the newcomer")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs gzip files identified by their decompressed head (issue 9, ingest helper): "
-    "until then the .gz is a new file and read again from 0; remove this mark when it lands",
-)
 def test_a_rotated_file_gzipped_later_is_not_read_twice(
     workspace: Workspace, daemon: Start, tmp_path: Path
 ) -> None:

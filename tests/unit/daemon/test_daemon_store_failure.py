@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sentinel.ingest import engine
+from sentinel.ingest import reader
 from sentinel.watch.daemon import Daemon
 from sentinel.watch.log import EventLog
 from sentinel.workspace import Workspace
@@ -31,7 +31,7 @@ def test_a_full_disk_pauses_reading_and_loses_nothing(
               daemon="[daemon]\nbatch_bytes = 16384\nbatch_seconds = 0.1\n")
     log = logs / "gw.jsonl"
     log.write_text("".join(litellm_line(i) + "\n" for i in range(400)))
-    real_write = engine.write_staging
+    real_write = reader.write_staging
     calls = {"n": 0}
     disk_full = threading.Event()
     disk_full.set()
@@ -42,7 +42,7 @@ def test_a_full_disk_pauses_reading_and_loses_nothing(
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "write_staging", flaky_write)
+    monkeypatch.setattr(reader, "write_staging", flaky_write)
     out = io.StringIO()
     daemon = Daemon(workspace, EventLog("text", out))
     runner = threading.Thread(target=daemon.run)
