@@ -130,11 +130,6 @@ def test_a_file_deleted_and_recreated_starts_at_zero(
     wait_for(exactly(workspace, 42), what="the recreated file from its start")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs NUL runs skipped instead of the file taken as binary (issue 9, ingest "
-    "helper); remove this mark when it lands",
-)
 def test_copytruncate_without_o_append_skips_the_nul_hole(
     workspace: Workspace, daemon: Start, tmp_path: Path
 ) -> None:
