@@ -7,8 +7,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
 from tests.functional import watchd
