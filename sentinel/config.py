@@ -153,6 +153,20 @@ class IncidentsConfig:
 
 
 @dataclass(frozen=True)
+class DetectConfig:
+    """`[detect]`: which rules `sentinel scan` runs (paths relative to the workspace)."""
+
+    rules: tuple[str, ...] = ()
+    """Rule directories or files; empty: `<workspace>/detections`, else the bundled pack."""
+    filters: tuple[str, ...] = ()
+    """Directories or files of Sigma filters (meta-rules that tune rules without edits)."""
+    disabled: tuple[str, ...] = ()
+    """Rule ids or titles the scan skips."""
+    variables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """`|expand` placeholder values, e.g. `allowed_models = ["gpt-4o", …]`."""
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -162,6 +176,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     sources: tuple[CustomSourceConfig, ...] = ()
     incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
 
     def where(self, line: int) -> str:
         """`path:line` for error messages about this config."""
@@ -293,6 +308,35 @@ class _Parser:
             incidents=self.collect(
                 lambda: self.parse_incidents(top.get("incidents")), IncidentsConfig()
             ),
+            detect=self.collect(lambda: self.parse_detect(top.get("detect")), DetectConfig()),
+        )
+
+    def parse_detect(self, data: Any) -> DetectConfig:
+        if data is None:
+            return DetectConfig()
+        section = self.table(data, "detect", ("rules", "filters", "disabled", "variables"))
+
+        def strings(key: str) -> tuple[str, ...]:
+            value = section.get(key, [])
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.fail(key, f"[detect] {key!r} must be a string or a list of strings")
+            return tuple(value)
+
+        variables = self.table(
+            section.get("variables", {}), "detect.variables",
+            tuple(section.get("variables", {})) if isinstance(section.get("variables"), dict)
+            else (),
+        )
+        values: dict[str, tuple[str, ...]] = {}
+        for name, value in variables.items():
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.fail(name, f"[detect.variables] {name!r} must be a list of strings")
+            values[name] = tuple(value)
+        return DetectConfig(
+            rules=strings("rules"), filters=strings("filters"), disabled=strings("disabled"),
+            variables=values,
         )
 
     def parse_ingest(self, data: Any) -> IngestConfig:
@@ -522,7 +566,9 @@ def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None
     return line, column
 
 
-_TOP_LEVEL = ("ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents")
+_TOP_LEVEL = (
+    "ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents", "detect",
+)
 
 
 def _shown(value: Any) -> str:

@@ -11,6 +11,7 @@ from sentinel.cli.hunt import hunt
 from sentinel.cli.incidents import incidents_group
 from sentinel.cli.playbook import playbook_group
 from sentinel.cli.rules import rules
+from sentinel.cli.scan import scan
 from sentinel.cli.sources import sources
 from sentinel.cli.sql import sql
 from sentinel.cli.status import status
@@ -31,3 +32,4 @@ ALL.append(playbook_group)
 ALL.append(audit_group)
 ALL.append(tui)
 ALL.append(config)
+ALL.append(scan)

@@ -17,6 +17,7 @@ import click
 from sentinel.workspace import Workspace
 
 NEXT_STEPS = (
+    "scan --stats",
     'sql "SELECT source, count(*) FROM events GROUP BY 1"',
     "hunt --type credit_card",
     "rules test",
@@ -74,6 +75,7 @@ def demo(
         for line in summary_lines(report):
             click.echo(line)
         echo_file_problems(report, quiet)
+        _scan_summary(ws, quiet)
     click.echo(f"Workspace: {ws.root}")
     click.echo("Next, try:")
     prefix = "sentinel "
@@ -82,6 +84,21 @@ def demo(
     steps = ([f"ingest {ws.demo_dir}"] if no_ingest else []) + list(NEXT_STEPS)
     for step in steps:
         click.echo(f"  {prefix}{step}")
+
+
+def _scan_summary(ws: Workspace, quiet: bool) -> None:
+    """Scan what was ingested and print the alerts per rule (what `make run` shows)."""
+    from sentinel.scan import run_scan, summarise
+
+    report = run_scan(ws, progress=not quiet)
+    click.echo(
+        f"Scanned with {len(report.stats)} rules: {len(report.alerts)} new alerts, "
+        f"{report.incidents_opened} incidents opened in {report.seconds:.1f}s"
+    )
+    for level, title, alerts, events in summarise(report):
+        click.echo(f"  {level:<13} {alerts:>4} alerts {events:>6} events  {title}")
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
 
 
 def _non_default(ctx: click.Context) -> bool:

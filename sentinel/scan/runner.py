@@ -1,0 +1,263 @@
+"""`sentinel scan`: every enabled rule over the events committed since that rule last ran.
+
+One scan at a time per workspace (an exclusive lock file beside the lake, taken with a
+wait): two scans started together run one after the other, and the second finds what
+the first left, usually nothing. As a second line, alert ids are derived from their
+content and the store ignores a repeat (`sentinel.store.alerts`), so even a scan that
+re-reads a range never doubles an alert.
+
+Per rule, alerts and the new watermark commit together; a scan that dies half-way leaves
+the rules it finished advanced and the others where they were.
+
+The SQL comes from `sentinel.detect.engine` (one pass per source for all detection
+rules); this module decides which files each pass reads, runs it and records the result.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sqlite3
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from sentinel.detect.compiler import CompiledRule, compile_pack
+from sentinel.detect.pipeline import Taxonomy
+from sentinel.detect.rules import RuleProblem, load_rules
+from sentinel.detect.sqlmacros import install_macros
+from sentinel.exceptions import SentinelError
+from sentinel.scan import evaluate
+from sentinel.scan.lakefiles import all_files, batch_range, newest_seq
+from sentinel.store import alerts as alert_store
+from sentinel.store.db import open_db
+from sentinel.store.incidents import Alert
+from sentinel.workspace import Workspace
+
+BUNDLED_RULES = Path(__file__).resolve().parents[2] / "detections"
+
+
+@dataclass
+class RuleStat:
+    """What one rule cost and found in a scan (`--stats`)."""
+
+    rule_id: str
+    title: str
+    kind: str
+    level: str
+    seconds: float = 0.0
+    rows_read: int = 0
+    files_read: int = 0
+    matches: int = 0
+    alerts: int = 0
+    shared: str = ""
+    """For detection rules: the pass they shared (its time is the whole pass's)."""
+
+
+@dataclass
+class ScanReport:
+    scan_id: str
+    batch_seq: int
+    new_batches: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+    """Alerts recorded by this scan (never one an earlier scan recorded)."""
+    stats: list[RuleStat] = field(default_factory=list)
+    problems: list[RuleProblem] = field(default_factory=list)
+    files_read: int = 0
+    seconds: float = 0.0
+    incidents_opened: int = 0
+
+    def at_or_above(self, level: str) -> list[Alert]:
+        rank = alert_store.level_rank(level)
+        return [a for a in self.alerts if alert_store.level_rank(a.level) >= rank]
+
+
+def rule_paths(ws: Workspace, rules: Sequence[Path] | None) -> list[Path]:
+    """The rule inputs: given ones, else `[detect] rules`, `<ws>/detections`, the bundle."""
+    if rules:
+        return list(rules)
+    if ws.config.detect.rules:
+        return [ws.root / p for p in ws.config.detect.rules]
+    if (ws.root / "detections").is_dir():
+        return [ws.root / "detections"]
+    if BUNDLED_RULES.is_dir():
+        return [BUNDLED_RULES]
+    raise SentinelError(
+        "no detection rules: pass --rules PATH or set [detect] rules in sentinel.toml",
+        title="No rules",
+    )
+
+
+def compile_rules(
+    ws: Workspace, rules: Sequence[Path] | None
+) -> tuple[list[CompiledRule], list[RuleProblem], Taxonomy]:
+    """The enabled rules of the workspace, compiled against its sources and variables."""
+    from sentinel.ingest.engine import custom_sources
+
+    taxonomy = Taxonomy.installed(custom_sources(ws))
+    pack = load_rules(rule_paths(ws, rules))
+    variables = {k: list(v) for k, v in ws.config.detect.variables.items()}
+    compiled, problems = compile_pack(pack, variables, taxonomy=taxonomy)
+    disabled = set(ws.config.detect.disabled)
+    retired = ("deprecated", "unsupported")
+    enabled = [
+        rule for rule in compiled
+        if not disabled & {rule.rule_id, rule.title}
+        and getattr(rule.loaded.rule.status, "name", "").lower() not in retired
+    ]
+    return enabled, problems, taxonomy
+
+
+@contextmanager
+def scan_lock(ws: Workspace) -> Iterator[None]:
+    """One scan at a time per workspace; a second one waits for the first."""
+    path = ws.root / "lake" / ".scan.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that can read the lake and nothing else."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    install_macros(con)
+    con.execute("SET allowed_directories = ?", [[str(ws.lake_dir) + "/"]])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def rule_hash(rule: CompiledRule) -> str:
+    return hashlib.sha256(rule.sql.encode()).hexdigest()[:16]
+
+
+def run_scan(
+    ws: Workspace,
+    *,
+    rules: Sequence[Path] | None = None,
+    since: datetime | None = None,
+    progress: bool = False,
+    open_incidents: bool = True,
+) -> ScanReport:
+    """Scan the new events (or, with `since`, every event from then on) and record alerts."""
+    started = time.monotonic()
+    compiled, problems, taxonomy = compile_rules(ws, rules)
+    con = open_db(ws.state_db)
+    try:
+        with scan_lock(ws):
+            report = _scan(ws, con, compiled, taxonomy, since, progress)
+            report.problems = problems
+            if open_incidents and report.alerts:
+                from sentinel.respond.intake import open_incidents as intake
+
+                outcomes = intake(ws, con, report.alerts)
+                report.incidents_opened = sum(1 for o in outcomes if o.opened)
+    finally:
+        con.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _scan(
+    ws: Workspace,
+    con: sqlite3.Connection,
+    compiled: list[CompiledRule],
+    taxonomy: Taxonomy,
+    since: datetime | None,
+    progress: bool,
+) -> ScanReport:
+    scan_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    alert_store.begin_scan(con, scan_id)
+    upto = newest_seq(con)
+    report = ScanReport(scan_id, upto)
+    marks = alert_store.watermarks(con)
+    # Rules that last ran at the same batch read the same files: one set of passes each.
+    groups: dict[int, list[CompiledRule]] = defaultdict(list)
+    for rule in compiled:
+        groups[-1 if since else marks.get(rule.rule_id, (0, ""))[0]].append(rule)
+    duck = connect(ws)
+    stats: dict[str, RuleStat] = {
+        r.rule_id: RuleStat(r.rule_id, r.title, r.kind, r.level) for r in compiled
+    }
+    opened: set[str] = set()
+    with evaluate.Progress(progress, len(compiled)) as step:
+        for after, group in sorted(groups.items()):
+            if since is not None:
+                sources = sorted({s for r in group for s in r.loaded.sources_in(taxonomy)})
+                files = all_files(ws, sources, since)
+                seq = None
+            elif after >= upto:
+                continue  # nothing committed since these rules last ran: no file opened
+            else:
+                rng = batch_range(ws, con, after, upto)
+                report.new_batches = max(report.new_batches, rng.batches)
+                files, seq = rng.files, upto
+            results = evaluate.evaluate(
+                ws, duck, group, taxonomy, files, since=since, stats=stats, opened=opened,
+                step=step,
+            )
+            for rule in group:
+                new = alert_store.commit_rule(
+                    con, scan_id, rule.rule_id, results.get(rule.rule_id, []),
+                    batch_seq=seq, rule_hash=rule_hash(rule),
+                )
+                stats[rule.rule_id].alerts = len(new)
+                report.alerts.extend(new)
+    duck.close()
+    report.stats = list(stats.values())
+    report.files_read = len(opened)
+    alert_store.finish_scan(
+        con, scan_id, batch_seq=upto, rules=len(compiled), alerts=len(report.alerts),
+        stats={s.rule_id: _stat_json(s) for s in report.stats},
+    )
+    return report
+
+
+def summarise(report: ScanReport) -> list[tuple[str, str, int, int]]:
+    """(level, rule title, alerts, events) per rule with new alerts, most severe first."""
+    per_rule: dict[tuple[str, str], list[int]] = {}
+    for alert in report.alerts:
+        counts = per_rule.setdefault((alert.level, alert.rule_title), [0, 0])
+        counts[0] += 1
+        counts[1] += alert.event_count
+    return sorted(
+        ((level, title, n, events) for (level, title), (n, events) in per_rule.items()),
+        key=lambda row: (-alert_store.level_rank(row[0]), row[1]),
+    )
+
+
+def _stat_json(stat: RuleStat) -> dict[str, Any]:
+    return {
+        "seconds": round(stat.seconds, 4), "rows_read": stat.rows_read,
+        "files_read": stat.files_read, "matches": stat.matches, "alerts": stat.alerts,
+    }
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`--since`: a duration (`90m`, `36h`, `7d`, `2w`) back from now, or an ISO timestamp."""
+    now = now or datetime.now(UTC)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    value = text.strip()
+    if value[:-1].isdigit() and value[-1:] in units:
+        return now - timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"{text!r} is neither a duration (e.g. 36h, 7d) nor a timestamp (2026-11-01T00:00)"
+        ) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
