@@ -346,6 +346,8 @@ class SentinelBackend(TextQueryBackend):
     convert_correlation_value_count_rule = convert_correlation_event_count_rule
     convert_correlation_temporal_rule = convert_correlation_event_count_rule
     convert_correlation_temporal_ordered_rule = convert_correlation_event_count_rule
+    convert_correlation_value_sum_rule = convert_correlation_event_count_rule
+    convert_correlation_value_avg_rule = convert_correlation_event_count_rule
 
 
 def _as_string(value: Any) -> SigmaString:

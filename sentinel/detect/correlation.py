@@ -11,6 +11,8 @@ rules' already-converted conditions:
    `ts` in `[ts - timespan, ts]` (both ends inclusive), and its aggregate:
    * event_count: number of distinct events;
    * value_count: number of distinct non-NULL values of the condition field;
+   * value_sum / value_avg: sum / mean of the condition field as a number (values that
+     are not numbers are left out, as NULLs are), e.g. tokens or cost per key;
    * temporal: number of distinct referenced rules that matched;
    * temporal_ordered: the latest start of a chain rule1 ≤ rule2 ≤ … ≤ ruleN (ordered
      by `ts`, ties allowed) ending at this event, computed one rule at a time; the
@@ -41,6 +43,8 @@ SUPPORTED = {
     SigmaCorrelationType.VALUE_COUNT: "value_count",
     SigmaCorrelationType.TEMPORAL: "temporal",
     SigmaCorrelationType.TEMPORAL_ORDERED: "temporal_ordered",
+    SigmaCorrelationType.VALUE_SUM: "value_sum",
+    SigmaCorrelationType.VALUE_AVG: "value_avg",
 }
 
 OPERATORS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "eq": "=", "neq": "<>"}
@@ -63,13 +67,15 @@ def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:
     if not isinstance(condition, SigmaCorrelationCondition):
         raise _unsupported(rule, "an extended (boolean) correlation condition")
     group = _group_columns(rule)
-    value_sql = ""
-    if kind == "value_count":
+    value_sql: list[str] = [""] * len(rule.referenced_rules)
+    if kind in ("value_count", "value_sum", "value_avg"):
         if not isinstance(condition.fieldref, str):
-            raise _unsupported(rule, "value_count over several fields")
-        value_sql = f", {_rule_field(rule, condition.fieldref, 0)} AS value"
+            raise _unsupported(rule, f"{kind} over several fields")
+        for index in range(len(rule.referenced_rules)):
+            value = _rule_field(rule, condition.fieldref, index, numeric=kind != "value_count")
+            value_sql[index] = f", {value} AS value"
     matched = "\n    UNION ALL\n    ".join(
-        _matched_select(table, rule, index, group, value_sql)
+        _matched_select(table, rule, index, group, value_sql[index])
         for index in range(len(rule.referenced_rules))
     )
     partition = ", ".join(quote_identifier(name) for name in group)
@@ -97,6 +103,8 @@ def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:
             if len(rule.referenced_rules) > 1
             else "count(*)",
             "value_count": "count(DISTINCT value)",
+            "value_sum": "sum(value)",
+            "value_avg": "avg(value)",
             "temporal": "count(DISTINCT rule_index)",
         }[kind]
         ctes.append(
@@ -112,7 +120,9 @@ def _group_columns(rule: SigmaCorrelationRule) -> list[str]:
     return list(rule.group_by or [])
 
 
-def _rule_field(rule: SigmaCorrelationRule, name: str, index: int) -> str:
+def _rule_field(
+    rule: SigmaCorrelationRule, name: str, index: int, *, numeric: bool = False
+) -> str:
     """SQL for a group-by/condition field in referenced rule `index` (aliases resolved)."""
     reference = rule.referenced_rules[index]
     for alias in rule.aliases:
@@ -120,7 +130,8 @@ def _rule_field(rule: SigmaCorrelationRule, name: str, index: int) -> str:
             if reference not in alias.mapping:
                 raise _unsupported(rule, f"alias {name!r} without a field for every rule")
             name = alias.mapping[reference]
-    return resolve_field(name).column_sql
+    field = resolve_field(name)
+    return f"CAST({field.number_sql} AS DOUBLE)" if numeric else field.column_sql
 
 
 def _matched_select(

@@ -10,6 +10,7 @@ rule in another file by name or id.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
 from sentinel.detect.pipeline import Taxonomy
@@ -195,6 +197,7 @@ def load_file(path: Path) -> tuple[RuleFile, SigmaCollection | None, list[RulePr
             collect_errors=True,
             source=SigmaRuleLocation(path),
             resolve_references=False,
+            collect_filters=True,  # applied pack-wide by load_rules, not per file
         )
     except SigmaError as exc:  # errors outside any rule, e.g. an unknown collection action
         return rule_file, None, [RuleProblem(path, rule_file.locate(str(exc)), _message(exc))]
@@ -205,15 +208,33 @@ def _message(exc: BaseException) -> str:
     return str(exc.args[0]) if exc.args else str(exc)
 
 
-def load_rules(inputs: Sequence[str | Path]) -> RulePack:
-    """Parse every rule file under `inputs`; problems are collected, never raised."""
+def load_rules(
+    inputs: Sequence[str | Path], filters: Sequence[str | Path] = ()
+) -> RulePack:
+    """Parse every rule file under `inputs`; problems are collected, never raised.
+
+    Sigma filters (`filter:` documents) found under `inputs` or `filters` are applied to
+    every detection rule they select (by `rules:` id/name and `logsource`), pack-wide:
+    the filter's condition is ANDed onto the rule's, so a deployment tunes a rule (e.g.
+    excludes its load balancer's addresses) without editing it.
+    """
     loaded: list[LoadedRule] = []
     problems: list[RuleProblem] = []
-    for path in rule_paths(inputs):
+    found_filters: list[tuple[SigmaFilter, RuleFile]] = []
+    for path in rule_paths([*inputs, *filters]):
         rule_file, collection, file_problems = load_file(path)
         problems.extend(file_problems)
         if collection is None:
             continue
+        for sigma_filter in collection.filters:
+            errors = list(getattr(sigma_filter, "errors", []))
+            title = getattr(sigma_filter, "title", None)
+            problems.extend(
+                RuleProblem(path, rule_file.locate(_message(e), title), _message(e))
+                for e in errors
+            )
+            if not errors:
+                found_filters.append((sigma_filter, rule_file))
         for rule in collection.rules:
             errors = list(getattr(rule, "errors", []))
             title = getattr(rule, "title", None)
@@ -224,8 +245,51 @@ def load_rules(inputs: Sequence[str | Path]) -> RulePack:
                 )
                 continue
             loaded.append(LoadedRule(rule, rule_file, rule_file.locate("", title)))
+    _apply_filters(loaded, found_filters, problems)
     _resolve_references(loaded, problems)
     return RulePack(loaded, problems)
+
+
+def _apply_filters(
+    loaded: list[LoadedRule],
+    filters: list[tuple[SigmaFilter, RuleFile]],
+    problems: list[RuleProblem],
+) -> None:
+    for sigma_filter, rule_file in filters:
+        unknown = _unknown_filter_identifiers(sigma_filter)
+        if unknown:
+            name, hint = unknown
+            message = f"filter condition names {name!r}, which the filter does not define{hint}"
+            problems.append(RuleProblem(rule_file.path, rule_file.locate(f"'{name}'"), message))
+            continue
+        for item in loaded:
+            if not isinstance(item.rule, SigmaRule):
+                continue
+            try:
+                sigma_filter.apply_on_rule(item.rule)
+            except SigmaError as exc:
+                problems.append(
+                    RuleProblem(
+                        rule_file.path, rule_file.locate(_message(exc), sigma_filter.title),
+                        f"filter {sigma_filter.title!r} on rule {item.rule.title!r}: "
+                        + _message(exc),
+                    )
+                )
+
+
+_FILTER_KEYWORDS = frozenset({"not", "and", "or", "all", "any", "of", "1", "them"})
+
+
+def _unknown_filter_identifiers(sigma_filter: SigmaFilter) -> tuple[str, str] | None:
+    """The first identifier a filter condition uses but does not define (with a hint)."""
+    defined = list(sigma_filter.filter.detections)
+    for condition in sigma_filter.filter.condition:
+        for token in re.findall(r"[a-zA-Z*][a-zA-Z0-9*_-]*", condition):
+            if token.lower() in _FILTER_KEYWORDS or "*" in token or token in defined:
+                continue
+            close = difflib.get_close_matches(token, defined, n=1)
+            return token, f" (did you mean {close[0]!r}?)" if close else ""
+    return None
 
 
 def _resolve_references(loaded: list[LoadedRule], problems: list[RuleProblem]) -> None:

@@ -35,7 +35,7 @@ from sentinel.detect.compiler import CompiledRule, compile_pack
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.rules import RuleProblem, load_rules
 from sentinel.detect.sqlmacros import install_macros
-from sentinel.exceptions import SentinelError
+from sentinel.exceptions import ConfigError, SentinelError
 from sentinel.scan import evaluate
 from sentinel.scan.lakefiles import all_files, batch_range, newest_seq
 from sentinel.store import alerts as alert_store
@@ -104,7 +104,11 @@ def compile_rules(
     from sentinel.ingest.engine import custom_sources
 
     taxonomy = Taxonomy.installed(custom_sources(ws))
-    pack = load_rules(rule_paths(ws, rules))
+    filters = [ws.root / path for path in ws.config.detect.filters]
+    missing = [str(path) for path in filters if not path.exists()]
+    if missing:
+        raise ConfigError(f"{ws.config_path}: [detect] filters: no such path {', '.join(missing)}")
+    pack = load_rules(rule_paths(ws, rules), filters)
     variables = {k: list(v) for k, v in ws.config.detect.variables.items()}
     compiled, problems = compile_pack(pack, variables, taxonomy=taxonomy)
     disabled = set(ws.config.detect.disabled)

@@ -214,7 +214,52 @@ correlation:
     assert [(r["who"], r["event_ids"]) for r in rows] == [("bob", ["e0", "e1"])]
 
 
-@pytest.mark.parametrize("kind", ["value_sum", "value_avg"])
+def spend(seconds: int, cost: float | None, key: str = "k1") -> dict:
+    return {**ev(seconds, key=key), "cost_usd": cost, "prompt_tokens": 7}
+
+
+def test_value_sum_fires_when_a_key_burns_spend_within_the_timespan():
+    sql = correlate("""\
+title: spend
+correlation:
+  type: value_sum
+  rules: [failed]
+  group-by: [actor_key]
+  timespan: 10m
+  condition: {field: cost_usd, gte: 10}
+""")
+    events = [
+        spend(0, 4.0), spend(60, 3.0), spend(120, 3.5),  # k1: 10.5 within 2 minutes
+        spend(0, 9.0, key="k2"), spend(1200, 9.0, key="k2"),  # k2: 9 + 9, 20 minutes apart
+        spend(30, None, key="k3"), spend(40, 50.0, key="k3"),  # a NULL cost adds nothing
+    ]
+    rows = execute(sql, events)
+    assert [(r["actor_key"], r["event_ids"]) for r in rows] == [
+        ("k1", ["e0", "e1", "e2"]), ("k3", ["e5", "e6"])  # the burst lists its matched events
+    ]
+
+
+def test_value_avg_over_a_text_field_is_numeric():
+    sql = correlate("""\
+title: avg
+correlation:
+  type: value_avg
+  rules: [failed]
+  group-by: [actor_key]
+  timespan: 1h
+  condition: {field: raw.usage.total, gt: 1000}
+""")
+    events = [
+        {**ev(0), "raw": {"usage": {"total": "1500"}}},
+        {**ev(10), "raw": {"usage": {"total": "900"}}},   # mean 1200 > 1000
+        {**ev(0, key="k2"), "raw": {"usage": {"total": "800"}}},
+        {**ev(5, key="k2"), "raw": {"usage": {"total": "lots"}}},  # not a number: ignored
+    ]
+    rows = execute(sql, events)
+    assert [(r["actor_key"], r["event_count"]) for r in rows] == [("k1", 2)]
+
+
+@pytest.mark.parametrize("kind", ["value_percentile", "value_median"])
 def test_unsupported_correlation_types_raise(kind):
     from sigma.exceptions import SigmaError
 

@@ -31,7 +31,7 @@ def bad_pack_problems() -> dict[str, tuple[int | None, str]]:
         ("unknown_field.yml", 7, "unknown field 'actor_usr'"),
         ("unsupported_modifier.yml", 7, "timestamp part modifiers"),
         ("unknown_logsource.yml", 3, "unsupported logsource (product 'windows'"),
-        ("unsupported_correlation.yml", 13, "value_sum"),
+        ("unsupported_correlation.yml", 13, "value_median"),
         ("bad_condition.yml", 7, "'other'"),
     ],
 )
