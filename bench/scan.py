@@ -115,7 +115,7 @@ def write_lake(root: Path, first: int, count: int, days: int) -> int:
     batches = 0
     for start in range(first, first + count, ROWS_PER_BATCH):
         size = min(ROWS_PER_BATCH, first + count - start)
-        table = duck.execute(_events_sql(start, size, days)).to_arrow_table()
+        table = duck.sql(_events_sql(start, size, days)).to_arrow_table()
         table = table.append_column(
             "pii_findings", pa.nulls(table.num_rows, EVENT_SCHEMA.field("pii_findings").type)
         ).select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
