@@ -21,7 +21,7 @@ import shutil
 from collections.abc import Sequence
 from typing import TextIO
 
-from wcwidth import wcswidth
+from wcwidth import wcswidth, wcwidth
 
 ELLIPSIS = "…"
 GAP = "  "
@@ -35,7 +35,11 @@ layout switches to one block per record."""
 def cells(text: str) -> int:
     """Terminal cells `text` takes (escaped text has no control characters)."""
     width = wcswidth(text)
-    return width if width >= 0 else len(text)
+    if width >= 0:
+        return width
+    # A control character (only in unescaped text) makes wcswidth give up: count the
+    # rest character by character, the way `_take` does, so the two always agree.
+    return sum(max(wcwidth(char), 0) for char in text)
 
 
 def shorten(text: str, width: int) -> str:

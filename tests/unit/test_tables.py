@@ -122,3 +122,9 @@ def test_fitted_widths_fit_or_give_way_to_records(natural: list[int], width: int
     else:
         assert sum(widths) + gaps <= width
         assert all(f <= w <= n for f, w, n in zip(floors, widths, natural, strict=True))
+
+
+@pytest.mark.parametrize("text", ["00\x1f\x00", "\x1b[31mred", "a\x00b\x00c\x00d"])
+def test_shorten_with_control_characters_stays_within_the_width(text: str) -> None:
+    for width in range(0, 6):
+        assert tables.cells(tables.shorten(text, width)) <= width
