@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Static, TextArea
+from textual.widgets import DataTable, Static, TextArea, Tree
 
 from sentinel.tui.app import SentinelApp
 from sentinel.tui.screens.incident import IncidentScreen
@@ -64,6 +64,8 @@ def test_sql_console(snap_compare: Any, tui_workspace: Workspace, size: tuple[in
         await settle(pilot, lambda: rows(app, "#queue") == 3)
         await pilot.press("s")
         await settle(pilot, lambda: bool(app.screen.query(TextArea)))
+        # The schema sidebar fills from a worker: wait for it, or the picture races it.
+        await settle(pilot, lambda: len(app.screen.query_one(Tree).root.children) > 0)
         app.screen.query_one(TextArea).text = (
             "SELECT actor_key, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"
         )
