@@ -15,12 +15,18 @@ from typing import Any
 import click
 
 from sentinel.cli.exits import EXIT_PARTIAL
+from sentinel.content import rules_dir as bundled_rules_dir
 from sentinel.detect.compiler import compile_rule
 from sentinel.detect.rules import RuleProblem, load_rules
 from sentinel.detect.testing import run_examples
 from sentinel.exceptions import RuleError
 
-DEFAULT_RULES_DIR = "detections"
+LOCAL_RULES_DIR = Path("detections")
+
+
+def default_rules_dir() -> Path:
+    """`./detections` when the current directory has one, else the bundled pack."""
+    return LOCAL_RULES_DIR if LOCAL_RULES_DIR.is_dir() else bundled_rules_dir()
 
 
 def rules_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -28,8 +34,8 @@ def rules_option(func: Callable[..., Any]) -> Callable[..., Any]:
         "--rules",
         "rules_dir",
         type=click.Path(exists=True, path_type=Path),
-        default=DEFAULT_RULES_DIR,
-        show_default=True,
+        default=default_rules_dir,
+        show_default="./detections if present, else the bundled pack",
         help="Rule directory or file (relative to the current directory).",
     )(func)
 

@@ -47,13 +47,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentinel.config import DURATION_UNITS, parse_duration
+from sentinel.content import playbooks_dir
 from sentinel.exceptions import PlaybookError
 from sentinel.respond import yamlsafe
 from sentinel.respond.steps import STEP_KINDS, Step
 from sentinel.store.incidents import SEVERITIES, severity_rank
 from sentinel.workspace import Workspace
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 DEADLINE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s+from\s+([a-z_]+)\s*$")
 DEADLINE_STARTS = ("detection", "first_seen", "acknowledged")
 Severity = Literal["informational", "low", "medium", "high", "critical"]
@@ -138,7 +138,7 @@ class DeadlineState:
 
 def playbook_dirs(ws: Workspace | None) -> list[Path]:
     """Where playbooks are read from, later ones overriding earlier ones by name."""
-    dirs = [BUILTIN_DIR]
+    dirs = [playbooks_dir()]
     if ws is not None and ws.config.incidents.playbooks:
         dirs.append(ws.root / ws.config.incidents.playbooks)
     return dirs

@@ -31,6 +31,7 @@ from typing import Any
 
 import duckdb
 
+from sentinel.content import rules_dir
 from sentinel.detect.compiler import CompiledRule, compile_pack
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.rules import RuleProblem, load_rules
@@ -42,8 +43,6 @@ from sentinel.store import alerts as alert_store
 from sentinel.store.db import open_db
 from sentinel.store.incidents import Alert
 from sentinel.workspace import Workspace
-
-BUNDLED_RULES = Path(__file__).resolve().parents[2] / "detections"
 
 
 @dataclass
@@ -89,8 +88,8 @@ def rule_paths(ws: Workspace, rules: Sequence[Path] | None) -> list[Path]:
         return [ws.root / p for p in ws.config.detect.rules]
     if (ws.root / "detections").is_dir():
         return [ws.root / "detections"]
-    if BUNDLED_RULES.is_dir():
-        return [BUNDLED_RULES]
+    if rules_dir().is_dir():
+        return [rules_dir()]
     raise SentinelError(
         "no detection rules: pass --rules PATH or set [detect] rules in sentinel.toml",
         title="No rules",

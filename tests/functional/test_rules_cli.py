@@ -21,8 +21,8 @@ def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def sentinel(*args: str) -> subprocess.CompletedProcess[str]:
-    return run(sys.executable, "-m", "sentinel", *args)
+def sentinel(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return run(sys.executable, "-m", "sentinel", *args, cwd=cwd)
 
 
 def sigma_cli() -> str:
@@ -89,6 +89,25 @@ def test_rules_list_shows_metadata():
     assert header == ["id", "title", "level", "source", "tags"]
     assert "Burst of failed AI requests from one key" in result.stdout
     assert "cloudtrail" in result.stdout and "attack.t1110" in result.stdout
+
+
+def test_rules_list_and_test_from_another_directory(tmp_path):
+    """No `detections/` in the working directory: the bundled pack is used."""
+    listed = sentinel("rules", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "Burst of failed AI requests from one key" in listed.stdout
+    assert listed.stdout == sentinel("rules", "list").stdout  # the same pack as the checkout's
+    tested = sentinel("rules", "test", cwd=tmp_path)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_rules_list_prefers_a_local_detections_dir(tmp_path):
+    local = tmp_path / "detections"
+    local.mkdir()
+    shutil.copy(REPO / "detections" / "openai" / "api_key_unrestricted.yml", local)
+    listed = sentinel("rules", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 3, listed.stdout  # header, rule line, one rule
 
 
 def test_rules_convert_by_path_and_by_id():

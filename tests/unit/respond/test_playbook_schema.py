@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.content import playbooks_dir, rules_dir
 from sentinel.exceptions import PlaybookError
 from sentinel.respond import params
-from sentinel.respond.playbook import BUILTIN_DIR, choose, load_file, load_playbooks, parse
+from sentinel.respond.playbook import choose, load_file, load_playbooks, parse
 from sentinel.respond.steps import STEP_KINDS, QueryStep
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "respond"
@@ -88,7 +89,7 @@ def test_the_shipped_playbooks_load_and_cover_the_five_plans() -> None:
         "bulk-customer-data",
     }
     for book in books.values():
-        assert Path(book.path).parent == BUILTIN_DIR
+        assert Path(book.path).parent == playbooks_dir()
         assert book.description and all(s.title for s in book.steps)
     kinds = {s.kind for b in books.values() for s in b.steps}
     assert kinds == set(STEP_KINDS)
@@ -163,7 +164,7 @@ def test_every_high_or_critical_rule_of_the_pack_gets_a_playbook() -> None:
 
     books = load_playbooks()
     missing = []
-    for path in sorted((BUILTIN_DIR.parent / "detections").rglob("*.yml")):
+    for path in sorted(rules_dir().rglob("*.yml")):
         for rule in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if not isinstance(rule, dict) or rule.get("level") not in ("high", "critical"):
                 continue
