@@ -24,6 +24,8 @@ from sentinel.sources.base import SOURCE_NAME
 STORE_TEXT_MODES = ("full", "masked", "none")
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 
+MAX_PII_PROCESSES = 64
+
 
 @dataclass(frozen=True)
 class IngestConfig:
@@ -66,7 +68,9 @@ class PiiConfig:
     scan: bool = True
     detectors: tuple[DetectorConfig, ...] = ()
     processes: int = 0
-    """Processes that scan a large batch together; 0: one per core."""
+    """Processes that scan a large batch together; 0: one per core. At most
+    MAX_PII_PROCESSES: each is a Python process with its own detectors, so a typo like 1000
+    must not start a thousand."""
 
 
 START_AT = ("beginning", "end")
@@ -423,8 +427,11 @@ class _Parser:
 
     def parse_processes(self, section: dict[str, Any]) -> int:
         processes: int = self.typed(section, "processes", int) if "processes" in section else 0
-        if processes < 0:
-            raise self.fail("processes", "'processes' must be 0 (one per core) or more")
+        if not 0 <= processes <= MAX_PII_PROCESSES:
+            raise self.fail(
+                "processes",
+                f"'processes' must be 0 (one per core) to {MAX_PII_PROCESSES}, not {processes}",
+            )
         return processes
 
     def parse_detector(self, entry: Any, line: int) -> DetectorConfig:

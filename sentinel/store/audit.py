@@ -39,7 +39,19 @@ GENESIS = "0" * 64
 KEYED = "hmac-sha256"
 LEGACY = "sha256"
 _KEY_LABEL = b"sentinel audit chain v1"
-_COLUMNS = "seq, ts, actor, os_user, action, incident_id, detail, prev_hash, hash, alg"
+# Every statement is literal SQL: the column list is spelt out once per statement.
+_INSERT = (
+    "INSERT INTO audit (seq, ts, actor, os_user, action, incident_id, detail, prev_hash, hash,"
+    " alg) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+_SELECT = (
+    "SELECT seq, ts, actor, os_user, action, incident_id, detail, prev_hash, hash, alg"
+    " FROM audit"
+)
+_SELECT_ALL = _SELECT + " ORDER BY seq"
+_SELECT_OF_INCIDENTS = (
+    _SELECT + " WHERE incident_id IN (SELECT value FROM json_each(?)) ORDER BY seq"
+)
 
 
 @dataclass(frozen=True)
@@ -146,7 +158,7 @@ def append(
     seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
     digest = keyed_hash(key, prev, seq, ts, actor, os_user, action, incident_id, body)
     con.execute(
-        f"INSERT INTO audit ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        _INSERT,
         (seq, ts, actor, os_user, action, incident_id, body, prev, digest, KEYED),
     )
     return Entry(seq, ts, actor, os_user, action, incident_id, detail, prev, digest)
@@ -175,13 +187,9 @@ def head(con: sqlite3.Connection) -> Head:
 def entries(con: sqlite3.Connection, incident_ids: list[int] | None = None) -> list[Entry]:
     """Entries in order; only those of `incident_ids` when given."""
     if incident_ids is None:
-        rows = con.execute(f"SELECT {_COLUMNS} FROM audit ORDER BY seq").fetchall()
+        rows = con.execute(_SELECT_ALL).fetchall()
     else:
-        marks = ",".join("?" * len(incident_ids))
-        rows = con.execute(
-            f"SELECT {_COLUMNS} FROM audit WHERE incident_id IN ({marks}) ORDER BY seq",
-            incident_ids,
-        ).fetchall()
+        rows = con.execute(_SELECT_OF_INCIDENTS, (json.dumps(incident_ids),)).fetchall()
     return [_entry(row) for row in rows]
 
 
@@ -213,7 +221,7 @@ def check(con: sqlite3.Connection, anchor: str | None = None) -> ChainReport:
     want_seq, want_hash = parse_anchor(anchor) if anchor else (None, "")
     report = ChainReport()
     prev, expected_seq, keyed_seen, anchor_seen = GENESIS, 1, False, False
-    cursor = con.execute(f"SELECT {_COLUMNS} FROM audit ORDER BY seq")
+    cursor = con.execute(_SELECT_ALL)
     for seq, ts, actor, os_user, action, incident_id, detail, prev_hash, digest, alg in cursor:
         report.entries += 1
         if seq != expected_seq:

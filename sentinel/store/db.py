@@ -291,17 +291,23 @@ def _rollback(con: sqlite3.Connection) -> None:
         pass
 
 
+# One fixed name serves nested savepoints too: SQLite's ROLLBACK TO and RELEASE act on the
+# innermost savepoint of that name. A constant keeps every statement below literal SQL.
+_SAVEPOINT = "SAVEPOINT sentinel_sp"
+_ROLLBACK_TO = "ROLLBACK TO sentinel_sp"
+_RELEASE = "RELEASE sentinel_sp"
+
+
 @contextmanager
 def _savepoint(con: sqlite3.Connection) -> Iterator[None]:
-    name = f"sp_{id(con):x}_{time.monotonic_ns():x}"
-    con.execute(f"SAVEPOINT {name}")  # our own identifier, never user text
+    con.execute(_SAVEPOINT)
     try:
         yield
     except BaseException:
-        con.execute(f"ROLLBACK TO {name}")
-        con.execute(f"RELEASE {name}")
+        con.execute(_ROLLBACK_TO)
+        con.execute(_RELEASE)
         raise
-    con.execute(f"RELEASE {name}")
+    con.execute(_RELEASE)
 
 
 def _migrate(con: sqlite3.Connection) -> None:

@@ -169,3 +169,6 @@ def test_processes_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     path.write_text("[pii]\nscan = true\nprocesses = -2\n")
     with pytest.raises(ConfigError, match=r"sentinel.toml:3:1: 'processes' must be 0"):
         load_config(path)
+    path.write_text("[pii]\nprocesses = 1000\n")
+    with pytest.raises(ConfigError, match=r"sentinel.toml:2:1: .* to 64, not 1000"):
+        load_config(path)

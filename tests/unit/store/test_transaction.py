@@ -50,6 +50,24 @@ def test_a_nested_transaction_is_a_savepoint(con: sqlite3.Connection) -> None:
     assert values(con) == [1, 3]
 
 
+def test_savepoints_of_one_name_unwind_innermost_first(con: sqlite3.Connection) -> None:
+    # Every savepoint shares one name; ROLLBACK TO and RELEASE must act on the innermost.
+    with transaction(con):
+        con.execute("INSERT INTO t VALUES (1)")
+        with transaction(con):
+            con.execute("INSERT INTO t VALUES (2)")
+            with pytest.raises(ValueError), transaction(con):
+                con.execute("INSERT INTO t VALUES (3)")
+                raise ValueError("innermost fails")
+            con.execute("INSERT INTO t VALUES (4)")
+        with pytest.raises(KeyError), transaction(con):
+            con.execute("INSERT INTO t VALUES (5)")
+            with transaction(con):
+                con.execute("INSERT INTO t VALUES (6)")
+            raise KeyError("middle fails after its inner one was released")
+    assert values(con) == [1, 2, 4]
+
+
 def test_a_locked_store_is_retried_until_the_lock_goes(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     holder = open_db(path)
