@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from sentinel.pii import engine
 from sentinel.pii.catalog import Catalog, digest, load_catalog, normalise
-from sentinel.pii.masking import hint, mask_table, replace_spans
+from sentinel.pii.masking import TAG_LENGTH, hint, mask_table, replace_spans, tagged
 from sentinel.workspace import Workspace
 
 IDENTITY_COLUMNS = frozenset(
@@ -55,8 +55,6 @@ METADATA_COLUMNS = frozenset(
 )  # fmt: skip
 """Event columns sentinel itself describes (ids, enums, finding types and digests)."""
 
-TAG_MARK = " ·"
-TAG_LENGTH = 4
 
 # An escape standing for a printable ASCII character, a quote or a line break: what a
 # finding could hide behind (`\u0040` for `@`, `%2F` for `/`, `%0A` inside a PEM block).
@@ -124,7 +122,7 @@ class Masker:
                 value = matches.values[i]
                 memo = (detector.name, value)
                 if memo not in tags:
-                    tags[memo] = hint(detector, value) + TAG_MARK + self.tag(*memo)
+                    tags[memo] = tagged(hint(detector, value), self.tag(*memo))
                 start, end = matches.starts[i], matches.ends[i]
                 if text is not None:  # a decoded text: offsets map back to the escaped ones
                     start, end = text.raw(start), text.raw(end)

@@ -8,7 +8,8 @@ not be recognised as any type in isolation, every normalisation the catalog know
 tried. All user input reaches SQL as bound parameters.
 
 Results carry a `value` column: the finding's text cut from the stored prompt or
-response (when `store_text = "full"`) and reduced to its masked hint unless revealed.
+response (when `store_text = "full"`) and reduced to its masked hint and keyed tag unless
+revealed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sentinel.exceptions import QueryError
 from sentinel.pii.catalog import Catalog, digest, normalise
 from sentinel.pii.detectors import Detector
 from sentinel.pii.engine import find
-from sentinel.pii.masking import hint
+from sentinel.pii.masking import hint, tagged
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -140,16 +141,22 @@ def _run(
         return table
     index = table.schema.get_field_index("value")
     shown = [
-        _hint_or_none(catalog, t, v)
-        for t, v in zip(
-            table.column("type").to_pylist(), table.column("value").to_pylist(), strict=True
+        _hint_or_none(catalog, t, v, d)
+        for t, v, d in zip(
+            table.column("type").to_pylist(), table.column("value").to_pylist(),
+            table.column("digest").to_pylist(), strict=True,
         )
     ]
     return table.set_column(index, "value", pa.array(shown, pa.string()))
 
 
-def _hint_or_none(catalog: Catalog, type_name: str | None, value: str | None) -> str | None:
+def _hint_or_none(
+    catalog: Catalog, type_name: str | None, value: str | None, value_digest: str | None
+) -> str | None:
+    """The finding's hint with its keyed tag: the same tag `sentinel sql` shows for it,
+    since the stored digest is the HMAC the masker's tag is cut from."""
     detector = catalog.detector_for(type_name or "")
     if value is None or detector is None:
         return None
-    return hint(detector, value)
+    shown = hint(detector, value)
+    return tagged(shown, value_digest) if value_digest else shown

@@ -24,6 +24,17 @@ _LONG_SECRET = 20
 """Secrets at least this long may show their last four; shorter ones (passwords) never."""
 
 
+TAG_MARK = " ·"
+TAG_LENGTH = 4
+"""A shown finding is its hint, TAG_MARK and the first TAG_LENGTH hex digits of its keyed
+digest (`card ****1111 ·9c01`): two values with the same hint read apart, and the tag says
+nothing about the value to anyone without the workspace key."""
+
+
+def tagged(hint_text: str, value_digest: str) -> str:
+    return hint_text + TAG_MARK + value_digest[:TAG_LENGTH]
+
+
 def hint(detector: Detector, value: str) -> str:
     """The safe, human-readable stand-in for one finding's value."""
     if detector.kind == "secret":

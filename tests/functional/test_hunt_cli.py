@@ -50,7 +50,13 @@ def test_hunt_value_finds_every_format_of_the_card_masked(workspace, run_cli) ->
         ("ev-0", "alice", "openai"),
         ("ev-1", "bob", "anthropic"),
     ]
-    assert {r["value"] for r in rows} == {"card ****1111"}
+    # The same card in two formats: one hint, one keyed tag, and the tag `sentinel sql`
+    # shows for that card too.
+    values = {r["value"] for r in rows}
+    assert len(values) == 1 and values.pop().startswith("card ****1111 ·")
+    shown = run_cli("sql", "SELECT prompt_text FROM events WHERE event_id = 'ev-0'",
+                    "--format", "json", check=True).stdout
+    assert rows[0]["value"] in shown
     assert "4111 1111 1111 1111" not in result.stdout
     assert "4111-1111-1111-1111" not in result.stdout
 
@@ -60,7 +66,11 @@ def test_hunt_type_lists_findings_since(workspace, run_cli) -> None:
     result = run_cli("hunt", "--type", "credit_card", "--since", "2024-12-31", "--format",
                      "json", check=True)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert sorted(r["value"] for r in rows) == ["card ****0004", "card ****1111", "card ****1111"]
+    hints = sorted(r["value"].split(" ·")[0] for r in rows)
+    assert hints == ["card ****0004", "card ****1111", "card ****1111"]
+    tags = {r["value"]: r["digest"][:4] for r in rows}
+    assert all(value.endswith(" ·" + tag) for value, tag in tags.items())
+    assert len(tags) == 2  # two different cards read apart
     later = run_cli("hunt", "--type", "credit_card", "--since", "2025-02-01", "--format", "json",
                     check=True)
     assert later.stdout.strip() == ""
