@@ -161,7 +161,10 @@ class DetectConfig:
     """`[detect]`: which rules `sentinel scan` runs (paths relative to the workspace)."""
 
     rules: tuple[str, ...] = ()
-    """Rule directories or files; empty: `<workspace>/detections`, else the bundled pack."""
+    """Rule directories or files added to the bundled pack (and `<workspace>/detections`);
+    a rule with the id of a bundled one replaces it."""
+    bundled: bool = True
+    """Whether the bundled pack runs at all (false: only the workspace's rules)."""
     filters: tuple[str, ...] = ()
     """Directories or files of Sigma filters (meta-rules that tune rules without edits)."""
     disabled: tuple[str, ...] = ()
@@ -318,7 +321,9 @@ class _Parser:
     def parse_detect(self, data: Any) -> DetectConfig:
         if data is None:
             return DetectConfig()
-        section = self.table(data, "detect", ("rules", "filters", "disabled", "variables"))
+        section = self.table(
+            data, "detect", ("rules", "bundled", "filters", "disabled", "variables")
+        )
 
         def strings(key: str) -> tuple[str, ...]:
             value = section.get(key, [])
@@ -338,9 +343,10 @@ class _Parser:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise self.fail(name, f"[detect.variables] {name!r} must be a list of strings")
             values[name] = tuple(value)
+        bundled = self.typed(section, "bundled", bool) if "bundled" in section else True
         return DetectConfig(
-            rules=strings("rules"), filters=strings("filters"), disabled=strings("disabled"),
-            variables=values,
+            rules=strings("rules"), bundled=bundled, filters=strings("filters"),
+            disabled=strings("disabled"), variables=values,
         )
 
     def parse_ingest(self, data: Any) -> IngestConfig:

@@ -67,8 +67,8 @@ def _print_stats(report: ScanReport) -> None:
               help="Rescan events from then on (e.g. 36h, 7d, 2026-11-01T00:00), "
                    "whatever the rules' watermarks say.")
 @click.option("--rules", "rules", type=click.Path(exists=True, path_type=Path), multiple=True,
-              help="Rule directory or file (repeatable). Default: [detect] rules in "
-                   "sentinel.toml, else <workspace>/detections, else the bundled pack.")
+              help="Run only these rule directories or files (repeatable). Default: the "
+                   "bundled pack plus <workspace>/detections and [detect] rules.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]),
               default="table", show_default=True, help="How the new alerts are printed.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default="high", show_default=True,

@@ -213,6 +213,9 @@ def load_rules(
 ) -> RulePack:
     """Parse every rule file under `inputs`; problems are collected, never raised.
 
+    Inputs are read in order, and a rule with the id of one read before replaces it: a
+    workspace overrides a bundled rule by giving its copy the same id.
+
     Sigma filters (`filter:` documents) found under `inputs` or `filters` are applied to
     every detection rule they select (by `rules:` id/name and `logsource`), pack-wide:
     the filter's condition is ANDed onto the rule's, so a deployment tunes a rule (e.g.
@@ -245,9 +248,27 @@ def load_rules(
                 )
                 continue
             loaded.append(LoadedRule(rule, rule_file, rule_file.locate("", title)))
+    loaded = _later_ids_win(loaded)
     _apply_filters(loaded, found_filters, problems)
     _resolve_references(loaded, problems)
     return RulePack(loaded, problems)
+
+
+def _later_ids_win(loaded: list[LoadedRule]) -> list[LoadedRule]:
+    """One rule per id: a rule read later (a workspace's, after the bundled pack) replaces
+    an earlier one with the same id, in the earlier one's place. Rules without an id are
+    all kept."""
+    by_id: dict[str, int] = {}
+    kept: list[LoadedRule] = []
+    for rule in loaded:
+        rule_id = str(rule.rule.id) if rule.rule.id else None
+        if rule_id is not None and rule_id in by_id:
+            kept[by_id[rule_id]] = rule
+            continue
+        if rule_id is not None:
+            by_id[rule_id] = len(kept)
+        kept.append(rule)
+    return kept
 
 
 def _apply_filters(

@@ -81,19 +81,22 @@ class ScanReport:
 
 
 def rule_paths(ws: Workspace, rules: Sequence[Path] | None) -> list[Path]:
-    """The rule inputs: given ones, else `[detect] rules`, `<ws>/detections`, the bundle."""
+    """The rule inputs, in override order: `--rules` alone when given; else the bundled
+    pack (unless `[detect] bundled = false`), then `<workspace>/detections`, then
+    `[detect] rules`. A later rule with an earlier one's id replaces it (`load_rules`)."""
     if rules:
         return list(rules)
-    if ws.config.detect.rules:
-        return [ws.root / p for p in ws.config.detect.rules]
+    paths = [rules_dir()] if ws.config.detect.bundled and rules_dir().is_dir() else []
     if (ws.root / "detections").is_dir():
-        return [ws.root / "detections"]
-    if rules_dir().is_dir():
-        return [rules_dir()]
-    raise SentinelError(
-        "no detection rules: pass --rules PATH or set [detect] rules in sentinel.toml",
-        title="No rules",
-    )
+        paths.append(ws.root / "detections")
+    paths += [ws.root / p for p in ws.config.detect.rules]
+    if not paths:
+        raise SentinelError(
+            "no detection rules: pass --rules PATH, or set [detect] rules in sentinel.toml "
+            "(the bundled pack is off: [detect] bundled = false)",
+            title="No rules",
+        )
+    return paths
 
 
 def compile_rules(
