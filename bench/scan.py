@@ -128,7 +128,8 @@ def write_lake(root: Path, first: int, count: int, days: int) -> int:
             os.replace(ws.staging_dir / staged, target)
             final.append([staged, str(target.relative_to(ws.root))])
         con.execute(
-            "INSERT INTO batches VALUES (?, 1, ?, ?, ?, 0, ?, 0, ?)",
+            "INSERT INTO batches (batch_id, file_id, start_offset, end_offset, outputs, pending, "
+            "events, quarantined, committed_at) VALUES (?, 1, ?, ?, ?, 0, ?, 0, ?)",
             (batch_id, start, start + size, json.dumps(final), size,
              datetime.now(UTC).isoformat()),
         )

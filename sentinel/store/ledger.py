@@ -59,16 +59,29 @@ def linked_event_ids(con: sqlite3.Connection, incident_id: int) -> tuple[list[st
     return [r[0] for r in rows], lo, hi
 
 
-def exposure(ws: Workspace, con: sqlite3.Connection, incident_id: int) -> pa.Table:
-    """The incident's exposure ledger as an Arrow table (columns `LEDGER_COLUMNS`)."""
+def exposure(
+    ws: Workspace,
+    con: sqlite3.Connection,
+    incident_id: int,
+    *,
+    lake: duckdb.DuckDBPyConnection | None = None,
+) -> pa.Table:
+    """The incident's exposure ledger as an Arrow table (columns `LEDGER_COLUMNS`).
+
+    `lake` is a connection with the lake views a long-lived caller keeps (the TUI's);
+    without one the lake is opened for this call. The ledger reads no text column, so
+    masked views give the same ledger.
+    """
     ids, lo, hi = linked_event_ids(con, incident_id)
-    lake = open_lake(ws)
+    own = lake is None
+    duck = open_lake(ws) if lake is None else lake
     try:
-        return lake.sql(_LEDGER_SQL, params={"ids": ids, "lo": lo, "hi": hi}).to_arrow_table()
+        return duck.sql(_LEDGER_SQL, params={"ids": ids, "lo": lo, "hi": hi}).to_arrow_table()
     except duckdb.Error as exc:
         raise StoreError(f"cannot compute the exposure ledger: {query_error(exc)}") from exc
     finally:
-        lake.close()
+        if own:
+            duck.close()
 
 
 _RELATED_SQL = """

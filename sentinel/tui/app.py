@@ -1,9 +1,11 @@
 """The Textual application: screens, the keys between them, and the calls they share.
 
-The app holds the workspace and nothing else long-lived: each worker opens what it needs
-(`sentinel.tui.data`) and closes it, so a dashboard left open for a shift holds no lock a
-daemon or a cron scan could wait on. Triage actions (`triage`) and the SQL console
-(`open_result`, `export_result`) go through the same core functions as the CLI.
+The app holds the workspace, two masked DuckDB sessions (`lake` for the screens' own
+queries, `sql_console` for the SQL console; see `sentinel.tui.sessions`) and one SQLite
+connection to poll `data_version`. None of them holds a lock a daemon or a cron scan
+could wait on: DuckDB runs in memory over the Parquet files, and SQLite reads in WAL
+mode do not block writers. Triage actions (`triage`) and exports (`export_result`) go
+through the same core functions as the CLI.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sentinel.exceptions import SentinelError
 from sentinel.lake.session import SqlSession
 from sentinel.store.db import open_db
 from sentinel.tui import data
+from sentinel.tui.sessions import Console, SharedSession
 from sentinel.workspace import Workspace
 
 SCREENS = {
@@ -65,9 +68,10 @@ class SentinelApp(App[None]):
         """What the title bar calls the workspace (its path unless told otherwise)."""
         self._version_con: sqlite3.Connection | None = None
         self._version_lock = threading.Lock()
-        self._session: SqlSession | None = None
-        self._masker: Any = None
-        self._query_lock = threading.Lock()
+        self.lake = SharedSession(workspace, "tui", state_tables=())
+        """The screens' own lake queries (masked views; no state tables: they read SQLite)."""
+        self.sql_console = Console(workspace)
+        """The SQL console's session and open result."""
 
     def on_mount(self) -> None:
         from sentinel.tui.screens.incidents import IncidentsScreen
@@ -75,10 +79,8 @@ class SentinelApp(App[None]):
         self.push_screen(IncidentsScreen())
 
     def on_unmount(self) -> None:
-        with self._query_lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+        self.sql_console.close()
+        self.lake.close()
         with self._version_lock:
             if self._version_con is not None:
                 self._version_con.close()
@@ -136,33 +138,6 @@ class SentinelApp(App[None]):
             return
         self.call_from_thread(self.notify, f"Incident {incident_id}: {action} {value}")
 
-    def lake_schema(self) -> dict[str, list[tuple[str, str]]]:
-        with SqlSession.open(self.workspace, command="tui sql") as session:
-            return {view: session.schema(view) for view in session.tables()}
-
-    def open_result(self, query: str, reason: str | None) -> Any:
-        """The last statement's result of `query`, read lazily (see `SqlSession`).
-
-        The session checks every statement like `sentinel sql` does and, without a
-        reveal reason, its views are already masked. It stays open while the result is
-        read and is closed when the next query starts. A reveal is audited first.
-        """
-        with self._query_lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
-            session = SqlSession(self.workspace, reveal_reason=reason, command="tui sql")
-            self._session = session
-        reveal = session.reveal(query)
-        if reveal is not None:
-            self._audit(reveal)
-        last = None
-        for result in session.execute(query):
-            last = result
-        if last is None:
-            raise SentinelError("the query returned no result", "Query error")
-        return last
-
     def export_result(self, query: str, path: Path) -> int:
         from sentinel.output import emit
 
@@ -176,22 +151,6 @@ class SentinelApp(App[None]):
             table = results[-1][0]
             emit(table, fmt=fmt, output=path, masker=session.masker)
         return int(table.num_rows)
-
-    def mask_table(self, table: Any) -> Any:
-        """The workspace's output-side masking (custom detectors, keyed tags)."""
-        if self._masker is None:
-            from sentinel.lake.privacy import Masker
-
-            self._masker = Masker.for_workspace(self.workspace)
-        return self._masker.mask_table(table)
-
-    def _audit(self, reveal: Any) -> None:
-        from sentinel.store import audit
-
-        with data.state(self.workspace) as con:
-            audit.record(con, "reveal", {
-                "command": reveal.command, "query": reveal.query, "reason": reveal.reason,
-            })
 
     def daemon_state(self) -> str:
         try:

@@ -1,14 +1,15 @@
 """What the dashboard shows, read from the workspace without Textual.
 
-Every function here opens its own connections and closes them, so a Textual thread
-worker can call it without sharing a SQLite or DuckDB handle across threads. The screens
-only lay the results out.
+SQLite reads open a connection per call (cheap, and never shared across threads). Lake
+reads go through the app's one masked session (`sessions.SharedSession`), which a worker
+holds under its lock; the screens only lay the results out.
 
 Invariants:
 - Reads only. Changes to an incident go through `sentinel.store.triage`, the same
   functions the CLI calls, so every action the TUI takes lands in the timeline.
-- Text that came from a log is masked here (`sentinel.pii.masking.mask_table`), before a
-  widget sees it; revealing is a separate, audited call (`reveal_event`).
+- Text that came from a log is masked before a widget sees it: the session's views hold
+  masked text (`sentinel.lake.privacy`), so no query here can read a clear value.
+  Revealing is a separate, audited call (`reveal_event`) on a connection of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -29,9 +30,11 @@ from sentinel.lake.query import open_lake
 from sentinel.store import audit
 from sentinel.store import incidents as store
 from sentinel.store.db import open_db
+from sentinel.tui.sessions import SharedSession
 from sentinel.workspace import Workspace
 
-DEADLINE_WARNING = timedelta(hours=12)
+if TYPE_CHECKING:
+    from sentinel.respond.playbook import Playbook
 
 
 @contextmanager
@@ -77,22 +80,35 @@ def principal(group_key: str) -> str:
 
 
 def queue(ws: Workspace) -> list[QueueRow]:
-    """Every incident (merged-away ones left out), with its nearest open deadline."""
+    """Every incident (merged-away ones left out), with its nearest open deadline.
+
+    The playbooks are read from disk once per call, not once per incident.
+    """
+    from sentinel.respond.playbook import load_playbooks
+
     with state(ws) as con:
         cases = store.list_incidents(con)
-        return [QueueRow(case, *_deadline(ws, con, case)) for case in cases]
+        books: dict[str, Playbook] = {}
+        if any(case.playbook and case.is_open for case in cases):
+            try:
+                books = load_playbooks(ws)
+            except SentinelError:  # a broken playbook file: no deadlines, the queue shows
+                books = {}
+        return [QueueRow(case, *_deadline(con, books, case)) for case in cases]
 
 
 def _deadline(
-    ws: Workspace, con: sqlite3.Connection, case: store.Incident
+    con: sqlite3.Connection, books: dict[str, Playbook], case: store.Incident
 ) -> tuple[datetime | None, str]:
     """The case's nearest unmet deadline from its playbook, when it declares one."""
-    if not case.playbook or not case.is_open:
+    if not case.playbook or not case.is_open or case.playbook not in books:
         return None, ""
     from sentinel.respond import runner
 
+    book = books[case.playbook]
+    if not book.deadlines:
+        return None, ""
     try:
-        book = runner.playbook_for(ws, con, case.incident_id)
         states = runner.deadlines(con, book, case.incident_id)
     except SentinelError:
         return None, ""
@@ -129,11 +145,11 @@ def related(ws: Workspace, case: store.Incident) -> list[store.Incident]:
         ]
 
 
-def ledger(ws: Workspace, incident_id: int) -> pa.Table:
+def ledger(ws: Workspace, lake: SharedSession, incident_id: int) -> pa.Table:
     from sentinel.store.ledger import exposure
 
-    with state(ws) as con:
-        return exposure(ws, con, incident_id)
+    with state(ws) as con, lake.lock:
+        return exposure(ws, con, incident_id, lake=lake.session().con)
 
 
 EVENT_COLUMNS = (
@@ -142,7 +158,9 @@ EVENT_COLUMNS = (
 )
 
 
-def linked_events(ws: Workspace, incident_id: int, limit: int = 500) -> pa.Table:
+def linked_events(
+    ws: Workspace, lake: SharedSession, incident_id: int, limit: int = 500
+) -> pa.Table:
     """The incident's events (masked), oldest first."""
     with state(ws) as con:
         ids = [r[0] for r in con.execute(
@@ -150,19 +168,21 @@ def linked_events(ws: Workspace, incident_id: int, limit: int = 500) -> pa.Table
             (incident_id, limit),
         )]
     columns = ", ".join(EVENT_COLUMNS)
-    return _masked_lake_query(
-        ws, f"SELECT {columns} FROM events WHERE event_id IN (SELECT unnest($ids::VARCHAR[])) "
+    return lake.query(
+        f"SELECT {columns} FROM events WHERE event_id IN (SELECT unnest($ids::VARCHAR[])) "
         "ORDER BY ts", {"ids": ids},
     )
 
 
-def event_text(ws: Workspace, event_id: str) -> dict[str, Any]:
+EVENT_TEXT_SQL = (
+    "SELECT event_id, ts, source, actor_user, actor_key, client_ip, vendor, model, "
+    "pii_types, prompt_text, response_text FROM events WHERE event_id = $id LIMIT 1"
+)
+
+
+def event_text(lake: SharedSession, event_id: str) -> dict[str, Any]:
     """One event's prompt, response and findings, masked."""
-    table = _masked_lake_query(
-        ws, "SELECT event_id, ts, source, actor_user, actor_key, client_ip, vendor, model, "
-        "pii_types, prompt_text, response_text FROM events WHERE event_id = $id LIMIT 1",
-        {"id": event_id},
-    )
+    table = lake.query(EVENT_TEXT_SQL, {"id": event_id})
     rows = table.to_pylist()
     if not rows:
         raise SentinelError(f"event {event_id} is not in the lake")
@@ -180,21 +200,17 @@ def reveal_event(ws: Workspace, incident_id: int, event_id: str, reason: str) ->
             con, incident_id, "evidence.revealed",
             {"event_id": event_id, "reason": triage.mask_free_text(reason.strip())},
         )
-    lake = open_lake(ws)
+    clear = open_lake(ws)  # unmasked, for this one event, after the timeline recorded why
     try:
-        table = lake.sql(
-            "SELECT event_id, ts, source, actor_user, actor_key, client_ip, vendor, model, "
-            "pii_types, prompt_text, response_text FROM events WHERE event_id = $id LIMIT 1",
-            params={"id": event_id},
-        ).to_arrow_table()
+        table = clear.sql(EVENT_TEXT_SQL, params={"id": event_id}).to_arrow_table()
     finally:
-        lake.close()
+        clear.close()
     rows = table.to_pylist()
     return rows[0] if rows else {}
 
 
 def activity(
-    ws: Workspace, case: store.Incident, hours: int = 48
+    lake: SharedSession, case: store.Incident, hours: int = 48
 ) -> list[tuple[datetime, int, int]]:
     """Requests and PII findings per hour of the case's principal around the incident."""
     column, _, value = case.group_key.partition(",")[0].partition("=")
@@ -202,44 +218,35 @@ def activity(
         return []
     start = store.parse_ts(case.first_seen) - timedelta(hours=hours // 2)
     end = store.parse_ts(case.last_seen) + timedelta(hours=hours // 2)
-    lake = open_lake(ws)
-    try:
-        rows = lake.sql(
-            f"SELECT date_trunc('hour', ts) AS hour, count(*), sum(pii_count) FROM events "
-            f"WHERE {column} = $value AND ts BETWEEN $start AND $end GROUP BY 1 ORDER BY 1",
-            params={"value": value, "start": start, "end": end},
-        ).fetchall()
-    finally:
-        lake.close()
-    return [(hour, int(n), int(pii or 0)) for hour, n, pii in rows]
+    rows = lake.query(
+        f"SELECT date_trunc('hour', ts) AS hour, count(*) AS n, sum(pii_count) AS pii "
+        f"FROM events WHERE {column} = $value AND ts BETWEEN $start AND $end "
+        "GROUP BY 1 ORDER BY 1",
+        {"value": value, "start": start, "end": end},
+    ).to_pylist()
+    return [(row["hour"], int(row["n"]), int(row["pii"] or 0)) for row in rows]
 
 
-def sources_overview(ws: Workspace) -> list[dict[str, Any]]:
+def sources_overview(lake: SharedSession) -> list[dict[str, Any]]:
     """Per source: events, findings, first/last event and the last ingest."""
-    table = _masked_lake_query(
-        ws,
+    table = lake.query(
         "SELECT source, count(*) AS events, sum(pii_count) AS findings, min(ts) AS first_ts, "
-        "max(ts) AS last_ts, max(ingested_at) AS last_ingest FROM events GROUP BY 1 ORDER BY 1",
-        {},
+        "max(ts) AS last_ts, max(ingested_at) AS last_ingest FROM events GROUP BY 1 ORDER BY 1"
     )
     return list(table.to_pylist())
 
 
-def hourly(ws: Workspace, days: int = 7) -> dict[str, list[int]]:
+def hourly(lake: SharedSession, days: int = 7) -> dict[str, list[int]]:
     """Events per hour per source over the last `days` days of data (for sparklines)."""
-    lake = open_lake(ws)
-    try:
-        rows = lake.sql(
-            "WITH last AS (SELECT max(ts) AS hi FROM events) "
-            "SELECT source, date_trunc('hour', ts) AS hour, count(*) FROM events, last "
-            "WHERE ts > last.hi - to_days($days) GROUP BY 1, 2 ORDER BY 1, 2",
-            params={"days": days},
-        ).fetchall()
-    finally:
-        lake.close()
+    rows = lake.query(
+        "WITH last AS (SELECT max(ts) AS hi FROM events) "
+        "SELECT source, date_trunc('hour', ts) AS hour, count(*) AS n FROM events, last "
+        "WHERE ts > last.hi - to_days($days) GROUP BY 1, 2 ORDER BY 1, 2",
+        {"days": days},
+    ).to_pylist()
     series: dict[str, list[int]] = {}
-    for source, _hour, count in rows:
-        series.setdefault(source, []).append(int(count))
+    for row in rows:
+        series.setdefault(row["source"], []).append(int(row["n"]))
     return series
 
 
@@ -279,18 +286,6 @@ def last_scan(ws: Workspace) -> dict[str, Any] | None:
                 except ValueError:
                     pass
         return scan
-
-
-def _masked_lake_query(ws: Workspace, sql: str, params: dict[str, Any]) -> pa.Table:
-    """A trusted query of the dashboard's own, masked with the workspace's masker."""
-    from sentinel.lake.privacy import Masker
-
-    lake = open_lake(ws)
-    try:
-        table = lake.sql(sql, params=params).to_arrow_table()
-    finally:
-        lake.close()
-    return Masker.for_workspace(ws).mask_table(table)
 
 
 def now() -> datetime:

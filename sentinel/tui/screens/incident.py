@@ -22,9 +22,8 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from sentinel.exceptions import SentinelError
 from sentinel.store import incidents as store
-from sentinel.tui import data
+from sentinel.tui import cells, data
 from sentinel.tui.safe import body, plain, title_bar
-from sentinel.tui.screens.incidents import SEVERITY_STYLE, short_age
 from sentinel.tui.screens.prompt import AskText
 
 BARS = " ▁▂▃▄▅▆▇█"
@@ -123,6 +122,7 @@ class IncidentScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="incident")
     def load(self) -> None:
         ws = self.app.workspace  # type: ignore[attr-defined]
+        lake = self.app.lake  # type: ignore[attr-defined]
         try:
             case = data.incident(ws, self.incident_id)
         except SentinelError as exc:
@@ -132,9 +132,9 @@ class IncidentScreen(Screen[None]):
         self.post_message(self.Loaded("timeline", data.timeline(ws, self.incident_id)))
         self.post_message(self.Loaded("related", data.related(ws, case)))
         for part, loader in (
-            ("activity", lambda: data.activity(ws, case)),
-            ("events", lambda: data.linked_events(ws, self.incident_id)),
-            ("ledger", lambda: data.ledger(ws, self.incident_id)),
+            ("activity", lambda: data.activity(lake, case)),
+            ("events", lambda: data.linked_events(ws, lake, self.incident_id)),
+            ("ledger", lambda: data.ledger(ws, lake, self.incident_id)),
         ):
             try:
                 self.post_message(self.Loaded(part, loader()))
@@ -155,12 +155,12 @@ class IncidentScreen(Screen[None]):
         facts.append_text(plain(case.title, 200, "bold"))
         facts.append("\n")
         rows = [
-            ("severity", Text(case.severity, style=SEVERITY_STYLE.get(case.severity, ""))),
+            ("severity", cells.severity(case.severity)),
             ("status", Text(case.status)),
             ("principal", plain(case.group_key or "—", 200)),
             ("rules", plain(", ".join(case.rules), 200)),
             ("seen", Text(f"{case.first_seen} → {case.last_seen}")),
-            ("age", Text(short_age(data.now() - store.parse_ts(case.first_seen)))),
+            ("age", cells.age(case, data.now())),
             ("alerts / events", Text(f"{case.alert_count} / {case.event_count}")),
             ("assignee", plain(case.assignee or "—", 80)),
             ("playbook", plain(case.playbook or "—", 80)),
@@ -265,7 +265,7 @@ class EventScreen(Screen[None]):
         ws = self.app.workspace  # type: ignore[attr-defined]
         try:
             if reason is None:
-                event = data.event_text(ws, self.event_id)
+                event = data.event_text(self.app.lake, self.event_id)  # type: ignore[attr-defined]
             else:
                 event = data.reveal_event(ws, self.incident_id, self.event_id, reason)
         except SentinelError as exc:

@@ -21,39 +21,17 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from sentinel.exceptions import SentinelError
 from sentinel.store import incidents as store
-from sentinel.tui import data
+from sentinel.tui import cells, data
 from sentinel.tui.safe import plain, title_bar
 from sentinel.tui.screens.prompt import AskText
 
-SEVERITY_STYLE = {
-    "critical": "bold white on red",
-    "high": "bold red",
-    "medium": "yellow",
-    "low": "cyan",
-    "informational": "dim",
-}
 STATUS_FILTERS = ("open", "all", *store.STATUSES)
 SORTS = ("newest", "severity", "deadline", "age")
 POLL_SECONDS = 1.0
 
 
-def short_age(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        return "-" + short_age(-delta)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def deadline_cell(row: data.QueueRow, now: datetime) -> Text:
-    left = row.time_left(now)
-    if left is None:
-        return Text("—", style="dim")
-    style = "bold red" if left < data.DEADLINE_WARNING else ""
-    label = "overdue " + short_age(-left) if left.total_seconds() < 0 else short_age(left)
-    return Text(label, style=style)
+    return cells.time_left(row.deadline, now)
 
 
 class IncidentsScreen(Screen[None]):
@@ -163,13 +141,13 @@ class IncidentsScreen(Screen[None]):
             case = row.incident
             table.add_row(
                 Text(str(case.incident_id)),
-                Text(case.severity, style=SEVERITY_STYLE.get(case.severity, "")),
+                cells.severity(case.severity),
                 Text(case.status),
                 plain(case.title, 60),
                 plain(row.principal, 40),
                 Text(str(case.alert_count), justify="right"),
                 Text(str(case.event_count), justify="right"),
-                Text(short_age(row.age(now))),
+                cells.age(case, now),
                 deadline_cell(row, now),
                 plain(case.assignee or "", 20),
                 key=str(case.incident_id),
@@ -182,7 +160,7 @@ class IncidentsScreen(Screen[None]):
         counts = data.severity_counts(self.rows)
         line = Text("open: ")
         for level in reversed(store.SEVERITIES):
-            line.append(f"{level} {counts[level]}  ", style=SEVERITY_STYLE.get(level, ""))
+            line.append(f"{level} {counts[level]}  ", style=cells.SEVERITY_STYLE.get(level, ""))
         line.append(f"· {len(self.shown_rows())} shown of {len(self.rows)}", style="dim")
         self.query_one("#counts", Static).update(line)
 

@@ -24,9 +24,8 @@ from sentinel.respond import runner
 from sentinel.respond.playbook import Playbook
 from sentinel.respond.steps import ApprovalStep, CommandStep, NotifyStep, Step
 from sentinel.store import progress
-from sentinel.tui import data
+from sentinel.tui import cells, data
 from sentinel.tui.safe import plain, title_bar
-from sentinel.tui.screens.incidents import short_age
 from sentinel.tui.screens.prompt import AskText, Confirm
 
 STATE_STYLE = {
@@ -126,12 +125,8 @@ class PlaybookScreen(Screen[None]):
             if deadline.met:
                 line.append(f"✓ {deadline.label}  ", style="green")
             elif deadline.due_at is not None:
-                left = deadline.due_at - now
-                urgent = left < data.DEADLINE_WARNING
-                label = ("overdue " + short_age(-left)) if left.total_seconds() < 0 else (
-                    short_age(left) + " left")
-                line.append(f"⏱ {deadline.label}: {label}  ",
-                            style="bold red" if urgent else "bold")
+                left = cells.time_left(deadline.due_at, now, " left")
+                line.append(f"⏱ {deadline.label}: {left.plain}  ", style=str(left.style) or "bold")
         self.query_one("#deadlines", Static).update(line or Text("No deadlines.", style="dim"))
 
     def selected(self) -> Step | None:

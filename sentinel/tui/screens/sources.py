@@ -61,8 +61,8 @@ class SourcesScreen(Screen[None]):
     def load(self) -> None:
         ws = self.app.workspace  # type: ignore[attr-defined]
         for part, loader in (
-            ("sources", lambda: data.sources_overview(ws)),
-            ("hourly", lambda: data.hourly(ws)),
+            ("sources", lambda: data.sources_overview(self.app.lake)),  # type: ignore[attr-defined]
+            ("hourly", lambda: data.hourly(self.app.lake)),  # type: ignore[attr-defined]
             ("files", lambda: data.watched_files(ws)),
             ("scan", lambda: data.last_scan(ws)),
             ("daemon", lambda: self.app.daemon_state()),  # type: ignore[attr-defined]

@@ -1,14 +1,16 @@
 """The SQL console: the lake views, masked like `sentinel sql`, with an audited reveal.
 
-The result grid is textual-fastdatatable over Arrow: the first rows show as soon as the
-first batches arrive, and further rows are fetched in the background a chunk at a time
-while the analyst scrolls, so no result is capped and none is held twice.
+The result grid is textual-fastdatatable over Arrow (`sentinel.tui.grid`). The first rows
+show as soon as the first batch arrives; more are fetched in the background a chunk at a
+time while the analyst is within `AHEAD_ROWS` of the end of what is held, so a 10-million
+row `SELECT *` costs what is looked at, not its size. Nothing is capped: scrolling on
+fetches on, and `ctrl+end` fetches the rest and goes to the last row.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 from rich.text import Text
@@ -19,55 +21,34 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea, Tree
-from textual_fastdatatable import ArrowBackend
 from textual_fastdatatable import DataTable as FastTable
 
 from sentinel.exceptions import SentinelError
+from sentinel.tui.grid import ResultBackend
 from sentinel.tui.safe import plain, title_bar
 from sentinel.tui.screens.prompt import AskText
+from sentinel.tui.sessions import Result
 
 FIRST_ROWS = 500
-"""Rows fetched before the grid first shows (the rest arrive in the background)."""
-CHUNK_ROWS = 100_000
+"""Rows fetched before the grid first shows."""
+CHUNK_ROWS = 50_000
 """Rows added to the grid per background step."""
+AHEAD_ROWS = 100_000
+"""How far past the cursor (or the bottom of the view) rows are fetched ahead."""
+EVERYTHING = 1 << 62
 DEFAULT_QUERY = "SELECT source, count(*) AS events FROM events GROUP BY 1 ORDER BY 1"
 """What the console opens with."""
 
 
-class ResultCursor:
-    """An open query result (`SqlSession.execute`) read chunk by chunk.
+class ResultGrid(FastTable):
+    """The grid; `ctrl+end` on a result still arriving asks for all of it first."""
 
-    The session's views are masked already; `mask_table` is the second net the CLI's
-    output applies too (values a query assembled that no stored finding covers).
-    """
+    class WantsEnd(Message):
+        """The analyst asked for the last row."""
 
-    def __init__(self, result: Any, mask: Any | None) -> None:
-        self.result = result
-        self.mask = mask
-        self.done = False
-
-    def fetch(self, rows: int) -> pa.Table:
-        table = self.result.fetch(rows)
-        if table.num_rows < rows:
-            self.done = True
-        if self.mask is not None:
-            table = self.mask(table)
-        return _displayable(table)
-
-
-def _displayable(table: pa.Table) -> pa.Table:
-    """Text as shown: control characters escaped, nested values as one JSON line."""
-    from sentinel.output import cell_text
-
-    columns = []
-    for column in table.columns:
-        kind = column.type
-        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_nested(kind):
-            values = [None if v is None else cell_text(v)[:500] for v in column.to_pylist()]
-            columns.append(pa.array(values, pa.string()))
-        else:
-            columns.append(column)
-    return pa.table(columns, names=table.column_names)
+    def action_cursor_table_end(self, select: bool = False) -> None:
+        self.post_message(self.WantsEnd())
+        super().action_cursor_table_end(select)
 
 
 class SqlScreen(Screen[None]):
@@ -85,17 +66,22 @@ class SqlScreen(Screen[None]):
     class Ran(Message):
         """A query produced its first rows (or failed)."""
 
-        def __init__(self, table: pa.Table | None, error: str | None, seconds: float) -> None:
+        def __init__(
+            self, table: pa.Table | None, error: str | None, seconds: float,
+            result: Result | None = None,
+        ) -> None:
             super().__init__()
             self.table = table
             self.error = error
             self.seconds = seconds
+            self.result = result
 
     class More(Message):
-        """More rows of the current result arrived."""
+        """More rows of `result` arrived (`done`: the last of them)."""
 
-        def __init__(self, table: pa.Table, done: bool) -> None:
+        def __init__(self, result: Result, table: pa.Table, done: bool) -> None:
             super().__init__()
+            self.result = result
             self.table = table
             self.done = done
 
@@ -104,8 +90,15 @@ class SqlScreen(Screen[None]):
         self.initial = query
         self.history: list[str] = []
         self.history_at = 0
-        self.cursor: ResultCursor | None = None
+        self.result: Result | None = None
+        """The result the grid shows (None before the first query or after an error)."""
         self.shown_rows: int | None = None
+        self.wanted_rows = 0
+        """Rows the grid should hold: the fetching worker stops there until asked for more."""
+        self.to_end = False
+        """`ctrl+end` was pressed while rows were still to come."""
+        self.complete = False
+        """The grid holds every row of the result (the worker's `done` reached the screen)."""
         self.last_query = ""
 
     def compose(self) -> ComposeResult:
@@ -115,7 +108,7 @@ class SqlScreen(Screen[None]):
             with Vertical(id="console"):
                 yield _editor(self.initial)
                 yield Static(id="status")
-                yield FastTable(id="result", render_markup=False, null_rep="NULL")
+                yield ResultGrid(id="result", render_markup=False, null_rep="NULL")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -124,7 +117,11 @@ class SqlScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="schema")
     def load_schema(self) -> None:
-        views = self.app.lake_schema()  # type: ignore[attr-defined]
+        try:
+            views = self.app.sql_console.schema()  # type: ignore[attr-defined]
+        except SentinelError as exc:
+            self.post_message(self.Ran(None, f"{exc.title}: {exc.message}", 0.0))
+            return
         self.app.call_from_thread(self._show_schema, views)
 
     def _show_schema(self, views: dict[str, list[tuple[str, str]]]) -> None:
@@ -151,64 +148,97 @@ class SqlScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="query")
     def run_query(self, query: str, reason: str | None) -> None:
-        import time
-
         started = time.monotonic()
         try:
-            result = self.app.open_result(query, reason)  # type: ignore[attr-defined]
-            mask = None if reason is not None else self.app.mask_table  # type: ignore[attr-defined]
-            self.cursor = ResultCursor(result, mask)
-            first = self.cursor.fetch(FIRST_ROWS)
+            result = self.app.sql_console.run(query, reason)  # type: ignore[attr-defined]
+            first = result.fetch(FIRST_ROWS)
         except SentinelError as exc:
             self.post_message(self.Ran(None, f"{exc.title}: {exc.message}", 0.0))
             return
-        self.post_message(self.Ran(first, None, time.monotonic() - started))
-        self.fetch_more()
+        self.post_message(self.Ran(first, None, time.monotonic() - started, result))
 
     @work(thread=True, exclusive=True, group="fetch")
     def fetch_more(self) -> None:
-        cursor = self.cursor
-        while cursor is not None and not cursor.done and cursor is self.cursor:
+        """Fetch until the grid holds `wanted_rows` (or the result ends or is replaced)."""
+        result = self.result
+        while (result is not None and result is self.result and not result.done
+               and result.fetched < self.wanted_rows):
             try:
-                more = cursor.fetch(CHUNK_ROWS)
+                more = result.fetch(CHUNK_ROWS)
             except SentinelError as exc:
                 self.post_message(self.Ran(None, f"{exc.title}: {exc.message}", 0.0))
                 return
-            self.post_message(self.More(more, cursor.done))
+            self.post_message(self.More(result, more, result.done))
 
     async def on_sql_screen_ran(self, message: Ran) -> None:
         status = self.query_one("#status", Static)
         if message.error is not None:
             status.update(plain(message.error, 2000, "bold red"))
             return
-        assert message.table is not None
+        assert message.table is not None and message.result is not None
+        await self.query_one("#result", ResultGrid).remove()
+        grid = ResultGrid(id="result", backend=ResultBackend(message.table, message.result.mask),
+                          render_markup=False, null_rep="NULL")
+        await self.query_one("#console", Vertical).mount(grid)
+        self.result = message.result
         self.shown_rows = message.table.num_rows
-        await self.query_one("#result", FastTable).remove()
-        fresh = FastTable(
-            id="result", backend=ArrowBackend(message.table), render_markup=False,
-            null_rep="NULL",
-        )
-        await self.query_one("#console", Vertical).mount(fresh)
-        more = "" if self.cursor and self.cursor.done else "+ (fetching)"
-        status.update(Text(f"{_rows(message.table.num_rows)}{more} · {message.seconds:.2f} s"))
+        self.wanted_rows = AHEAD_ROWS
+        self.to_end = False
+        self.complete = message.result.done
+        self.watch(grid, "scroll_y", self._near_the_end, init=False)
+        self.watch(grid, "cursor_coordinate", self._near_the_end, init=False)
+        self._show_status(f" · {message.seconds:.2f} s")
+        self.fetch_more()
 
     def on_sql_screen_more(self, message: More) -> None:
         """Append a chunk in place: the cursor and scroll position stay where they are."""
-        table = self.query_one("#result", FastTable)
-        backend = table.backend
-        if self.shown_rows is None or not isinstance(backend, ArrowBackend):
+        if message.result is not self.result or self.shown_rows is None:
             return
-        if message.table.num_rows:
-            self.shown_rows += message.table.num_rows
-            more = ArrowBackend(message.table).data.cast(backend.data.schema)
-            backend.data = pa.Table.from_batches([*backend.data.to_batches(),
-                                                  *more.to_batches()])
-            backend._reset_content_widths()  # noqa: SLF001
-            table._require_update_dimensions = True  # noqa: SLF001
-            table._clear_caches()  # noqa: SLF001
-            table.refresh()
-        tail = "" if message.done else "+ (fetching)"
-        self.query_one("#status", Static).update(Text(f"{_rows(self.shown_rows)}{tail}"))
+        grid = self.query_one("#result", ResultGrid)
+        backend = grid.backend
+        if message.table.num_rows and isinstance(backend, ResultBackend):
+            backend.append(message.table)
+            self.shown_rows = backend.row_count
+            grid._require_update_dimensions = True  # noqa: SLF001
+            grid._clear_caches()  # noqa: SLF001
+            grid.refresh()
+        self.complete = message.done
+        self._go_to_end()
+        self._show_status()
+
+    def on_result_grid_wants_end(self, _message: ResultGrid.WantsEnd) -> None:
+        self.to_end = True
+        self._want(EVERYTHING)
+        self._go_to_end()
+
+    def _go_to_end(self) -> None:
+        """Once every row is held, put the cursor on the last one (after `ctrl+end`)."""
+        if self.to_end and self.complete:
+            self.to_end = False
+            grid = self.query_one("#result", ResultGrid)
+            grid.move_cursor(row=grid.row_count - 1)
+
+    def _near_the_end(self) -> None:
+        grid = self.query_one("#result", ResultGrid)
+        seen = max(grid.cursor_row, int(grid.scroll_y) + grid.size.height)
+        self._want(seen + AHEAD_ROWS)
+
+    def _want(self, rows: int) -> None:
+        if self.result is None or self.complete or rows <= self.wanted_rows:
+            return
+        self.wanted_rows = rows
+        self.fetch_more()
+        self._show_status()
+
+    def _show_status(self, tail: str = "") -> None:
+        rows = self.shown_rows or 0
+        if self.result is None or self.complete:
+            more = ""
+        elif self.result.fetched < self.wanted_rows:
+            more = "+ (fetching)"
+        else:
+            more = "+ (more as you scroll)"
+        self.query_one("#status", Static).update(Text(f"{_rows(rows)}{more}{tail}"))
 
     def action_history(self, step: int) -> None:
         if not self.history:

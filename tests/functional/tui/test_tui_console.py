@@ -1,0 +1,126 @@
+"""The SQL console's privacy through the real app: every PII type masked, reveal audited.
+
+The console's grid shows what the session's masked views return and passes the rows it
+draws through the output-side net (`sentinel.tui.grid`). These tests read the cells as
+the grid draws them, for every row.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.widgets import Static, TextArea
+
+from sentinel.ingest.engine import ingest_paths
+from sentinel.output import cell_text
+from sentinel.pii.catalog import default_catalog
+from sentinel.store import audit
+from sentinel.store.db import open_db
+from sentinel.tui.app import SentinelApp
+from sentinel.tui.screens.sql import ResultGrid, SqlScreen
+from sentinel.workspace import Workspace
+from tests.conftest import litellm_line, write_lines
+from tests.functional.tui.conftest import CARD
+from tests.unit.pii.test_catalog_examples import EXAMPLES
+
+pytestmark = pytest.mark.asyncio
+
+CUSTOM = ("employee_id", "staff EMP-482913 asked", "EMP-482913")
+CUSTOM_DETECTOR = '\n[[pii.detectors]]\nname = "employee_id"\npattern = "EMP-[0-9]{6}"\n'
+PLANTED = [(kind, text, value) for kind, cases in EXAMPLES.items() for text, value, _ in cases]
+PLANTED.append(CUSTOM)
+
+
+async def wait_for(pilot: Any, condition: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the app did not get there in time")
+        await pilot.pause(0.05)
+
+
+def status(screen: SqlScreen) -> str:
+    rendered = screen.query_one("#status", Static).render()
+    return rendered.plain if isinstance(rendered, Text) else str(rendered)
+
+
+async def run(pilot: Any, app: SentinelApp, query: str) -> list[list[str]]:
+    """Run `query` in the console and return every row as the grid draws it."""
+    if not isinstance(app.screen, SqlScreen):
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SqlScreen))
+    screen = app.screen
+    assert isinstance(screen, SqlScreen)
+    before = screen.result
+    screen.query_one(TextArea).text = query
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: screen.result is not before and screen.complete
+                   and "row" in status(screen))
+    grid = screen.query_one("#result", ResultGrid)
+    return [[str(cell) for cell in grid.get_row_at(i)] for i in range(grid.row_count)]
+
+
+@pytest.fixture()
+def pii_workspace(tmp_path: Path) -> Workspace:
+    """One event per example of every detector (built-in and a custom one)."""
+    ws = Workspace.init(tmp_path / "ws")
+    with ws.config_path.open("a", encoding="utf-8") as config:
+        config.write(CUSTOM_DETECTOR)
+    ws = Workspace.open(ws.root)
+    lines = [litellm_line(i, prompt=text) for i, (_, text, _) in enumerate(PLANTED)]
+    ingest_paths(ws, [write_lines(tmp_path / "gw.jsonl", lines)])
+    return ws
+
+
+async def test_the_plants_cover_every_type_the_masker_knows() -> None:
+    known = {detector.name for detector in default_catalog().detectors} | {CUSTOM[0]}
+    assert {kind for kind, _, _ in PLANTED} == known
+
+
+async def test_console_output_is_masked_for_every_pii_type(pii_workspace: Workspace) -> None:
+    app = SentinelApp(pii_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        rows = await run(pilot, app, "SELECT prompt_text, response_text, raw FROM events")
+        assert len(rows) == len(PLANTED)
+        shown = "\n".join("\t".join(row) for row in rows)
+        for kind, _, value in PLANTED:
+            for form in {value, cell_text(value)}:
+                assert form not in shown, f"{kind} shown in clear"
+        assert "card ****1111" in shown and "employee_id" in shown
+
+
+async def test_a_value_a_query_builds_is_caught_by_the_net(pii_workspace: Workspace) -> None:
+    """No stored text holds this card; the query assembles it, the drawn row is masked."""
+    app = SentinelApp(pii_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        rows = await run(pilot, app, "SELECT 'card ' || '4111 1111 ' || '1111 1111' AS built")
+        assert rows and CARD not in rows[0][0] and "****1111" in rows[0][0]
+
+
+async def test_console_reveal_is_audited_and_shows_clear_text(pii_workspace: Workspace) -> None:
+    app = SentinelApp(pii_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        query = "SELECT prompt_text FROM events WHERE prompt_text LIKE '%1111%'"
+        rows = await run(pilot, app, query)
+        assert rows and not any(CARD in row[0] for row in rows)
+        screen = app.screen
+        assert isinstance(screen, SqlScreen)
+        masked = screen.result
+        await pilot.press("ctrl+o")
+        await pilot.press(*"chargeback dispute")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.result is not masked and screen.complete)
+        grid = screen.query_one("#result", ResultGrid)
+        shown = [str(grid.get_row_at(i)[0]) for i in range(grid.row_count)]
+        assert any(CARD in cell for cell in shown)
+    con = open_db(pii_workspace.state_db)
+    try:
+        reveals = [e for e in audit.entries(con) if e.action == "reveal"]
+    finally:
+        con.close()
+    assert reveals and reveals[-1].detail["reason"] == "chargeback dispute"
+    assert reveals[-1].detail["command"] == "tui sql"
