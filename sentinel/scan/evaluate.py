@@ -194,11 +194,15 @@ def _record(
     last: datetime,
     count: int,
     events: list[dict[str, Any]],
+    linked_total: int | None = None,
 ) -> AlertRecord:
+    """`events` in (ts, event_id) order; `linked_total` their number before a cap in SQL."""
+    relative: dict[str, str] = {}  # an alert's events share a few lake files
     linked = tuple(
         AlertEvent(
             e["event_id"], _iso(e["ts"]), e["source"], e["source_file"], e["source_offset"],
-            relative_lake_file(e["lake_file"], ws),
+            relative.get(e["lake_file"])
+            or relative.setdefault(e["lake_file"], relative_lake_file(e["lake_file"], ws)),
         )
         for e in events[:MAX_EVENTS_PER_ALERT]
     )
@@ -210,7 +214,8 @@ def _record(
         group_key=group_key, first_ts=first_ts, last_ts=_iso(last), event_count=int(count),
         tags=tuple(rule.loaded.tags), events=linked,
     )
-    detail = {"events_truncated": True} if len(events) > MAX_EVENTS_PER_ALERT else {}
+    total = len(events) if linked_total is None else linked_total
+    detail = {"events_truncated": True} if total > MAX_EVENTS_PER_ALERT else {}
     return AlertRecord(alert, rule.kind, group_fields, detail)
 
 
@@ -240,30 +245,38 @@ def _correlation(
         f"AND '{high.isoformat()}'::TIMESTAMPTZ",
     )
     group = correlation_group(rule)
-    rows = _run(
-        duck, f"SELECT * FROM ({rule.sql}) WHERE window_end >= ?::TIMESTAMPTZ",
+    # The bursts go to a table, and their events are linked in one join over the
+    # lookback (one scan, however many bursts), at most MAX_EVENTS_PER_ALERT per burst.
+    _run(
+        duck,
+        "CREATE OR REPLACE TEMP TABLE correlation_bursts AS SELECT row_number() OVER "
+        "(ORDER BY window_start) AS burst, * "
+        f"FROM ({rule.sql}) WHERE window_end >= ?::TIMESTAMPTZ",
         [low.isoformat()],
     )
+    rows = _run(duck, "SELECT * EXCLUDE (event_ids) FROM correlation_bursts ORDER BY burst")
     columns = [d[0] for d in rows.description]
-    records = []
-    for row in rows.fetchall():
-        item = dict(zip(columns, row, strict=True))
-        fields = {name: item.get(name) for name in group}
-        events = _run(
+    bursts = [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
+    linked = {
+        burst: (events, total)
+        for burst, events, total in _run(
             duck,
-            "SELECT event_id, ts, source, source_file, source_offset, filename AS lake_file "
-            "FROM events WHERE event_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY ts, event_id",
-            [list(item["event_ids"])],
+            "SELECT burst, list(struct_pack(event_id, ts, source, source_file, source_offset, "
+            f"lake_file) ORDER BY ts, event_id)[1:{MAX_EVENTS_PER_ALERT}], count(*) "
+            "FROM (SELECT burst, unnest(event_ids) AS event_id FROM correlation_bursts) "
+            "JOIN (SELECT event_id, ts, source, source_file, source_offset, filename AS lake_file "
+            "FROM events) USING (event_id) GROUP BY burst",
         ).fetchall()
-        linked = [
-            dict(zip(("event_id", "ts", "source", "source_file", "source_offset", "lake_file"),
-                     e, strict=True))
-            for e in events
-        ]
+    } if bursts else {}
+    records = []
+    for item in bursts:
+        fields = {name: item.get(name) for name in group}
+        events, total = linked.get(item["burst"], ([], 0))
         group_key = ", ".join(f"{k}={v}" for k, v in fields.items())
         records.append(
             _record(ws, rule, group_key, fields, item["window_start"], item["window_end"],
-                    item["event_count"], linked)
+                    item["event_count"], events, total)
         )
+    _run(duck, "DROP TABLE correlation_bursts")
     _run(duck, "DROP VIEW events")
     return records

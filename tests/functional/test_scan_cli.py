@@ -113,6 +113,16 @@ def test_scan_increments_and_exit_codes(
     new = {a["rule_id"][-2:]: a for a in map(json.loads, third.stdout.splitlines())}
     assert new["01"]["event_count"] == 1
     assert new["04"]["event_count"] == 60  # the burst spans both batches
+    con = sqlite3.connect(workspace.state_db)
+    linked = con.execute(
+        "SELECT e.event_id, e.lake_file, e.source_offset FROM alert_events e "
+        "JOIN alerts a USING (alert_id) WHERE a.alert_id = ?", (new["04"]["alert_id"],)
+    ).fetchall()
+    con.close()
+    # Every event of the burst is linked with its provenance, lake file relative to the lake.
+    assert len({event_id for event_id, _, _ in linked}) == 60
+    assert {lake.split("/")[0] for _, lake, _ in linked} == {"source=litellm"}
+    assert all(offset is not None for _, _, offset in linked)
     assert "1 new batches" in third.stderr
     lake_files = list(workspace.lake_dir.glob("source=litellm/*/*.parquet"))
     assert len(lake_files) == 2
