@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.demo import generate
+from sentinel.demo.manifest import DemoManifest
 from sentinel.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +51,34 @@ def write_lines(path: Path, lines: list[str], newline_at_end: bool = True) -> Pa
 
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def cli_ok(run: RunCli, *args: str) -> str:
+    """Run a command that must succeed without a traceback; its stdout."""
+    result = run(*args)
+    assert result.returncode == 0, f"{args}: {result.stdout}{result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+DEMO_EVENTS = 1000
+"""The size of the shared small demo: every plant of `make run`, less background traffic."""
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoManifest]:
+    """A demo workspace written, ingested and scanned by the real CLI (`sentinel demo`), and
+    the manifest of what it planted. Shared by the session: tests may read its lake, and
+    may write its state.db only where they own the cases they touch."""
+    ws_dir = tmp_path_factory.mktemp("demo") / "ws"
+    result = subprocess.run(
+        [sys.executable, "-m", "sentinel", "--quiet", "--workspace", str(ws_dir), "demo",
+         "--events", str(DEMO_EVENTS)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    # The generator is deterministic: the same seed and size give the CLI's manifest.
+    return ws_dir, generate(tmp_path_factory.mktemp("manifest"), seed=7, events=DEMO_EVENTS)
 
 
 @pytest.fixture()

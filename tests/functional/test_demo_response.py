@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,13 +29,12 @@ from typing import Any
 
 import pytest
 
-from sentinel.demo import generate
 from sentinel.demo.manifest import DemoManifest
 from sentinel.demo.world import INTRUDER_IP
 from sentinel.store.incidents import parse_ts
 from tests.conftest import RunCli
+from tests.conftest import cli_ok as ok
 
-EVENTS = 1000
 DEDUP_WINDOW = timedelta(hours=24)  # IncidentsConfig's default; the demo sets none
 
 # Planted scenario -> (title of the rule that finds it, the playbook of its case).
@@ -59,16 +59,12 @@ STOLEN_LAPTOP = ("new_ip_off_hours", "console_brute_force", "bedrock_logging_del
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoManifest]:
-    ws_dir = tmp_path_factory.mktemp("demo") / "ws"
-    result = subprocess.run(
-        [sys.executable, "-m", "sentinel", "--quiet", "--workspace", str(ws_dir), "demo",
-         "--events", str(EVENTS)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    # The generator is deterministic: the same seed and size give the CLI's manifest.
-    return ws_dir, generate(tmp_path_factory.mktemp("manifest"), seed=7, events=EVENTS)
+def demo(small_demo: tuple[Path, DemoManifest], tmp_path_factory: pytest.TempPathFactory
+         ) -> tuple[Path, DemoManifest]:
+    """A copy of the session's demo workspace: these tests change its cases and timeline."""
+    ws_dir = tmp_path_factory.mktemp("response") / "ws"
+    shutil.copytree(small_demo[0], ws_dir)
+    return ws_dir, small_demo[1]
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +75,6 @@ def cli(demo: tuple[Path, DemoManifest]) -> RunCli:
             capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
         )
     return run
-
-
-def ok(cli: RunCli, *args: str) -> str:
-    result = cli(*args)
-    assert result.returncode == 0, f"{args}: {result.stdout}{result.stderr}"
-    assert "Traceback" not in result.stderr
-    return result.stdout
 
 
 def incidents(cli: RunCli) -> list[dict[str, Any]]:

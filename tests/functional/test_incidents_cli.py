@@ -19,6 +19,7 @@ from sentinel.store.db import open_db
 from sentinel.store.incidents import Alert, AlertEvent
 from sentinel.workspace import Workspace
 from tests.conftest import RunCli, litellm_line, write_lines
+from tests.conftest import cli_ok as ok
 
 CARD = "4111 1111 1111 1111"
 
@@ -40,13 +41,6 @@ def case(workspace: Workspace, tmp_path: Path) -> Workspace:
     finally:
         con.close()
     return workspace
-
-
-def ok(run_cli: RunCli, *args: str) -> str:
-    result = run_cli(*args)
-    assert result.returncode == 0, f"{args}: {result.stdout}{result.stderr}"
-    assert "Traceback" not in result.stderr
-    return result.stdout
 
 
 def test_a_responder_completes_a_playbook_from_the_cli(
