@@ -66,7 +66,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from sentinel.detect import correlation
+from sentinel.detect import correlation, folding
 from sentinel.detect.fields import (
     LIST_ELEMENT,
     TEXT_KEYWORD_FIELDS,
@@ -183,6 +183,32 @@ class SentinelBackend(TextQueryBackend):
         self, r: SigmaRegularExpression, state: ConversionState
     ) -> str | DeferredQueryExpression:
         return quote_literal(r.escape([], "\\", False, True))
+
+    # --- value lists on one field, folded (see `sentinel.detect.folding`) -----------------
+
+    def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Any:
+        folded = self._fold(cond)
+        return folded if folded is not None else super().convert_condition_or(cond, state)
+
+    def _fold(self, cond: ConditionOR) -> str | None:
+        """One expression for an OR of CIDRs, or of plain ASCII substrings, on one field."""
+        args = [arg for arg in cond.args if isinstance(arg, Cond)]
+        if len(args) < 2 or len(args) != len(cond.args):
+            return None
+        fields = {arg.field for arg in args}
+        if len(fields) != 1 or LIST_ELEMENT in fields or None in fields:
+            return None
+        ref = self.field(str(args[0].field))
+        if ref.kind == "list":
+            return None
+        values = [arg.value for arg in args]
+        networks = [v.network for v in values if isinstance(v, SigmaCIDRExpression)]
+        if len(networks) == len(values):
+            return folding.networks_sql(ref.text_sql, networks)
+        literals = [_substring(v) for v in values]
+        if all(text is not None and folding.foldable_literal(text) for text in literals):
+            return folding.substrings_sql(ref.text_sql, [t for t in literals if t])
+        return None
 
     # --- atomic conditions: NULL safety and list columns --------------------------------
 
@@ -348,6 +374,20 @@ class SentinelBackend(TextQueryBackend):
     convert_correlation_temporal_ordered_rule = convert_correlation_event_count_rule
     convert_correlation_value_sum_rule = convert_correlation_event_count_rule
     convert_correlation_value_avg_rule = convert_correlation_event_count_rule
+
+
+def _substring(value: Any) -> str | None:
+    """The literal of a case-insensitive `*literal*` value (no other wildcard), else None."""
+    star = SpecialChars.WILDCARD_MULTI
+    if (
+        not isinstance(value, SigmaString)
+        or isinstance(value, SigmaCasedString)
+        or len(value) < 3
+        or not (value.startswith(star) and value.endswith(star))
+        or value[1:-1].contains_special()
+    ):
+        return None
+    return str(value[1:-1].convert(None, None, None, ""))
 
 
 def _as_string(value: Any) -> SigmaString:

@@ -115,8 +115,10 @@ def test_cidr_ipv4_uses_prefix_arithmetic(detection, run):
 
 def test_cidr_ipv6_and_zero_prefix(detection, run):
     sql = detection("sel:\n  client_ip|cidr: ['2001:db8:8000::/33', '0.0.0.0/0']\ncondition: sel\n")
-    assert '(sentinel_ipv6("client_ip") >> 95) = ' in sql
-    assert '(sentinel_ipv4("client_ip") IS NOT NULL)' in sql
+    # A list of networks parses the address once per family (sentinel.detect.folding).
+    assert sql.count('sentinel_ipv6("client_ip")') == 1
+    assert sql.count('sentinel_ipv4("client_ip")') == 1
+    assert "(sentinel_ip >> 95) = " in sql and "sentinel_ip IS NOT NULL" in sql
     events = [
         {"client_ip": "2001:db8:8000::1"},
         {"client_ip": "2001:DB8:FFFF:1::"},
@@ -314,3 +316,57 @@ def test_condition_output_format(sigma):
     assert queries == [
         "source IN ('openai_audit') AND (coalesce(lower(\"action\") = lower('x'), false))"
     ]
+
+
+NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "100.64.0.0/10",
+            "::1/128", "fc00::/7", "fe80::/10", "2001:db8:8000::/33"]
+ADDRESSES = ["10.0.0.1", "10.255.255.255", "11.0.0.0", "172.15.255.255", "172.16.0.0",
+             "172.31.255.255", "172.32.0.0", "192.168.1.1", "192.169.0.0", "127.0.0.1",
+             "100.63.255.255", "100.64.0.0", "100.127.255.255", "100.128.0.0", "8.8.8.8",
+             "::1", "::2", "fc00::1", "fdff:ffff::1", "fe00::1", "fe80::1%eth0", "febf::1",
+             "fec0::1", "2001:db8:8000::1", "2001:db8:7fff::1", "::ffff:10.0.0.1", "010.0.0.1",
+             "10.0.0", "10.0.0.256", "", "not an ip", None]
+
+
+def test_cidr_lists_fold_into_one_parse_and_agree_with_ipaddress(detection, run):
+    import ipaddress
+
+    listed = ", ".join(f"'{n}'" for n in NETWORKS)
+    sql = detection(f"sel:\n  client_ip|cidr: [{listed}]\ncondition: sel\n")
+    assert sql.count("sentinel_ipv4(") == 1 and sql.count("sentinel_ipv6(") == 1
+    expected = []
+    for index, address in enumerate(ADDRESSES):
+        try:
+            parsed = ipaddress.ip_address((address or "").split("%")[0])
+        except ValueError:
+            continue
+        if any(parsed in ipaddress.ip_network(n) for n in NETWORKS
+               if ipaddress.ip_network(n).version == parsed.version):
+            expected.append(f"e{index}")
+    assert run(sql, [{"client_ip": a} for a in ADDRESSES]) == sorted(expected)
+    # `not` of the folded list: a missing address is "not in the list".
+    negated = detection(f"sel:\n  client_ip|cidr: [{listed}]\ncondition: not sel\n")
+    everything = [f"e{i}" for i in range(len(ADDRESSES))]
+    assert run(negated, [{"client_ip": a} for a in ADDRESSES]) == sorted(
+        e for e in everything if e not in expected
+    )
+
+
+def test_substring_lists_fold_into_one_regex_with_lower_semantics(detection, run):
+    sql = detection("sel:\n  prompt_text|contains: [Kit, 'a.b', 'pIn']\ncondition: sel\n")
+    assert sql.count("regexp_matches(") == 1 and "lower(" not in sql
+    texts = [
+        "the \u212aIT bag",  # Kelvin sign: lower() gives 'kit'
+        "a PİN code",  # dotted capital I: lower() gives 'pin'
+        "a.b",
+        "axb",  # '.' is a literal, not "any character"
+        "ſkit",  # long s is not 's' for lower(); 'kit' still matches
+        "pſn",
+        None,
+        "KIT",
+    ]
+    assert run(sql, [{"prompt_text": t} for t in texts]) == ["e0", "e1", "e2", "e4", "e7"]
+    # Non-ASCII values keep one comparison each (lower() semantics there are DuckDB's).
+    mixed = detection("sel:\n  prompt_text|contains: ['café', 'tea']\ncondition: sel\n")
+    assert "regexp_matches(" not in mixed
+    assert run(mixed, [{"prompt_text": "CAFÉ au lait"}, {"prompt_text": "TEA"}]) == ["e0", "e1"]
