@@ -7,13 +7,20 @@ customer data and the key that makes PII digests unguessable):
     state.db        SQLite case store  lake/.staging/   Parquet files not yet committed
     secret.key      HMAC key           quarantine/      rejected records, JSON lines
     demo-logs/      `sentinel demo`    logs/            sentinel's own log
+
+Processes that must not overlap on one workspace (two ingests, two scans) serialise on
+`workspace_lock(ws, name)`: an exclusive `flock` on `lake/.<name>.lock`, released by the
+kernel if the holder dies, so a crash never leaves a stale lock behind.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +231,20 @@ class Workspace:
             return bytes.fromhex((self.root / "secret.key").read_text().strip())
         except (OSError, ValueError) as exc:
             raise WorkspaceError(f"cannot read {self.root / 'secret.key'}: {exc}") from exc
+
+
+@contextmanager
+def workspace_lock(ws: Workspace, name: str) -> Iterator[None]:
+    """Hold the workspace's `name` lock (e.g. "ingest", "scan"); waits for another holder."""
+    if not name.isidentifier():
+        raise ValueError(f"lock name {name!r} is not a plain word")
+    fd = os.open(ws.root / "lake" / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 _WORKSPACE_MARKERS = (CONFIG_NAME, "secret.key", "state.db")

@@ -19,7 +19,6 @@ see a batch that a crash later removes.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -35,7 +34,7 @@ from sentinel.ingest import quarantine
 from sentinel.ingest.framing import Rejected
 from sentinel.lake.writer import fsync_path
 from sentinel.store.db import transaction
-from sentinel.workspace import Workspace
+from sentinel.workspace import Workspace, workspace_lock
 
 
 @dataclass(frozen=True)
@@ -53,14 +52,8 @@ def new_batch_id() -> str:
 @contextmanager
 def ingest_lock(ws: Workspace) -> Iterator[None]:
     """One ingesting process per workspace; readers never take it."""
-    path = ws.root / "lake" / ".ingest.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with workspace_lock(ws, "ingest"):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def stage_quarantine(

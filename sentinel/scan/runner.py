@@ -15,9 +15,7 @@ rules); this module decides which files each pass reads, runs it and records the
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import sqlite3
 import time
 import uuid
@@ -42,7 +40,7 @@ from sentinel.scan.lakefiles import all_files, batch_range, newest_seq
 from sentinel.store import alerts as alert_store
 from sentinel.store.db import open_db
 from sentinel.store.incidents import Alert
-from sentinel.workspace import Workspace
+from sentinel.workspace import Workspace, workspace_lock
 
 
 @dataclass
@@ -126,14 +124,8 @@ def compile_rules(
 @contextmanager
 def scan_lock(ws: Workspace) -> Iterator[None]:
     """One scan at a time per workspace; a second one waits for the first."""
-    path = ws.root / "lake" / ".scan.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with workspace_lock(ws, "scan"):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
