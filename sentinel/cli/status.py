@@ -16,10 +16,11 @@ from sentinel.workspace import Workspace
               show_default=True, help="Text for people, JSON for monitoring.")
 @click.pass_context
 def status(ctx: click.Context, fmt: str) -> None:
-    """Show whether `sentinel watch` runs, and per watched file how far it has read.
+    """Show whether `sentinel watch` runs, how far it has read, and what it found.
 
     Per file: bytes read (offset) against its size, the lag between them, the time of
-    its last committed batch and its quarantined records. Exit code 0 when the daemon
+    its last committed batch and its quarantined records. Then detection: the last
+    scan, the alerts, and the newest open incidents. Exit code 0 when the daemon
     runs, 1 when it does not (for monitoring checks).
 
     Example: sentinel status --format json
@@ -41,6 +42,12 @@ def status(ctx: click.Context, fmt: str) -> None:
             since = f" since {report.since}" if report.since else ""
             click.echo(f"daemon: stopped{since}")
         click.echo(f"files: {len(report.files)} watched, {report.lag:,} bytes behind")
+        found = report.detection
+        click.echo(f"detection: last scan {found.last_scan_at or '-'}; {found.alerts:,} "
+                   f"alerts, {found.open_incidents:,} open incidents")
+        for case in found.newest:
+            click.echo(f"  #{case.incident_id} {case.severity:<8} {case.status:<12} "
+                       f"{case.event_count:>6,} events  {printable(case.title)}")
         if report.files:
             rows = [("FILE", "SOURCE", "OFFSET", "SIZE", "LAG", "LAST BATCH", "QUARANTINED")]
             rows += [

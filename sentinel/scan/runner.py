@@ -150,10 +150,14 @@ def run_scan(
     since: datetime | None = None,
     progress: bool = False,
     open_incidents: bool = True,
+    compiled_pack: tuple[list[CompiledRule], list[RuleProblem], Taxonomy] | None = None,
 ) -> ScanReport:
-    """Scan the new events (or, with `since`, every event from then on) and record alerts."""
+    """Scan the new events (or, with `since`, every event from then on) and record alerts.
+
+    `compiled_pack` is `compile_rules(ws, rules)` done earlier (the watcher keeps it while
+    the rule files are unchanged)."""
     started = time.monotonic()
-    compiled, problems, taxonomy = compile_rules(ws, rules)
+    compiled, problems, taxonomy = compiled_pack or compile_rules(ws, rules)
     con = open_db(ws.state_db)
     try:
         with scan_lock(ws):

@@ -1,9 +1,12 @@
 """The watch loop: hints and rescans in, exactly-once ingest and detection out.
 
 One pass: take the file events gathered since the last pass (or list every watched
-path when the rescan is due), ask the tracker which files are due, read each from its
-checkpoint under the workspace's ingest lock, then run the incremental scan for the
-sources that received events. Invariants:
+path when the rescan is due), ask the tracker which files are due, and read each from
+its checkpoint under the workspace's ingest lock. Every committed batch pokes the
+detection thread (`detection.Detector`), which runs the incremental scan beside the
+reads. One `Runtime` serves the daemon's whole life: the config in force, the DuckDB
+ingest session with its bound queries, the PII pool, the read buffers and `state.db`.
+Invariants:
 
 - a checkpoint only moves inside the transaction that commits its batch (`batches`),
   so a SIGKILL at any moment loses nothing and duplicates nothing;
@@ -11,7 +14,13 @@ sources that received events. Invariants:
   retried with a growing delay: nothing is skipped, no offset runs ahead;
 - a file that cannot be read is reported once and not retried until it changes;
 - SIGTERM/SIGINT stop between batches (the batch being written is committed first);
-  SIGHUP reloads `sentinel.toml`, keeping the old config if the new one is invalid.
+  SIGHUP reloads `sentinel.toml` through the Runtime, keeping the old config (and
+  logging why) if the new one is invalid; rules and filters are compiled again;
+- every part of the daemon reads one config snapshot (`Pinned`): editing
+  `sentinel.toml` changes nothing until SIGHUP, and a broken edit never stops ingest
+  or detection;
+- one read pass lasts about `READ_PASS_SECONDS` at most (a file growing as fast as it
+  is read would otherwise hold the loop): a file cut short stays due for the next pass.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -36,8 +46,8 @@ from sentinel.ingest import batches
 from sentinel.ingest.engine import Tail, formats_for, ingest_file
 from sentinel.runtime import Runtime
 from sentinel.watch import lock as daemon_lock
-from sentinel.watch.detection import scan_hook
-from sentinel.watch.log import EventLog
+from sentinel.watch.detection import Detector
+from sentinel.watch.log import EventLog, library_warnings
 from sentinel.watch.notify import notify
 from sentinel.watch.observe import Hints, Observers
 from sentinel.watch.recovery import quarantine_unreadable, skip_to_end_once, verify_checkpoint
@@ -47,20 +57,34 @@ from sentinel.workspace import Workspace
 
 HEARTBEAT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 1.0
+READ_PASS_SECONDS = 2.0
 STORE_RETRY_MAX = 30.0
 _STORE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
+@dataclass(frozen=True)
+class Pinned(Workspace):
+    """A workspace whose config is the daemon's snapshot, not the file as it is now."""
+
+    pinned: Config | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def config(self) -> Config:
+        assert self.pinned is not None
+        return self.pinned
+
+
 class Daemon:
-    def __init__(self, ws: Workspace, log: EventLog) -> None:
-        self.ws, self.log = ws, log
-        self.config: Config = ws.config
+    def __init__(self, rt: Runtime, log: EventLog) -> None:
+        self.rt, self.log = rt, log
+        self.config: Config = rt.config
+        self.ws: Workspace = Pinned(rt.workspace.root, pinned=self.config)
         self.wake = threading.Event()
         self.hints = Hints(self.wake)
         self.stopping = False
         self.reload_requested = False
         self.tracker = Tracker(self.config.daemon)
-        self.targets: list[Target] = targets_of(ws)
+        self.targets: list[Target] = targets_of(self.ws)
         self.observers: Observers | None = None
         self.formats: dict[str | None, Any] = {}
         self.started_at = _now()
@@ -70,22 +94,21 @@ class Daemon:
         self.store_delay = 0.0
         self.next_rescan = 0.0
         self.last_heartbeat = 0.0
-        self.scan = scan_hook()
+        self.read_until = 0.0
+        self.detector = Detector(self.ws, log)
 
     # -- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code (0 on a clean stop)."""
         lock = daemon_lock.DaemonLock.acquire(self.ws)
         previous = self._install_signals()
-        # The Runtime owns the state.db connection, the DuckDB session (its bound queries
-        # kept for the daemon's life), the PII threads and workers, and the read buffers.
-        self.rt = Runtime(self.ws)
         self.con = self.rt.state_db()
         self.duck = self.rt.ingest_session()
         try:
+            self.detector.start()
             self.log.info(
                 "daemon.started", pid=os.getpid(), workspace=str(self.ws.root),
-                watches=len(self.targets), detection="on" if self.scan else "off",
+                watches=len(self.targets), detection="on",
             )
             if not self.targets:
                 self.log.warning("watch.none", note="no [[watch]] table in sentinel.toml")
@@ -103,8 +126,10 @@ class Daemon:
             notify("STOPPING=1")
             if self.observers is not None:
                 self.observers.stop()
+            if not self.detector.stop():
+                self.log.warning("detect.interrupted",
+                                 note="the scan in progress resumes at the next start")
             self.tracker.close_all()
-            self.rt.close()
             self._heartbeat("stopped", force=True)
             self.log.info("daemon.stopped", events=self.totals["events"])
             for signum, handler in previous.items():
@@ -186,6 +211,7 @@ class Daemon:
 
     def _read(self, work: list[Work]) -> None:
         sources: set[str] = set()
+        self.read_until = time.monotonic() + READ_PASS_SECONDS
         with self._ingest_lock() as locked:
             if not locked:
                 return  # a `sentinel ingest` is running: its turn, ours next pass
@@ -195,22 +221,27 @@ class Daemon:
                 self._store_failed(exc)
                 return
             for item in work:
-                if self.stopping:
-                    break
+                if self.stopping or time.monotonic() >= self.read_until:
+                    break  # the rest stays due: read at the next pass
                 if not self._read_one(item, sources):
                     break
-        if sources and self.scan is not None and not self.stopping:
-            self._detect(frozenset(sources))
 
     def _read_one(self, item: Work, sources: set[str]) -> bool:
         """Read one file; False when the store failed (stop this pass)."""
         tracked = item.file
         self.tracker.before_read(tracked)
         path = tracked.read_path
-        tail = Tail(
-            finish=item.finish, batch_bytes=self.config.daemon.batch_bytes,
-            stop=lambda: self.stopping,
-        )
+        cut = False
+
+        def stop() -> bool:
+            # Asked between batches: the previous one is handed to its commit, so the
+            # scan thread may look now; past the pass's time the rest waits its turn.
+            nonlocal cut
+            self.detector.poke()
+            cut = cut or time.monotonic() >= self.read_until
+            return self.stopping or cut
+
+        tail = Tail(finish=item.finish, batch_bytes=self.config.daemon.batch_bytes, stop=stop)
         try:
             verify_checkpoint(self.con, path, self.log)
             report = ingest_file(
@@ -227,7 +258,8 @@ class Daemon:
             self._file_failed(tracked, item, exc)
             return True
         self._store_ok()
-        self.tracker.after_read(item, time.monotonic())
+        self.tracker.after_read(item, time.monotonic(), cut=cut and not self.stopping)
+        self.detector.poke()
         if report.skipped and not report.ignored:
             if report.skipped != "empty file":  # a log just created by rotation: not news
                 self.log.warning("file.skipped", path=str(tracked.path), reason=report.skipped)
@@ -277,17 +309,6 @@ class Daemon:
             self.log.info("store.resumed")
         self.store_delay = 0.0
 
-    def _detect(self, sources: frozenset[str]) -> None:
-        assert self.scan is not None
-        try:
-            alerts = self.scan(self.ws, sources)
-        except Exception as exc:  # noqa: BLE001 - the scan retries from its watermark
-            reason = exc.message if isinstance(exc, SentinelError) else repr(exc)
-            self.log.error("detect.failed", reason=reason, note="retried after the next batch")
-            return
-        if alerts:
-            self.log.info("detect.alerts", alerts=alerts, sources=",".join(sorted(sources)))
-
     @contextlib.contextmanager
     def _ingest_lock(self) -> Iterator[bool]:
         """The lock `sentinel ingest` takes, without waiting for it (see `batches`)."""
@@ -307,17 +328,17 @@ class Daemon:
 
     # -- reload and status -----------------------------------------------------------
     def _reload(self) -> None:
-        fresh = Workspace(self.ws.root)
         try:
-            config = fresh.config
-            targets = targets_of(fresh)
+            config = self.rt.reload_config()
+            ws = Pinned(self.ws.root, pinned=config)
+            targets = targets_of(ws)
         except ConfigError as exc:
             self.log.error("config.invalid", reason=exc.message, note="keeping the old config")
             return
-        self.ws, self.config, self.targets = fresh, config, targets
+        self.ws, self.config, self.targets = ws, config, targets
         self.tracker.config = config.daemon
         self.formats = {}
-        self.scan = scan_hook()
+        self.detector.reload(ws)
         if self.observers is not None:
             self.observers.stop()
         self.observers = Observers(self.targets, self.hints, self.log)
@@ -335,6 +356,11 @@ class Daemon:
             "open_files": self.tracker.open_files, "events": self.totals["events"],
             "quarantined": self.totals["quarantined"], "last_batch_at": self.last_batch_at,
             "store_paused": self.store_delay > 0,
+            "detect": {
+                "scans": self.detector.scans, "alerts": self.detector.alerts,
+                "incidents_opened": self.detector.incidents_opened,
+                "scanning": self.detector.busy,
+            },
         }
         if state == "stopped":
             status["stopped_at"] = status["heartbeat"]
@@ -364,6 +390,7 @@ def _now() -> str:
 
 def run_daemon(workspace: str | os.PathLike[str], log_format: str = "text") -> int:
     """`sentinel watch`: tail the configured paths until stopped; the exit code."""
-    ws = Workspace.open(workspace)
-    ws.config  # noqa: B018 - a broken config fails here, before the lock is taken
-    return Daemon(ws, EventLog(log_format)).run()
+    log = EventLog(log_format)
+    # A broken config fails here, before the lock is taken.
+    with Runtime(Workspace.open(workspace)) as rt, library_warnings(log):
+        return Daemon(rt, log).run()

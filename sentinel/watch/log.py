@@ -8,10 +8,13 @@ tokens are JSON-quoted: no newline, ANSI escape or `key=value` can be forged.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -63,3 +66,33 @@ def _text(value: Any) -> str:
         return json.dumps(value)
     text = str(value)
     return text if _PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=True)
+
+
+class _Forward(logging.Handler):
+    def __init__(self, log: EventLog) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        self.log(level, "library", logger=record.name, message=record.getMessage())
+
+
+@contextlib.contextmanager
+def library_warnings(log: EventLog) -> Iterator[None]:
+    """While the daemon runs, the `sentinel` logger's warnings are events of `log` (one
+    structured line each) instead of the CLI's plain `warning: …` lines."""
+    logger = logging.getLogger("sentinel")
+    saved, level = list(logger.handlers), logger.level
+    for handler in saved:
+        logger.removeHandler(handler)
+    forward = _Forward(log)
+    logger.addHandler(forward)
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.removeHandler(forward)
+        for handler in saved:
+            logger.addHandler(handler)
+        logger.setLevel(level)

@@ -5,6 +5,8 @@ it dies) and its heartbeat file; a heartbeat without the lock is a daemon that w
 stopped or killed, reported as such. Per file, the checkpoint in `state.db` is compared
 with the file as it is now: `lag` is the bytes not yet read (plain files), or the whole
 file when a compressed or single-document file is still waiting for its one read.
+Detection is read from the store: the last scan, the alerts, and the open incidents
+(newest first, `OPEN_SHOWN` of them) with their severity and rule title.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sentinel.ingest import files as file_store
 from sentinel.store.db import open_db
+from sentinel.store.incidents import OPEN_STATUSES
 from sentinel.watch.lock import daemon_running, read_status
 from sentinel.watch.targets import targets_of
 from sentinel.workspace import Workspace
@@ -34,6 +37,27 @@ class FileStatus:
     """new (never read), reading (lag > 0), done (read to its end)."""
 
 
+OPEN_SHOWN = 10
+
+
+@dataclass
+class IncidentLine:
+    incident_id: int
+    severity: str
+    title: str
+    status: str
+    event_count: int
+    last_seen: str
+
+
+@dataclass
+class Detection:
+    last_scan_at: str | None = None
+    alerts: int = 0
+    open_incidents: int = 0
+    newest: list[IncidentLine] = field(default_factory=list)
+
+
 @dataclass
 class Status:
     running: bool
@@ -46,6 +70,7 @@ class Status:
     last_batch_at: str | None = None
     store_paused: bool = False
     files: list[FileStatus] = field(default_factory=list)
+    detection: Detection = field(default_factory=Detection)
 
     @property
     def lag(self) -> int:
@@ -73,6 +98,7 @@ def collect(ws: Workspace) -> Status:
     )
     con = open_db(ws.state_db)
     try:
+        status.detection = _detection(con)
         seen: set[Path] = set()
         for target in targets_of(ws):
             for path in target.list_files():
@@ -82,6 +108,26 @@ def collect(ws: Workspace) -> Status:
     finally:
         con.close()
     return status
+
+
+def _detection(con: sqlite3.Connection) -> Detection:
+    result = Detection()
+    row = con.execute("SELECT max(finished_at) FROM scans").fetchone()
+    result.last_scan_at = row[0] if row else None
+    result.alerts = int(con.execute("SELECT count(*) FROM alerts").fetchone()[0])
+    marks = ",".join("?" * len(OPEN_STATUSES))
+    where = f"WHERE merged_into IS NULL AND status IN ({marks})"
+    result.open_incidents = int(
+        con.execute(f"SELECT count(*) FROM incidents {where}", OPEN_STATUSES).fetchone()[0]
+    )
+    result.newest = [
+        IncidentLine(*row) for row in con.execute(
+            "SELECT incident_id, severity, title, status, event_count, last_seen "
+            f"FROM incidents {where} ORDER BY incident_id DESC LIMIT ?",
+            (*OPEN_STATUSES, OPEN_SHOWN),
+        )
+    ]
+    return result
 
 
 def _file_status(con: sqlite3.Connection, path: Path) -> FileStatus:

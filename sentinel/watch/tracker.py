@@ -175,8 +175,13 @@ class Tracker:
         self._close(min(idle, key=lambda f: f.changed_at))
         return True
 
-    def after_read(self, work: Work, now: float) -> None:
+    def after_read(self, work: Work, now: float, cut: bool = False) -> None:
         tracked = work.file
+        if cut:
+            # Stopped part-way (the pass's time was up): due again at once, but behind
+            # the files that have waited longer, so one busy file cannot starve the rest.
+            tracked.unread_since = now - self.config.batch_seconds
+            return
         tracked.read_size, tracked.read_mtime = tracked.seen
         tracked.unread_since = None
         if work.finish:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from sentinel.ingest import reader
+from sentinel.runtime import Runtime
 from sentinel.watch.daemon import Daemon
 from sentinel.watch.log import EventLog
 from sentinel.workspace import Workspace
@@ -44,7 +45,8 @@ def test_a_full_disk_pauses_reading_and_loses_nothing(
 
     monkeypatch.setattr(reader, "write_staging", flaky_write)
     out = io.StringIO()
-    daemon = Daemon(workspace, EventLog("text", out))
+    rt = Runtime(workspace)
+    daemon = Daemon(rt, EventLog("text", out))
     runner = threading.Thread(target=daemon.run)
     runner.start()
     try:
@@ -62,4 +64,5 @@ def test_a_full_disk_pauses_reading_and_loses_nothing(
     finally:
         daemon.request_stop()
         runner.join(20)
+        rt.close()
     assert not runner.is_alive()

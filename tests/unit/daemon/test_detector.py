@@ -1,0 +1,72 @@
+"""The daemon's scan thread keeps the compiled pack until a rule file or the config changes."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sentinel.scan.runner import ScanReport
+from sentinel.watch.detection import Detector, rules_stamp
+from sentinel.watch.log import EventLog
+from sentinel.workspace import Workspace
+
+RULES = Path(__file__).parents[3] / "detections" / "ai_gateway"
+
+
+def rules_in(ws: Workspace, *names: str) -> Path:
+    """Only these rules: the workspace's own, the bundled pack off."""
+    ws.config_path.write_text(ws.config_path.read_text() + "\n[detect]\nbundled = false\n")
+    folder = ws.root / "detections"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copy(RULES / name, folder / name)
+    return folder
+
+
+class FakeScan:
+    def __init__(self) -> None:
+        self.packs: list[Any] = []
+
+    def __call__(self, ws: Workspace, **kwargs: Any) -> ScanReport:
+        self.packs.append(kwargs["compiled_pack"])
+        return ScanReport("scan", batch_seq=len(self.packs))
+
+
+def test_the_pack_is_compiled_once_and_again_when_a_rule_file_changes(
+    workspace: Workspace,
+) -> None:
+    folder = rules_in(workspace, "credit_card_in_prompt.yml")
+    scan = FakeScan()
+    out = io.StringIO()
+    detector = Detector(workspace, EventLog("text", out), scan=scan)
+    detector._scan_once()
+    detector._scan_once()
+    assert scan.packs[0] is scan.packs[1]
+    assert [r.title for r in scan.packs[0][0]] == ["Payment card number sent to an AI model"]
+    assert out.getvalue().count("detect.rules") == 1
+
+    shutil.copy(RULES / "iban_in_prompt.yml", folder / "iban_in_prompt.yml")  # a new rule
+    detector._scan_once()
+    assert scan.packs[2] is not scan.packs[1] and len(scan.packs[2][0]) == 2
+
+    rule = folder / "iban_in_prompt.yml"
+    rule.write_text(rule.read_text().replace("level: high", "level: low"))
+    os.utime(rule, ns=(1, 1))  # an edit, even one that keeps the size
+    detector._scan_once()
+    assert scan.packs[3] is not scan.packs[2]
+    assert {r.level for r in scan.packs[3][0]} == {"high", "low"}
+
+    detector.reload(workspace)  # SIGHUP: compiled again even if no file changed
+    detector._scan_once()
+    assert scan.packs[4] is not scan.packs[3]
+    assert detector.scanned == 5 and detector.scans == 5
+
+
+def test_the_stamp_follows_rule_and_filter_files(workspace: Workspace) -> None:
+    folder = rules_in(workspace, "credit_card_in_prompt.yml")
+    before = rules_stamp(workspace)
+    (folder / "credit_card_in_prompt.yml").unlink()
+    assert rules_stamp(workspace) != before
