@@ -4,6 +4,11 @@ Each command is a thin layer over `sentinel.detect`: `load_rules` (problems coll
 bad rule never hides the others), `run_examples` (every rule's example events run through
 its compiled SQL in DuckDB) and `compile_rule`. Rule problems are printed on stderr as
 `path:line: message`; tables and SQL go to stdout.
+
+Which sources a rule's logsource selects is the workspace's taxonomy when there is a
+workspace (`--workspace`, `SENTINEL_HOME` or the default): built-in and plugin sources plus
+its `[sources.NAME]` mappings, with its `[detect] variables`, exactly as `sentinel scan`
+compiles them. Outside a workspace, the installed sources alone.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import click
 from sentinel.cli.exits import EXIT_PARTIAL
 from sentinel.content import rules_dir as bundled_rules_dir
 from sentinel.detect.compiler import compile_rule
+from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.rules import RuleProblem, load_rules
 from sentinel.detect.testing import run_examples
-from sentinel.exceptions import RuleError
+from sentinel.exceptions import RuleError, WorkspaceError
+from sentinel.workspace import Workspace
 
 LOCAL_RULES_DIR = Path("detections")
 
@@ -49,6 +56,21 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def _workspace_rules_context(ctx: click.Context) -> tuple[Taxonomy, dict[str, Any]]:
+    """The taxonomy and `[detect] variables` rules compile with (see the module doc)."""
+    root = (ctx.find_root().obj or {}).get("workspace")
+    try:
+        ws = Workspace.open(root) if root else None
+    except WorkspaceError:
+        ws = None
+    if ws is None:
+        return Taxonomy.installed(), {}
+    from sentinel.ingest.engine import custom_sources
+
+    variables = {k: list(v) for k, v in ws.config.detect.variables.items()}
+    return Taxonomy.installed(custom_sources(ws)), variables
+
+
 def _report_problems(problems: Sequence[RuleProblem]) -> None:
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
@@ -64,18 +86,20 @@ def rules() -> None:
 
 @rules.command("list")
 @rules_option
-def list_rules(rules_dir: Path) -> None:
-    """List the rules: id, title, level, log sources, tags.
+@click.pass_context
+def list_rules(ctx: click.Context, rules_dir: Path) -> None:
+    """List the rules: id, title, level, log sources (the workspace's), tags.
 
     Example: sentinel rules list --rules detections/
     """
+    taxonomy, _ = _workspace_rules_context(ctx)
     pack = load_rules([rules_dir])
     rows = [
         [
             loaded.rule_id,
             loaded.rule.title,
             loaded.level,
-            ",".join(loaded.sources),
+            ",".join(loaded.sources_in(taxonomy)),
             ",".join(loaded.tags),
         ]
         for loaded in pack.output_rules
@@ -97,7 +121,8 @@ def test(ctx: click.Context, path: Path | None, rules_dir: Path) -> None:
 
     Example: sentinel rules test detections/openai/api_key_unrestricted.yml
     """
-    report = run_examples([path or rules_dir])
+    taxonomy, variables = _workspace_rules_context(ctx)
+    report = run_examples([path or rules_dir], variables, taxonomy)
     rows = []
     for result in report.results:
         status = "ok" if result.passed else "FAIL"
@@ -121,7 +146,8 @@ def test(ctx: click.Context, path: Path | None, rules_dir: Path) -> None:
 @rules.command("convert")
 @click.argument("rule")
 @rules_option
-def convert(rule: str, rules_dir: Path) -> None:
+@click.pass_context
+def convert(ctx: click.Context, rule: str, rules_dir: Path) -> None:
     """Show the DuckDB SQL of one rule, given by id, name, title or file path.
 
     Example: sentinel rules convert detections/ai_gateway/credit_card_in_prompt.yml
@@ -136,4 +162,5 @@ def convert(rule: str, rules_dir: Path) -> None:
         if located:
             raise RuleError(str(located[0]))
         raise RuleError(f"no rule {rule!r} in {rules_dir} (try `sentinel rules list`)")
-    click.echo(compile_rule(loaded).sql)
+    taxonomy, variables = _workspace_rules_context(ctx)
+    click.echo(compile_rule(loaded, variables, taxonomy).sql)

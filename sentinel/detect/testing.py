@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from sentinel.detect.compiler import CompiledRule, LocatedRuleError, compile_rule
+from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.rules import LoadedRule, RuleProblem, load_rules
 from sentinel.duck import register_macros as install_macros
 from sentinel.schema import EVENT_SCHEMA
@@ -184,15 +185,18 @@ def _applies(case: RuleCase, loaded: LoadedRule) -> bool:
 
 
 def run_examples(
-    inputs: Sequence[str | Path], variables: Mapping[str, Any] | None = None
+    inputs: Sequence[str | Path],
+    variables: Mapping[str, Any] | None = None,
+    taxonomy: Taxonomy | None = None,
 ) -> ExampleReport:
-    """Load, compile and run the examples of every output rule under `inputs`."""
+    """Load, compile and run the examples of every output rule under `inputs`
+    (`taxonomy`: which sources a logsource selects; default the installed sources)."""
     pack = load_rules(inputs)
     report = ExampleReport(problems=list(pack.problems))
     for loaded in pack.output_rules:
         path = examples_path(loaded.path)
         try:
-            compiled = compile_rule(loaded, variables)
+            compiled = compile_rule(loaded, variables, taxonomy)
             if not path.exists():
                 message = f"no examples: {path.name} is missing"
                 raise LocatedRuleError(RuleProblem(loaded.path, loaded.line, message))

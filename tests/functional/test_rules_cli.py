@@ -126,3 +126,56 @@ def test_rules_convert_error_is_one_line():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Detection rule error: ")
     assert "unknown_field.yml:7" in lines[0]
+
+
+PORTKEY = """
+[sources.portkey]
+match = "$.trace_id"
+[sources.portkey.logsource]
+product = "ai_gateway"
+service = "portkey"
+[sources.portkey.fields]
+ts = "$.created_at"
+event_id = "$.trace_id"
+model = "$.model"
+"""
+PORTKEY_RULE = """\
+title: Portkey gpt-4o request
+id: 5a1de000-0000-4000-8000-00000000aaaa
+status: test
+level: low
+logsource: {product: ai_gateway, service: portkey}
+detection:
+  sel: {model: gpt-4o}
+  condition: sel
+"""
+
+
+def test_rules_list_and_convert_see_the_workspace_sources(tmp_path):
+    """A `[sources.NAME]` of the workspace is a log source rules can name (issue 10)."""
+    ws = tmp_path / "ws"
+    assert sentinel("init", str(ws)).returncode == 0
+    with (ws / "sentinel.toml").open("a") as config:
+        config.write(PORTKEY)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "portkey.yml").write_text(PORTKEY_RULE)
+    shutil.copy(REPO / "detections" / "ai_gateway" / "prompt_injection_phrases.yml", rules)
+
+    listed = sentinel("-w", str(ws), "rules", "list", "--rules", str(rules))
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split("  ")[1].strip(): line for line in listed.stdout.splitlines()[2:]}
+    assert rows["Portkey gpt-4o request"].split()[-1] == "portkey"
+    # `product: ai_gateway` alone selects every gateway source, the configured one too.
+    assert "portkey" in rows["Prompt injection or jailbreak phrasing in a prompt"]
+
+    converted = sentinel("-w", str(ws), "rules", "convert", str(rules / "portkey.yml"),
+                         "--rules", str(rules))
+    assert converted.returncode == 0, converted.stderr
+    assert converted.stdout.startswith("SELECT * FROM events WHERE source IN ('portkey')")
+
+    # Without the workspace the source is unknown: a located error, not a traceback.
+    elsewhere = sentinel("-w", str(tmp_path / "none"), "rules", "convert",
+                         str(rules / "portkey.yml"), "--rules", str(rules))
+    assert elsewhere.returncode == 3
+    assert "unsupported logsource" in elsewhere.stderr and "Traceback" not in elsewhere.stderr
