@@ -165,6 +165,9 @@ class DetectConfig:
     a rule with the id of a bundled one replaces it."""
     bundled: bool = True
     """Whether the bundled pack runs at all (false: only the workspace's rules)."""
+    baselines: tuple[str, ...] = ()
+    """Baseline directories or files added to the bundled set (and `<workspace>/baselines`);
+    a baseline with the id of a bundled one replaces it (`bundled = false`: only these)."""
     filters: tuple[str, ...] = ()
     """Directories or files of Sigma filters (meta-rules that tune rules without edits)."""
     disabled: tuple[str, ...] = ()
@@ -322,7 +325,7 @@ class _Parser:
         if data is None:
             return DetectConfig()
         section = self.table(
-            data, "detect", ("rules", "bundled", "filters", "disabled", "variables")
+            data, "detect", ("rules", "baselines", "bundled", "filters", "disabled", "variables")
         )
 
         def strings(key: str) -> tuple[str, ...]:
@@ -345,8 +348,8 @@ class _Parser:
             values[name] = tuple(value)
         bundled = self.typed(section, "bundled", bool) if "bundled" in section else True
         return DetectConfig(
-            rules=strings("rules"), bundled=bundled, filters=strings("filters"),
-            disabled=strings("disabled"), variables=values,
+            rules=strings("rules"), baselines=strings("baselines"), bundled=bundled,
+            filters=strings("filters"), disabled=strings("disabled"), variables=values,
         )
 
     def parse_ingest(self, data: Any) -> IngestConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sentinel.cli.audit import audit_group
+from sentinel.cli.baselines import baselines_group
 from sentinel.cli.config_cmds import config
 from sentinel.cli.demo import demo
 from sentinel.cli.hunt import hunt
@@ -22,6 +23,7 @@ from sentinel.cli.workspace_cmds import ingest, init
 ALL: list[click.Command] = [init, ingest]
 ALL.append(sql)
 ALL.append(rules)
+ALL.append(baselines_group)
 ALL.append(demo)
 ALL.append(hunt)
 ALL.append(sources)

@@ -1,13 +1,14 @@
-"""Where the bundled rule pack and playbooks live, installed or in a checkout.
+"""Where the bundled rule pack, baselines and playbooks live, installed or in a checkout.
 
-The repository keeps them at its top level (`detections/`, `playbooks/`: the docs and
-`sigma check detections/` point there). pyproject.toml maps those folders into this package
-(`sentinel.content.detections`, `sentinel.content.playbooks`), so a built wheel carries
+The repository keeps them at its top level (`detections/`, `baselines/`, `playbooks/`: the
+docs and `sigma check detections/` point there). pyproject.toml maps those folders into this
+package (`sentinel.content.detections`, `…baselines`, `…playbooks`), so a built wheel carries
 them next to this file and `importlib.resources` finds them from any working directory.
 An editable checkout has no copy here; the repository's folders are used instead.
 
 Invariant: every caller that needs the bundled pack (scan, `sentinel rules`, playbooks)
-asks `rules_dir()` / `playbooks_dir()`; nothing else derives the location from `__file__`.
+asks `rules_dir()` / `baselines_dir()` / `playbooks_dir()`; nothing else derives the
+location from `__file__`.
 """
 
 from __future__ import annotations
@@ -35,3 +36,8 @@ def rules_dir() -> Path:
 def playbooks_dir() -> Path:
     """The bundled incident playbooks (`playbooks/`)."""
     return _bundled("playbooks")
+
+
+def baselines_dir() -> Path:
+    """The bundled baselines for unusual access (`baselines/`)."""
+    return _bundled("baselines")

@@ -23,7 +23,7 @@ from typing import Any
 from sentinel.demo import writers
 from sentinel.demo.audit import BOTO_UA, background_cloudtrail, background_openai, role_identity
 from sentinel.demo.audit import cloudtrail_record as ct_record
-from sentinel.demo.incidents import LOGGING_DELETED_DAY, plant_all
+from sentinel.demo.incidents import LOGGING_DELETED_DAY, plant_all, plant_bedrock_first_use
 from sentinel.demo.manifest import DemoFile, DemoManifest
 from sentinel.demo.prompts import SYSTEM_PROMPTS, prompt_for
 from sentinel.demo.records import (
@@ -71,6 +71,8 @@ def generate(
     rng = random.Random(seed)
     world = build_world(rng)
     plants = plant_all(rng, world, days, writers.path_for)
+    plant_bedrock_first_use(random.Random(f"{seed}/bedrock-first-use"), days,
+                            writers.path_for, plants)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[DemoFile] = []
 

@@ -11,7 +11,8 @@ pair is random in AWS's `AKIA…` format, addresses use documentation IP ranges.
 
 The night of day 11–12 is one story: a laptop key is used at 3 a.m. from an unknown
 address, then the same address brute-forces an AWS console password, deletes the
-Bedrock invocation-logging configuration and mints an OpenAI key with admin scopes.
+Bedrock invocation-logging configuration, runs Bedrock models as an IAM user that never
+used Bedrock before (seen only by CloudTrail now) and mints an OpenAI key with admin scopes.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ LOGGING_DELETED_DAY = 12
 class PlantedIncident:
     kind: str
     """credit_card, ssn, customer_record, aws_credentials, new_ip_off_hours,
-    console_brute_force, bedrock_logging_deleted, admin_key_created."""
+    console_brute_force, bedrock_logging_deleted, bedrock_first_use, admin_key_created."""
     source: str
     file: str
     """Path relative to the demo directory."""
@@ -276,3 +277,34 @@ def _plant_intrusion(
                           "'api_key.created'\"", [key_id])
     plants.incidents.append(inc)
     plants.openai.append((event, inc))
+
+
+INTRUDER_CLI_UA = ("aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0 md/arch#x86_64 "
+                   "lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard "
+                   "md/installer#exe md/prompt#off command/bedrock-runtime.invoke-model")
+
+
+def plant_bedrock_first_use(
+    rng: random.Random, days: list[datetime], paths: Any, plants: Plants
+) -> None:
+    """After deleting the logging configuration, the intruder runs Bedrock models as
+    `ops-admin`, an IAM user CloudTrail has seen all along that never invoked Bedrock.
+
+    Its own `rng` (not the world's), so adding it changed no other record of the demo.
+    """
+    start = _at(days, LOGGING_DELETED_DAY, 2 + 36 / 60)
+    inc = PlantedIncident("bedrock_first_use", "cloudtrail",
+                          paths("cloudtrail", start, "us-east-1"), start, "ops-admin",
+                          f"IAM user ops-admin, which never used Bedrock, invokes Claude 3 "
+                          f"times from {INTRUDER_IP} after invocation logging was deleted "
+                          "(only CloudTrail sees it)",
+                          "sentinel sql \"SELECT ts, actor_user, action, client_ip FROM events "
+                          "WHERE actor_user = 'ops-admin' AND action LIKE 'Invoke%'\"",
+                          [INTRUDER_IP], events=3)
+    plants.incidents.append(inc)
+    for i in range(3):
+        ts = start + timedelta(seconds=i * 140 + rng.randint(0, 30))
+        record = ct_record(rng, ts, "bedrock.amazonaws.com", "InvokeModel", "us-east-1",
+                           iam_user_identity(rng, "ops-admin"), INTRUDER_IP, INTRUDER_CLI_UA,
+                           request={"modelId": "anthropic.claude-3-5-sonnet-20240620-v1:0"})
+        plants.cloudtrail.append((record, inc))

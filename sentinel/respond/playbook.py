@@ -37,8 +37,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-import types
-import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -257,51 +255,7 @@ def _cross_checks(book: Playbook) -> list[tuple[tuple[str | int, ...], str]]:
     return found
 
 
-def _pydantic_problems(
-    exc: ValidationError, prefix: tuple[str | int, ...], model: type[BaseModel]
-) -> list[tuple[tuple[str | int, ...], str]]:
-    found: list[tuple[tuple[str | int, ...], str]] = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        where = ".".join(str(p) for p in (*prefix, *loc)) or "playbook"
-        if error["type"] == "extra_forbidden":
-            key = str(loc[-1])
-            allowed = _fields_at(model, loc[:-1])
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            found.append(((*prefix, *loc[:-1], f"<{key}>"), f"unknown key {key!r}{hint}"))
-        elif error["type"] == "missing":
-            parent = ".".join(str(p) for p in (*prefix, *loc[:-1])) or "playbook"
-            found.append(((*prefix, *loc[:-1]), f"{parent}: required key {loc[-1]!r} is missing"))
-        else:
-            message = str(error["msg"]).removeprefix("Value error, ")
-            found.append(((*prefix, *loc), f"{where}: {message}"))
-    return found
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the model reached by following `loc` from `model`."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", {})
-        if part not in fields:
-            return []
-        current = _model_of(fields[part].annotation)
-    return [n for n in getattr(current, "model_fields", {}) if n != "path"]
-
-
-def _model_of(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin in (list, typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _model_of(arg)
-            if found is not None:
-                return found
-    return None
+_pydantic_problems = yamlsafe.pydantic_problems
 
 
 def _line(doc: yamlsafe.Document, loc: tuple[str | int, ...]) -> int:

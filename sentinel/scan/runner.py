@@ -35,7 +35,7 @@ from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.rules import RuleProblem, load_rules
 from sentinel.detect.sqlmacros import install_macros
 from sentinel.exceptions import ConfigError, SentinelError
-from sentinel.scan import evaluate
+from sentinel.scan import baselines, evaluate
 from sentinel.scan.lakefiles import all_files, batch_range, newest_seq
 from sentinel.store import alerts as alert_store
 from sentinel.store.db import open_db
@@ -158,11 +158,13 @@ def run_scan(
     the rule files are unchanged)."""
     started = time.monotonic()
     compiled, problems, taxonomy = compiled_pack or compile_rules(ws, rules)
+    # Baselines are a handful of small YAML files: read on every scan (never stale).
+    bases, base_problems = baselines.compile_baselines(ws, taxonomy)
     con = open_db(ws.state_db)
     try:
         with scan_lock(ws):
-            report = _scan(ws, con, compiled, taxonomy, since, progress)
-            report.problems = problems
+            report = _scan(ws, con, compiled, taxonomy, since, progress, bases)
+            report.problems = problems + base_problems
             if open_incidents and report.alerts:
                 from sentinel.respond.intake import open_incidents as intake
 
@@ -181,6 +183,7 @@ def _scan(
     taxonomy: Taxonomy,
     since: datetime | None,
     progress: bool,
+    bases: Sequence[baselines.CompiledBaseline] = (),
 ) -> ScanReport:
     scan_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     alert_store.begin_scan(con, scan_id)
@@ -219,11 +222,13 @@ def _scan(
                 )
                 stats[rule.rule_id].alerts = len(new)
                 report.alerts.extend(new)
-    duck.close()
     report.stats = list(stats.values())
+    baselines.run_baselines(ws, con, duck, list(bases), since=since, report=report, opened=opened)
+    duck.close()
     report.files_read = len(opened)
     alert_store.finish_scan(
-        con, scan_id, batch_seq=upto, rules=len(compiled), alerts=len(report.alerts),
+        con, scan_id, batch_seq=upto, rules=len(compiled) + len(bases),
+        alerts=len(report.alerts),
         stats={s.rule_id: _stat_json(s) for s in report.stats},
     )
     return report

@@ -1,14 +1,17 @@
 """The demo acceptance of the detection pack (issue 10, "Done when"): over the demo
-workspace, every planted incident of the demo manifest is found by the rule written for
-it, and no high or critical rule fires on anything that was not planted.
+workspace, every planted incident of the demo manifest is found by the rule (or
+baseline) written for it, and no high or critical rule fires on anything that was not
+planted.
 
 The demo is written and ingested through the real CLI (a smaller run than `make run`:
 the same plants, less background traffic); every rule of `detections/` then runs over
-the lake with exactly the SQL the scan runs.
+the lake with exactly the SQL the scan runs. Baselines learn from history, so their
+alerts are read from the scan `sentinel demo` ran (state.db).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -40,7 +43,38 @@ EXPECTED = {
     "bedrock_logging_deleted": "Bedrock invocation logging deleted or text logging turned off",
     "admin_key_created": "OpenAI API key created or updated with all or administrative "
     "permissions",
+    "bedrock_first_use": "Bedrock model invoked by a principal that never used Bedrock before",
 }
+# Planted incidents a baseline must find as well (kind -> baseline title).
+BASELINES = {
+    "new_ip_off_hours": "LiteLLM virtual key used from a new client IP",
+    "bedrock_first_use": "Bedrock model invoked by a principal that never used Bedrock before",
+}
+
+
+class _Baseline:
+    """What the acceptance needs of a baseline alert's source: its level."""
+
+    def __init__(self, level: str) -> None:
+        self.level = level
+
+
+def baseline_hits(ws_dir: Path) -> dict[str, Any]:
+    """title -> (baseline, [{"event_ids": [...], "event_count": n}, ...]) from state.db."""
+    con = sqlite3.connect(ws_dir / "state.db")
+    try:
+        rows = con.execute(
+            "SELECT a.rule_title, a.level, a.alert_id, a.event_count, group_concat(e.event_id) "
+            "FROM alerts a JOIN alert_events e USING (alert_id) WHERE a.rule_kind = 'baseline' "
+            "GROUP BY a.alert_id"
+        ).fetchall()
+    finally:
+        con.close()
+    hits: dict[str, Any] = {}
+    for title, level, _alert, count, ids in rows:
+        entry = hits.setdefault(title, (_Baseline(level), []))
+        entry[1].append({"event_ids": ids.split(","), "event_count": count})
+    return hits
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +96,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoManifest, dict[s
     for rule in compiled:
         rows = con.sql(rule.sql).to_arrow_table().to_pylist()
         hits[rule.title] = (rule, rows)
+    assert not set(hits) & set(baseline_hits(ws_dir))
+    hits.update(baseline_hits(ws_dir))
     events = {
         r["event_id"]: r
         for r in con.sql("SELECT event_id, ts, client_ip FROM events").to_arrow_table().to_pylist()
@@ -104,6 +140,13 @@ def test_every_planted_incident_is_found_once(demo: tuple[DemoManifest, dict[str
               for kind in EXPECTED}
     new_ip = found["hits"][EXPECTED["new_ip_off_hours"]][1]
     assert len(new_ip) == counts["new_ip_off_hours"] == 18
+    # The baselines find their planted stories, whole: the 18 requests from the new
+    # address (one alert), ops-admin's three first Bedrock calls (one alert).
+    for kind, title in BASELINES.items():
+        planted = next(i for i in manifest.incidents if i.kind == kind)
+        alerts = [a for a in found["hits"][title][1]
+                  if any(found["events"][e]["client_ip"] == INTRUDER_IP for e in a["event_ids"])]
+        assert [a["event_count"] for a in alerts] == [planted.events], kind
     cards = found["hits"][EXPECTED["credit_card"]][1]
     assert len(cards) == counts["credit_card"] + counts["customer_record"]  # its card too
 

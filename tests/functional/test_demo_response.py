@@ -53,6 +53,8 @@ EXPECTED = {
                                 "logging-disabled"),
     "admin_key_created": ("OpenAI API key created or updated with all or administrative "
                           "permissions", "suspicious-access"),
+    "bedrock_first_use": ("Bedrock model invoked by a principal that never used Bedrock "
+                          "before", "suspicious-access"),
 }
 STOLEN_LAPTOP = ("new_ip_off_hours", "console_brute_force", "bedrock_logging_deleted",
                  "admin_key_created")

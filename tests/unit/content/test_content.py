@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from sentinel.content import playbooks_dir, rules_dir
+from sentinel.content import baselines_dir, playbooks_dir, rules_dir
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,6 +25,13 @@ def test_rules_dir_holds_the_pack():
 def test_playbooks_dir_holds_the_playbooks():
     names = {p.name for p in playbooks_dir().glob("*.yml")}
     assert "secret-in-prompt.yml" in names and len(names) >= 5
+
+
+def test_baselines_dir_holds_the_baselines_beside_the_pack() -> None:
+    names = {p.name for p in baselines_dir().glob("*.yml")}
+    assert "gateway_key_new_client_ip.yml" in names and len(names) >= 4
+    # Beside, not inside, detections/: `sigma check detections/` never reads them.
+    assert not baselines_dir().is_relative_to(rules_dir())
 
 
 def pyproject() -> dict[str, Any]:
@@ -47,6 +54,8 @@ def test_every_rule_folder_is_mapped_into_the_wheel():
     listed = set(config["packages"])
     assert config["package-dir"]["sentinel.content.detections"] == "detections"
     assert config["package-dir"]["sentinel.content.playbooks"] == "playbooks"
+    assert config["package-dir"]["sentinel.content.baselines"] == "baselines"
+    assert "sentinel.content.baselines" in listed
     for folder in (REPO / "detections").iterdir():
         if folder.is_dir():
             package = f"sentinel.content.detections.{folder.name}"

@@ -15,7 +15,8 @@ from sentinel.demo.world import INTRUDER_IP
 
 Reader = Callable[[Path], list[dict[str, Any]]]
 KINDS = {"credit_card", "ssn", "customer_record", "aws_credentials", "new_ip_off_hours",
-         "console_brute_force", "bedrock_logging_deleted", "admin_key_created"}
+         "console_brute_force", "bedrock_logging_deleted", "bedrock_first_use",
+         "admin_key_created"}
 
 
 def _luhn_ok(number: str) -> bool:
@@ -147,6 +148,26 @@ def test_bedrock_logging_deleted(small_demo: DemoManifest, records_of: Reader) -
     later = {r["region"] for f in small_demo.files if f.source == "bedrock"
              for r in records_of(small_demo.out_dir / f.path) if r["timestamp"] > cutoff}
     assert "us-east-1" not in later and later
+
+
+def test_bedrock_first_use_by_a_principal_that_never_used_it(
+    small_demo: DemoManifest, records_of: Reader
+) -> None:
+    (inc,) = _by_kind(small_demo, "bedrock_first_use")
+    deleted = _by_kind(small_demo, "bedrock_logging_deleted")[0].ts
+    trail = [r for f in small_demo.files if f.source == "cloudtrail"
+             for r in records_of(small_demo.out_dir / f.path)]
+    mine = [r for r in trail if r["userIdentity"].get("userName") == "ops-admin"]
+    calls = [r for r in mine if r["eventName"] == "InvokeModel"]
+    assert len(calls) == inc.events == 3
+    assert {r["sourceIPAddress"] for r in calls} == {INTRUDER_IP}
+    assert all(r["eventTime"] > deleted.strftime("%Y-%m-%dT%H:%M:%SZ") for r in calls)
+    # ops-admin is a principal CloudTrail has known from the first day: an old account.
+    assert min(r["eventTime"] for r in mine) < small_demo.incidents[0].ts.strftime("%Y-%m-%d")
+    # Only CloudTrail sees the calls: us-east-1 invocation logging was deleted before.
+    bedrock = [r for f in small_demo.files if f.source == "bedrock"
+               for r in records_of(small_demo.out_dir / f.path)]
+    assert not [r for r in bedrock if "ops-admin" in json.dumps(r["identity"])]
 
 
 def test_admin_key_created(small_demo: DemoManifest, records_of: Reader) -> None:

@@ -173,3 +173,18 @@ def test_every_high_or_critical_rule_of_the_pack_gets_a_playbook() -> None:
             if chosen is None:
                 missing.append(f"{path.name}: {rule.get('title')}")
     assert not missing
+
+
+def test_every_baseline_at_medium_or_above_gets_a_playbook() -> None:
+    from sentinel.content import baselines_dir
+    from sentinel.detect.baseline import load_baselines
+
+    books = load_playbooks()
+    pack = load_baselines([baselines_dir()])
+    assert pack.problems == [] and pack.baselines
+    missing = [
+        item.spec.id for item in pack.baselines
+        if item.level in ("medium", "high", "critical")
+        and choose(books, item.rule_id, item.title, item.tags, item.level) is None
+    ]
+    assert not missing

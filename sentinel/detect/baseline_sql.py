@@ -1,0 +1,324 @@
+"""Baselines compiled to DuckDB SQL: the whole computation happens in one query per baseline.
+
+A compiled baseline reads one relation (the scan fills it in: the lake files of the
+baseline's sources over its lookback, `sentinel.scan.baselines`) and these bound
+parameters:
+
+    $new_files  VARCHAR[]    the files of the batches committed since the baseline last ran
+    $since      TIMESTAMPTZ  events before it are history only (`--since`; else -infinity)
+    $low/$high  TIMESTAMPTZ  the time range of the new events (of every source: silence)
+    $lake_start TIMESTAMPTZ  the lake's first day for these sources (NULL: empty lake)
+    $learning, $min_history INTERVAL, plus each kind's thresholds and the `where` values
+
+An event is *new* when it comes from `$new_files` and is not before `$since`; only new
+events (or, for silence, quiet hours reaching into the new range) can alert. Every query
+returns the same columns, one row per alert:
+
+    principal VARCHAR[] (the `by` values), subject VARCHAR (the new value, hour, day or
+    gap), first_ts, last_ts, event_count, events (list of provenance structs), detail (JSON)
+
+What each kind computes:
+- first_seen: per (principal, value), the previous occurrence of each watched event
+  (`lag` over ts). A new event whose previous occurrence is missing or older than the
+  learning window is a first sighting. It alerts when the principal was already seen
+  `min_history` before it, and the lake reaches back a whole learning window (a new
+  workspace, or a new employee's first days, stay quiet). Without `value`, the first
+  watched event of a principal at all (a first Bedrock call by a known principal).
+- volume: per principal and hour, the summed measure. An hour with new events alerts when
+  the principal has `min_hours` active hours in the learning window before it (the first
+  `min_history` ago), and the hour is above `median + mad × 1.4826 × MAD`, at least
+  `ratio × median` and at least `min_value` (median and MAD of the principal's own
+  active hours: a robust baseline that slow growth and one earlier spike do not move).
+- hours: per principal, the UTC hours of the day it was active on each day before. A new
+  day-hour alerts when on at most `max_days` of those days the principal was active
+  within `tolerance` hours of that time of day (and it has `min_days` active days). Hours
+  of the *day*, not of the week: a weekday worker who works on a Saturday at the usual
+  time is not unusual; at 3 a.m. they are.
+- silence: per principal, an hourly grid of event counts from its first event to the
+  newest hour. A run of at least `min_gap` quiet hours reaching into the new range
+  alerts when the hours it covers would usually hold `min_expected` events: the sum,
+  over its hours, of the 10th percentile of that hour of day over the learning window
+  before it (nights and weekends count near zero, so only a steady source's silence
+  alerts). The events are the last one before the gap and the first after it, if any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sentinel.detect.baseline import (
+    LIST_COLUMNS,
+    Baseline,
+    FirstSeen,
+    Hours,
+    LoadedBaseline,
+    Silence,
+    Volume,
+)
+from sentinel.detect.fields import quote_identifier as q
+
+PROVENANCE = (
+    "struct_pack(event_id, ts, source, source_file, source_offset, lake_file) "
+    "ORDER BY ts, event_id"
+)
+MEASURES = {
+    "requests": "1",
+    "tokens": "coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)",
+    "cost": "coalesce(cost_usd, 0)",
+}
+RELATION = "{relation}"
+"""Where the scan puts the lake relation (the only part of the SQL not fixed here)."""
+
+
+@dataclass(frozen=True)
+class CompiledBaseline:
+    """A baseline's SQL (with a `{relation}` slot), its parameters and the sources it reads."""
+
+    loaded: LoadedBaseline
+    template: str
+    params: dict[str, Any]
+    sources: tuple[str, ...]
+
+    @property
+    def rule_id(self) -> str:
+        return self.loaded.rule_id
+
+    @property
+    def title(self) -> str:
+        return self.loaded.title
+
+    @property
+    def level(self) -> str:
+        return self.loaded.level
+
+    @property
+    def kind(self) -> str:
+        return "baseline"
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far before the new events the query must read."""
+        spec = self.loaded.spec
+        extra = spec.gap if isinstance(spec, Silence) else timedelta(0)
+        return spec.learning_window + extra + timedelta(days=1)
+
+    def sql(self, relation: str) -> str:
+        return self.template.replace(RELATION, relation)
+
+
+def _where(spec: Baseline, params: dict[str, Any]) -> str:
+    """The `where` filter as SQL over schema columns, its values as bound parameters."""
+    parts = []
+    for index, (name, condition) in enumerate(sorted(spec.where.items())):
+        column, param = q(name), f"w{index}"
+        negate, present = False, None
+        if isinstance(condition, dict):
+            operator, operand = next(iter(condition.items()))
+            if operator == "present":
+                present, condition = bool(operand), None
+            else:
+                negate, condition = True, operand
+        if present is not None:
+            test = f"len({column}) > 0" if name in LIST_COLUMNS else (
+                f"({column} IS NOT NULL AND CAST({column} AS VARCHAR) <> '')"
+            )
+            parts.append(test if present else f"NOT coalesce({test}, false)")
+            continue
+        if condition is None:
+            test = f"({column} IS NULL OR len({column}) = 0)" if name in LIST_COLUMNS else (
+                f"{column} IS NULL"
+            )
+        else:
+            params[param] = condition
+            if name in LIST_COLUMNS:
+                values = condition if isinstance(condition, list) else [condition]
+                params[param] = [str(v) for v in values]
+                test = f"list_has_any({column}, ${param}::VARCHAR[])"
+            elif isinstance(condition, list):
+                test = f"list_contains(${param}, {column})"
+            else:
+                test = f"{column} = ${param}"
+        parts.append(f"NOT coalesce({test}, false)" if negate else f"coalesce({test}, false)")
+    return " AND ".join(parts) or "true"
+
+
+def _principal(spec: Baseline) -> tuple[list[str], str, str]:
+    """The `by` columns as p0…pN, their non-NULL filter and the alert's principal list."""
+    names = [f"p{i}" for i in range(len(spec.by))]
+    select = [f"CAST({q(col)} AS VARCHAR) AS {name}" for col, name in zip(spec.by, names,
+                                                                          strict=True)]
+    not_null = " AND ".join(f"{q(col)} IS NOT NULL" for col in spec.by)
+    return select, not_null, "[" + ", ".join(names) + "]"
+
+
+def _scoped(spec: Baseline, params: dict[str, Any], extra: str = "") -> str:
+    select, not_null, _ = _principal(spec)
+    return (
+        "s AS (SELECT event_id, ts, source, source_file, source_offset, "
+        "filename AS lake_file, list_contains($new_files, filename) AND ts >= $since AS is_new, "
+        f"{', '.join(select)}, {_where(spec, params)} AS watched{extra} "
+        f"FROM {RELATION} WHERE ts BETWEEN $start AND $high AND {not_null})"
+    )
+
+
+def _common(spec: Baseline) -> dict[str, Any]:
+    return {"learning": spec.learning_window, "min_history": spec.min_history_window}
+
+
+def _first_seen(spec: FirstSeen, params: dict[str, Any]) -> str:
+    p = ", ".join(f"p{i}" for i in range(len(spec.by)))
+    _, _, principal = _principal(spec)
+    extra = ""
+    if spec.value is None:
+        value = "'*'"
+    elif spec.value in LIST_COLUMNS:
+        value, extra = "unnest(value_of)", f", {q(spec.value)} AS value_of"
+    else:
+        value, extra = "value_of", f", CAST({q(spec.value)} AS VARCHAR) AS value_of"
+    return f"""WITH {_scoped(spec, params, extra)},
+pr AS (SELECT {p}, min(ts) AS since FROM s GROUP BY ALL),
+v AS (SELECT *, lag(ts) OVER (PARTITION BY {p}, value ORDER BY ts, event_id) AS prev
+      FROM (SELECT *, {value} AS value FROM s WHERE watched) WHERE value IS NOT NULL),
+firsts AS (SELECT {p}, value, min(ts) AS first_new FROM v
+           WHERE is_new AND (prev IS NULL OR prev < ts - $learning) GROUP BY ALL)
+SELECT {principal} AS principal, value AS subject, min(ts) AS first_ts, max(ts) AS last_ts,
+       count(*) AS event_count, list({PROVENANCE}) AS events,
+       to_json(struct_pack(principal_since := any_value(pr.since))) AS detail
+FROM v JOIN firsts USING ({p}, value) JOIN pr USING ({p})
+WHERE v.is_new AND v.ts >= firsts.first_new
+  AND pr.since <= firsts.first_new - $min_history
+  AND $lake_start <= firsts.first_new - $learning
+GROUP BY {p}, value ORDER BY first_ts"""
+
+
+def _volume(spec: Volume, params: dict[str, Any]) -> str:
+    p = ", ".join(f"p{i}" for i in range(len(spec.by)))
+    on = " AND ".join(f"h.p{i} = c.p{i}" for i in range(len(spec.by)))
+    _, _, principal = _principal(spec)
+    extra = f", date_trunc('hour', ts) AS hour, {MEASURES[spec.measure]} AS m"
+    params.update(
+        min_hours=spec.min_hours, mad=spec.threshold.mad, ratio=spec.threshold.ratio,
+        min_value=spec.threshold.min_value,
+    )
+    return f"""WITH {_scoped(spec, params, extra)},
+w AS (SELECT * FROM s WHERE watched),
+h AS (SELECT {p}, hour, sum(m)::DOUBLE AS v, bool_or(is_new) AS has_new FROM w GROUP BY ALL),
+c AS (SELECT * FROM h WHERE has_new),
+hist AS (SELECT c.*, h.v AS hv, h.hour AS hhour FROM c JOIN h
+         ON {on} AND h.hour < c.hour AND h.hour >= c.hour - $learning),
+m AS (SELECT {p}, hour, median(hv) AS med, count(*) AS n, min(hhour) AS since
+      FROM hist GROUP BY ALL),
+d AS (SELECT {p}, hour, median(abs(hv - med)) AS mad FROM hist JOIN m USING ({p}, hour)
+      GROUP BY ALL),
+flagged AS (
+  SELECT c.*, med, mad, n FROM c JOIN m USING ({p}, hour) JOIN d USING ({p}, hour)
+  WHERE n >= $min_hours AND since <= hour - $min_history AND v >= $min_value
+    AND v >= $ratio * med AND v > med + $mad * 1.4826 * mad)
+SELECT {principal} AS principal, strftime(hour, '%Y-%m-%dT%H:00Z') AS subject,
+       min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS event_count,
+       list({PROVENANCE}) AS events,
+       to_json(struct_pack(measure := {spec.measure!r}, value := any_value(flagged.v),
+                           median := any_value(med), mad := any_value(mad),
+                           history_hours := any_value(n))) AS detail
+FROM w JOIN flagged USING ({p}, hour)
+GROUP BY {p}, hour ORDER BY first_ts"""
+
+
+def _hours(spec: Hours, params: dict[str, Any]) -> str:
+    p = ", ".join(f"p{i}" for i in range(len(spec.by)))
+    on = " AND ".join(f"h.p{i} = c.p{i}" for i in range(len(spec.by)))
+    _, _, principal = _principal(spec)
+    extra = ", date_trunc('day', ts) AS day, hour(ts) AS hod"
+    params.update(tolerance=spec.tolerance, max_days=spec.max_days, min_days=spec.min_days,
+                  min_events=spec.min_events)
+    return f"""WITH {_scoped(spec, params, extra)},
+w AS (SELECT * FROM s WHERE watched),
+h AS (SELECT DISTINCT {p}, day, hod FROM w),
+c AS (SELECT DISTINCT {p}, day, hod FROM w WHERE is_new),
+hist AS (
+  SELECT c.*, count(DISTINCT h.day) AS days, min(h.day) AS since,
+         count(DISTINCT h.day) FILTER (
+           WHERE least(abs(h.hod - c.hod), 24 - abs(h.hod - c.hod)) <= $tolerance
+         ) AS usual_days
+  FROM c JOIN h ON {on} AND h.day < c.day AND h.day >= c.day - $learning
+  GROUP BY ALL),
+flagged AS (SELECT * FROM hist WHERE days >= $min_days AND since <= day - $min_history
+            AND usual_days <= $max_days)
+SELECT {principal} AS principal, strftime(day, '%Y-%m-%d') AS subject,
+       min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS event_count,
+       list({PROVENANCE}) AS events,
+       to_json(struct_pack(hours := list(DISTINCT hod ORDER BY hod),
+                           history_days := max(flagged.days))) AS detail
+FROM w JOIN flagged USING ({p}, day, hod)
+WHERE w.is_new
+GROUP BY {p}, day HAVING count(*) >= $min_events ORDER BY first_ts"""
+
+
+def _silence(spec: Silence, params: dict[str, Any]) -> str:
+    p = ", ".join(f"p{i}" for i in range(len(spec.by)))
+    on_g = " AND ".join(f"g.p{i} = r.p{i}" for i in range(len(spec.by)))
+    on_s = " AND ".join(f"s.p{i} = f.p{i}" for i in range(len(spec.by)))
+    _, _, principal = _principal(spec)
+    params.update(gap_hours=int(spec.gap.total_seconds() // 3600),
+                  min_expected=spec.min_expected, while_active=spec.while_active)
+    ev = "struct_pack(event_id, ts, source, source_file, source_offset, lake_file)"
+    rp = "r." + p.replace(", ", ", r.")
+    history = (f"FROM r2 AS r JOIN g ON {on_g} AND g.hour < r.gap_start "
+               "AND g.hour >= r.gap_start - $learning")
+    if spec.while_active:
+        # Hours with requests but no watched event: expect the principal's usual share.
+        expected = f"""share AS (SELECT {rp}, r.run, sum(g.n) / nullif(sum(g.n_all), 0) AS share
+           {history} GROUP BY ALL),
+ex AS (SELECT {p}, run, active * share AS expected FROM r2 JOIN share USING ({p}, run))"""
+    else:
+        expected = f"""prof AS (SELECT {rp}, r.run, hour(g.hour) AS hod,
+                 quantile_cont(g.n, 0.1) AS q
+          {history} GROUP BY ALL),
+hrs AS (SELECT {p}, run, hour(unnest(range(gap_start, gap_end, INTERVAL 1 HOUR))) AS hod
+        FROM r2),
+ex AS (SELECT {p}, run, sum(q) AS expected FROM hrs JOIN prof USING ({p}, run, hod)
+       GROUP BY ALL)"""
+    return f"""WITH {_scoped(spec, params)},
+c AS (SELECT {p}, date_trunc('hour', ts) AS hour, count(*) FILTER (WHERE watched) AS n,
+             count(*) AS n_all FROM s GROUP BY ALL),
+pr AS (SELECT {p}, min(hour) AS since FROM c WHERE n > 0 GROUP BY ALL),
+grid AS (SELECT {p}, since, unnest(range(since, date_trunc('hour', $high), INTERVAL 1 HOUR))
+                AS hour FROM pr),
+g AS (SELECT grid.*, coalesce(c.n, 0) AS n, coalesce(c.n_all, 0) AS n_all
+      FROM grid LEFT JOIN c USING ({p}, hour)),
+seq AS (SELECT *, row_number() OVER (PARTITION BY {p} ORDER BY hour) AS rn FROM g
+        WHERE NOT $while_active OR n_all > 0),
+quiet AS (SELECT *, rn - row_number() OVER (PARTITION BY {p} ORDER BY hour) AS run
+          FROM seq WHERE n = 0),
+r AS (SELECT {p}, run, min(hour) AS gap_start, max(hour) + INTERVAL 1 HOUR AS gap_end,
+             sum(n_all) AS active, any_value(since) AS since FROM quiet GROUP BY ALL
+      HAVING count(*) >= $gap_hours),
+r2 AS (SELECT * FROM r WHERE gap_end > date_trunc('hour', $low)
+       AND gap_start >= since + $min_history),
+{expected},
+f AS (SELECT r2.*, expected FROM r2 JOIN ex USING ({p}, run) WHERE expected >= $min_expected),
+around AS (
+  SELECT f.{p.replace(', ', ', f.')}, f.run,
+         arg_max({ev}, s.ts) FILTER (WHERE s.ts < f.gap_start) AS before,
+         arg_min({ev}, s.ts) FILTER (WHERE s.ts >= f.gap_end) AS after
+  FROM f JOIN s ON {on_s} AND s.watched GROUP BY ALL)
+SELECT {principal} AS principal, strftime(gap_start, '%Y-%m-%dT%H:00Z') AS subject,
+       gap_start AS first_ts, gap_end AS last_ts,
+       len(list_filter([before, after], lambda e: e IS NOT NULL)) AS event_count,
+       list_filter([before, after], lambda e: e IS NOT NULL) AS events,
+       to_json(struct_pack(gap_hours := date_diff('hour', gap_start, gap_end),
+                           expected := round(expected, 1))) AS detail
+FROM f JOIN around USING ({p}, run) ORDER BY first_ts"""
+
+
+_KINDS = {"first_seen": _first_seen, "volume": _volume, "hours": _hours, "silence": _silence}
+
+
+def compile_baseline(loaded: LoadedBaseline, sources: tuple[str, ...]) -> CompiledBaseline:
+    """The SQL of one validated baseline over `sources` (its logsource's sources)."""
+    spec = loaded.spec
+    params = _common(spec)
+    template = _KINDS[spec.kind](spec, params)  # type: ignore[operator]
+    return CompiledBaseline(loaded, template, params, sources)

@@ -1,0 +1,272 @@
+"""Baselines in `sentinel scan`: each over the batches committed since it last ran.
+
+A baseline is scanned like a rule: its watermark (a `batches.rowid`, in the same
+`rule_watermarks` table, under the baseline's id) says which batches it has seen, and its
+alerts and new watermark commit together (`store.alerts.commit_rule`). A scan with
+nothing new opens no file for it.
+
+What it reads: the new batches' files tell the time range of the new events; the query
+then reads the baseline's sources over `[low - lookback, high]` (the learning window and
+a day's slack) by date partition (`lakefiles.lookback_files`), `ts` pushed down to row
+groups. Only events of the new files can alert (`$new_files`); the rest is history.
+A silence baseline takes the range of the new events of *every* source: a source that has
+gone quiet has no new files, and the others' events say how long it has been quiet.
+
+Alerts are grouped by principal (the `by` columns, e.g. `actor_key=…`), so they join the
+incident of earlier alerts of the same baseline and principal; the new value, hour or gap
+is in the alert's `detail`. An alert's id is derived from its first event and time, so a
+rescan (`--since`) or a racing scan never doubles one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from sentinel.content import baselines_dir
+from sentinel.detect.baseline import load_baselines
+from sentinel.detect.baseline_sql import CompiledBaseline, compile_baseline
+from sentinel.detect.engine import parquet_relation
+from sentinel.detect.pipeline import Taxonomy
+from sentinel.detect.rules import RuleProblem
+from sentinel.scan.evaluate import MAX_EVENTS_PER_ALERT, ScanError
+from sentinel.scan.lakefiles import all_files, batch_range, lookback_files, relative_lake_file
+from sentinel.store import alerts as alert_store
+from sentinel.store.alerts import AlertRecord, alert_id_for
+from sentinel.store.incidents import Alert, AlertEvent
+from sentinel.workspace import Workspace
+
+if TYPE_CHECKING:
+    from sentinel.scan.runner import RuleStat, ScanReport
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def baseline_inputs(ws: Workspace, given: Sequence[Path] | None = None) -> list[Path]:
+    """The baseline inputs, in override order (as for rules): `given` alone; else the
+    bundled set (unless `[detect] bundled = false`), then `<workspace>/baselines`, then
+    `[detect] baselines`. A later baseline with an earlier one's id replaces it."""
+    if given:
+        return list(given)
+    paths = [baselines_dir()] if ws.config.detect.bundled and baselines_dir().is_dir() else []
+    if (ws.root / "baselines").is_dir():
+        paths.append(ws.root / "baselines")
+    return paths + [ws.root / p for p in ws.config.detect.baselines]
+
+
+def compile_baselines(
+    ws: Workspace, taxonomy: Taxonomy, given: Sequence[Path] | None = None
+) -> tuple[list[CompiledBaseline], list[RuleProblem]]:
+    """The workspace's enabled baselines, compiled; every problem located, none raised."""
+    pack = load_baselines(baseline_inputs(ws, given))
+    problems = list(pack.problems)
+    disabled = set(ws.config.detect.disabled)
+    compiled = []
+    for loaded in pack.baselines:
+        spec = loaded.spec
+        if disabled & {spec.id, spec.title} or spec.status == "deprecated":
+            continue
+        sources = taxonomy.select(spec.logsource.product, spec.logsource.service)
+        if sources is None:
+            problems.append(loaded.problem(
+                ("logsource",),
+                f"unsupported logsource (product {spec.logsource.product!r}, service "
+                f"{spec.logsource.service!r}); the installed sources declare "
+                f"{taxonomy.describe()}",
+            ))
+            continue
+        compiled.append(compile_baseline(loaded, tuple(sources)))
+    return compiled, problems
+
+
+def baseline_hash(base: CompiledBaseline) -> str:
+    text = base.template + json.dumps(base.params, default=str, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_baselines(
+    ws: Workspace,
+    con: sqlite3.Connection,
+    duck: duckdb.DuckDBPyConnection,
+    compiled: list[CompiledBaseline],
+    *,
+    since: datetime | None,
+    report: ScanReport,
+    opened: set[str],
+) -> None:
+    """Scan every baseline over its new batches; record alerts, advance watermarks."""
+    from sentinel.scan.runner import RuleStat
+
+    marks = alert_store.watermarks(con)
+    upto = report.batch_seq
+    ranges: dict[int, dict[str, list[str]]] = {}
+    spans: dict[tuple[str, ...], tuple[datetime | None, datetime | None]] = {}
+    for base in compiled:
+        stat = RuleStat(base.rule_id, base.title, "baseline", base.level)
+        report.stats.append(stat)
+        after = marks.get(base.rule_id, (0, ""))[0]
+        if since is None and after >= upto:
+            continue  # nothing committed since it last ran: no file opened
+        if since is not None:
+            new = all_files(ws, sorted(_all_sources(ws)), since)
+            seq = None
+        else:
+            if after not in ranges:
+                rng = batch_range(ws, con, after, upto)
+                report.new_batches = max(report.new_batches, rng.batches)
+                ranges[after] = rng.files
+            new, seq = ranges[after], upto
+        started = time.monotonic()
+        own = sorted(p for s in base.sources for p in new.get(s, []))
+        span_files = sorted(p for ps in new.values() for p in ps) if base.loaded.kind == (
+            "silence") else own
+        records: list[AlertRecord] = []
+        if span_files:
+            key = tuple(span_files)
+            if key not in spans:
+                spans[key] = _span(duck, span_files)
+            low, high = spans[key]
+            if low is not None and high is not None:
+                low = max(low, since) if since is not None else low
+                records = _evaluate(ws, duck, base, own, low, high, since, opened, stat)
+        new_alerts = alert_store.commit_rule(
+            con, report.scan_id, base.rule_id, records, batch_seq=seq,
+            rule_hash=baseline_hash(base),
+        )
+        stat.seconds += time.monotonic() - started
+        stat.alerts = len(new_alerts)
+        report.alerts.extend(new_alerts)
+
+
+def _all_sources(ws: Workspace) -> list[str]:
+    return [p.name.removeprefix("source=") for p in ws.lake_dir.glob("source=*") if p.is_dir()]
+
+
+def _run(duck: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    try:
+        return duck.execute(sql, params or [])
+    except duckdb.Error as exc:
+        message = " ".join(str(exc).split())
+        raise ScanError(f"baseline query failed: {message}", title="Scan failed") from exc
+
+
+def _span(
+    duck: duckdb.DuckDBPyConnection, files: list[str]
+) -> tuple[datetime | None, datetime | None]:
+    """The time range of the new events (the `ts` column only is read)."""
+    row = _run(duck, f"SELECT min(ts), max(ts) FROM {parquet_relation(files)}").fetchone()
+    return row[0], row[1]
+
+
+def lake_start(ws: Workspace, sources: Sequence[str]) -> datetime | None:
+    """Midnight of the first date partition of `sources` (None: nothing in the lake yet)."""
+    days = [
+        d.name.removeprefix("date=")
+        for s in sources
+        for d in (ws.lake_dir / f"source={s}").glob("date=*")
+        if any(d.glob("*.parquet"))
+    ]
+    if not days:
+        return None
+    return datetime.fromisoformat(min(days)).replace(tzinfo=UTC)
+
+
+def _evaluate(
+    ws: Workspace,
+    duck: duckdb.DuckDBPyConnection,
+    base: CompiledBaseline,
+    new_files: list[str],
+    low: datetime,
+    high: datetime,
+    since: datetime | None,
+    opened: set[str],
+    stat: RuleStat,
+) -> list[AlertRecord]:
+    start = low - base.lookback
+    paths = lookback_files(ws, list(base.sources), start, high)
+    if not paths:
+        return []
+    opened.update(paths)
+    stat.files_read += len(paths)
+    rows = baseline_rows(duck, base, paths, new_files, low=low, high=high, since=since,
+                         lake_start=lake_start(ws, base.sources))
+    stat.matches += sum(int(row["event_count"]) for row in rows)
+    return [_record(ws, base, row) for row in rows]
+
+
+def baseline_rows(
+    duck: duckdb.DuckDBPyConnection,
+    base: CompiledBaseline,
+    paths: list[str],
+    new_files: list[str],
+    *,
+    low: datetime,
+    high: datetime,
+    since: datetime | None,
+    lake_start: datetime | None,
+) -> list[dict[str, Any]]:
+    """The baseline's alert rows over `paths` (history and new files), one dict each."""
+    params = {
+        **base.params, "new_files": new_files, "since": since or EPOCH, "low": low,
+        "high": high, "start": low - base.lookback, "lake_start": lake_start,
+    }
+    sql = base.sql(parquet_relation(paths))
+    used = set(re.findall(r"\$([a-z_0-9]+)", sql))  # DuckDB wants exactly the ones used
+    result = _run(duck, sql, {k: v for k, v in params.items() if k in used})
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _record(ws: Workspace, base: CompiledBaseline, item: dict[str, Any]) -> AlertRecord:
+    spec = base.loaded.spec
+    fields = dict(zip(spec.by, item["principal"], strict=True))
+    group_key = ", ".join(f"{k}={v}" for k, v in fields.items())
+    events = item["events"] or []
+    linked = tuple(
+        AlertEvent(e["event_id"], _iso(e["ts"]), e["source"], e["source_file"],
+                   e["source_offset"], relative_lake_file(e["lake_file"], ws))
+        for e in events[:MAX_EVENTS_PER_ALERT]
+    )
+    first_ts = _iso(item["first_ts"])
+    alert = Alert(
+        alert_id=alert_id_for(base.rule_id, group_key, linked[0].event_id if linked else
+                              str(item["subject"]), first_ts),
+        rule_id=base.rule_id, rule_title=base.title, level=base.level, group_key=group_key,
+        first_ts=first_ts, last_ts=_iso(item["last_ts"]),
+        event_count=int(item["event_count"]), tags=tuple(spec.tags), events=linked,
+    )
+    detail: dict[str, Any] = {"baseline": spec.kind, _SUBJECT[spec.kind]: item["subject"]}
+    detail.update(json.loads(item["detail"]) if item["detail"] else {})
+    if len(events) > MAX_EVENTS_PER_ALERT:
+        detail["events_truncated"] = True
+    return AlertRecord(alert, "baseline", fields, detail)
+
+
+_SUBJECT = {"first_seen": "value", "volume": "hour", "hours": "day", "silence": "gap_start"}
+
+
+def describe_window(base: CompiledBaseline) -> str:
+    """`14d (min history 7d)`: what `sentinel baselines list` shows."""
+    spec = base.loaded.spec
+    return f"{spec.learning} (min history {_short(spec.min_history_window)})"
+
+
+def _short(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
