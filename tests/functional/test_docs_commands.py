@@ -141,10 +141,12 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default demo, in a directory where the docs' relative paths resolve.
 
     Commands run with this directory as their working directory: files they write
-    (`--output leaks.csv`) land here, and `detections/` points at the repository's pack.
+    (`--output leaks.csv`) land here, and `detections/` and `baselines/` point at the
+    repository's pack.
     """
     cwd = tmp_path_factory.mktemp("docs")
     (cwd / "detections").symlink_to(REPO / "detections")
+    (cwd / "baselines").symlink_to(REPO / "baselines")
     result = _run(cwd / "sentinel-data", "demo")
     assert result.returncode == 0, result.stderr
     return cwd / "sentinel-data"
