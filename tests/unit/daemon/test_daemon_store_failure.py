@@ -20,7 +20,7 @@ from sentinel.watch.daemon import Daemon
 from sentinel.watch.log import EventLog
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
-from tests.functional.watchd import configure, lake_ids, query, wait_for
+from tests.functional.watch.watchd import configure, lake_ids, query, wait_for
 
 
 def test_a_full_disk_pauses_reading_and_loses_nothing(

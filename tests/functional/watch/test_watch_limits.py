@@ -5,21 +5,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
-from tests.functional import watchd
-from tests.functional.watchd import WatchProcess, configure, lake_ids, quarantined, wait_for
-
-daemon = watchd.daemon
-Start = Callable[..., WatchProcess]
-
-
-def append(path: Path, first: int, count: int) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("".join(litellm_line(i) + "\n" for i in range(first, first + count)))
+from tests.functional.watch.watchd import (
+    Start,
+    append,
+    configure,
+    lake_ids,
+    quarantined,
+    wait_for,
+)
 
 
 def readlink(path: str) -> str:
@@ -38,10 +35,8 @@ def memory_peak_kb(pid: int) -> int:
 
 
 def test_start_at_end_skips_existing_files_on_the_first_start_only(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"\nstart_at = "end"')
     append(logs / "old.jsonl", 0, 50)
     watch = daemon()
@@ -56,10 +51,8 @@ def test_start_at_end_skips_existing_files_on_the_first_start_only(
 
 
 def test_a_huge_line_is_quarantined_without_being_held_in_memory(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     template = workspace.config_path.read_text()
     workspace.config_path.write_text(
         template.replace("# max_line_bytes = 8388608", "max_line_bytes = 1048576")
@@ -89,10 +82,8 @@ def test_a_huge_line_is_quarantined_without_being_held_in_memory(
 
 
 def test_thousands_of_files_keep_open_files_bounded(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"',
               daemon="[daemon]\nmax_open_files = 32\nbatch_seconds = 0.1\nidle_timeout = 1\n")
     for n in range(2000):

@@ -14,16 +14,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
-from tests.functional import watchd
-from tests.functional.watchd import WatchProcess, configure, lake_ids, wait_for
-
-daemon = watchd.daemon
-Start = Callable[..., WatchProcess]
+from tests.functional.watch.watchd import Start, configure, lake_ids, wait_for
 
 FILES = 3
 KILLS = 20
@@ -65,10 +60,8 @@ class Writer(threading.Thread):
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(
         workspace, f'path = "{logs}"',
         daemon="[daemon]\nbatch_bytes = 262144\nbatch_seconds = 0.1\nidle_timeout = 2\n"

@@ -4,37 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
-from tests.functional import watchd
-from tests.functional.watchd import WatchProcess, configure, lake_ids, wait_for
-
-daemon = watchd.daemon
-Start = Callable[..., WatchProcess]
-
-
-def append(path: Path, first: int, count: int) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("".join(litellm_line(i) + "\n" for i in range(first, first + count)))
-
-
-def exactly(ws: Workspace, count: int) -> Callable[[], bool]:
-    def check() -> bool:
-        ids = lake_ids(ws)
-        assert len(ids) == len(set(ids)), "duplicate events in the lake"
-        return len(ids) == count
-
-    return check
+from tests.functional.watch.watchd import (
+    Start,
+    append,
+    configure,
+    exactly,
+    quarantined,
+    wait_for,
+)
 
 
 def test_rename_and_create_reads_the_old_file_to_its_end(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log = logs / "gw.jsonl"
     append(log, 0, 100)
@@ -48,10 +34,8 @@ def test_rename_and_create_reads_the_old_file_to_its_end(
 
 
 def test_a_rotated_file_outside_the_glob_is_still_read_to_its_end(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}/*.log"')
     log = logs / "gw.log"
     append(log, 0, 40)
@@ -65,10 +49,8 @@ def test_a_rotated_file_outside_the_glob_is_still_read_to_its_end(
 
 
 def test_copytruncate_restarts_at_zero_and_skips_the_copy(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log = logs / "gw.jsonl"
     append(log, 0, 100)
@@ -78,14 +60,12 @@ def test_copytruncate_restarts_at_zero_and_skips_the_copy(
     os.truncate(log, 0)
     append(log, 100, 30)
     wait_for(exactly(workspace, 130), what="the lines after the truncation")
-    assert watchd.quarantined(workspace) == []
+    assert quarantined(workspace) == []
 
 
 def test_truncation_in_place_starts_again_at_zero(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log = logs / "gw.jsonl"
     append(log, 0, 60)
@@ -97,10 +77,8 @@ def test_truncation_in_place_starts_again_at_zero(
 
 
 def test_a_file_deleted_while_read_is_read_to_its_end(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log = logs / "gw.jsonl"
     append(log, 0, 30)
@@ -114,10 +92,8 @@ def test_a_file_deleted_while_read_is_read_to_its_end(
 
 
 def test_a_file_deleted_and_recreated_starts_at_zero(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log = logs / "gw.jsonl"
     append(log, 0, 30)
@@ -129,10 +105,8 @@ def test_a_file_deleted_and_recreated_starts_at_zero(
 
 
 def test_copytruncate_without_o_append_skips_the_nul_hole(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log = logs / "gw.jsonl"
     writer = log.open("w", encoding="utf-8")  # no O_APPEND: writes at its own offset
@@ -146,7 +120,7 @@ def test_copytruncate_without_o_append_skips_the_nul_hole(
     writer.close()
     assert log.read_bytes()[:1] == b"\0"
     wait_for(exactly(workspace, 130), what="the lines after the NUL hole")
-    assert watchd.quarantined(workspace) == []
+    assert quarantined(workspace) == []
 
 
 def lines_of(first: int, count: int) -> str:

@@ -1,24 +1,27 @@
-"""Driving the real `sentinel watch` process in tests: start, wait for effects, stop.
+"""Driving the real `sentinel watch` process in tests: start, write, wait for effects, stop.
 
-Every wait is bounded and polls what the daemon is meant to produce (the lake, the
-case store, its log lines); nothing sleeps for a fixed time hoping work is done.
+The watcher's functional tests share these helpers (and the `daemon` and `logs`
+fixtures of this folder's conftest), so each test file says only what it tests. Every
+wait is bounded and polls what the daemon is meant to produce (the lake, the case
+store, its log lines); nothing sleeps for a fixed time hoping work is done.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from sentinel.workspace import Workspace
+from tests.conftest import litellm_line
 
 FAST = """
 [daemon]
@@ -34,6 +37,17 @@ def configure(ws: Workspace, *watches: str, daemon: str = FAST) -> None:
     for body in watches:
         text += f"\n[[watch]]\n{body}\n"
     ws.config_path.write_text(text + daemon)
+
+
+def lines(first: int, count: int) -> str:
+    """LiteLLM lines numbered `first`, … (event ids `chatcmpl-0000000N`), newline-ended."""
+    return "".join(litellm_line(i) + "\n" for i in range(first, first + count))
+
+
+def append(path: Path, first: int, count: int, tail: str = "") -> None:
+    """Append numbered lines (and `tail`, e.g. a partial line) to `path`."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(lines(first, count) + tail)
 
 
 def wait_for(check: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:
@@ -63,6 +77,17 @@ def lake_count(ws: Workspace) -> int:
     return len(lake_ids(ws))
 
 
+def exactly(ws: Workspace, count: int) -> Callable[[], bool]:
+    """A `wait_for` check: the lake holds `count` events, and never a duplicate."""
+
+    def check() -> bool:
+        ids = lake_ids(ws)
+        assert len(ids) == len(set(ids)), "duplicate events in the lake"
+        return len(ids) == count
+
+    return check
+
+
 def quarantined(ws: Workspace) -> list[str]:
     lines: list[str] = []
     for path in sorted(ws.quarantine_dir.glob("*.jsonl")):
@@ -76,6 +101,20 @@ def query(ws: Workspace, sql: str, params: tuple[object, ...] = ()) -> list[tupl
         return con.execute(sql, params).fetchall()
     finally:
         con.close()
+
+
+def status(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    """`sentinel status` on the workspace."""
+    return subprocess.run(
+        [sys.executable, "-m", "sentinel", "--workspace", str(ws.root), "status", *args],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def status_json(ws: Workspace) -> tuple[int, dict[str, object]]:
+    """`sentinel status --format json`: its exit code and report."""
+    result = status(ws, "--format", "json")
+    return result.returncode, json.loads(result.stdout)
 
 
 class WatchProcess:
@@ -118,17 +157,5 @@ class WatchProcess:
         self.log_file.close()
 
 
-@pytest.fixture()
-def daemon(workspace: Workspace, tmp_path: Path) -> Iterator[Callable[..., WatchProcess]]:
-    """Start daemons on the test workspace; any still running at the end are killed."""
-    started: list[WatchProcess] = []
-
-    def start(*args: str) -> WatchProcess:
-        process = WatchProcess(workspace, tmp_path / "watch.log", *args)
-        started.append(process)
-        return process.wait_started()
-
-    yield start
-    for process in started:
-        if process.proc.poll() is None:
-            process.kill()
+Start = Callable[..., WatchProcess]
+"""The `daemon` fixture: starts a daemon (extra CLI arguments) and waits for it."""

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
-from tests.functional import watchd
-from tests.functional.watchd import WatchProcess, configure, lake_count, query, wait_for
-
-daemon = watchd.daemon
-Start = Callable[..., WatchProcess]
-
-
-def append(path: Path, first: int, count: int, tail: str = "") -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("".join(litellm_line(i) + "\n" for i in range(first, first + count)) + tail)
+from tests.functional.watch.watchd import (
+    Start,
+    append,
+    configure,
+    lake_count,
+    lake_ids,
+    quarantined,
+    query,
+    wait_for,
+)
 
 
 def test_appends_are_ingested_in_batches_closed_by_time(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log = logs / "gw.jsonl"
     append(log, 0, 50)
@@ -33,17 +30,15 @@ def test_appends_are_ingested_in_batches_closed_by_time(
     for round_ in range(3):
         append(log, 50 + round_ * 10, 10)
         wait_for(lambda r=round_: lake_count(workspace) == 60 + r * 10, what="appended lines")
-    ids = watchd.lake_ids(workspace)
+    ids = lake_ids(workspace)
     assert len(ids) == len(set(ids)) == 80
     assert watch.stop() == 0
     assert "ingested" in watch.log
 
 
 def test_a_large_append_is_cut_into_batches_by_size(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(
         workspace, f'path = "{logs}"',
         daemon="[daemon]\nbatch_bytes = 20000\nbatch_seconds = 30\nidle_timeout = 30\n",
@@ -56,10 +51,8 @@ def test_a_large_append_is_cut_into_batches_by_size(
 
 
 def test_a_partial_line_waits_for_its_newline(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"',
               daemon="[daemon]\nbatch_seconds = 0.2\nidle_timeout = 30\n")
     log = logs / "gw.jsonl"
@@ -73,23 +66,21 @@ def test_a_partial_line_waits_for_its_newline(
     time.sleep(1.0)  # five batch periods: proving that nothing happens takes a wait
     assert query(workspace, "SELECT offset FROM files")[0][0] == log.stat().st_size - 60
     assert lake_count(workspace) == 20
-    assert watchd.quarantined(workspace) == []
+    assert quarantined(workspace) == []
     with log.open("a", encoding="utf-8") as handle:
         handle.write(line[60:] + "\n")
     wait_for(lambda: lake_count(workspace) == 21, what="the finished line")
-    assert watchd.quarantined(workspace) == []
+    assert quarantined(workspace) == []
 
 
 def test_a_file_that_stops_growing_has_its_last_line_finished(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')  # idle_timeout = 1 s
     daemon()
     append(logs / "gw.jsonl", 0, 10, tail=litellm_line(10))  # no final newline, ever
     wait_for(lambda: lake_count(workspace) == 11, what="the unterminated last line")
-    assert watchd.quarantined(workspace) == []
+    assert quarantined(workspace) == []
 
 
 def test_polling_mode_for_network_filesystems(

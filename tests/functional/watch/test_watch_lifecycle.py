@@ -2,44 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
-from tests.functional import watchd
-from tests.functional.watchd import WatchProcess, configure, lake_count, query, wait_for
-
-daemon = watchd.daemon
-Start = Callable[..., WatchProcess]
-
-
-def write(path: Path, first: int, count: int) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("".join(litellm_line(i) + "\n" for i in range(first, first + count)))
-
-
-def status(ws: Workspace) -> tuple[int, dict[str, object]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "sentinel", "--workspace", str(ws.root), "status",
-         "--format", "json"], capture_output=True, text=True, timeout=60,
-    )
-    return result.returncode, json.loads(result.stdout)
+from tests.functional.watch.watchd import (
+    Start,
+    append,
+    configure,
+    lake_count,
+    lake_ids,
+    query,
+    status_json,
+    wait_for,
+)
 
 
 def test_sigterm_commits_the_current_batch_and_exits_0(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"',
               daemon="[daemon]\nbatch_bytes = 1048576\nbatch_seconds = 0.1\n")
-    write(logs / "big.jsonl", 0, 30_000)  # ~14 MB: batches of 1 MiB
+    append(logs / "big.jsonl", 0, 30_000)  # ~14 MB: batches of 1 MiB
     watch = daemon()
     wait_for(lambda: lake_count(workspace) > 0, what="a first batch")
     stopped_at = time.monotonic()
@@ -52,7 +40,7 @@ def test_sigterm_commits_the_current_batch_and_exits_0(
     assert "daemon.stopped" in watch.log
     daemon()  # a restart goes on from the checkpoint
     wait_for(lambda: lake_count(workspace) == 30_000, timeout=90, what="the rest")
-    ids = watchd.lake_ids(workspace)
+    ids = lake_ids(workspace)
     assert len(set(ids)) == 30_000
 
 
@@ -72,8 +60,8 @@ def test_sighup_reloads_and_keeps_the_old_config_when_the_new_is_invalid(
     configure(workspace, f'path = "{first}"')
     original = workspace.config_path.read_text()
     watch = daemon()
-    write(second / "x.jsonl", 0, 5)
-    write(first / "x.jsonl", 100, 5)
+    append(second / "x.jsonl", 0, 5)
+    append(first / "x.jsonl", 100, 5)
     wait_for(lambda: lake_count(workspace) == 5, what="the first directory only")
     workspace.config_path.write_text(original + f'\n[[watch]]\npath = "{second}"\n')
     watch.signal(signal.SIGHUP)
@@ -83,7 +71,7 @@ def test_sighup_reloads_and_keeps_the_old_config_when_the_new_is_invalid(
     watch.signal(signal.SIGHUP)
     wait_for(lambda: "config.invalid" in watch.log, what="the rejected config in the log")
     assert "did you mean 'path'" in watch.log
-    write(second / "x.jsonl", 5, 3)  # the old (reloaded) config is still in force
+    append(second / "x.jsonl", 5, 3)  # the old (reloaded) config is still in force
     wait_for(lambda: lake_count(workspace) == 13, what="reading to go on")
     assert watch.stop() == 0
 
@@ -108,17 +96,15 @@ def test_a_second_daemon_refuses_and_a_killed_one_does_not_block(
 
 
 def test_status_shows_the_daemon_and_the_lag_of_each_file(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
-    code, report = status(workspace)
+    code, report = status_json(workspace)
     assert code == 1 and report["running"] is False and report["files"] == []
-    write(logs / "a.jsonl", 0, 20)
+    append(logs / "a.jsonl", 0, 20)
     watch = daemon()
     wait_for(lambda: lake_count(workspace) == 20, what="the file")
-    code, report = status(workspace)
+    code, report = status_json(workspace)
     assert code == 0 and report["running"] is True and report["pid"] == watch.proc.pid
     (entry,) = report["files"]  # type: ignore[misc]
     size = (logs / "a.jsonl").stat().st_size
@@ -130,7 +116,7 @@ def test_status_shows_the_daemon_and_the_lag_of_each_file(
     ).stdout
     assert f"daemon: running (pid {watch.proc.pid})" in text and "a.jsonl" in text
     assert watch.stop() == 0
-    write(logs / "a.jsonl", 20, 10)  # appended while stopped: the lag shows it
-    code, report = status(workspace)
+    append(logs / "a.jsonl", 20, 10)  # appended while stopped: the lag shows it
+    code, report = status_json(workspace)
     assert code == 1 and report["running"] is False and report["since"]
     assert report["lag"] == (logs / "a.jsonl").stat().st_size - size

@@ -7,41 +7,25 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
-from tests.functional import watchd
-from tests.functional.watchd import WatchProcess, configure, lake_ids, quarantined, wait_for
-
-daemon = watchd.daemon
-Start = Callable[..., WatchProcess]
-
-
-def lines(first: int, count: int) -> str:
-    return "".join(litellm_line(i) + "\n" for i in range(first, first + count))
-
-
-def append(path: Path, first: int, count: int) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(lines(first, count))
-
-
-def exactly(ws: Workspace, count: int) -> Callable[[], bool]:
-    def check() -> bool:
-        ids = lake_ids(ws)
-        assert len(ids) == len(set(ids)), "duplicate events in the lake"
-        return len(ids) == count
-
-    return check
+from tests.functional.watch.watchd import (
+    Start,
+    append,
+    configure,
+    exactly,
+    lake_ids,
+    lines,
+    quarantined,
+    wait_for,
+)
 
 
 def test_rotation_and_inode_reuse_while_the_daemon_is_stopped(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log, other = logs / "gw.jsonl", logs / "other.jsonl"
     append(log, 0, 50)
@@ -72,10 +56,8 @@ def test_rotation_and_inode_reuse_while_the_daemon_is_stopped(
 
 
 def test_a_rotated_file_gzipped_later_is_not_read_twice(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     log = logs / "gw.jsonl"
     append(log, 0, 100)
@@ -91,10 +73,8 @@ def test_a_rotated_file_gzipped_later_is_not_read_twice(
 
 
 def test_a_gz_is_read_once_complete(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     daemon()
     packed = gzip.compress(lines(0, 300).encode())
@@ -109,10 +89,8 @@ def test_a_gz_is_read_once_complete(
 
 
 def test_a_corrupt_gz_is_quarantined_once_with_the_reason(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     packed = gzip.compress(lines(0, 2000).encode())
     (logs / "cut.jsonl.gz").write_bytes(packed[: len(packed) // 2])  # an interrupted copy
@@ -138,10 +116,8 @@ def test_a_corrupt_gz_is_quarantined_once_with_the_reason(
 
 
 def test_a_corrupt_checkpoint_is_reported_and_never_restarted_from_zero(
-    workspace: Workspace, daemon: Start, tmp_path: Path
+    workspace: Workspace, daemon: Start, logs: Path
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(workspace, f'path = "{logs}"')
     first, second = logs / "a.jsonl", logs / "b.jsonl"
     append(first, 0, 50)

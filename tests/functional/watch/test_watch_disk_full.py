@@ -12,7 +12,7 @@ import pytest
 
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
-from tests.functional.watchd import WatchProcess, configure, lake_ids, query, wait_for
+from tests.functional.watch.watchd import WatchProcess, configure, lake_ids, query, wait_for
 
 
 @pytest.fixture()
@@ -32,11 +32,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_disk_pauses_then_resumes_without_loss(
-    small_disk: Path, tmp_path: Path
+    small_disk: Path, tmp_path: Path, logs: Path
 ) -> None:
     ws = Workspace.init(small_disk / "ws")
-    logs = tmp_path / "logs"
-    logs.mkdir()
     configure(ws, f'path = "{logs}"',
               daemon="[daemon]\nbatch_bytes = 262144\nbatch_seconds = 0.1\n")
     total = 3000  # ~9 MB of incompressible prompts for a 3 MB disk
