@@ -245,38 +245,46 @@ def _correlation(
         f"AND '{high.isoformat()}'::TIMESTAMPTZ",
     )
     group = correlation_group(rule)
-    # The bursts go to a table, and their events are linked in one join over the
-    # lookback (one scan, however many bursts), at most MAX_EVENTS_PER_ALERT per burst.
+    # The bursts go to a table and are linked to their events in one join over the lookback
+    # (one scan, however many bursts), capped in SQL at MAX_EVENTS_PER_ALERT per burst and
+    # fetched one burst at a time (a burst can span a key's whole month of traffic).
     _run(
         duck,
         "CREATE OR REPLACE TEMP TABLE correlation_bursts AS SELECT row_number() OVER "
-        "(ORDER BY window_start) AS burst, * "
-        f"FROM ({rule.sql}) WHERE window_end >= ?::TIMESTAMPTZ",
+        f"(ORDER BY window_start) AS burst, * FROM ({rule.sql}) WHERE window_end >= ?::TIMESTAMPTZ",
         [low.isoformat()],
     )
     rows = _run(duck, "SELECT * EXCLUDE (event_ids) FROM correlation_bursts ORDER BY burst")
     columns = [d[0] for d in rows.description]
     bursts = [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
-    linked = {
-        burst: (events, total)
-        for burst, events, total in _run(
+    if bursts:
+        _run(
             duck,
-            "SELECT burst, list(struct_pack(event_id, ts, source, source_file, source_offset, "
-            f"lake_file) ORDER BY ts, event_id)[1:{MAX_EVENTS_PER_ALERT}], count(*) "
+            "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
+            "row_number() OVER (PARTITION BY burst ORDER BY ts, event_id) AS n, "
+            "count(*) OVER (PARTITION BY burst) AS linked "
             "FROM (SELECT burst, unnest(event_ids) AS event_id FROM correlation_bursts) "
             "JOIN (SELECT event_id, ts, source, source_file, source_offset, filename AS lake_file "
-            "FROM events) USING (event_id) GROUP BY burst",
-        ).fetchall()
-    } if bursts else {}
+            f"FROM events) USING (event_id)) WHERE n <= {MAX_EVENTS_PER_ALERT}",
+        )
     records = []
     for item in bursts:
         fields = {name: item.get(name) for name in group}
-        events, total = linked.get(item["burst"], ([], 0))
+        found = _run(
+            duck,
+            "SELECT event_id, ts, source, source_file, source_offset, lake_file, linked "
+            "FROM correlation_links WHERE burst = ? ORDER BY n",
+            [item["burst"]],
+        ).fetchall()
+        names = ("event_id", "ts", "source", "source_file", "source_offset", "lake_file")
+        events = [dict(zip(names, row[:6], strict=True)) for row in found]
         group_key = ", ".join(f"{k}={v}" for k, v in fields.items())
         records.append(
             _record(ws, rule, group_key, fields, item["window_start"], item["window_end"],
-                    item["event_count"], events, total)
+                    item["event_count"], events, found[0][6] if found else 0)
         )
+    if bursts:
+        _run(duck, "DROP TABLE correlation_links")
     _run(duck, "DROP TABLE correlation_bursts")
     _run(duck, "DROP VIEW events")
     return records
