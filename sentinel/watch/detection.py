@@ -8,6 +8,13 @@ next batch never waits for a scan and a scan never waits for a long read:
   every `POLL_SECONDS`, so batches committed by a `sentinel ingest` beside the daemon
   are scanned too. Pokes that arrive during a scan coalesce into one more scan, which
   covers every batch committed meanwhile.
+- Two cadences. Detection rules (one event at a time: a card, a key, a blocked model)
+  run after every commit and read only the new batches: their incidents follow the
+  line within seconds. Correlations look back over their own window (up to an hour of
+  events), which costs far more than a second of new events, so they run at most every
+  `CORRELATE_SECONDS` (their watermarks simply stay behind meanwhile; the next full
+  scan covers every batch since). Both go through the one scan lock: a full scan never
+  overlaps a fast one.
 - The compiled rule pack is kept between scans and rebuilt only when a rule or filter
   file changes (name, size, mtime) or the config is reloaded (SIGHUP): compiling the
   pack (YAML, pySigma) costs more than scanning a second of events.
@@ -36,6 +43,8 @@ from sentinel.watch.log import EventLog
 from sentinel.workspace import Workspace
 
 POLL_SECONDS = 1.0
+CORRELATE_SECONDS = 30.0
+"""At most this often (from the end of the last one) a full scan: correlations too."""
 RETRY_MAX = 30.0
 STOP_GRACE_SECONDS = 3.0
 """How long a stop waits for a scan in progress before leaving it (it resumes from its
@@ -72,10 +81,15 @@ class Detector:
         self._stopping = False
         self._lock = threading.Lock()
         self._pack: Any = None
+        self._fast: Any = None
+        """The pack's detection rules alone (the scan after every commit)."""
+        self._next_full = 0.0
         self._stamp: Stamp | None = None
         self._thread: threading.Thread | None = None
         self.scanned = -1
-        """The newest batch rowid the last successful scan covered."""
+        """The newest batch rowid the detection rules have covered."""
+        self.scanned_full = -1
+        """… and the correlations (every rule)."""
         self.scans = 0
         self.alerts = 0
         self.incidents_opened = 0
@@ -94,6 +108,7 @@ class Detector:
         """A new config (SIGHUP): rules, filters and variables are compiled again."""
         with self._lock:
             self.ws, self._pack, self._stamp = ws, None, None
+            self._next_full = 0.0
         self.poke()
 
     def stop(self) -> bool:
@@ -119,11 +134,15 @@ class Detector:
                 if self._stopping:
                     break
                 try:
-                    if newest_seq(con) <= self.scanned:
+                    newest = newest_seq(con)
+                    full_due = time.monotonic() >= self._next_full
+                    if newest <= self.scanned and not (full_due and newest > self.scanned_full):
                         continue
-                    self._scan_once()
+                    self._scan_once(full=full_due)
                     delay = 0.0
                 except Exception as exc:  # noqa: BLE001 - retried from the watermarks
+                    if self._stopping:
+                        break  # interrupted by the stop: resumed at the next start
                     delay = min(max(delay * 2, 1.0), RETRY_MAX)
                     reason = exc.message if isinstance(exc, SentinelError) else repr(exc)
                     self.log.error("detect.failed", reason=reason, retry_in=delay,
@@ -131,17 +150,20 @@ class Detector:
         finally:
             con.close()
 
-    def _scan_once(self) -> None:
+    def _scan_once(self, full: bool = True) -> None:
         with self._lock:
             ws = self.ws
-        pack = self._compiled(ws)
+        pack, fast = self._compiled(ws)
         self.busy = True
         started = time.monotonic()
         try:
-            report = self._run_scan(ws, open_incidents=True, compiled_pack=pack)
+            report = self._run_scan(ws, open_incidents=True, compiled_pack=pack if full else fast)
         finally:
             self.busy = False
-        self.scanned = report.batch_seq
+        self.scanned = max(self.scanned, report.batch_seq)
+        if full:
+            self.scanned_full = report.batch_seq
+            self._next_full = time.monotonic() + CORRELATE_SECONDS
         self.scans += 1
         self.alerts += len(report.alerts)
         self.incidents_opened += report.incidents_opened
@@ -149,22 +171,26 @@ class Detector:
         if report.alerts:
             sources = sorted({e.source for a in report.alerts for e in a.events if e.source})
             self.log.info(
-                "detect.alerts", alerts=len(report.alerts),
+                "detect.alerts", alerts=len(report.alerts), full=full,
                 incidents_opened=report.incidents_opened, sources=",".join(sources),
                 batches=report.new_batches, seconds=round(time.monotonic() - started, 3),
             )
 
-    def _compiled(self, ws: Workspace) -> Any:
+    def _compiled(self, ws: Workspace) -> tuple[Any, Any]:
+        """The whole pack and its detection rules alone, compiled again on change."""
         stamp = rules_stamp(ws)
         with self._lock:
             if self._pack is not None and stamp == self._stamp:
-                return self._pack
+                return self._pack, self._fast
         pack = compile_rules(ws, None)
-        compiled, problems, _ = pack
+        compiled, problems, taxonomy = pack
+        fast = ([r for r in compiled if r.kind == "detection"], problems, taxonomy)
         for problem in problems:
             self.log.warning("detect.rule_problem", problem=str(problem))
-        self.log.info("detect.rules", rules=len(compiled), problems=len(problems))
+        self.log.info("detect.rules", rules=len(compiled), per_event=len(fast[0]),
+                      problems=len(problems))
         with self._lock:
-            self._pack, self._stamp = pack, stamp
-        return pack
+            self._pack, self._fast, self._stamp = pack, fast, stamp
+            self._next_full = 0.0  # new rules: a full scan first
+        return pack, fast
 

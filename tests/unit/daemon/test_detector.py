@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sentinel.scan.runner import ScanReport
 from sentinel.watch.detection import Detector, rules_stamp
 from sentinel.watch.log import EventLog
@@ -42,8 +44,8 @@ def test_the_pack_is_compiled_once_and_again_when_a_rule_file_changes(
     scan = FakeScan()
     out = io.StringIO()
     detector = Detector(workspace, EventLog("text", out), scan=scan)
-    detector._scan_once()
-    detector._scan_once()
+    detector._scan_once(full=True)
+    detector._scan_once(full=True)
     assert scan.packs[0] is scan.packs[1]
     assert [r.title for r in scan.packs[0][0]] == ["Payment card number sent to an AI model"]
     assert out.getvalue().count("detect.rules") == 1
@@ -70,3 +72,17 @@ def test_the_stamp_follows_rule_and_filter_files(workspace: Workspace) -> None:
     before = rules_stamp(workspace)
     (folder / "credit_card_in_prompt.yml").unlink()
     assert rules_stamp(workspace) != before
+
+
+def test_correlations_run_on_their_own_cadence(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules_in(workspace, "credit_card_in_prompt.yml", "failed_requests_burst.yml")
+    scan = FakeScan()
+    detector = Detector(workspace, EventLog("text", io.StringIO()), scan=scan)
+    detector._scan_once(full=True)
+    detector._scan_once(full=False)
+    everything, fast = scan.packs
+    assert sorted(r.kind for r in everything[0]) == ["correlation", "detection"]
+    assert [r.kind for r in fast[0]] == ["detection"]
+    assert detector.scanned == 2 and detector.scanned_full == 1
