@@ -172,17 +172,21 @@ def init(root: Path) -> None:
 
 
 def mark_scanned(root: Path, rules: list[str]) -> None:
-    """Set every rule's watermark to the newest batch (as if a scan had covered the base)."""
+    """Set every rule's and baseline's watermark to the newest batch (as if a scan had
+    covered the base)."""
+    from sentinel.scan.baselines import baseline_hash, compile_baselines
     from sentinel.scan.runner import compile_rules, rule_hash
     from sentinel.workspace import Workspace
 
     ws = Workspace.open(root)
-    compiled, _, _ = compile_rules(ws, [Path(r) for r in rules])
+    compiled, _, taxonomy = compile_rules(ws, [Path(r) for r in rules])
+    bases, _ = compile_baselines(ws, taxonomy)
     con = sqlite3.connect(ws.state_db)
     seq = con.execute("SELECT max(rowid) FROM batches").fetchone()[0]
     con.executemany(
         "INSERT OR REPLACE INTO rule_watermarks VALUES (?, ?, ?, ?)",
-        [(r.rule_id, seq, rule_hash(r), "bench") for r in compiled],
+        [(r.rule_id, seq, rule_hash(r), "bench") for r in compiled]
+        + [(b.rule_id, seq, baseline_hash(b), "bench") for b in bases],
     )
     con.commit()
     con.close()

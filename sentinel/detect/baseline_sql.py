@@ -18,11 +18,13 @@ returns the same columns, one row per alert:
     gap), first_ts, last_ts, event_count, events (list of provenance structs), detail (JSON)
 
 What each kind computes:
-- first_seen: per (principal, value), the previous occurrence of each watched event
-  (`lag` over ts). A new event whose previous occurrence is missing or older than the
-  learning window is a first sighting. It alerts when the principal was already seen
-  `min_history` before it, and the lake reaches back a whole learning window (a new
-  workspace, or a new employee's first days, stay quiet). Without `value`, the first
+- first_seen: per (principal, value), the previous occurrence of each new watched event
+  (`lag` over the new events' ts, and the newest already-scanned occurrence: a hash
+  aggregate, so the history is never sorted). A new event whose previous occurrence is
+  missing or older than the learning window is a first sighting. It alerts when the
+  principal was already seen `min_history` before it, and the lake reaches back a whole
+  learning window (a new workspace, or a new employee's first days, stay quiet). Without
+  `value`, the first
   watched event of a principal at all (a first Bedrock call by a known principal).
 - volume: per principal and hour, the summed measure. An hour with new events alerts when
   the principal has `min_hours` active hours in the learning window before it (the first
@@ -179,15 +181,19 @@ def _first_seen(spec: FirstSeen, params: dict[str, Any]) -> str:
         value, extra = "value_of", f", CAST({q(spec.value)} AS VARCHAR) AS value_of"
     return f"""WITH {_scoped(spec, params, extra)},
 pr AS (SELECT {p}, min(ts) AS since FROM s GROUP BY ALL),
-v AS (SELECT *, lag(ts) OVER (PARTITION BY {p}, value ORDER BY ts, event_id) AS prev
-      FROM (SELECT *, {value} AS value FROM s WHERE watched) WHERE value IS NOT NULL),
-firsts AS (SELECT {p}, value, min(ts) AS first_new FROM v
-           WHERE is_new AND (prev IS NULL OR prev < ts - $learning) GROUP BY ALL)
+v AS (SELECT * FROM (SELECT *, {value} AS value FROM s WHERE watched) WHERE value IS NOT NULL),
+old AS (SELECT {p}, value, max(ts) AS last_old FROM v WHERE NOT is_new GROUP BY ALL),
+nv AS (SELECT *, lag(ts) OVER (PARTITION BY {p}, value ORDER BY ts, event_id) AS prev
+       FROM v WHERE is_new),
+firsts AS (SELECT {p}, value, min(ts) AS first_new FROM nv LEFT JOIN old USING ({p}, value)
+           WHERE (prev IS NULL OR prev < ts - $learning)
+             AND (last_old IS NULL OR last_old < ts - $learning)
+           GROUP BY ALL)
 SELECT {principal} AS principal, value AS subject, min(ts) AS first_ts, max(ts) AS last_ts,
        count(*) AS event_count, list({PROVENANCE}) AS events,
        to_json(struct_pack(principal_since := any_value(pr.since))) AS detail
-FROM v JOIN firsts USING ({p}, value) JOIN pr USING ({p})
-WHERE v.is_new AND v.ts >= firsts.first_new
+FROM nv JOIN firsts USING ({p}, value) JOIN pr USING ({p})
+WHERE nv.ts >= firsts.first_new
   AND pr.since <= firsts.first_new - $min_history
   AND $lake_start <= firsts.first_new - $learning
 GROUP BY {p}, value ORDER BY first_ts"""
@@ -205,7 +211,7 @@ def _volume(spec: Volume, params: dict[str, Any]) -> str:
     return f"""WITH {_scoped(spec, params, extra)},
 w AS (SELECT * FROM s WHERE watched),
 h AS (SELECT {p}, hour, sum(m)::DOUBLE AS v, bool_or(is_new) AS has_new FROM w GROUP BY ALL),
-c AS (SELECT * FROM h WHERE has_new),
+c AS (SELECT * FROM h WHERE has_new AND v >= $min_value),  -- cheap bound first
 hist AS (SELECT c.*, h.v AS hv, h.hour AS hhour FROM c JOIN h
          ON {on} AND h.hour < c.hour AND h.hour >= c.hour - $learning),
 m AS (SELECT {p}, hour, median(hv) AS med, count(*) AS n, min(hhour) AS since
@@ -233,24 +239,32 @@ def _hours(spec: Hours, params: dict[str, Any]) -> str:
     extra = ", date_trunc('day', ts) AS day, hour(ts) AS hod"
     params.update(tolerance=spec.tolerance, max_days=spec.max_days, min_days=spec.min_days,
                   min_events=spec.min_events)
+    # Each active day-hour also counts for the hours within `tolerance` of it (`near`), so
+    # "was it active around this time on that day" is an equality join, not a range scan.
     return f"""WITH {_scoped(spec, params, extra)},
 w AS (SELECT * FROM s WHERE watched),
-h AS (SELECT DISTINCT {p}, day, hod FROM w),
+dh AS (SELECT DISTINCT {p}, day, hod FROM w),
+days AS (SELECT DISTINCT {p}, day FROM dh),
+near AS (SELECT DISTINCT {p}, day, (hod + 24 + k) % 24 AS hod
+         FROM dh, (SELECT unnest(range(-$tolerance, $tolerance + 1)) AS k)),
 c AS (SELECT DISTINCT {p}, day, hod FROM w WHERE is_new),
-hist AS (
-  SELECT c.*, count(DISTINCT h.day) AS days, min(h.day) AS since,
-         count(DISTINCT h.day) FILTER (
-           WHERE least(abs(h.hod - c.hod), 24 - abs(h.hod - c.hod)) <= $tolerance
-         ) AS usual_days
-  FROM c JOIN h ON {on} AND h.day < c.day AND h.day >= c.day - $learning
-  GROUP BY ALL),
-flagged AS (SELECT * FROM hist WHERE days >= $min_days AND since <= day - $min_history
-            AND usual_days <= $max_days)
+cd AS (SELECT DISTINCT {p}, day FROM c),
+hist AS (SELECT c.{p.replace(', ', ', c.')}, c.day, count(h.day) AS active FROM cd AS c
+         JOIN days AS h ON {on} AND h.day < c.day AND h.day >= c.day - $learning
+         GROUP BY ALL HAVING count(h.day) >= $min_days
+                        AND min(h.day) <= c.day - $min_history),
+usual AS (SELECT c.{p.replace(', ', ', c.')}, c.day, c.hod, count(h.day) AS usual_days
+          FROM c JOIN hist USING ({p}, day)
+          LEFT JOIN near AS h ON {on} AND h.hod = c.hod AND h.day < c.day
+               AND h.day >= c.day - $learning
+          GROUP BY ALL),
+flagged AS (SELECT usual.*, hist.active FROM usual JOIN hist USING ({p}, day)
+            WHERE usual_days <= $max_days)
 SELECT {principal} AS principal, strftime(day, '%Y-%m-%d') AS subject,
        min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS event_count,
        list({PROVENANCE}) AS events,
        to_json(struct_pack(hours := list(DISTINCT hod ORDER BY hod),
-                           history_days := max(flagged.days))) AS detail
+                           history_days := max(flagged.active))) AS detail
 FROM w JOIN flagged USING ({p}, day, hod)
 WHERE w.is_new
 GROUP BY {p}, day HAVING count(*) >= $min_events ORDER BY first_ts"""

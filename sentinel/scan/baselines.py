@@ -167,6 +167,13 @@ def _span(
     return row[0], row[1]
 
 
+def _rows(duck: duckdb.DuckDBPyConnection, paths: list[str]) -> int:
+    """Rows in the files read (Parquet footers only), for `--stats`."""
+    listed = parquet_relation(paths).split("[", 1)[1].split("]", 1)[0]
+    row = _run(duck, f"SELECT sum(num_rows) FROM parquet_file_metadata([{listed}])").fetchone()
+    return int(row[0] or 0)
+
+
 def lake_start(ws: Workspace, sources: Sequence[str]) -> datetime | None:
     """Midnight of the first date partition of `sources` (None: nothing in the lake yet)."""
     days = [
@@ -197,6 +204,7 @@ def _evaluate(
         return []
     opened.update(paths)
     stat.files_read += len(paths)
+    stat.rows_read += _rows(duck, paths)
     rows = baseline_rows(duck, base, paths, new_files, low=low, high=high, since=since,
                          lake_start=lake_start(ws, base.sources))
     stat.matches += sum(int(row["event_count"]) for row in rows)

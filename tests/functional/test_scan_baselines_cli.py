@@ -103,6 +103,13 @@ def test_scan_runs_baselines_incrementally(
     assert [(a["group_key"], a["event_count"]) for a in alerts] == [("actor_key=bot-key", 8)]
     assert code == 1 and "1 new batches" in stderr
 
+    # A rescan of everything recomputes the same alerts: none is new, none doubled.
+    rescan = run_cli("scan", "--rules", str(rules), "--since", "3650d", "--format", "jsonl")
+    assert (rescan.returncode, rescan.stdout) == (0, ""), rescan.stderr
+    con = sqlite3.connect(workspace.state_db)
+    assert con.execute("SELECT count(*) FROM alerts").fetchone()[0] == 2
+    con.close()
+
 
 def test_a_young_lake_stays_quiet_and_a_bad_baseline_is_a_usage_error(
     run_cli: RunCli, workspace: Workspace, tmp_path: Path
