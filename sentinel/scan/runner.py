@@ -151,15 +151,20 @@ def run_scan(
     progress: bool = False,
     open_incidents: bool = True,
     compiled_pack: tuple[list[CompiledRule], list[RuleProblem], Taxonomy] | None = None,
+    baselines_too: bool = True,
 ) -> ScanReport:
     """Scan the new events (or, with `since`, every event from then on) and record alerts.
 
     `compiled_pack` is `compile_rules(ws, rules)` done earlier (the watcher keeps it while
-    the rule files are unchanged)."""
+    the rule files are unchanged). `baselines_too=False` skips the baselines (the watcher's
+    quick scans; their watermarks stay, so the next full scan covers those batches)."""
     started = time.monotonic()
     compiled, problems, taxonomy = compiled_pack or compile_rules(ws, rules)
-    # Baselines are a handful of small YAML files: read on every scan (never stale).
-    bases, base_problems = baselines.compile_baselines(ws, taxonomy)
+    # Baselines are a handful of small YAML files: read on every scan (never stale). Like
+    # correlations they read a lookback, so the watcher runs them on its slower cadence.
+    bases, base_problems = (
+        baselines.compile_baselines(ws, taxonomy) if baselines_too else ([], [])
+    )
     con = open_db(ws.state_db)
     try:
         with scan_lock(ws):

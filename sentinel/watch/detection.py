@@ -157,7 +157,8 @@ class Detector:
         self.busy = True
         started = time.monotonic()
         try:
-            report = self._run_scan(ws, open_incidents=True, compiled_pack=pack if full else fast)
+            report = self._run_scan(ws, open_incidents=True, compiled_pack=pack if full else fast,
+                                    baselines_too=full)
         finally:
             self.busy = False
         self.scanned = max(self.scanned, report.batch_seq)

@@ -31,9 +31,11 @@ def rules_in(ws: Workspace, *names: str) -> Path:
 class FakeScan:
     def __init__(self) -> None:
         self.packs: list[Any] = []
+        self.baselines: list[bool] = []
 
     def __call__(self, ws: Workspace, **kwargs: Any) -> ScanReport:
         self.packs.append(kwargs["compiled_pack"])
+        self.baselines.append(kwargs.get("baselines_too", True))
         return ScanReport("scan", batch_seq=len(self.packs))
 
 
@@ -85,4 +87,5 @@ def test_correlations_run_on_their_own_cadence(
     everything, fast = scan.packs
     assert sorted(r.kind for r in everything[0]) == ["correlation", "detection"]
     assert [r.kind for r in fast[0]] == ["detection"]
+    assert scan.baselines == [True, False]  # baselines look back too: the full cadence
     assert detector.scanned == 2 and detector.scanned_full == 1
