@@ -158,7 +158,7 @@ def test_volume_of_tokens(tmp_path: Path) -> None:
     assert [a["principal"] for a in alerts] == [["k3"]]
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=12, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 10_000), noise=st.floats(0.0, 0.6),
        weekend=st.sampled_from([0.0, 0.25, 1.0]), growth=st.floats(-0.02, 0.03))
 def test_volume_never_fires_on_steady_noisy_traffic(
@@ -230,3 +230,17 @@ def test_silence_of_bodies_while_requests_go_on(tmp_path: Path) -> None:
             row["prompt_text"] = ""
     alerts = run(text, rows, DAY_15, tmp_path)
     assert alerts and {tuple(a["principal"]) for a in alerts} == {("k1",)}
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), noise=st.floats(0.0, 0.6),
+       weekend=st.sampled_from([0.0, 0.25, 1.0]), growth=st.floats(-0.02, 0.03),
+       kind=st.sampled_from(["first_seen", "hours", "silence"]))
+def test_other_kinds_never_fire_on_steady_noisy_traffic(
+    seed: int, noise: float, weekend: float, growth: float, kind: str
+) -> None:
+    text = {"first_seen": FIRST_SEEN, "hours": HOURS, "silence": SILENCE}[kind]
+    rows = history(Traffic(seed=seed, noise=noise, weekend=weekend, growth=growth,
+                           ips=SHARED_IPS))
+    with tempfile.TemporaryDirectory() as tmp:
+        assert run(text, rows, DAY_15, Path(tmp)) == []
