@@ -8,6 +8,9 @@ Correlation rules: their own window query over an `events` view restricted to th
 rule's sources and to `[min ts of the new events - timespan, max ts]` (date partitions
 listed, `ts` pushed down to row groups). Only bursts that reach into the new events'
 time range are kept; bursts that lie wholly before it were reported by an earlier scan.
+A burst's events are linked in one join over the same view for all bursts, at most
+`MAX_EVENTS_PER_ALERT` each (capped in SQL), and brought into Python one burst at a time:
+a burst can hold a key's whole month of traffic, and memory must not grow with it.
 """
 
 from __future__ import annotations
