@@ -12,9 +12,10 @@ next batch never waits for a scan and a scan never waits for a long read:
   run after every commit and read only the new batches: their incidents follow the
   line within seconds. Correlations look back over their own window (up to an hour of
   events), which costs far more than a second of new events, so they run at most every
-  `CORRELATE_SECONDS` (their watermarks simply stay behind meanwhile; the next full
-  scan covers every batch since). Both go through the one scan lock: a full scan never
-  overlaps a fast one.
+  `CORRELATE_SECONDS`, and never more than `CORRELATE_SHARE` of the time (a full scan
+  that took 20 s is next due 180 s after it ended): both go through the one scan lock,
+  and the per-event scans wait while a full scan runs. Their watermarks simply stay
+  behind meanwhile; the next full scan covers every batch since.
 - The compiled rule pack is kept between scans and rebuilt only when a rule or filter
   file changes (name, size, mtime) or the config is reloaded (SIGHUP): compiling the
   pack (YAML, pySigma) costs more than scanning a second of events.
@@ -45,6 +46,8 @@ from sentinel.workspace import Workspace
 POLL_SECONDS = 1.0
 CORRELATE_SECONDS = 30.0
 """At most this often (from the end of the last one) a full scan: correlations too."""
+CORRELATE_SHARE = 0.1
+"""… and at most this share of the time spent in full scans (they block the others)."""
 RETRY_MAX = 30.0
 STOP_GRACE_SECONDS = 3.0
 """How long a stop waits for a scan in progress before leaving it (it resumes from its
@@ -68,6 +71,11 @@ def rules_stamp(ws: Workspace) -> Stamp:
                 continue
             stamp.append((str(file), st.st_size, st.st_mtime_ns))
     return tuple(stamp)
+
+
+def next_full_after(seconds: float) -> float:
+    """How long after a full scan that took `seconds` the next one is due."""
+    return max(CORRELATE_SECONDS, seconds * (1 - CORRELATE_SHARE) / CORRELATE_SHARE)
 
 
 class Detector:
@@ -164,7 +172,7 @@ class Detector:
         self.scanned = max(self.scanned, report.batch_seq)
         if full:
             self.scanned_full = report.batch_seq
-            self._next_full = time.monotonic() + CORRELATE_SECONDS
+            self._next_full = time.monotonic() + next_full_after(time.monotonic() - started)
         self.scans += 1
         self.alerts += len(report.alerts)
         self.incidents_opened += report.incidents_opened

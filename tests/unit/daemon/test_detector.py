@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sentinel.scan.runner import ScanReport
-from sentinel.watch.detection import Detector, rules_stamp
+from sentinel.watch.detection import Detector, next_full_after, rules_stamp
 from sentinel.watch.log import EventLog
 from sentinel.workspace import Workspace
 
@@ -89,3 +89,8 @@ def test_correlations_run_on_their_own_cadence(
     assert [r.kind for r in fast[0]] == ["detection"]
     assert scan.baselines == [True, False]  # baselines look back too: the full cadence
     assert detector.scanned == 2 and detector.scanned_full == 1
+
+
+def test_full_scans_take_at_most_a_tenth_of_the_time() -> None:
+    assert next_full_after(0.5) == 30.0  # short ones: every 30 s
+    assert next_full_after(20.0) == pytest.approx(180.0)  # 20 s of 200
