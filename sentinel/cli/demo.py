@@ -88,9 +88,10 @@ def demo(
 
 def _scan_summary(ws: Workspace, quiet: bool) -> None:
     """Scan what was ingested and print the alerts per rule (what `make run` shows)."""
+    from sentinel.cli.progress import scan_progress
     from sentinel.scan import run_scan, summarise
 
-    report = run_scan(ws, progress=not quiet)
+    report = run_scan(ws, progress=scan_progress(quiet))
     click.echo(
         f"Scanned with {len(report.stats)} rules: {len(report.alerts)} new alerts, "
         f"{report.incidents_opened} incidents opened in {report.seconds:.1f}s"

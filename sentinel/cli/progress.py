@@ -1,7 +1,8 @@
-"""The CLI's ingest progress: a rich bar over bytes on a terminal, nothing otherwise.
+"""The CLI's progress bars: rich on a terminal, nothing otherwise.
 
 Quiet when `--quiet` is given or stderr is not a TTY (cron, CI, pipes), so logs and
-captured output never fill with bar redraws. Implements `sentinel.ingest.progress.Progress`.
+captured output never fill with bar redraws. Implements `sentinel.ingest.progress.Progress`,
+which ingest (bytes) and the scan (rules) both report to; rich stays out of the library.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 
-class ByteProgressBar:
-    """A rich progress bar over bytes on stderr when it is a terminal; a no-op otherwise."""
+class ProgressBar:
+    """A rich progress bar on stderr when it is a terminal; a no-op otherwise.
 
-    def __init__(self, label: str = "ingest") -> None:
+    `unit` is "bytes" (size, speed and time left) or a word for counted items ("rules").
+    """
+
+    def __init__(self, label: str, unit: str = "bytes") -> None:
         self.label = label
+        self.unit = unit
         self.bar: Any = None
         self.task: Any = None
 
@@ -22,6 +27,7 @@ class ByteProgressBar:
         from rich.progress import (
             BarColumn,
             DownloadColumn,
+            MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeRemainingColumn,
@@ -31,9 +37,13 @@ class ByteProgressBar:
         console = Console(stderr=True)
         if not console.is_terminal:
             return
+        columns: list[Any] = (
+            [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+            if self.unit == "bytes"
+            else [MofNCompleteColumn(), TextColumn(self.unit)]
+        )
         self.bar = Progress(
-            TextColumn(self.label), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=console, transient=True,
+            TextColumn(self.label), BarColumn(), *columns, console=console, transient=True
         )
         self.bar.start()
         self.task = self.bar.add_task(self.label, total=total)
@@ -48,6 +58,11 @@ class ByteProgressBar:
             self.bar = None
 
 
-def ingest_progress(quiet: bool) -> ByteProgressBar | None:
-    """What `sentinel ingest` and `sentinel demo` pass as `progress`."""
-    return None if quiet else ByteProgressBar()
+def ingest_progress(quiet: bool) -> ProgressBar | None:
+    """What `sentinel ingest` and `sentinel demo` pass to ingest as `progress`."""
+    return None if quiet else ProgressBar("ingest")
+
+
+def scan_progress(quiet: bool) -> ProgressBar | None:
+    """What `sentinel scan` and `sentinel demo` pass to the scan as `progress`."""
+    return None if quiet else ProgressBar("scan", unit="rules")

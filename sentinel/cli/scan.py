@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 import pyarrow as pa
 
+from sentinel.cli.progress import scan_progress
 from sentinel.output import emit
 from sentinel.scan import ScanReport, parse_since, run_scan
 from sentinel.store.alerts import LEVELS
@@ -96,7 +97,9 @@ def scan(
         raise click.BadParameter(str(exc), param_hint="--since") from exc
     quiet = ctx.obj["quiet"]
     ws = Workspace.open(ctx.obj["workspace"])
-    report = run_scan(ws, rules=list(rules) or None, since=since, progress=not quiet)
+    report = run_scan(
+        ws, rules=list(rules) or None, since=since, progress=scan_progress(quiet)
+    )
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
     table = alerts_table(report)

@@ -1,7 +1,8 @@
-"""How ingest reports progress, without knowing how (or whether) it is shown.
+"""How long runs report progress, without knowing how (or whether) it is shown.
 
-Ingest calls a `Progress` with the bytes it is about to read and then the bytes read
-so far; a front end decides what to draw (the CLI: a rich bar on a terminal only,
+Ingest calls a `Progress` with the bytes it is about to read and then the bytes read so
+far; the scan (`sentinel.scan.runner`) does the same with the rules it evaluates; a
+front end decides what to draw (the CLI: a rich bar on a terminal only,
 `sentinel.cli.progress`; the TUI: its own widget; cron: nothing). Keeping the rendering
 out of here keeps rich (and any terminal) out of the library.
 """
@@ -12,13 +13,13 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    """Receives an ingest run's progress, in bytes."""
+    """Receives a run's progress: bytes for ingest, rules for a scan."""
 
     def start(self, total: int) -> None:
-        """The run is about to read `total` bytes (a best estimate)."""
+        """The run is about to do `total` units of work (a best estimate)."""
 
     def advance(self, done: int) -> None:
-        """`done` more bytes have been read."""
+        """`done` more units are finished."""
 
     def stop(self) -> None:
         """The run has ended (normally or not)."""

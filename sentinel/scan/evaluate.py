@@ -49,36 +49,6 @@ class ScanError(SentinelError):
     """A rule's query failed while scanning (the lake changed, DuckDB ran out of memory)."""
 
 
-class Progress:
-    """A rich progress bar over rules on a terminal; a no-op otherwise."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            return lambda n: None
-        self.bar = Progress(
-            TextColumn("scan"), BarColumn(), MofNCompleteColumn(), TextColumn("rules"),
-            console=console, transient=True,
-        )
-        self.bar.start()
-        task = self.bar.add_task("scan", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def _iso(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 

@@ -35,6 +35,7 @@ from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.rules import RuleProblem, load_rules
 from sentinel.detect.sqlmacros import install_macros
 from sentinel.exceptions import ConfigError, SentinelError
+from sentinel.ingest.progress import NoProgress, Progress
 from sentinel.scan import baselines, evaluate
 from sentinel.scan.lakefiles import all_files, batch_range, newest_seq
 from sentinel.store import alerts as alert_store
@@ -148,7 +149,7 @@ def run_scan(
     *,
     rules: Sequence[Path] | None = None,
     since: datetime | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     open_incidents: bool = True,
     compiled_pack: tuple[list[CompiledRule], list[RuleProblem], Taxonomy] | None = None,
     baselines_too: bool = True,
@@ -187,7 +188,7 @@ def _scan(
     compiled: list[CompiledRule],
     taxonomy: Taxonomy,
     since: datetime | None,
-    progress: bool,
+    progress: Progress | None,
     bases: Sequence[baselines.CompiledBaseline] = (),
 ) -> ScanReport:
     scan_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -204,7 +205,9 @@ def _scan(
         r.rule_id: RuleStat(r.rule_id, r.title, r.kind, r.level) for r in compiled
     }
     opened: set[str] = set()
-    with evaluate.Progress(progress, len(compiled)) as step:
+    bar = progress or NoProgress()  # counts rules; a front end decides how to draw it
+    bar.start(len(compiled))
+    try:
         for after, group in sorted(groups.items()):
             if since is not None:
                 sources = sorted({s for r in group for s in r.loaded.sources_in(taxonomy)})
@@ -218,7 +221,7 @@ def _scan(
                 files, seq = rng.files, upto
             results = evaluate.evaluate(
                 ws, duck, group, taxonomy, files, since=since, stats=stats, opened=opened,
-                step=step,
+                step=bar.advance,
             )
             for rule in group:
                 new = alert_store.commit_rule(
@@ -227,6 +230,8 @@ def _scan(
                 )
                 stats[rule.rule_id].alerts = len(new)
                 report.alerts.extend(new)
+    finally:
+        bar.stop()
     report.stats = list(stats.values())
     baselines.run_baselines(ws, con, duck, list(bases), since=since, report=report, opened=opened)
     duck.close()
