@@ -28,7 +28,7 @@ async def _settle(pilot: Any, condition: Any, seconds: float = 30) -> None:
 
 def _rows(app: SentinelApp, selector: str) -> int:
     found = app.screen.query(selector)
-    return found.first(DataTable).row_count if found else -1
+    return found.first().row_count if found else -1
 
 
 async def shoot(ws: Workspace, out: Path, size: tuple[int, int]) -> list[Path]:

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -22,11 +22,12 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 
 from sentinel.exceptions import SentinelError
-from sentinel.lake.session import SqlSession
 from sentinel.store.db import open_db
 from sentinel.tui import data
-from sentinel.tui.sessions import Console, SharedSession
 from sentinel.workspace import Workspace
+
+if TYPE_CHECKING:
+    from sentinel.tui.sessions import Console, SharedSession
 
 SCREENS = {
     "incidents": "Incident queue",
@@ -68,19 +69,46 @@ class SentinelApp(App[None]):
         """What the title bar calls the workspace (its path unless told otherwise)."""
         self._version_con: sqlite3.Connection | None = None
         self._version_lock = threading.Lock()
-        self.lake = SharedSession(workspace, "tui", state_tables=())
-        """The screens' own lake queries (masked views; no state tables: they read SQLite)."""
-        self.sql_console = Console(workspace)
-        """The SQL console's session and open result."""
+        self._queue_version: data.QueueVersion | None = None
+        self.playbooks = data.Playbooks(workspace)
+        """Parsed once, again when a playbook file changes (the queue's deadlines)."""
+        self._sessions_lock = threading.Lock()
+        self._lake: SharedSession | None = None
+        self._sql_console: Console | None = None
 
     def on_mount(self) -> None:
         from sentinel.tui.screens.incidents import IncidentsScreen
 
         self.push_screen(IncidentsScreen())
 
+    @property
+    def lake(self) -> SharedSession:
+        """The screens' own lake queries (masked views; no state tables: they read SQLite).
+
+        Made on first use, so the queue opens without loading DuckDB and the PII engine.
+        """
+        with self._sessions_lock:
+            if self._lake is None:
+                from sentinel.tui.sessions import SharedSession
+
+                self._lake = SharedSession(self.workspace, "tui", state_tables=())
+            return self._lake
+
+    @property
+    def sql_console(self) -> Console:
+        """The SQL console's session and open result (made on first use)."""
+        with self._sessions_lock:
+            if self._sql_console is None:
+                from sentinel.tui.sessions import Console
+
+                self._sql_console = Console(self.workspace)
+            return self._sql_console
+
     def on_unmount(self) -> None:
-        self.sql_console.close()
-        self.lake.close()
+        with self._sessions_lock:
+            for session in (self._sql_console, self._lake):
+                if session is not None:
+                    session.close()
         with self._version_lock:
             if self._version_con is not None:
                 self._version_con.close()
@@ -115,12 +143,13 @@ class SentinelApp(App[None]):
         self.push_screen(PlaybookScreen(incident_id))
 
     # -- shared calls (run from workers) -------------------------------------------------
-    def poll_version(self) -> int:
-        """SQLite's data_version on one long-lived connection (it counts others' commits)."""
+    def poll_version(self) -> data.QueueVersion:
+        """What the queue shows, versioned (see `data.queue_version`), on one connection."""
         with self._version_lock:
             if self._version_con is None:
                 self._version_con = open_db(self.workspace.state_db)
-            return data.data_version(self.workspace, self._version_con)
+            self._queue_version = data.queue_version(self._version_con, self._queue_version)
+            return self._queue_version
 
     @work(thread=True, group="triage")
     def triage(self, incident_id: int, action: str, value: str) -> None:
@@ -139,6 +168,7 @@ class SentinelApp(App[None]):
         self.call_from_thread(self.notify, f"Incident {incident_id}: {action} {value}")
 
     def export_result(self, query: str, path: Path) -> int:
+        from sentinel.lake.session import SqlSession
         from sentinel.output import emit
 
         fmt = {".csv": "csv", ".parquet": "parquet", ".json": "json", ".jsonl": "json"}.get(

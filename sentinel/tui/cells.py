@@ -40,9 +40,9 @@ def short_age(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-def age(case: store.Incident, now: datetime) -> Text:
-    """How long ago the incident's first event happened."""
-    return Text(short_age(now - store.parse_ts(case.first_seen)))
+def age(first_seen: str, now: datetime) -> Text:
+    """How long ago an incident's first event happened (`first_seen`, ISO 8601)."""
+    return Text(short_age(now - store.parse_ts(first_seen)))
 
 
 def time_left(due: datetime | None, now: datetime, suffix: str = "") -> Text:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 from textual_fastdatatable import ArrowBackend
+from textual_fastdatatable.backend import DataTableBackend
 from textual_fastdatatable.extension_types import canonicalize
 
 from sentinel.output import cell_text
@@ -120,3 +121,82 @@ class ResultBackend(ArrowBackend):
 
     def update_cell(self, row_index: int, column_index: int, value: Any) -> None:
         raise TypeError("a query result is read-only")
+
+
+class RowsBackend(DataTableBackend[list[Any]]):
+    """Python rows made into cells only when drawn (the queue's ten thousand incidents).
+
+    Textual's own DataTable builds and measures every cell of every row up front, which
+    costs seconds at 10,000 rows; here `cells(row)` runs for the rows on screen, and the
+    column widths are the caller's (computed from plain lengths, not rendered cells).
+    """
+
+    def __init__(
+        self, columns: Sequence[str], cells: Callable[[Any], list[Any]],
+        rows: Sequence[Any] = (), widths: Sequence[int] = (),
+    ) -> None:
+        self._render_markup = False
+        self.labels = list(columns)
+        self.cells = cells
+        self.rows: list[Any] = list(rows)
+        self.widths = list(widths) or [len(label) for label in self.labels]
+
+    @classmethod
+    def from_pydict(cls, data: Any, max_rows: int | None = None,
+                    column_names: Sequence[str] | None = None) -> RowsBackend:
+        raise TypeError("RowsBackend is built from rows and a cell function")
+
+    @property
+    def source_data(self) -> list[Any]:
+        return self.rows
+
+    @property
+    def source_row_count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def columns(self) -> Sequence[str]:
+        return self.labels
+
+    @property
+    def column_content_widths(self) -> Sequence[int]:
+        return self.widths
+
+    def get_row_at(self, index: int) -> Sequence[Any]:
+        return self.cells(self.rows[index])
+
+    def get_column_at(self, index: int) -> Sequence[Any]:
+        return [self.cells(row)[index] for row in self.rows]
+
+    def get_cell_at(self, row_index: int, column_index: int) -> Any:
+        return self.cells(self.rows[row_index])[column_index]
+
+    def append_column(self, label: str, default: Any | None = None) -> int:
+        raise TypeError("the columns are fixed")
+
+    def append_rows(self, records: Any) -> list[int]:
+        raise TypeError("rows are replaced, not appended (see `replace`)")
+
+    def drop_row(self, row_index: int) -> None:
+        del self.rows[row_index]
+
+    def update_cell(self, row_index: int, column_index: int, value: Any) -> None:
+        raise TypeError("cells are computed from their row")
+
+    def sort(self, by: Any) -> None:
+        raise TypeError("the screen sorts its rows")
+
+
+def rows_changed(table: Any, widths_changed: bool = True) -> None:
+    """Tell a fastdatatable its backend's rows changed (it has no public call for that)."""
+    if widths_changed:
+        table._ordered_columns = None  # noqa: SLF001
+    table._require_update_dimensions = True  # noqa: SLF001
+    table._clear_caches()  # noqa: SLF001
+    if table.row_count and table.cursor_row >= table.row_count:
+        table.move_cursor(row=table.row_count - 1)
+    table.refresh()

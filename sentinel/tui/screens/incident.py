@@ -160,7 +160,7 @@ class IncidentScreen(Screen[None]):
             ("principal", plain(case.group_key or "—", 200)),
             ("rules", plain(", ".join(case.rules), 200)),
             ("seen", Text(f"{case.first_seen} → {case.last_seen}")),
-            ("age", cells.age(case, data.now())),
+            ("age", cells.age(case.first_seen, data.now())),
             ("alerts / events", Text(f"{case.alert_count} / {case.event_count}")),
             ("assignee", plain(case.assignee or "—", 80)),
             ("playbook", plain(case.playbook or "—", 80)),

@@ -1,8 +1,11 @@
 """The incident queue: what needs a responder now, live as the daemon and scans write.
 
-The queue reloads when SQLite's `data_version` changes (another process committed), which
-costs one PRAGMA per poll. Single keys act on the highlighted incident through
-`sentinel.store.triage`, the functions the CLI uses, so each action is a timeline entry.
+The queue reloads when an incident changed (`data.queue_version`: one PRAGMA per poll,
+two maxima when another process committed). Single keys act on the highlighted incident
+through `sentinel.store.triage`, the functions the CLI uses, so each action is a timeline
+entry.
+The table is textual-fastdatatable over the filtered, sorted rows (`grid.RowsBackend`):
+cells are built for the rows on screen only, so 10,000 incidents list at once.
 """
 
 from __future__ import annotations
@@ -17,14 +20,21 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
+from textual_fastdatatable import DataTable
 
 from sentinel.exceptions import SentinelError
 from sentinel.store import incidents as store
 from sentinel.tui import cells, data
+from sentinel.tui.grid import RowsBackend, rows_changed
 from sentinel.tui.safe import plain, title_bar
 from sentinel.tui.screens.prompt import AskText
 
+COLUMNS = ("#", "sev", "status", "age", "deadline", "title", "principal", "alerts", "events",
+           "assignee")
+"""What needs acting on first comes first: at 80 columns the deadline is still on screen."""
+CUT = {"title": 60, "principal": 32, "assignee": 20}
+"""Characters a text column shows at most."""
 STATUS_FILTERS = ("open", "all", *store.STATUSES)
 SORTS = ("newest", "severity", "deadline", "age")
 POLL_SECONDS = 1.0
@@ -58,16 +68,20 @@ class IncidentsScreen(Screen[None]):
     text_filter: reactive[str] = reactive("")
 
     class Loaded(Message):
-        """The queue was (re)read from the store."""
+        """The queue was (re)read from the store (`deadlines`: with its deadlines)."""
 
-        def __init__(self, rows: list[data.QueueRow]) -> None:
+        def __init__(self, rows: list[data.QueueRow], deadlines: bool = False) -> None:
             super().__init__()
             self.rows = rows
+            self.deadlines = deadlines
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[data.QueueRow] = []
-        self._version: int | None = None
+        """Every incident as last read; the table shows `shown`, a filtered, sorted view."""
+        self.shown: list[data.QueueRow] = []
+        self._version: data.QueueVersion | None = None
+        self._now = data.now()
 
     def compose(self) -> ComposeResult:
         yield Static(title_bar("Incidents", self.app), classes="titlebar")
@@ -75,13 +89,12 @@ class IncidentsScreen(Screen[None]):
         with Horizontal(id="filters"):
             yield Input(placeholder="/ filter: title, principal, rule, assignee", id="filter")
             yield Static(id="filter-state")
-        yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="queue", backend=RowsBackend(COLUMNS, self._cells),
+                        cursor_type="row", zebra_stripes=True, render_markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#queue", DataTable)
-        table.add_columns("#", "sev", "status", "title", "principal", "alerts", "events",
-                          "age", "deadline", "assignee")
         self._show_filter_state()
         table.focus()
         self.reload()
@@ -89,19 +102,33 @@ class IncidentsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="queue")
     def reload(self) -> None:
-        rows = data.queue(self.app.workspace)  # type: ignore[attr-defined]
-        self.post_message(self.Loaded(rows))
+        """The incidents; their deadlines follow once the list is on screen."""
+        app = self.app
+        # The version first: a commit landing while the queue is read is read again.
+        self._version = app.poll_version()  # type: ignore[attr-defined]
+        self.post_message(self.Loaded(data.queue(app.workspace)))  # type: ignore[attr-defined]
+
+    @work(thread=True, exclusive=True, group="deadlines")
+    def load_deadlines(self, rows: list[data.QueueRow]) -> None:
+        # A second step, started by the first one's arrival: the playbooks' YAML and the
+        # progress queries never compete with drawing the list for the interpreter.
+        app = self.app
+        books = app.playbooks.load()  # type: ignore[attr-defined]
+        if any(row.incident.playbook in books for row in rows):
+            rows = data.with_deadlines(app.workspace, rows, books)  # type: ignore[attr-defined]
+            self.post_message(self.Loaded(rows, deadlines=True))
 
     @work(thread=True, exclusive=True, group="poll")
     def poll(self) -> None:
         version = self.app.poll_version()  # type: ignore[attr-defined]
         if version != self._version:
-            self._version = version
             self.reload()
 
     def on_incidents_screen_loaded(self, message: Loaded) -> None:
         self.rows = message.rows
         self.refresh_table()
+        if not message.deadlines:
+            self.load_deadlines(message.rows)
 
     def shown_rows(self) -> list[data.QueueRow]:
         rank = store.severity_rank(self.min_severity)
@@ -115,10 +142,9 @@ class IncidentsScreen(Screen[None]):
                 continue
             if store.severity_rank(case.severity) < rank:
                 continue
-            haystack = " ".join(
+            if needle and needle not in " ".join(
                 [case.title, case.group_key, case.rule_id, case.assignee or ""]
-            ).lower()
-            if needle and needle not in haystack:
+            ).lower():
                 continue
             shown.append(row)
         now = data.now()
@@ -135,33 +161,60 @@ class IncidentsScreen(Screen[None]):
     def refresh_table(self) -> None:
         table = self.query_one("#queue", DataTable)
         selected = self.selected_id()
-        table.clear()
-        now = data.now()
-        for row in self.shown_rows():
-            case = row.incident
-            table.add_row(
-                Text(str(case.incident_id)),
-                cells.severity(case.severity),
-                Text(case.status),
-                plain(case.title, 60),
-                plain(row.principal, 40),
-                Text(str(case.alert_count), justify="right"),
-                Text(str(case.event_count), justify="right"),
-                cells.age(case, now),
-                deadline_cell(row, now),
-                plain(case.assignee or "", 20),
-                key=str(case.incident_id),
-            )
-        if selected is not None and str(selected) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(selected)))
+        self._now = data.now()
+        self.shown = self.shown_rows()
+        backend = table.backend
+        assert isinstance(backend, RowsBackend)
+        backend.rows = self.shown
+        backend.widths = self._widths(self.shown)
+        rows_changed(table)
+        ids = [row.incident.incident_id for row in self.shown]
+        if selected in ids:
+            table.move_cursor(row=ids.index(selected))
         self._show_counts()
+
+    def _cells(self, row: data.QueueRow) -> list[Text]:
+        """One queue row as drawn (called for the rows on screen only)."""
+        case = row.incident
+        return [
+            Text(str(case.incident_id)),
+            cells.severity(case.severity),
+            Text(case.status),
+            cells.age(case.first_seen, self._now),
+            deadline_cell(row, self._now),
+            plain(case.title, CUT["title"]),
+            plain(row.principal, CUT["principal"]),
+            Text(str(case.alert_count), justify="right"),
+            Text(str(case.event_count), justify="right"),
+            plain(case.assignee or "", CUT["assignee"]),
+        ]
+
+    @staticmethod
+    def _widths(rows: list[data.QueueRow]) -> list[int]:
+        """Column widths from plain lengths (no cell is built to measure it)."""
+        def widest(values: list[int], cut: int = 1000) -> int:
+            return min(cut, max(values, default=0))
+
+        cases = [row.incident for row in rows]
+        return [
+            widest([len(str(c.incident_id)) for c in cases]),
+            widest([len(c.severity) for c in cases]),
+            widest([len(c.status) for c in cases]),
+            4,
+            12,
+            widest([len(c.title) for c in cases], CUT["title"]),
+            widest([len(row.principal) for row in rows], CUT["principal"]),
+            widest([len(str(c.alert_count)) for c in cases]),
+            widest([len(str(c.event_count)) for c in cases]),
+            widest([len(c.assignee or "") for c in cases], CUT["assignee"]),
+        ]
 
     def _show_counts(self) -> None:
         counts = data.severity_counts(self.rows)
         line = Text("open: ")
         for level in reversed(store.SEVERITIES):
             line.append(f"{level} {counts[level]}  ", style=cells.SEVERITY_STYLE.get(level, ""))
-        line.append(f"· {len(self.shown_rows())} shown of {len(self.rows)}", style="dim")
+        line.append(f"· {len(self.shown)} shown of {len(self.rows)}", style="dim")
         self.query_one("#counts", Static).update(line)
 
     def _show_filter_state(self) -> None:
@@ -171,10 +224,9 @@ class IncidentsScreen(Screen[None]):
 
     def selected_id(self) -> int | None:
         table = self.query_one("#queue", DataTable)
-        if table.row_count == 0:
+        if not self.shown or not 0 <= table.cursor_row < len(self.shown):
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return int(key.value) if key.value is not None else None
+        return self.shown[table.cursor_row].incident.incident_id
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.text_filter = event.value

@@ -9,6 +9,7 @@ import time
 import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Static, TextArea
+from textual_fastdatatable import DataTable as FastTable
 
 from sentinel.store import audit
 from sentinel.store import incidents as store
@@ -34,11 +35,11 @@ async def wait_for(pilot, condition, timeout: float = 60.0) -> None:  # type: ig
 
 def rows_in(screen, selector: str) -> int:  # type: ignore[no-untyped-def]
     found = screen.query(selector)
-    return found.first(DataTable).row_count if found else -1
+    return found.first().row_count if found else -1
 
 
 def queue_rows(app: SentinelApp) -> list[list[str]]:
-    table = app.screen.query_one("#queue", DataTable)
+    table = app.screen.query_one("#queue", FastTable)
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -56,12 +57,12 @@ async def test_queue_lists_incidents_and_acts_through_the_timeline(
     app = SentinelApp(tui_workspace)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
-                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+                       and app.screen.query_one("#queue", FastTable).row_count == 3)
         rows = queue_rows(app)
-        assert rows[0][1] == "low" and rows[2][3] == "Card sent to an AI vendor"
+        assert rows[0][1] == "low" and rows[2][5] == "Card sent to an AI vendor"
         await pilot.press("o")  # sort by severity
         await wait_for(pilot, lambda: queue_rows(app)[0][1] == "high")
-        app.screen.query_one("#queue", DataTable).move_cursor(row=0)
+        app.screen.query_one("#queue", FastTable).move_cursor(row=0)
         await pilot.press("a")  # acknowledge the highlighted (high) incident
         con = open_db(tui_workspace.state_db)
         try:
@@ -73,7 +74,7 @@ async def test_queue_lists_incidents_and_acts_through_the_timeline(
         await pilot.press("slash")
         await pilot.press(*"quiet")
         await wait_for(pilot, lambda: len(queue_rows(app)) == 1)
-        assert queue_rows(app)[0][3] == "Quiet informational"
+        assert queue_rows(app)[0][5] == "Quiet informational"
 
 
 async def test_incident_detail_masks_evidence_and_reveal_is_recorded(
@@ -82,7 +83,7 @@ async def test_incident_detail_masks_evidence_and_reveal_is_recorded(
     app = SentinelApp(tui_workspace)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
-                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+                       and app.screen.query_one("#queue", FastTable).row_count == 3)
         app.open_incident(1)
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
         screen = app.screen
@@ -109,8 +110,8 @@ async def test_hostile_text_is_shown_literally(tui_workspace: Workspace) -> None
     app = SentinelApp(tui_workspace)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
-                       and app.screen.query_one("#queue", DataTable).row_count == 3)
-        titles = [row[3] for row in queue_rows(app)]
+                       and app.screen.query_one("#queue", FastTable).row_count == 3)
+        titles = [row[5] for row in queue_rows(app)]
         hostile = next(t for t in titles if t.startswith("Hostile"))
         assert "[bold red]alarm[/]" in hostile and "[@click=app.quit]" in hostile
         assert "\x1b" not in hostile and "\u202e" not in hostile
@@ -142,9 +143,9 @@ async def test_an_incident_written_by_another_process_appears(tui_workspace: Wor
     )
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
-                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+                       and app.screen.query_one("#queue", FastTable).row_count == 3)
         subprocess.run([sys.executable, "-c", script, str(tui_workspace.state_db)], check=True)
-        await wait_for(pilot, lambda: any(r[3] == "Written by the daemon" for r in queue_rows(app)))
+        await wait_for(pilot, lambda: any(r[5] == "Written by the daemon" for r in queue_rows(app)))
         assert "critical 1" in screen_text(app)
 
 
@@ -157,7 +158,6 @@ async def test_sql_console_runs_masked_and_shows_errors(tui_workspace: Workspace
         editor.text = "SELECT prompt_text FROM events WHERE prompt_text LIKE '%card%'"
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: "row" in screen_text(app))
-        from textual_fastdatatable import DataTable as FastTable
 
         grid = app.screen.query_one("#result", FastTable)
         cell = str(grid.get_cell_at(__import__("textual").coordinate.Coordinate(0, 0)))
@@ -209,7 +209,7 @@ async def test_every_screen_fits_small_terminals(tui_workspace: Workspace, size)
     app = SentinelApp(tui_workspace)
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
-                       and app.screen.query_one("#queue", DataTable).row_count == 3)
+                       and app.screen.query_one("#queue", FastTable).row_count == 3)
         steps = (("s", SqlScreen), ("escape", IncidentsScreen), ("w", SourcesScreen),
                  ("i", IncidentsScreen))
         for key, kind in steps:

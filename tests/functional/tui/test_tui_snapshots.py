@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Static, TextArea, Tree
+from textual.widgets import Static, TextArea, Tree
 
 from sentinel.tui.app import SentinelApp
 from sentinel.tui.screens.incident import IncidentScreen
@@ -28,7 +28,7 @@ async def settle(pilot: Any, condition: Any) -> None:
 
 def rows(app: SentinelApp, selector: str) -> int:
     found = app.screen.query(selector)
-    return found.first(DataTable).row_count if found else -1
+    return found.first().row_count if found else -1
 
 
 @pytest.mark.parametrize("size", SIZES)
