@@ -16,6 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
@@ -143,7 +144,10 @@ class IncidentScreen(Screen[None]):
 
     def on_incident_screen_loaded(self, message: Loaded) -> None:
         handler = getattr(self, f"_show_{message.part}")
-        handler(message.value)
+        try:
+            handler(message.value)
+        except NoMatches:  # the worker finished after the screen closed: nothing to show
+            return
 
     def _show_error(self, exc: SentinelError) -> None:
         self.notify(f"{exc.title}: {exc.message}", severity="error")
@@ -275,6 +279,8 @@ class EventScreen(Screen[None]):
         self.post_message(self.Loaded(event, reason is not None))
 
     def on_event_screen_loaded(self, message: Loaded) -> None:
+        if not self.query("#prompt"):  # the screen closed before the event came
+            return
         event = message.event
         meta = Text()
         if message.revealed:

@@ -96,6 +96,8 @@ class PlaybookScreen(Screen[None]):
         self.post_message(self.Loaded(book, states, deadlines, evidence))
 
     def on_playbook_screen_loaded(self, message: Loaded) -> None:
+        if not self.query("#steps"):  # the screen closed before its playbook came
+            return
         if message.error is not None or message.book is None:
             self.query_one("#deadlines", Static).update(plain(message.error, 500, "bold red"))
             return

@@ -9,6 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
@@ -73,7 +74,10 @@ class SourcesScreen(Screen[None]):
                 self.post_message(self.Loaded("error", exc))
 
     def on_sources_screen_loaded(self, message: Loaded) -> None:
-        getattr(self, f"_show_{message.part}")(message.value)
+        try:
+            getattr(self, f"_show_{message.part}")(message.value)
+        except NoMatches:  # the worker finished after the screen closed: nothing to show
+            return
 
     def _show_error(self, exc: SentinelError) -> None:
         self.notify(f"{exc.title}: {exc.message}", severity="error")

@@ -124,3 +124,30 @@ async def test_console_reveal_is_audited_and_shows_clear_text(pii_workspace: Wor
         con.close()
     assert reveals and reveals[-1].detail["reason"] == "chargeback dispute"
     assert reveals[-1].detail["command"] == "tui sql"
+
+
+HIGHLIGHTED = (
+    "SELECT actor_key, count(*)  AS n, 'a  b' AS s -- two  spaces\n"
+    "FROM events WHERE pii_count >= 1 AND model <> 'x'\n"
+    "GROUP BY 1 ORDER BY 1 DESC"
+)
+
+
+async def test_the_editor_draws_the_query_it_runs(pii_workspace: Workspace) -> None:
+    """Highlighted, every line is drawn with exactly the query's characters, in order."""
+    app = SentinelApp(pii_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SqlScreen))
+        editor = app.screen.query_one(TextArea)
+        editor.text = HIGHLIGHTED
+        editor.cursor_blink = False
+        await pilot.pause(0.2)
+        assert editor.language == "sql"
+        for y, line in enumerate(HIGHLIGHTED.split("\n")):
+            strip = editor.render_line(y)
+            assert strip.text[editor.gutter_width:].rstrip() == line
+        def style_of(word: str) -> Any:  # on line 1: the cursor sits on line 0
+            return next(s.style for s in editor.render_line(1) if word in s.text)
+
+        assert style_of("FROM") != style_of("events")  # highlighted, not plain
