@@ -47,7 +47,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentinel.config import parse_duration
-from sentinel.detect.rules import RuleProblem
+from sentinel.detect.rules import RuleProblem, files_under
 from sentinel.exceptions import Location, RuleError
 from sentinel.respond import yamlsafe
 from sentinel.schema import EVENT_SCHEMA
@@ -349,14 +349,7 @@ def parse(text: str, path: Path) -> tuple[LoadedBaseline | None, list[BaselinePr
 
 def baseline_paths(inputs: Iterable[str | Path]) -> list[Path]:
     """Baseline files under the given files and directories, sorted."""
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            paths.extend(p for p in sorted(path.rglob("*")) if p.suffix in BASELINE_SUFFIXES)
-        else:
-            paths.append(path)
-    return list(dict.fromkeys(paths))
+    return files_under(inputs, BASELINE_SUFFIXES)
 
 
 def load_baselines(inputs: Sequence[str | Path]) -> BaselinePack:

@@ -152,11 +152,18 @@ def _same_path(name: str, path: Path) -> bool:
 
 def rule_paths(inputs: Iterable[str | Path]) -> list[Path]:
     """Rule files under the given files and directories, sorted for stable output."""
+    return files_under(inputs, RULE_SUFFIXES)
+
+
+def files_under(inputs: Iterable[str | Path], suffixes: Iterable[str]) -> list[Path]:
+    """Files with one of `suffixes` under the given directories (sorted), and the given
+    files themselves, in input order; a file reached twice is listed once."""
+    wanted = set(suffixes)
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths.extend(p for p in sorted(path.rglob("*")) if p.suffix in RULE_SUFFIXES)
+            paths.extend(p for p in sorted(path.rglob("*")) if p.suffix in wanted)
         else:
             paths.append(path)
     unique: dict[Path, Path] = {}
