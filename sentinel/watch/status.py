@@ -11,6 +11,7 @@ Detection is read from the store: the last scan, the alerts, and the open incide
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,21 +111,26 @@ def collect(ws: Workspace) -> Status:
     return status
 
 
+_OPEN = "WHERE merged_into IS NULL AND status IN (SELECT value FROM json_each(?))"
+"""Open incidents (not merged away); the statuses are bound as one JSON array."""
+
+
 def _detection(con: sqlite3.Connection) -> Detection:
     result = Detection()
     row = con.execute("SELECT max(finished_at) FROM scans").fetchone()
     result.last_scan_at = row[0] if row else None
     result.alerts = int(con.execute("SELECT count(*) FROM alerts").fetchone()[0])
-    marks = ",".join("?" * len(OPEN_STATUSES))
-    where = f"WHERE merged_into IS NULL AND status IN ({marks})"
+    statuses = json.dumps(OPEN_STATUSES)  # bound as one parameter: the SQL stays literal
     result.open_incidents = int(
-        con.execute(f"SELECT count(*) FROM incidents {where}", OPEN_STATUSES).fetchone()[0]
+        con.execute(
+            "SELECT count(*) FROM incidents " + _OPEN, (statuses,)
+        ).fetchone()[0]
     )
     result.newest = [
         IncidentLine(*row) for row in con.execute(
             "SELECT incident_id, severity, title, status, event_count, last_seen "
-            f"FROM incidents {where} ORDER BY incident_id DESC LIMIT ?",
-            (*OPEN_STATUSES, OPEN_SHOWN),
+            "FROM incidents " + _OPEN + " ORDER BY incident_id DESC LIMIT ?",
+            (statuses, OPEN_SHOWN),
         )
     ]
     return result
