@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import duckdb
 import pytest
@@ -11,25 +11,7 @@ from sigma.collection import SigmaCollection
 from sentinel.detect.backend import SentinelBackend
 from sentinel.detect.testing import events_table
 from sentinel.duck import register_macros as install_macros
-
-T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
-
-BASE = """\
-title: failed
-name: failed
-logsource: {product: ai_gateway, service: litellm}
-detection:
-  sel: {outcome: failure}
-  condition: sel
----
-title: ok
-name: ok
-logsource: {product: ai_gateway, service: litellm}
-detection:
-  sel: {outcome: success}
-  condition: sel
----
-"""
+from tests.unit.detect.correlation_rules import BASE, T0
 
 
 def correlate(correlation: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -24,32 +24,10 @@ from sigma.collection import SigmaCollection
 from sentinel.detect.backend import SentinelBackend
 from sentinel.detect.testing import events_table
 from sentinel.duck import register_macros
+from tests.unit.detect.correlation_rules import BASE as CORRELATION_BASE
+from tests.unit.detect.correlation_rules import KEYED, T0
 
-T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
-
-BASE = """\
-title: failed
-name: failed
-logsource: {product: ai_gateway, service: litellm}
-detection:
-  sel: {outcome: failure}
-  condition: sel
----
-title: ok
-name: ok
-logsource: {product: ai_gateway, service: litellm}
-detection:
-  sel: {outcome: success}
-  condition: sel
----
-title: keyed
-name: keyed
-logsource: {product: ai_gateway, service: litellm}
-detection:
-  sel: {model: gpt-4o}
-  condition: sel
----
-"""
+BASE = CORRELATION_BASE + KEYED
 RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "failed": lambda e: e["outcome"] == "failure",
     "ok": lambda e: e["outcome"] == "success",
