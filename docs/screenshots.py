@@ -72,7 +72,8 @@ async def shoot(ws: Workspace, out: Path, size: tuple[int, int]) -> list[Path]:
         saved.append(Path(app.save_screenshot(filename=f"{name}.svg", path=str(out))))
 
     async with app.run_test(size=size) as pilot:
-        await _settle(pilot, lambda: _rows(app, "#queue") > 0)
+        await _settle(pilot, lambda: _rows(app, "#queue") > 0
+                      and getattr(app.screen, "vendors_read", False))
         save("incidents")
         app.open_incident(incident)
         await _settle(pilot, lambda: _rows(app, "#evidence") > 0)

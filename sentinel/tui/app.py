@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,8 +153,13 @@ class SentinelApp(App[None]):
             return self._queue_version
 
     @work(thread=True, group="triage")
-    def triage(self, incident_id: int, action: str, value: str) -> None:
-        """Change an incident through the core (status, assign, note): a timeline entry."""
+    def triage(
+        self, incident_id: int, action: str, value: str, then: Callable[[], None] | None = None
+    ) -> None:
+        """Change an incident through the core (status, assign, note): a timeline entry.
+
+        `then` runs on the app's thread once the change committed.
+        """
         from sentinel.store import triage
 
         calls: dict[str, Any] = {
@@ -166,6 +172,8 @@ class SentinelApp(App[None]):
             self.call_from_thread(self.notify, f"{exc.title}: {exc.message}", severity="error")
             return
         self.call_from_thread(self.notify, f"Incident {incident_id}: {action} {value}")
+        if then is not None:
+            self.call_from_thread(then)
 
     def export_result(self, query: str, path: Path) -> int:
         from sentinel.lake.session import SqlSession

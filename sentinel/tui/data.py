@@ -152,6 +152,41 @@ def _nearest(states: list[Any]) -> tuple[datetime | None, str]:
     return min(open_ones, key=lambda item: item[0])
 
 
+VENDOR_SLACK = timedelta(days=1)
+"""Widens the links' time range: a link's ts is the event's, but a day costs little."""
+
+
+def vendors(ws: Workspace, lake: SharedSession, incident_ids: list[int]) -> dict[int, str]:
+    """The AI vendors each incident's events went to (`anthropic, openai`), from the lake.
+
+    state.db links events by id, the vendor is in the lake: one DuckDB join of the
+    links against the events, narrowed to the links' time range so a few new incidents
+    read a few days' partitions, not the whole lake. An incident whose events are not
+    in the lake (retention, a deleted file) is given no vendor.
+    """
+    if not incident_ids:
+        return {}
+    wanted = set(incident_ids)
+    with state(ws) as con:
+        links = [row for row in con.execute(
+            "SELECT incident_id, event_id, ts FROM incident_events WHERE ts IS NOT NULL"
+        ) if row[0] in wanted]
+    if not links:
+        return {}
+    times = [store.parse_ts(row[2]) for row in links]
+    table = lake.query(
+        "WITH links AS (SELECT unnest($incidents::BIGINT[]) AS incident_id, "
+        "unnest($events::VARCHAR[]) AS event_id) "
+        "SELECT l.incident_id, string_agg(DISTINCT e.vendor, ', ' ORDER BY e.vendor) AS vendor "
+        "FROM links l JOIN events e ON e.event_id = l.event_id "
+        "WHERE e.ts BETWEEN $first AND $last AND e.vendor IS NOT NULL GROUP BY 1",
+        {"incidents": [row[0] for row in links], "events": [row[1] for row in links],
+         "first": min(times) - VENDOR_SLACK, "last": max(times) + VENDOR_SLACK},
+    )
+    return dict(zip(table.column("incident_id").to_pylist(),
+                    table.column("vendor").to_pylist(), strict=True))
+
+
 class Playbooks:
     """The workspace's playbooks, parsed again only when one of their files changed.
 

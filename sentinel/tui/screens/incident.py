@@ -26,6 +26,7 @@ from sentinel.store import incidents as store
 from sentinel.tui import cells, data
 from sentinel.tui.safe import body, plain, title_bar
 from sentinel.tui.screens.prompt import AskText
+from sentinel.tui.screens.triage import TRIAGE_BINDINGS, TriageScreen
 
 BARS = " ▁▂▃▄▅▆▇█"
 
@@ -75,17 +76,13 @@ def fill_table(table: DataTable[Any], rows: pa.Table | list[dict[str, Any]]) -> 
         table.add_row(*(plain(record[name], 60) for name in names))
 
 
-class IncidentScreen(Screen[None]):
+class IncidentScreen(TriageScreen):
     """The detail of one incident, in tabs."""
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("p", "playbook", "Playbook"),
-        Binding("a", "status('acknowledged')", "Ack"),
-        Binding("c", "status('contained')", "Contain"),
-        Binding("r", "status('resolved')", "Resolve"),
-        Binding("x", "status('false_positive')", "False pos."),
-        Binding("n", "note", "Note"),
+        *TRIAGE_BINDINGS,
     ]
 
     class Loaded(Message):
@@ -219,17 +216,12 @@ class IncidentScreen(Screen[None]):
     def action_playbook(self) -> None:
         self.app.open_playbook(self.incident_id)  # type: ignore[attr-defined]
 
-    def action_status(self, status: str) -> None:
-        self.app.triage(self.incident_id, "status", status)  # type: ignore[attr-defined]
-        self.load()
+    def triage_target(self) -> int | None:
+        return self.incident_id
 
-    def action_note(self) -> None:
-        def done(text: str | None) -> None:
-            if text:
-                self.app.triage(self.incident_id, "note", text)  # type: ignore[attr-defined]
-                self.load()
-
-        self.app.push_screen(AskText(f"Note on incident {self.incident_id}:"), done)
+    def triaged(self) -> None:
+        if self.is_attached:
+            self.load()
 
 
 class EventScreen(Screen[None]):

@@ -19,7 +19,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual_fastdatatable import DataTable
 
@@ -28,12 +27,12 @@ from sentinel.store import incidents as store
 from sentinel.tui import cells, data
 from sentinel.tui.grid import RowsBackend, rows_changed
 from sentinel.tui.safe import plain, title_bar
-from sentinel.tui.screens.prompt import AskText
+from sentinel.tui.screens.triage import TRIAGE_BINDINGS, TriageScreen
 
-COLUMNS = ("#", "sev", "status", "age", "deadline", "title", "principal", "alerts", "events",
-           "assignee")
+COLUMNS = ("#", "sev", "status", "age", "deadline", "title", "principal", "vendor", "alerts",
+           "events", "assignee")
 """What needs acting on first comes first: at 80 columns the deadline is still on screen."""
-CUT = {"title": 60, "principal": 32, "assignee": 20}
+CUT = {"title": 48, "principal": 32, "vendor": 24, "assignee": 20}
 """Characters a text column shows at most."""
 STATUS_FILTERS = ("open", "all", *store.STATUSES)
 SORTS = ("newest", "severity", "deadline", "age")
@@ -44,17 +43,12 @@ def deadline_cell(row: data.QueueRow, now: datetime) -> Text:
     return cells.time_left(row.deadline, now)
 
 
-class IncidentsScreen(Screen[None]):
+class IncidentsScreen(TriageScreen):
     """The live incident queue with filters, sorting and single-key triage."""
 
     BINDINGS = [
         Binding("enter", "open", "Open"),
-        Binding("a", "status('acknowledged')", "Ack"),
-        Binding("g", "assign", "Assign"),
-        Binding("c", "status('contained')", "Contain"),
-        Binding("r", "status('resolved')", "Resolve"),
-        Binding("x", "status('false_positive')", "False pos."),
-        Binding("n", "note", "Note"),
+        *TRIAGE_BINDINGS,
         Binding("f", "cycle_status", "Status filter"),
         Binding("v", "cycle_severity", "Min severity"),
         Binding("o", "cycle_sort", "Sort"),
@@ -75,19 +69,31 @@ class IncidentsScreen(Screen[None]):
             self.rows = rows
             self.deadlines = deadlines
 
+    class VendorsFound(Message):
+        """The vendors of some incidents were read from the lake."""
+
+        def __init__(self, found: dict[int, tuple[int, str]]) -> None:
+            super().__init__()
+            self.found = found
+
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[data.QueueRow] = []
         """Every incident as last read; the table shows `shown`, a filtered, sorted view."""
         self.shown: list[data.QueueRow] = []
         self._version: data.QueueVersion | None = None
+        self.vendors: dict[int, tuple[int, str]] = {}
+        """Per incident: its event count when its vendors were read, and the vendors."""
+        self.vendors_read = False
+        """The first vendor lookup arrived (the column is filled)."""
         self._now = data.now()
 
     def compose(self) -> ComposeResult:
         yield Static(title_bar("Incidents", self.app), classes="titlebar")
         yield Static(id="counts")
         with Horizontal(id="filters"):
-            yield Input(placeholder="/ filter: title, principal, rule, assignee", id="filter")
+            yield Input(placeholder="/ filter: title, principal, vendor, rule, assignee",
+                        id="filter")
             yield Static(id="filter-state")
         yield DataTable(id="queue", backend=RowsBackend(COLUMNS, self._cells),
                         cursor_type="row", zebra_stripes=True, render_markup=False)
@@ -117,6 +123,26 @@ class IncidentsScreen(Screen[None]):
         if any(row.incident.playbook in books for row in rows):
             rows = data.with_deadlines(app.workspace, rows, books)  # type: ignore[attr-defined]
             self.post_message(self.Loaded(rows, deadlines=True))
+        app.call_from_thread(self.load_vendors, rows)
+
+    @work(thread=True, exclusive=True, group="vendors")
+    def load_vendors(self, rows: list[data.QueueRow]) -> None:
+        """The vendors of incidents not looked up yet, or with events added since (lake)."""
+        stale = {row.incident.incident_id: row.incident.event_count for row in rows
+                 if self.vendors.get(row.incident.incident_id, (-1, ""))[0]
+                 != row.incident.event_count}
+        if not stale:
+            self.app.call_from_thread(setattr, self, "vendors_read", True)
+            return
+        app = self.app
+        try:
+            found = data.vendors(app.workspace, app.lake, list(stale))  # type: ignore[attr-defined]
+        except SentinelError as exc:
+            app.call_from_thread(self.notify, f"{exc.title}: {exc.message}", severity="error")
+            return
+        self.post_message(self.VendorsFound(
+            {incident: (count, found.get(incident, "")) for incident, count in stale.items()}
+        ))
 
     @work(thread=True, exclusive=True, group="poll")
     def poll(self) -> None:
@@ -129,6 +155,14 @@ class IncidentsScreen(Screen[None]):
         self.refresh_table()
         if not message.deadlines:
             self.load_deadlines(message.rows)
+
+    def on_incidents_screen_vendors_found(self, message: VendorsFound) -> None:
+        self.vendors.update(message.found)
+        self.vendors_read = True
+        self.refresh_table()
+
+    def vendor(self, row: data.QueueRow) -> str:
+        return self.vendors.get(row.incident.incident_id, (0, ""))[1]
 
     def shown_rows(self) -> list[data.QueueRow]:
         rank = store.severity_rank(self.min_severity)
@@ -143,7 +177,7 @@ class IncidentsScreen(Screen[None]):
             if store.severity_rank(case.severity) < rank:
                 continue
             if needle and needle not in " ".join(
-                [case.title, case.group_key, case.rule_id, case.assignee or ""]
+                [case.title, case.group_key, case.rule_id, case.assignee or "", self.vendor(row)]
             ).lower():
                 continue
             shown.append(row)
@@ -184,13 +218,13 @@ class IncidentsScreen(Screen[None]):
             deadline_cell(row, self._now),
             plain(case.title, CUT["title"]),
             plain(row.principal, CUT["principal"]),
+            plain(self.vendor(row), CUT["vendor"]),
             Text(str(case.alert_count), justify="right"),
             Text(str(case.event_count), justify="right"),
             plain(case.assignee or "", CUT["assignee"]),
         ]
 
-    @staticmethod
-    def _widths(rows: list[data.QueueRow]) -> list[int]:
+    def _widths(self, rows: list[data.QueueRow]) -> list[int]:
         """Column widths from plain lengths (no cell is built to measure it)."""
         def widest(values: list[int], cut: int = 1000) -> int:
             return min(cut, max(values, default=0))
@@ -204,6 +238,7 @@ class IncidentsScreen(Screen[None]):
             12,
             widest([len(c.title) for c in cases], CUT["title"]),
             widest([len(row.principal) for row in rows], CUT["principal"]),
+            widest([len(self.vendor(row)) for row in rows], CUT["vendor"]),
             widest([len(str(c.alert_count)) for c in cases]),
             widest([len(str(c.event_count)) for c in cases]),
             widest([len(c.assignee or "") for c in cases], CUT["assignee"]),
@@ -267,33 +302,5 @@ class IncidentsScreen(Screen[None]):
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_open()
 
-    def action_status(self, status: str) -> None:
-        incident_id = self.selected_id()
-        if incident_id is not None:
-            self.app.triage(incident_id, "status", status)  # type: ignore[attr-defined]
-
-    def action_assign(self) -> None:
-        incident_id = self.selected_id()
-        if incident_id is None:
-            return
-
-        def done(who: str | None) -> None:
-            if who:
-                self.app.triage(incident_id, "assign", who)  # type: ignore[attr-defined]
-
-        self.app.push_screen(AskText(f"Assign incident {incident_id} to:", "name"), done)
-
-    def action_note(self) -> None:
-        incident_id = self.selected_id()
-        if incident_id is None:
-            return
-
-        def done(text: str | None) -> None:
-            if text:
-                self.app.triage(incident_id, "note", text)  # type: ignore[attr-defined]
-
-        self.app.push_screen(AskText(f"Note on incident {incident_id}:"), done)
-
-
-def triage_error(exc: SentinelError) -> str:
-    return f"{exc.title}: {exc.message}"
+    def triage_target(self) -> int | None:
+        return self.selected_id()

@@ -56,10 +56,12 @@ class SqlScreen(Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+r,f5", "run", "Run", priority=True),
-        Binding("ctrl+e", "export", "Export"),
+        # priority: the editor binds ctrl+e to the end of the line (`end` still does that)
+        Binding("ctrl+e", "export", "Export", priority=True),
         Binding("ctrl+o", "reveal", "Reveal (audited)"),
-        Binding("ctrl+p,ctrl+up", "history(-1)", "History", show=False),
-        Binding("ctrl+n,ctrl+down", "history(1)", "Next", show=False),
+        # ctrl+p is Textual's command palette; the history keys are free in the editor
+        Binding("ctrl+up", "history(-1)", "History"),
+        Binding("ctrl+down", "history(1)", "Next", show=False),
         Binding("escape", "app.pop_screen", "Back", priority=True),
     ]
 
@@ -241,10 +243,14 @@ class SqlScreen(Screen[None]):
         self.query_one("#status", Static).update(Text(f"{_rows(rows)}{more}{tail}"))
 
     def action_history(self, step: int) -> None:
-        if not self.history:
-            return
-        self.history_at = max(0, min(len(self.history) - 1, self.history_at + step))
-        self.query_one(TextArea).text = self.history[self.history_at]
+        """The previous (`step` -1) or next query, skipping what the editor already holds."""
+        editor = self.query_one(TextArea)
+        at = self.history_at + step
+        while 0 <= at < len(self.history) and self.history[at] == editor.text.strip():
+            at += step
+        if 0 <= at < len(self.history):
+            self.history_at = at
+            editor.text = self.history[at]
 
     def action_export(self) -> None:
         if self.shown_rows is None:

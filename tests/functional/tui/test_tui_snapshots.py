@@ -36,7 +36,8 @@ def test_incident_queue(snap_compare: Any, tui_workspace: Workspace, size: tuple
     app = SentinelApp(tui_workspace, label="demo workspace")
 
     async def ready(pilot: Any) -> None:
-        await settle(pilot, lambda: rows(app, "#queue") == 3)
+        await settle(pilot, lambda: rows(app, "#queue") == 3
+                     and getattr(app.screen, "vendors_read", False))
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
 
