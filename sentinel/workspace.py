@@ -223,7 +223,8 @@ class Workspace:
         return target.parent == self.root and target.name.startswith("state.db")
 
     def _own_dirs(self) -> tuple[Path, ...]:
-        return tuple(d.resolve() for d in (self.root / "lake", self.quarantine_dir, self.logs_dir))
+        return tuple(d.resolve() for d in (
+            self.root / "lake", self.root / "state", self.quarantine_dir, self.logs_dir))
 
     def secret_key(self) -> bytes:
         """The per-workspace HMAC key for PII digests."""

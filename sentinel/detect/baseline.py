@@ -63,6 +63,9 @@ COLUMNS: tuple[str, ...] = tuple(
 LIST_COLUMNS = frozenset(f.name for f in EVENT_SCHEMA if str(f.type).startswith("list"))
 TEXT_COLUMNS = frozenset(f.name for f in EVENT_SCHEMA if str(f.type) == "string")
 WHERE_OPERATORS = ("not", "present")
+PROMPT_COLUMNS = frozenset({"prompt_text", "response_text"})
+"""Text users wrote or models returned: never a principal, and a baseline model keeps
+values of these columns as keyed digests only (`sentinel.detect.baseline_model`)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,9 @@ class Baseline(BaseModel):
         found: list[yamlsafe.Problem] = []
         for index, name in enumerate(self.by):
             found += _column_problem(name, ("by", index), text_only=True)
+            if name in PROMPT_COLUMNS:
+                found.append((("by", index), f"column {name!r} cannot be a principal: a "
+                              "principal is who or where (a key, user, team, address)"))
         for name, condition in self.where.items():
             found += _column_problem(name, ("where", f"<{name}>"))
             found += _where_problems(name, condition)

@@ -68,7 +68,7 @@ PROVENANCE = (
 MEASURES = {
     "requests": "1",
     "tokens": "coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)",
-    "cost": "coalesce(cost_usd, 0)",
+    "cost": "CAST(coalesce(cost_usd, 0) AS DECIMAL(38, 9))",  # exact sums, in any order
 }
 RELATION = "{relation}"
 """Where the scan puts the lake relation (the only part of the SQL not fixed here)."""
@@ -82,6 +82,12 @@ class CompiledBaseline:
     template: str
     params: dict[str, Any]
     sources: tuple[str, ...]
+    aggregate: str = ""
+    """Model rows of `{relation}`'s events (`sentinel.detect.baseline_model`)."""
+    combine: str = ""
+    """One model from `{model}`, a union of models."""
+    decide: str = ""
+    """The alerts from the new events (`{relation}`) and the history's model (`{model}`)."""
 
     @property
     def rule_id(self) -> str:
@@ -109,8 +115,11 @@ class CompiledBaseline:
     def sql(self, relation: str) -> str:
         return self.template.replace(RELATION, relation)
 
+    def decide_sql(self, relation: str, model: str) -> str:
+        return self.decide.replace(RELATION, relation).replace("{model}", model)
 
-def _where(spec: Baseline, params: dict[str, Any]) -> str:
+
+def where_sql(spec: Baseline, params: dict[str, Any]) -> str:
     """The `where` filter as SQL over schema columns, its values as bound parameters."""
     parts = []
     for index, (name, condition) in enumerate(sorted(spec.where.items())):
@@ -146,7 +155,7 @@ def _where(spec: Baseline, params: dict[str, Any]) -> str:
     return " AND ".join(parts) or "true"
 
 
-def _principal(spec: Baseline) -> tuple[list[str], str, str]:
+def principal_columns(spec: Baseline) -> tuple[list[str], str, str]:
     """The `by` columns as p0…pN, their non-NULL filter and the alert's principal list."""
     names = [f"p{i}" for i in range(len(spec.by))]
     select = [f"CAST({q(col)} AS VARCHAR) AS {name}" for col, name in zip(spec.by, names,
@@ -156,11 +165,11 @@ def _principal(spec: Baseline) -> tuple[list[str], str, str]:
 
 
 def _scoped(spec: Baseline, params: dict[str, Any], extra: str = "") -> str:
-    select, not_null, _ = _principal(spec)
+    select, not_null, _ = principal_columns(spec)
     return (
         "s AS (SELECT event_id, ts, source, source_file, source_offset, "
         "filename AS lake_file, list_contains($new_files, filename) AND ts >= $since AS is_new, "
-        f"{', '.join(select)}, {_where(spec, params)} AS watched{extra} "
+        f"{', '.join(select)}, {where_sql(spec, params)} AS watched{extra} "
         f"FROM {RELATION} WHERE ts BETWEEN $start AND $high AND {not_null})"
     )
 
@@ -171,7 +180,7 @@ def _common(spec: Baseline) -> dict[str, Any]:
 
 def _first_seen(spec: FirstSeen, params: dict[str, Any]) -> str:
     p = ", ".join(f"p{i}" for i in range(len(spec.by)))
-    _, _, principal = _principal(spec)
+    _, _, principal = principal_columns(spec)
     extra = ""
     if spec.value is None:
         value = "'*'"
@@ -202,7 +211,7 @@ GROUP BY {p}, value ORDER BY first_ts"""
 def _volume(spec: Volume, params: dict[str, Any]) -> str:
     p = ", ".join(f"p{i}" for i in range(len(spec.by)))
     on = " AND ".join(f"h.p{i} = c.p{i}" for i in range(len(spec.by)))
-    _, _, principal = _principal(spec)
+    _, _, principal = principal_columns(spec)
     extra = f", date_trunc('hour', ts) AS hour, {MEASURES[spec.measure]} AS m"
     params.update(
         min_hours=spec.min_hours, mad=spec.threshold.mad, ratio=spec.threshold.ratio,
@@ -229,13 +238,14 @@ SELECT {principal} AS principal, strftime(hour, '%Y-%m-%dT%H:00Z') AS subject,
                            median := any_value(med), mad := any_value(mad),
                            history_hours := any_value(n))) AS detail
 FROM w JOIN flagged USING ({p}, hour)
+WHERE w.is_new
 GROUP BY {p}, hour ORDER BY first_ts"""
 
 
 def _hours(spec: Hours, params: dict[str, Any]) -> str:
     p = ", ".join(f"p{i}" for i in range(len(spec.by)))
     on = " AND ".join(f"h.p{i} = c.p{i}" for i in range(len(spec.by)))
-    _, _, principal = _principal(spec)
+    _, _, principal = principal_columns(spec)
     extra = ", date_trunc('day', ts) AS day, hour(ts) AS hod"
     params.update(tolerance=spec.tolerance, max_days=spec.max_days, min_days=spec.min_days,
                   min_events=spec.min_events)
@@ -274,7 +284,7 @@ def _silence(spec: Silence, params: dict[str, Any]) -> str:
     p = ", ".join(f"p{i}" for i in range(len(spec.by)))
     on_g = " AND ".join(f"g.p{i} = r.p{i}" for i in range(len(spec.by)))
     on_s = " AND ".join(f"s.p{i} = f.p{i}" for i in range(len(spec.by)))
-    _, _, principal = _principal(spec)
+    _, _, principal = principal_columns(spec)
     params.update(gap_hours=int(spec.gap.total_seconds() // 3600),
                   min_expected=spec.min_expected, while_active=spec.while_active)
     ev = "struct_pack(event_id, ts, source, source_file, source_offset, lake_file)"
@@ -298,7 +308,7 @@ ex AS (SELECT {p}, run, sum(q) AS expected FROM hrs JOIN prof USING ({p}, run, h
 c AS (SELECT {p}, date_trunc('hour', ts) AS hour, count(*) FILTER (WHERE watched) AS n,
              count(*) AS n_all FROM s GROUP BY ALL),
 pr AS (SELECT {p}, min(hour) AS since FROM c WHERE n > 0 GROUP BY ALL),
-grid AS (SELECT {p}, since, unnest(range(since, date_trunc('hour', $high), INTERVAL 1 HOUR))
+grid AS (SELECT {p}, since, unnest(range(since, date_trunc('hour', $newest), INTERVAL 1 HOUR))
                 AS hour FROM pr),
 g AS (SELECT grid.*, coalesce(c.n, 0) AS n, coalesce(c.n_all, 0) AS n_all
       FROM grid LEFT JOIN c USING ({p}, hour)),
@@ -315,8 +325,8 @@ r2 AS (SELECT * FROM r WHERE gap_end > date_trunc('hour', $low)
 f AS (SELECT r2.*, expected FROM r2 JOIN ex USING ({p}, run) WHERE expected >= $min_expected),
 around AS (
   SELECT f.{p.replace(', ', ', f.')}, f.run,
-         arg_max({ev}, s.ts) FILTER (WHERE s.ts < f.gap_start) AS before,
-         arg_min({ev}, s.ts) FILTER (WHERE s.ts >= f.gap_end) AS after
+         arg_max({ev}, (s.ts, s.event_id)) FILTER (WHERE s.ts < f.gap_start) AS before,
+         arg_min({ev}, (s.ts, s.event_id)) FILTER (WHERE s.ts >= f.gap_end) AS after
   FROM f JOIN s ON {on_s} AND s.watched GROUP BY ALL)
 SELECT {principal} AS principal, strftime(gap_start, '%Y-%m-%dT%H:00Z') AS subject,
        gap_start AS first_ts, gap_end AS last_ts,
@@ -332,7 +342,14 @@ _KINDS = {"first_seen": _first_seen, "volume": _volume, "hours": _hours, "silenc
 
 def compile_baseline(loaded: LoadedBaseline, sources: tuple[str, ...]) -> CompiledBaseline:
     """The SQL of one validated baseline over `sources` (its logsource's sources)."""
+    from sentinel.detect import baseline_model
+
     spec = loaded.spec
     params = _common(spec)
     template = _KINDS[spec.kind](spec, params)  # type: ignore[operator]
-    return CompiledBaseline(loaded, template, params, sources)
+    return CompiledBaseline(
+        loaded, template, params, sources,
+        aggregate=baseline_model.aggregate_sql(spec, params),
+        combine=baseline_model.combine_sql(spec),
+        decide=baseline_model.decide_sql(spec, params, template),
+    )

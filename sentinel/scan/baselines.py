@@ -5,10 +5,15 @@ A baseline is scanned like a rule: its watermark (a `batches.rowid`, in the same
 alerts and new watermark commit together (`store.alerts.commit_rule`). A scan with
 nothing new opens no file for it.
 
-What it reads: the new batches' files tell the time range of the new events; the query
-then reads the baseline's sources over `[low - lookback, high]` (the learning window and
-a day's slack) by date partition (`lakefiles.lookback_files`), `ts` pushed down to row
-groups. Only events of the new files can alert (`$new_files`); the rest is history.
+What it reads: the new batches' files tell the time range of the new events. An
+increment then reads those files and the baseline's *model* of its history (hourly
+aggregates kept between scans, `sentinel.scan.basemodel`), never the old lake files; the
+model is extended with the increment's aggregates before the watermark moves, and
+rebuilt once from the lake when it is missing, damaged or of another definition. A
+`--since` rescan instead reads the baseline's sources over its lookback (whole days from
+`low - lookback` to `high`) by date partition (`lakefiles.lookback_files`), `ts` pushed
+down to row groups, and leaves the model alone. Both give the same alerts (a
+differential test). Only events of the new files can alert; the rest is history.
 A silence baseline takes the range of the new events of *every* source: a source that has
 gone quiet has no new files, and the others' events say how long it has been quiet.
 
@@ -38,8 +43,10 @@ from sentinel.detect.baseline_sql import CompiledBaseline, compile_baseline
 from sentinel.detect.engine import parquet_relation
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.rules import RuleProblem
+from sentinel.scan import basemodel
 from sentinel.scan.evaluate import MAX_EVENTS_PER_ALERT, ScanError
 from sentinel.scan.lakefiles import all_files, batch_range, lookback_files, relative_lake_file
+from sentinel.schema import EVENT_SCHEMA
 from sentinel.store import alerts as alert_store
 from sentinel.store.alerts import AlertRecord, alert_id_for
 from sentinel.store.incidents import Alert, AlertEvent
@@ -102,8 +109,13 @@ def run_baselines(
     since: datetime | None,
     report: ScanReport,
     opened: set[str],
+    use_models: bool = True,
 ) -> None:
-    """Scan every baseline over its new batches; record alerts, advance watermarks."""
+    """Scan every baseline over its new batches; record alerts, advance watermarks.
+
+    An increment reads the new batches' files and the baseline's model
+    (`sentinel.scan.basemodel`); a `--since` rescan, or `use_models=False`, reads the
+    whole lookback from the lake instead (the same alerts: a test compares them)."""
     from sentinel.scan.runner import RuleStat
 
     marks = alert_store.watermarks(con)
@@ -129,15 +141,20 @@ def run_baselines(
         own = sorted(p for s in base.sources for p in new.get(s, []))
         span_files = sorted(p for ps in new.values() for p in ps) if base.loaded.kind == (
             "silence") else own
-        records: list[AlertRecord] = []
+        low = high = None
         if span_files:
             key = tuple(span_files)
             if key not in spans:
                 spans[key] = _span(duck, span_files)
             low, high = spans[key]
-            if low is not None and high is not None:
-                low = max(low, since) if since is not None else low
-                records = _evaluate(ws, duck, base, own, low, high, since, opened, stat)
+            if low is not None and since is not None:
+                low = max(low, since)
+        if since is None and use_models:
+            records = _with_model(ws, con, duck, base, own, after, upto, low, high, opened, stat)
+        elif low is not None and high is not None:
+            records = _evaluate(ws, duck, base, own, low, high, since, opened, stat)
+        else:
+            records = []
         new_alerts = alert_store.commit_rule(
             con, report.scan_id, base.rule_id, records, batch_seq=seq,
             rule_hash=baseline_hash(base),
@@ -145,6 +162,69 @@ def run_baselines(
         stat.seconds += time.monotonic() - started
         stat.alerts = len(new_alerts)
         report.alerts.extend(new_alerts)
+
+
+def _with_model(
+    ws: Workspace,
+    con: sqlite3.Connection,
+    duck: duckdb.DuckDBPyConnection,
+    base: CompiledBaseline,
+    own: list[str],
+    after: int,
+    upto: int,
+    low: datetime | None,
+    high: datetime | None,
+    opened: set[str],
+    stat: RuleStat,
+) -> list[AlertRecord]:
+    """Alerts from the new files and the model, then the model extended to `upto` (its
+    manifest is written before the watermark commits: see `basemodel`)."""
+    extra = {"digest_key": ws.secret_key().hex()}
+    params = basemodel.model_params(base, extra)
+    model = _model(ws, con, duck, base, params, after, opened, stat)
+    records: list[AlertRecord] = []
+    new_relation = parquet_relation(own) if own else _NO_EVENTS
+    if low is not None and high is not None:
+        opened.update(own)
+        stat.files_read += len(own) + len(model.files)
+        stat.rows_read += _rows(duck, own + model.files) if own or model.files else 0
+        rows = model_rows(
+            duck, base, basemodel.relation(model, base, new_relation), new_relation,
+            low=low, high=high, lake_start=lake_start(ws, base.sources), extra=extra,
+        )
+        stat.matches += sum(int(row["event_count"]) for row in rows)
+        records = [_record(ws, base, row) for row in rows]
+    delta = base.aggregate.replace("{relation}", new_relation) if own else None
+    basemodel.write_delta(duck, model, delta, params, after, upto, base.combine)
+    return records
+
+
+def _model(
+    ws: Workspace,
+    con: sqlite3.Connection,
+    duck: duckdb.DuckDBPyConnection,
+    base: CompiledBaseline,
+    params: dict[str, Any],
+    after: int,
+    opened: set[str],
+    stat: RuleStat,
+) -> basemodel.Model:
+    """The baseline's model at watermark `after`; rebuilt from the lake when it is missing,
+    damaged or of another definition (a cold read, once)."""
+    directory = basemodel.models_dir(ws.root) / base.rule_id
+    hash_ = basemodel.model_hash(base, params)
+    found = basemodel.load(directory, hash_, after) if after else None
+    if found is not None:
+        return found
+    model = basemodel.fresh(directory, hash_)
+    if after == 0:
+        return model
+    files = batch_range(ws, con, 0, after).files
+    paths = sorted(p for s in base.sources for p in files.get(s, []))
+    opened.update(paths)
+    stat.files_read += len(paths)
+    sql = base.aggregate.replace("{relation}", parquet_relation(paths)) if paths else None
+    return basemodel.write_delta(duck, model, sql, params, 0, after, base.combine)
 
 
 def _all_sources(ws: Workspace) -> list[str]:
@@ -163,14 +243,29 @@ def _span(
     duck: duckdb.DuckDBPyConnection, files: list[str]
 ) -> tuple[datetime | None, datetime | None]:
     """The time range of the new events (the `ts` column only is read)."""
-    row = _run(duck, f"SELECT min(ts), max(ts) FROM {parquet_relation(files)}").fetchone()
+    row = _run(duck, f"SELECT min(ts), max(ts) FROM {parquet_relation(files)}").fetchall()[0]
     return row[0], row[1]
+
+
+def _no_events() -> str:
+    """An empty relation shaped like the lake's (a silence baseline whose own sources sent
+    nothing new still decides: the quiet is what it looks for)."""
+    types = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE",
+             "list<item: string>": "VARCHAR[]"}
+    columns = [
+        f"NULL::{types.get(str(f.type), 'TIMESTAMPTZ')} AS {f.name}"
+        for f in EVENT_SCHEMA if f.name != "pii_findings"
+    ]
+    return f"(SELECT {', '.join(columns)}, NULL::VARCHAR AS filename LIMIT 0)"
+
+
+_NO_EVENTS = _no_events()
 
 
 def _rows(duck: duckdb.DuckDBPyConnection, paths: list[str]) -> int:
     """Rows in the files read (Parquet footers only), for `--stats`."""
     listed = parquet_relation(paths).split("[", 1)[1].split("]", 1)[0]
-    row = _run(duck, f"SELECT sum(num_rows) FROM parquet_file_metadata([{listed}])").fetchone()
+    row = _run(duck, f"SELECT sum(num_rows) FROM parquet_file_metadata([{listed}])").fetchall()[0]
     return int(row[0] or 0)
 
 
@@ -211,6 +306,26 @@ def _evaluate(
     return [_record(ws, base, row) for row in rows]
 
 
+def window(base: CompiledBaseline, low: datetime, high: datetime) -> dict[str, Any]:
+    """The history a baseline reads for new events in `[low, high]`: whole UTC days, from
+    the day of `low - lookback` to the end of the day of `high` (`$start`, `$high`), so a
+    model's daily and hourly buckets cover it exactly. `$newest` is the newest event."""
+    day = timedelta(days=1)
+    start = (low - base.lookback).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = high.replace(hour=0, minute=0, second=0, microsecond=0) + day
+    return {"low": low, "start": start, "high": end - timedelta(microseconds=1),
+            "newest": high}
+
+
+def _execute(
+    duck: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    used = set(re.findall(r"\$([a-z_0-9]+)", sql))  # DuckDB wants exactly the ones used
+    result = _run(duck, sql, {k: v for k, v in params.items() if k in used})
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
 def baseline_rows(
     duck: duckdb.DuckDBPyConnection,
     base: CompiledBaseline,
@@ -224,14 +339,26 @@ def baseline_rows(
 ) -> list[dict[str, Any]]:
     """The baseline's alert rows over `paths` (history and new files), one dict each."""
     params = {
-        **base.params, "new_files": new_files, "since": since or EPOCH, "low": low,
-        "high": high, "start": low - base.lookback, "lake_start": lake_start,
+        **base.params, "new_files": new_files, "since": since or EPOCH,
+        **window(base, low, high), "lake_start": lake_start,
     }
-    sql = base.sql(parquet_relation(paths))
-    used = set(re.findall(r"\$([a-z_0-9]+)", sql))  # DuckDB wants exactly the ones used
-    result = _run(duck, sql, {k: v for k, v in params.items() if k in used})
-    columns = [d[0] for d in result.description]
-    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+    return _execute(duck, base.sql(parquet_relation(paths)), params)
+
+
+def model_rows(
+    duck: duckdb.DuckDBPyConnection,
+    base: CompiledBaseline,
+    model: str,
+    new_relation: str,
+    *,
+    low: datetime,
+    high: datetime,
+    lake_start: datetime | None,
+    extra: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The same rows as `baseline_rows`, from the new events and the history's model."""
+    params = {**base.params, **extra, **window(base, low, high), "lake_start": lake_start}
+    return _execute(duck, base.decide_sql(new_relation, model), params)
 
 
 def _iso(value: Any) -> str:

@@ -134,7 +134,8 @@ def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     install_macros(con)
-    con.execute("SET allowed_directories = ?", [[str(ws.lake_dir) + "/"]])
+    models = baselines.basemodel.models_dir(ws.root)  # derived state, beside the lake
+    con.execute("SET allowed_directories = ?", [[str(ws.lake_dir) + "/", str(models) + "/"]])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

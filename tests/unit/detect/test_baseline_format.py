@@ -102,6 +102,11 @@ def test_a_principal_must_be_a_text_column(tmp_path: Path) -> None:
         "column 'prompt_tokens' cannot be a principal: use a text column"
     ]
     assert (problems[0].line, problems[0].column) == (5, 17)
+    _, problems = parse(text.replace("prompt_tokens", "prompt_text"), tmp_path / "w.yml")
+    assert [p.message for p in problems] == [
+        "column 'prompt_text' cannot be a principal: a principal is who or where (a key, "
+        "user, team, address)"
+    ]
 
 
 def test_the_shipped_baselines_load_compile_and_cover_every_kind() -> None:
