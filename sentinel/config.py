@@ -106,6 +106,11 @@ class DaemonConfig:
     """Full rescan of the watched paths: the safety net under file events."""
     max_open_files: int = 512
     """Files held open at once (to read a rotated or deleted file to its end)."""
+    duckdb_memory_mb: int = 256
+    """`memory_limit` of each DuckDB the daemon runs (ingest, each scan lane), in MB."""
+    duckdb_threads: int = 0
+    """Threads of the daemon's ingest and per-event scans (0: one per core); lookback
+    scans (correlations, baselines) run on one, leaving the rest to ingest."""
 
 
 @dataclass(frozen=True)
@@ -512,6 +517,9 @@ class _Parser:
         for key, value in section.items():
             kind = type(getattr(DaemonConfig, key))
             typed = self.typed(section, key, (int, float) if kind is float else int)
+            if key == "duckdb_threads" and typed == 0:
+                values[key] = 0  # one per core
+                continue
             if isinstance(typed, bool) or typed <= 0:
                 raise self.fail(key, f"{key!r} must be a positive number, got {value!r}")
             values[key] = kind(typed)

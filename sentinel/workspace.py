@@ -8,9 +8,10 @@ customer data and the key that makes PII digests unguessable):
     secret.key      HMAC key           quarantine/      rejected records, JSON lines
     demo-logs/      `sentinel demo`    logs/            sentinel's own log
 
-Processes that must not overlap on one workspace (two ingests, two scans) serialise on
-`workspace_lock(ws, name)`: an exclusive `flock` on `lake/.<name>.lock`, released by the
-kernel if the holder dies, so a crash never leaves a stale lock behind.
+Processes that must not overlap on one workspace (two ingests, two scans, two daemons)
+serialise on a `LockFile`: an exclusive `flock`, released by the kernel if the holder
+dies, so a crash never leaves a stale lock behind. `workspace_lock(ws, name)` holds
+`lake/.<name>.lock` for a block; the watcher holds `daemon.lock` for its life.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ CONFIG_TEMPLATE = """\
 # idle_timeout = 5.0          # an idle file's unterminated last line is then read
 # rescan_interval = 30.0      # full rescan under the file events
 # max_open_files = 512
+# duckdb_memory_mb = 256      # memory_limit of each of the daemon's DuckDB connections
+# duckdb_threads = 0          # its ingest and per-event scans (0: one per core)
 
 [incidents]
 # Alerts of one rule and group key this close (event time) to an open incident join it.
@@ -234,18 +237,89 @@ class Workspace:
             raise WorkspaceError(f"cannot read {self.root / 'secret.key'}: {exc}") from exc
 
 
+class LockFile:
+    """An exclusive `flock` on one file: the one lock implementation of sentinel.
+
+    The kernel releases it when the holder dies, however it dies, so a crash never leaves
+    a stale lock behind; the holder's pid may be written inside, only for messages. The
+    descriptor is close-on-exec: a child process (a PII worker) never inherits the lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self, wait: bool = True) -> bool:
+        """Take the lock (waiting for a holder, or with `wait=False` returning False)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is None:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def write_holder(self) -> None:
+        """Write this process's pid into the held lock file (for `holder`)."""
+        assert self.fd is not None, "write_holder needs the lock held"
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def holder(self) -> int | None:
+        """The pid of the process holding the lock, -1 if it wrote none, None if free.
+
+        A probe with a shared lock, never blocking and never creating the file."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_pid(fd) or -1
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
 @contextmanager
-def workspace_lock(ws: Workspace, name: str) -> Iterator[None]:
-    """Hold the workspace's `name` lock (e.g. "ingest", "scan"); waits for another holder."""
+def workspace_lock(ws: Workspace, name: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the workspace's `name` lock (e.g. "ingest", "scan"), a `LockFile` in `lake/`.
+
+    Waits for another holder; with `wait=False` yields False at once instead (and holds
+    nothing), True when it got the lock."""
     if not name.isidentifier():
         raise ValueError(f"lock name {name!r} is not a plain word")
-    fd = os.open(ws.root / "lake" / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = LockFile(ws.root / "lake" / f".{name}.lock")
+    if not lock.acquire(wait):
+        yield False
+        return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield True
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        lock.release()
 
 
 _WORKSPACE_MARKERS = (CONFIG_NAME, "secret.key", "state.db")

@@ -1,8 +1,11 @@
 """`sentinel scan`: every enabled rule over the events committed since that rule last ran.
 
-One scan at a time per workspace (an exclusive lock file beside the lake, taken with a
-wait): two scans started together run one after the other, and the second finds what
-the first left, usually nothing. As a second line, alert ids are derived from their
+One scan of a rule class at a time per workspace (an exclusive lock file beside the
+lake, taken with a wait; `scan_lock`): two scans started together run one after the
+other, and the second finds what the first left, usually nothing. Detection rules and
+the rules that read a lookback (correlations, baselines) lock apart, so the watcher's
+per-event scans never wait behind a long correlation scan; a rule's watermark is only
+ever read and advanced under its class's lock. As a second line, alert ids are derived from their
 content and the store ignores a repeat (`sentinel.store.alerts`), so even a scan that
 re-reads a range never doubles an alert.
 
@@ -21,7 +24,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,17 +126,38 @@ def compile_rules(
 
 
 @contextmanager
-def scan_lock(ws: Workspace) -> Iterator[None]:
-    """One scan at a time per workspace; a second one waits for the first."""
-    with workspace_lock(ws, "scan"):
+def scan_lock(ws: Workspace, *, per_event: bool = True, lookback: bool = True) -> Iterator[None]:
+    """One scan of each rule class at a time per workspace; a second one waits.
+
+    `per_event`: the detection rules ("scan" lock); `lookback`: correlations and
+    baselines ("correlate" lock). Taken in that fixed order, so scans never deadlock."""
+    with ExitStack() as stack:
+        if per_event or not lookback:
+            stack.enter_context(workspace_lock(ws, "scan"))
+        if lookback:
+            stack.enter_context(workspace_lock(ws, "correlate"))
         yield
 
 
-def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
+@dataclass(frozen=True)
+class DuckLimits:
+    """Bounds for a scan's DuckDB (the watcher's; a CLI scan runs with DuckDB's defaults)."""
+
+    memory_mb: int | None = None
+    """`memory_limit`: beyond it DuckDB spills what it can and fails the query otherwise."""
+    threads: int | None = None
+    """`threads`; None or 0: one per core."""
+
+
+def connect(ws: Workspace, limits: DuckLimits | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that can read the lake and nothing else."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     install_macros(con)
+    if limits is not None and limits.memory_mb:
+        con.execute("SET memory_limit = ?", [f"{int(limits.memory_mb)}MB"])
+    if limits is not None and limits.threads:
+        con.execute("SET threads = ?", [int(limits.threads)])
     models = baselines.basemodel.models_dir(ws.root)  # derived state, beside the lake
     con.execute("SET allowed_directories = ?", [[str(ws.lake_dir) + "/", str(models) + "/"]])
     con.execute("SET enable_external_access = false")
@@ -154,12 +178,15 @@ def run_scan(
     open_incidents: bool = True,
     compiled_pack: tuple[list[CompiledRule], list[RuleProblem], Taxonomy] | None = None,
     baselines_too: bool = True,
+    limits: DuckLimits | None = None,
 ) -> ScanReport:
     """Scan the new events (or, with `since`, every event from then on) and record alerts.
 
     `compiled_pack` is `compile_rules(ws, rules)` done earlier (the watcher keeps it while
     the rule files are unchanged). `baselines_too=False` skips the baselines (the watcher's
-    quick scans; their watermarks stay, so the next full scan covers those batches)."""
+    quick scans; their watermarks stay, so the next full scan covers those batches).
+    Only the locks of the rule classes scanned are taken (`scan_lock`); `limits` bound
+    the scan's DuckDB."""
     started = time.monotonic()
     compiled, problems, taxonomy = compiled_pack or compile_rules(ws, rules)
     # Baselines are a handful of small YAML files: read on every scan (never stale). Like
@@ -169,8 +196,10 @@ def run_scan(
     )
     con = open_db(ws.state_db)
     try:
-        with scan_lock(ws):
-            report = _scan(ws, con, compiled, taxonomy, since, progress, bases)
+        per_event = any(rule.kind == "detection" for rule in compiled)
+        lookback = bool(bases) or any(rule.kind != "detection" for rule in compiled)
+        with scan_lock(ws, per_event=per_event, lookback=lookback):
+            report = _scan(ws, con, compiled, taxonomy, since, progress, bases, limits)
             report.problems = problems + base_problems
             if open_incidents and report.alerts:
                 from sentinel.respond.intake import open_incidents as intake
@@ -191,6 +220,7 @@ def _scan(
     since: datetime | None,
     progress: Progress | None,
     bases: Sequence[baselines.CompiledBaseline] = (),
+    limits: DuckLimits | None = None,
 ) -> ScanReport:
     scan_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     alert_store.begin_scan(con, scan_id)
@@ -201,7 +231,7 @@ def _scan(
     groups: dict[int, list[CompiledRule]] = defaultdict(list)
     for rule in compiled:
         groups[-1 if since else marks.get(rule.rule_id, (0, ""))[0]].append(rule)
-    duck = connect(ws)
+    duck = connect(ws, limits)
     stats: dict[str, RuleStat] = {
         r.rule_id: RuleStat(r.rule_id, r.title, r.kind, r.level) for r in compiled
     }

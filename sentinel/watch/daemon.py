@@ -25,22 +25,19 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import os
 import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sentinel.config import Config
+from sentinel.config import Config, DaemonConfig
 from sentinel.exceptions import ConfigError, SentinelError, StoreError
 from sentinel.ingest import batches
 from sentinel.ingest.engine import Tail, formats_for, ingest_file
@@ -53,7 +50,7 @@ from sentinel.watch.observe import Hints, Observers
 from sentinel.watch.recovery import quarantine_unreadable, skip_to_end_once, verify_checkpoint
 from sentinel.watch.targets import Target, targets_of
 from sentinel.watch.tracker import Tracked, Tracker, Work
-from sentinel.workspace import Workspace
+from sentinel.workspace import Workspace, workspace_lock
 
 HEARTBEAT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 1.0
@@ -104,7 +101,7 @@ class Daemon:
         previous = self._install_signals()
         self.con = self.rt.state_db()
         self.duck = self.rt.ingest_session()
-        _frugal(self.duck.con)
+        _frugal(self.duck.con, self.config.daemon)
         try:
             self.detector.start()
             self.log.info(
@@ -213,7 +210,8 @@ class Daemon:
     def _read(self, work: list[Work]) -> None:
         sources: set[str] = set()
         self.read_until = time.monotonic() + READ_PASS_SECONDS
-        with self._ingest_lock() as locked:
+        # The lock `sentinel ingest` takes, without waiting for it (see `batches`).
+        with workspace_lock(self.ws, "ingest", wait=False) as locked:
             if not locked:
                 return  # a `sentinel ingest` is running: its turn, ours next pass
             try:
@@ -310,23 +308,6 @@ class Daemon:
             self.log.info("store.resumed")
         self.store_delay = 0.0
 
-    @contextlib.contextmanager
-    def _ingest_lock(self) -> Iterator[bool]:
-        """The lock `sentinel ingest` takes, without waiting for it (see `batches`)."""
-        fd = os.open(self.ws.root / "lake" / ".ingest.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
     # -- reload and status -----------------------------------------------------------
     def _reload(self) -> None:
         try:
@@ -338,6 +319,7 @@ class Daemon:
             return
         self.ws, self.config, self.targets = ws, config, targets
         self.tracker.config = config.daemon
+        _frugal(self.duck.con, config.daemon)
         self.formats = {}
         self.detector.reload(ws)
         if self.observers is not None:
@@ -385,12 +367,17 @@ def _is_store_failure(exc: BaseException, root: Path) -> bool:
     return "No space left on device" in str(exc)
 
 
-def _frugal(con: Any) -> None:
-    """A daemon runs for months: DuckDB's allocator hands freed memory back soon.
+def _frugal(con: Any, daemon: DaemonConfig) -> None:
+    """A daemon runs for months: its DuckDB is bounded, and hands freed memory back soon.
 
-    By default it keeps up to 128 MB of freed allocations per task for reuse, and the
-    background threads that return idle pages to the system are off (they are
-    process-wide once on, so the scan thread's DuckDB benefits too)."""
+    `[daemon] duckdb_memory_mb` and `duckdb_threads` bound the ingest session (the scan
+    lanes set their own, `detection.limits_of`). By default DuckDB's allocator keeps up
+    to 128 MB of freed allocations per task for reuse, and the background threads that
+    return idle pages to the system are off (they are process-wide once on, so the scan
+    threads' DuckDB benefits too)."""
+    con.execute("SET memory_limit = ?", [f"{daemon.duckdb_memory_mb}MB"])
+    if daemon.duckdb_threads:
+        con.execute("SET threads = ?", [daemon.duckdb_threads])
     con.execute("SET allocator_flush_threshold = '16MB'")
     con.execute("SET allocator_background_threads = true")
 

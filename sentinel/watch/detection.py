@@ -1,30 +1,35 @@
 """Detection on arrival: the incremental scan, run beside ingest as batches commit.
 
 The scan itself (rules since their watermark -> alerts -> incidents) is `sentinel scan`'s
-(`sentinel.scan.runner.run_scan`); the daemon runs it in its own thread, so reading the
-next batch never waits for a scan and a scan never waits for a long read:
+(`sentinel.scan.runner.run_scan`); the daemon runs it in two threads of its own, so
+reading the next batch never waits for a scan and a scan never waits for a long read:
 
-- `poke()` (after every committed batch) wakes the thread; it also looks at `state.db`
-  every `POLL_SECONDS`, so batches committed by a `sentinel ingest` beside the daemon
-  are scanned too. Pokes that arrive during a scan coalesce into one more scan, which
-  covers every batch committed meanwhile.
-- Two cadences. Detection rules (one event at a time: a card, a key, a blocked model)
-  run after every commit and read only the new batches: their incidents follow the
-  line within seconds. Correlations look back over their own window (up to an hour of
-  events), which costs far more than a second of new events, so they run at most every
-  `CORRELATE_SECONDS`, and never more than `CORRELATE_SHARE` of the time (a full scan
-  that took 20 s is next due 180 s after it ended): both go through the one scan lock,
-  and the per-event scans wait while a full scan runs. Their watermarks simply stay
-  behind meanwhile; the next full scan covers every batch since.
+- **Per-event lane.** Detection rules (one event at a time: a card, a key, a blocked
+  model) run after every commit and read only the new batches: their incidents follow
+  the line within seconds. `poke()` (after every committed batch) wakes it; it also
+  looks at `state.db` every `POLL_SECONDS`, so batches committed by a `sentinel ingest`
+  beside the daemon are scanned too. Pokes that arrive during a scan coalesce into one
+  more scan, which covers every batch committed meanwhile.
+- **Lookback lane.** Correlations and baselines look back over their own window (up to
+  an hour of events), which costs far more than a second of new events, so they run at
+  most every `CORRELATE_SECONDS`, and never more than `CORRELATE_SHARE` of the time (a
+  lookback scan that took 20 s is next due 180 s after it ended). Their watermarks
+  simply stay behind meanwhile; the next lookback scan covers every batch since.
+- The two lanes hold different scan locks (`runner.scan_lock`: one per rule class), so
+  a per-event scan never waits behind a long lookback scan, while two scans of one
+  class (the daemon's and a cron `sentinel scan`) still run one after the other and
+  never count a batch twice.
+- Each scan's DuckDB runs within `[daemon] duckdb_memory_mb` and the lookback lane's on
+  one thread (`DuckLimits`): the daemon's memory stays bounded however long the lookback,
+  and a lookback scan leaves the other core to ingest and the per-event lane.
 - The compiled rule pack is kept between scans and rebuilt only when a rule or filter
   file changes (name, size, mtime) or the config is reloaded (SIGHUP): compiling the
   pack (YAML, pySigma) costs more than scanning a second of events.
-- The scan only reads the batches committed since each rule's watermark, i.e. only the
-  sources that received events; the watermark and the alerts commit together, so a
-  scan cut short by SIGKILL or a stop is simply taken up again by the next one, and an
-  alert is never recorded twice (its id is derived from its content).
+- The watermark and the alerts of a rule commit together, so a scan cut short by
+  SIGKILL or a stop is simply taken up again by the next one, and an alert is never
+  recorded twice (its id is derived from its content).
 - A failing scan is logged and retried with a growing delay (up to `RETRY_MAX`);
-  ingest goes on meanwhile.
+  ingest and the other lane go on meanwhile.
 """
 
 from __future__ import annotations
@@ -33,27 +38,29 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sentinel.exceptions import SentinelError
 from sentinel.scan.lakefiles import newest_seq
-from sentinel.scan.runner import ScanReport, compile_rules, rule_paths, run_scan
+from sentinel.scan.runner import DuckLimits, ScanReport, compile_rules, rule_paths, run_scan
 from sentinel.store.db import open_db
 from sentinel.watch.log import EventLog
 from sentinel.workspace import Workspace
 
 POLL_SECONDS = 1.0
 CORRELATE_SECONDS = 30.0
-"""At most this often (from the end of the last one) a full scan: correlations too."""
+"""At most this often (from the end of the last one) a lookback scan."""
 CORRELATE_SHARE = 0.1
-"""… and at most this share of the time spent in full scans (they block the others)."""
+"""… and at most this share of the time spent in lookback scans (they cost a core)."""
 RETRY_MAX = 30.0
 STOP_GRACE_SECONDS = 3.0
-"""How long a stop waits for a scan in progress before leaving it (it resumes from its
-watermarks at the next start)."""
+"""How long a stop waits for the scans in progress before leaving them (they resume from
+their watermarks at the next start)."""
 
 Stamp = tuple[tuple[str, int, int], ...]
+Pack = tuple[list[Any], list[Any], Any]
 
 
 def rules_stamp(ws: Workspace) -> Stamp:
@@ -74,132 +81,184 @@ def rules_stamp(ws: Workspace) -> Stamp:
 
 
 def next_full_after(seconds: float) -> float:
-    """How long after a full scan that took `seconds` the next one is due."""
+    """How long after a lookback scan that took `seconds` the next one is due."""
     return max(CORRELATE_SECONDS, seconds * (1 - CORRELATE_SHARE) / CORRELATE_SHARE)
 
 
+def limits_of(ws: Workspace, lookback: bool) -> DuckLimits:
+    """The DuckDB limits of a lane's scans (`[daemon] duckdb_*`)."""
+    daemon = ws.config.daemon
+    return DuckLimits(daemon.duckdb_memory_mb, 1 if lookback else daemon.duckdb_threads)
+
+
+@dataclass
+class Lane:
+    """One scan thread: which rules it runs, and how far they have got."""
+
+    lookback: bool
+    wake: threading.Event = field(default_factory=threading.Event)
+    scanned: int = -1
+    """The newest batch rowid this lane's rules have covered."""
+    next_due: float = 0.0
+    busy: bool = False
+    thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return "lookback" if self.lookback else "per-event"
+
+
 class Detector:
-    """The daemon's scan thread (see the module docstring)."""
+    """The daemon's two scan threads (see the module docstring)."""
 
     def __init__(
         self, ws: Workspace, log: EventLog, scan: Callable[..., ScanReport] = run_scan
     ) -> None:
         self.ws, self.log, self._run_scan = ws, log, scan
-        self._wake = threading.Event()
         self._stopping = False
         self._lock = threading.Lock()
-        self._pack: Any = None
-        self._fast: Any = None
-        """The pack's detection rules alone (the scan after every commit)."""
-        self._next_full = 0.0
+        self._compiling = threading.Lock()
+        """Both lanes may find the pack stale at once: one compiles it, the other waits."""
+        self._packs: tuple[Pack, Pack] | None = None
+        """The pack's detection rules, and its correlations (the two lanes' rules)."""
         self._stamp: Stamp | None = None
-        self._thread: threading.Thread | None = None
-        self.scanned = -1
-        """The newest batch rowid the detection rules have covered."""
-        self.scanned_full = -1
-        """… and the correlations (every rule)."""
+        self.per_event = Lane(lookback=False)
+        self.lookback = Lane(lookback=True)
         self.scans = 0
         self.alerts = 0
         self.incidents_opened = 0
         self.last_scan_at: float | None = None
-        self.busy = False
+
+    @property
+    def lanes(self) -> tuple[Lane, Lane]:
+        return self.per_event, self.lookback
+
+    @property
+    def busy(self) -> bool:
+        return any(lane.busy for lane in self.lanes)
+
+    @property
+    def scanned(self) -> int:
+        """The newest batch rowid the detection rules have covered."""
+        return self.per_event.scanned
+
+    @property
+    def scanned_full(self) -> int:
+        """… and the correlations and baselines."""
+        return self.lookback.scanned
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="sentinel-detect", daemon=True)
-        self._thread.start()
+        for lane in self.lanes:
+            lane.thread = threading.Thread(
+                target=self._loop, args=(lane,), name=f"sentinel-detect-{lane.name}",
+                daemon=True,
+            )
+            lane.thread.start()
 
     def poke(self) -> None:
-        """New batches were committed: scan them soon."""
-        self._wake.set()
+        """New batches were committed: scan them soon (the lookback lane keeps its pace)."""
+        self.per_event.wake.set()
 
     def reload(self, ws: Workspace) -> None:
         """A new config (SIGHUP): rules, filters and variables are compiled again."""
         with self._lock:
-            self.ws, self._pack, self._stamp = ws, None, None
-            self._next_full = 0.0
-        self.poke()
+            self.ws, self._packs, self._stamp = ws, None, None
+            self.lookback.next_due = 0.0
+        for lane in self.lanes:
+            lane.wake.set()
 
     def stop(self) -> bool:
-        """Stop after the scan in progress, waiting at most `STOP_GRACE_SECONDS`.
+        """Stop after the scans in progress, waiting at most `STOP_GRACE_SECONDS`.
 
         Returns False when a scan was left running (it holds no batch; its rules that
         finished are committed, the others are scanned again at the next start)."""
         self._stopping = True
-        self._wake.set()
-        if self._thread is None:
-            return True
-        self._thread.join(STOP_GRACE_SECONDS)
-        return not self._thread.is_alive()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for lane in self.lanes:
+            lane.wake.set()
+        alive = False
+        for lane in self.lanes:
+            if lane.thread is not None:
+                lane.thread.join(max(0.0, deadline - time.monotonic()))
+                alive = alive or lane.thread.is_alive()
+        return not alive
 
-    # -- the thread -------------------------------------------------------------------
-    def _loop(self) -> None:
+    # -- the threads ------------------------------------------------------------------
+    def _loop(self, lane: Lane) -> None:
         con = open_db(self.ws.state_db)
         delay = 0.0
         try:
             while not self._stopping:
-                self._wake.wait(max(delay, POLL_SECONDS))
-                self._wake.clear()
+                lane.wake.wait(max(delay, POLL_SECONDS))
+                lane.wake.clear()
                 if self._stopping:
                     break
                 try:
-                    newest = newest_seq(con)
-                    full_due = time.monotonic() >= self._next_full
-                    if newest <= self.scanned and not (full_due and newest > self.scanned_full):
+                    if newest_seq(con) <= lane.scanned or time.monotonic() < lane.next_due:
                         continue
-                    self._scan_once(full=full_due)
+                    self._scan_once(lane.lookback)
                     delay = 0.0
                 except Exception as exc:  # noqa: BLE001 - retried from the watermarks
                     if self._stopping:
                         break  # interrupted by the stop: resumed at the next start
                     delay = min(max(delay * 2, 1.0), RETRY_MAX)
                     reason = exc.message if isinstance(exc, SentinelError) else repr(exc)
-                    self.log.error("detect.failed", reason=reason, retry_in=delay,
+                    self.log.error("detect.failed", lane=lane.name, reason=reason,
+                                   retry_in=delay,
                                    note="ingest goes on; the scan resumes at its watermarks")
         finally:
             con.close()
 
-    def _scan_once(self, full: bool = True) -> None:
+    def _scan_once(self, lookback: bool = False) -> None:
+        """One scan of a lane's rules (the lookback lane: with the baselines)."""
+        lane = self.lookback if lookback else self.per_event
         with self._lock:
             ws = self.ws
-        pack, fast = self._compiled(ws)
-        self.busy = True
+        packs = self._compiled(ws)
+        lane.busy = True
         started = time.monotonic()
         try:
-            report = self._run_scan(ws, open_incidents=True, compiled_pack=pack if full else fast,
-                                    baselines_too=full)
+            report = self._run_scan(
+                ws, open_incidents=True, compiled_pack=packs[lookback], baselines_too=lookback,
+                limits=limits_of(ws, lookback),
+            )
         finally:
-            self.busy = False
-        self.scanned = max(self.scanned, report.batch_seq)
-        if full:
-            self.scanned_full = report.batch_seq
-            self._next_full = time.monotonic() + next_full_after(time.monotonic() - started)
-        self.scans += 1
-        self.alerts += len(report.alerts)
-        self.incidents_opened += report.incidents_opened
-        self.last_scan_at = time.time()
+            lane.busy = False
+        seconds = time.monotonic() - started
+        lane.scanned = max(lane.scanned, report.batch_seq)
+        if lookback:
+            lane.next_due = time.monotonic() + next_full_after(seconds)
+        with self._lock:
+            self.scans += 1
+            self.alerts += len(report.alerts)
+            self.incidents_opened += report.incidents_opened
+            self.last_scan_at = time.time()
         if report.alerts:
             sources = sorted({e.source for a in report.alerts for e in a.events if e.source})
             self.log.info(
-                "detect.alerts", alerts=len(report.alerts), full=full,
+                "detect.alerts", alerts=len(report.alerts), lane=lane.name,
                 incidents_opened=report.incidents_opened, sources=",".join(sources),
-                batches=report.new_batches, seconds=round(time.monotonic() - started, 3),
+                batches=report.new_batches, seconds=round(seconds, 3),
             )
 
-    def _compiled(self, ws: Workspace) -> tuple[Any, Any]:
-        """The whole pack and its detection rules alone, compiled again on change."""
+    def _compiled(self, ws: Workspace) -> tuple[Pack, Pack]:
+        """The pack split by lane, compiled again when a rule or filter file changes."""
+        with self._compiling:
+            return self._compile_if_changed(ws)
+
+    def _compile_if_changed(self, ws: Workspace) -> tuple[Pack, Pack]:
         stamp = rules_stamp(ws)
         with self._lock:
-            if self._pack is not None and stamp == self._stamp:
-                return self._pack, self._fast
-        pack = compile_rules(ws, None)
-        compiled, problems, taxonomy = pack
-        fast = ([r for r in compiled if r.kind == "detection"], problems, taxonomy)
+            if self._packs is not None and stamp == self._stamp:
+                return self._packs
+        compiled, problems, taxonomy = compile_rules(ws, None)
+        per_event = ([r for r in compiled if r.kind == "detection"], problems, taxonomy)
+        lookback = ([r for r in compiled if r.kind != "detection"], problems, taxonomy)
         for problem in problems:
             self.log.warning("detect.rule_problem", problem=str(problem))
-        self.log.info("detect.rules", rules=len(compiled), per_event=len(fast[0]),
+        self.log.info("detect.rules", rules=len(compiled), per_event=len(per_event[0]),
                       problems=len(problems))
         with self._lock:
-            self._pack, self._fast, self._stamp = pack, fast, stamp
-            self._next_full = 0.0  # new rules: a full scan first
-        return pack, fast
-
+            self._packs, self._stamp = (per_event, lookback), stamp
+            self.lookback.next_due = 0.0  # new rules: a lookback scan first
+        return per_event, lookback

@@ -1,8 +1,9 @@
 """One daemon per workspace: an flock'd lock file, and the status file beside it.
 
-`daemon.lock` is locked with flock for the daemon's whole life. The kernel releases
-the lock when the process dies, however it dies, so a SIGKILLed daemon never blocks a
-restart; the pid written inside is only for the message. `daemon.json` is the
+`daemon.lock` is the workspace's one lock implementation (`workspace.LockFile`, an
+flock), held for the daemon's whole life. The kernel releases the lock when the process
+dies, however it dies, so a SIGKILLed daemon never blocks a restart; the pid written
+inside is only for the message. `daemon.json` is the
 daemon's heartbeat, replaced atomically (write, rename) so a reader never sees
 half of it; `sentinel status` trusts it only while the lock is held.
 """
@@ -10,16 +11,14 @@ half of it; `sentinel status` trusts it only while the lock is held.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sentinel.exceptions import SentinelError
-from sentinel.workspace import Workspace
+from sentinel.workspace import LockFile, Workspace
 
 LOCK_NAME = "daemon.lock"
 STATUS_NAME = "daemon.json"
@@ -29,64 +28,43 @@ class DaemonError(SentinelError):
     title = "Watcher error"
 
 
-@dataclass
 class DaemonLock:
-    fd: int
-    path: Path
+    """The daemon's `LockFile`, held for its whole life, with its pid inside."""
+
+    def __init__(self, lock: LockFile) -> None:
+        self.lock = lock
+
+    @property
+    def path(self) -> Path:
+        return self.lock.path
 
     @classmethod
     def acquire(cls, ws: Workspace) -> DaemonLock:
         """Take the workspace's daemon lock, or explain who holds it."""
-        path = ws.root / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        # A few tries: `sentinel status` probes the lock for a moment.
+        lock = LockFile(ws.root / LOCK_NAME)
+        # A few tries: `sentinel status` probes the lock (shared) for a moment.
         for attempt in range(5):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if lock.acquire(wait=False):
                 break
-            except BlockingIOError:
-                if attempt == 4:
-                    pid = _read_pid(fd)
-                    os.close(fd)
-                    holder = f" (pid {pid})" if pid else ""
-                    raise DaemonError(
-                        f"another `sentinel watch`{holder} is already running on workspace "
-                        f"{ws.root}; stop it first (one daemon per workspace)"
-                    ) from None
-                time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return cls(fd, path)
+            if attempt == 4:
+                pid = lock.holder()
+                holder = f" (pid {pid})" if pid and pid > 0 else ""
+                raise DaemonError(
+                    f"another `sentinel watch`{holder} is already running on workspace "
+                    f"{ws.root}; stop it first (one daemon per workspace)"
+                )
+            time.sleep(0.05)
+        lock.write_holder()
+        return cls(lock)
 
     def release(self) -> None:
         with contextlib.suppress(OSError):
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
+            self.lock.release()
 
 
 def daemon_running(ws: Workspace) -> int | None:
-    """The pid of the daemon holding the lock, or None when no daemon runs."""
-    path = ws.root / LOCK_NAME
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_pid(fd) or -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
+    """The pid of the daemon holding the lock (-1 if unknown), or None when none runs."""
+    return LockFile(ws.root / LOCK_NAME).holder()
 
 
 def write_status(ws: Workspace, status: dict[str, Any]) -> None:

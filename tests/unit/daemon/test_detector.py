@@ -32,10 +32,12 @@ class FakeScan:
     def __init__(self) -> None:
         self.packs: list[Any] = []
         self.baselines: list[bool] = []
+        self.limits: list[Any] = []
 
     def __call__(self, ws: Workspace, **kwargs: Any) -> ScanReport:
         self.packs.append(kwargs["compiled_pack"])
         self.baselines.append(kwargs.get("baselines_too", True))
+        self.limits.append(kwargs["limits"])
         return ScanReport("scan", batch_seq=len(self.packs))
 
 
@@ -46,8 +48,8 @@ def test_the_pack_is_compiled_once_and_again_when_a_rule_file_changes(
     scan = FakeScan()
     out = io.StringIO()
     detector = Detector(workspace, EventLog("text", out), scan=scan)
-    detector._scan_once(full=True)
-    detector._scan_once(full=True)
+    detector._scan_once()
+    detector._scan_once()
     assert scan.packs[0] is scan.packs[1]
     assert [r.title for r in scan.packs[0][0]] == ["Payment card number sent to an AI model"]
     assert out.getvalue().count("detect.rules") == 1
@@ -82,13 +84,14 @@ def test_correlations_run_on_their_own_cadence(
     rules_in(workspace, "credit_card_in_prompt.yml", "failed_requests_burst.yml")
     scan = FakeScan()
     detector = Detector(workspace, EventLog("text", io.StringIO()), scan=scan)
-    detector._scan_once(full=True)
-    detector._scan_once(full=False)
-    everything, fast = scan.packs
-    assert sorted(r.kind for r in everything[0]) == ["correlation", "detection"]
-    assert [r.kind for r in fast[0]] == ["detection"]
-    assert scan.baselines == [True, False]  # baselines look back too: the full cadence
+    detector._scan_once(lookback=True)
+    detector._scan_once(lookback=False)
+    lookback, per_event = scan.packs
+    assert [r.kind for r in lookback[0]] == ["correlation"]
+    assert [r.kind for r in per_event[0]] == ["detection"]
+    assert scan.baselines == [True, False]  # baselines look back too: the lookback lane
     assert detector.scanned == 2 and detector.scanned_full == 1
+    assert [limits.threads for limits in scan.limits] == [1, 0]  # lookback: one core
 
 
 def test_full_scans_take_at_most_a_tenth_of_the_time() -> None:
