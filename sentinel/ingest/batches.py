@@ -92,20 +92,34 @@ def commit(
 ) -> None:
     """Record the batch and advance the checkpoint, atomically."""
     with transaction(con):
-        file_store.save(con, state)
-        con.execute(
-            """
-            INSERT INTO batches (batch_id, file_id, start_offset, end_offset, outputs, pending,
-                                 events, quarantined, committed_at, path, source_file)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?)
-            """,
-            (
-                batch_id, state.file_id, start, state.offset,
-                json.dumps([[o.staging_name, o.final_path] for o in outputs]),
-                1 if outputs else 0, events, quarantined, datetime.now(UTC).isoformat(),
-                state.path, state.label,
-            ),
-        )
+        record(con, state, batch_id, start, outputs, events, quarantined)
+
+
+def record(
+    con: sqlite3.Connection,
+    state: file_store.FileState,
+    batch_id: str,
+    start: int,
+    outputs: list[Output],
+    events: int,
+    quarantined: int,
+) -> None:
+    """`commit`'s statements, inside the caller's transaction (several files' batches
+    committed together: `smallfiles`)."""
+    file_store.save(con, state)
+    con.execute(
+        """
+        INSERT INTO batches (batch_id, file_id, start_offset, end_offset, outputs, pending,
+                             events, quarantined, committed_at, path, source_file)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?)
+        """,
+        (
+            batch_id, state.file_id, start, state.offset,
+            json.dumps([[o.staging_name, o.final_path] for o in outputs]),
+            1 if outputs else 0, events, quarantined, datetime.now(UTC).isoformat(),
+            state.path, state.label,
+        ),
+    )
 
 
 def publish(con: sqlite3.Connection, ws: Workspace, batch_id: str, outputs: list[Output]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from sentinel.config import Config
 from sentinel.duck import DuckSession
-from sentinel.ingest import batches, reader
+from sentinel.ingest import batches, reader, smallfiles
 from sentinel.ingest.progress import NoProgress, Progress
 from sentinel.ingest.reader import Context, FileReport, Formats, Reading, RunTotals
 from sentinel.ingest.streams import special_kind
@@ -31,7 +31,7 @@ from sentinel.workspace import Workspace
 
 __all__ = [
     "FileReport", "IngestReport", "Reading", "Tail", "complete_end", "expand_paths",
-    "formats_for", "ingest_file", "ingest_paths", "resolve_formats", "session",
+    "formats_for", "ingest_file", "ingest_files", "ingest_paths", "resolve_formats", "session",
 ]
 
 # Reasons that mean "not a log file" rather than "a log we failed to read". A JSON file
@@ -219,8 +219,9 @@ def _ingest_paths(
     try:
         with session(rt, source, progress.advance) as ctx:
             report.totals = ctx.totals
-            for path, named in files:
-                file_report = reader.ingest_file(ctx, path)
+            # Small files (S3-sync trees) are normalised in groups (`smallfiles`).
+            reports = smallfiles.ingest_many(ctx, [path for path, _ in files])
+            for (_, named), file_report in zip(files, reports, strict=True):
                 file_report.ignored = bool(
                     not named and file_report.skipped
                     and file_report.skipped.startswith(NOT_A_LOG)
@@ -278,6 +279,30 @@ def ingest_file(
     )
     reading = Reading("take" if tail.finish else "strict", tail.batch_bytes, tail.stop)
     return reader.ingest_file(ctx, path, reading)
+
+
+def ingest_files(
+    ws: Workspace,
+    con: Any,
+    duck: DuckSession | Any,
+    paths: list[Path],
+    formats: Formats,
+    key: bytes,
+    tail: Tail,
+    runtime: Runtime | None = None,
+    config: Config | None = None,
+) -> list[FileReport]:
+    """`ingest_file` for many files at once: small ones are normalised in groups
+    (`smallfiles`). One report per path, in order; with `tail.stop`, the files not
+    started when it says stop get none."""
+    session = duck if isinstance(duck, DuckSession) else DuckSession(duck)
+    ctx = Context(
+        ws, con, session, formats, key, RunTotals(), lambda n: None, config or ws.config,
+        runtime.buffers if runtime is not None else None,
+        runtime.pii if runtime is not None else None,
+    )
+    reading = Reading("take" if tail.finish else "strict", tail.batch_bytes, tail.stop)
+    return smallfiles.ingest_many(ctx, paths, reading)
 
 
 def complete_end(path: Path, size: int, longest: int | None = None) -> int:

@@ -146,23 +146,59 @@ def ingest_file(ctx: Context, path: Path, reading: Reading | None = None) -> Fil
     return result
 
 
+@dataclass
+class Plan:
+    """A file identified and recognised, ready to be read from its checkpoint."""
+
+    state: file_store.FileState
+    source: LogSource
+    kind: str
+    """Its framing: "lines" or "document"."""
+    document: framing.Chunk | None
+    """A document file's content, read whole."""
+    disk_size: int
+
+
 def _ingest_open(
     ctx: Context, log: streams.LogFile, result: FileReport, reading: Reading
 ) -> None:
+    plan = plan_file(ctx, log, result, reading)
+    if plan is not None:
+        read_planned(ctx, log, plan, result, reading)
+
+
+def read_planned(
+    ctx: Context, log: streams.LogFile, plan: Plan, result: FileReport, reading: Reading
+) -> None:
+    """Read a planned file from its checkpoint to its end (or until `reading.stop`)."""
+    state, source = plan.state, plan.source
+    if plan.document is not None:
+        _store(ctx, state, source, _prepare(ctx, state, source, plan.kind, plan.document),
+               result)
+        ctx.advance(plan.disk_size)
+    elif not _read_lines(ctx, log, state, source, result, reading):
+        return  # stopped between batches: the file is not finished
+    finish(ctx.con, state, plan.disk_size)
+
+
+def plan_file(
+    ctx: Context, log: streams.LogFile, result: FileReport, reading: Reading
+) -> Plan | None:
+    """Identify and recognise `log`; None when there is nothing to read (`result` says why)."""
     state = file_store.identify(ctx.con, log)
     disk_size = log.size
     if disk_size == 0:
         result.skipped = "empty file"
-        return
+        return None
     live = reading.partial == "strict"
     if live and (log.gz or state.framing == "document"):
-        return  # complete only once its writer is done: read when idle
+        return None  # complete only once its writer is done: read when idle
     if state.file_id is not None and state.disk_size == disk_size and (
         log.gz or state.framing == "document" or state.offset >= disk_size
     ):
         result.source = state.source
         ctx.advance(disk_size)
-        return  # nothing new since the last read
+        return None  # nothing new since the last read
     skipped, head, problem = _head(log)
     if not head and problem:
         # Nothing readable at all (garbage after the gzip magic, a bomb of newlines):
@@ -171,20 +207,20 @@ def _ingest_open(
         _quarantine_unreadable(ctx, state, problem, skipped)
         result.quarantined = 1
         ctx.advance(disk_size)
-        _finish(ctx.con, state, disk_size)
-        return
+        finish(ctx.con, state, disk_size)
+        return None
     if sniff.is_binary(head):
         result.skipped = "binary file (not JSON text)"
         ctx.advance(disk_size)
-        return
+        return None
     head = sniff.clean_head(head)
     if not head.strip():
         result.skipped = "empty file (only NUL bytes or blank lines so far)"
         ctx.advance(disk_size)
-        return
+        return None
     kind = state.framing or sniff.detect_framing(head)
     if live and kind == "document":
-        return
+        return None
     config = ctx.settings.ingest
     paths = ctx.formats.envelope_paths
     document: framing.Chunk | None = None
@@ -208,17 +244,11 @@ def _ingest_open(
             result.quarantined = 1
             ctx.totals.quarantined += 1
         ctx.advance(disk_size)
-        return
+        return None
     state.source, state.framing, result.source = source.name, kind, source.name
     file_store.register(ctx.con, state)
     state.label = file_store.source_label(ctx.con, state)
-    if document is not None:
-        _store(ctx, state, source, _prepare(ctx, state, source, kind, document), result)
-        ctx.advance(disk_size)
-    else:
-        if not _read_lines(ctx, log, state, source, result, reading):
-            return  # stopped between batches: the file is not finished
-    _finish(ctx.con, state, disk_size)
+    return Plan(state, source, kind, document, disk_size)
 
 
 def _head(log: streams.LogFile) -> tuple[int, bytes, str | None]:
@@ -297,7 +327,7 @@ def _read_lines(
             state.offset, problem, last.held_head.decode("utf-8", "backslashreplace"),
             truncated=True, length=last.held,
         )
-        empty = _Prepared(EVENT_SCHEMA.empty_table(), [rest], state.offset, 0, None)
+        empty = Prepared(EVENT_SCHEMA.empty_table(), [rest], state.offset, 0, None)
         _store(ctx, state, source, empty, result)
     elif last.held:
         result.held = last.held
@@ -345,7 +375,7 @@ def _prefetched(chunks: Iterator[framing.Chunk]) -> Iterator[framing.Chunk]:
         reader.join()
 
 
-def _finish(con: Any, state: file_store.FileState, disk_size: int) -> None:
+def finish(con: Any, state: file_store.FileState, disk_size: int) -> None:
     """Remember the on-disk size read, so an unchanged file is skipped next time."""
     state.disk_size = disk_size
     if state.file_id is not None:
@@ -378,7 +408,7 @@ def _choose_source(
 
 
 @dataclass
-class _Prepared:
+class Prepared:
     """A batch normalised and scanned, ready to be written and committed."""
 
     events: pa.Table
@@ -396,7 +426,7 @@ def _prepare(
     source: LogSource,
     kind: str,
     chunk: framing.Chunk,
-) -> _Prepared:
+) -> Prepared:
     """Unwrap, normalise and scan one chunk (DuckDB and Arrow work; no I/O)."""
     document = kind == "document"
     records = unwrap.unwrap(
@@ -424,18 +454,18 @@ def _prepare(
     ]
     end = state.offset + taken if document else chunk.end
     tail = None if document else file_store.tail_digest(chunk.tail)
-    return _Prepared(events, problems, end, chunk.bytes_read, tail)
+    return Prepared(events, problems, end, chunk.bytes_read, tail)
 
 
 def _store(
     ctx: Context,
     state: file_store.FileState,
     source: LogSource,
-    batch: _Prepared,
+    batch: Prepared,
     result: FileReport,
 ) -> None:
     """Stage, commit and publish one batch: the exactly-once step (see `batches`)."""
-    ws, totals = ctx.ws, ctx.totals
+    ws = ctx.ws
     events, problems = batch.events, batch.problems
     batch_id = batches.new_batch_id()
     start = state.offset
@@ -459,6 +489,12 @@ def _store(
         batches.publish(ctx.con, ws, batch_id, outputs)
     except OSError as exc:  # committed: the next run's recovery publishes it
         raise StoreError(f"cannot publish batch {batch_id}: {exc.strerror or exc}") from exc
+    count(ctx, source, batch, result)
+
+
+def count(ctx: Context, source: LogSource, batch: Prepared, result: FileReport) -> None:
+    """Add a committed batch to the file's report and the run's totals."""
+    events, problems, totals = batch.events, batch.problems, ctx.totals
     result.events += events.num_rows
     result.quarantined += len(problems)
     totals.events_by_source[source.name] += events.num_rows

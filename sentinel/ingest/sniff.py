@@ -45,6 +45,15 @@ def is_binary(head: bytes) -> bool:
     return _BINARY.search(clean_head(head)[:8192]) is not None
 
 
+PYTHON_SAMPLE_BYTES = 1024 * 1024
+"""Documents up to this size are sampled in Python rather than by a DuckDB query."""
+
+
+def _object(value: object) -> object | None:
+    """A record as the DuckDB query gives it: an object or array, else nothing."""
+    return value if isinstance(value, dict | list) else None
+
+
 def parses(line: bytes) -> object | None:
     """The JSON object or array `line` holds, or None (not JSON, or nested too deep)."""
     try:
@@ -113,6 +122,11 @@ def document_sample(
     for path in envelope_paths:
         if not _ENVELOPE_PATH.match(path):
             raise SourceError(f"envelope path {path!r} must look like $.key or $.a.b")
+    if chunk.bytes_read <= PYTHON_SAMPLE_BYTES:
+        # A small document (an S3-sync tree's one-object file) is parsed here: a DuckDB
+        # query costs more to bind than the whole file costs to parse.
+        value = parses(str(chunk.records.column("record")[0].as_py()).encode())
+        return None if value is None else _object(_first_record(value, envelope_paths))
     branches = " ".join(
         f"WHEN json_type(d, '{path}') = 'ARRAY' THEN json_extract(d, '{path}[0]')"
         for path in envelope_paths

@@ -66,8 +66,9 @@ def unwrap(
 ) -> pa.Table:
     """Expand JSON arrays and envelope objects into one row per record, in DuckDB.
 
-    Documents number their records (source_offset = index, from 0) and drop the first
-    `skip_records` (already ingested). Invalid JSON passes through for rejection later.
+    Documents number their records (source_offset = the document's own offset, 0 when
+    read whole, + index) and drop the first `skip_records` (already ingested). Invalid
+    JSON passes through for rejection later.
     """
     for path in envelope_paths:
         if not _ENVELOPE_PATH.match(path):
@@ -141,7 +142,8 @@ def _unwrap_sql(
             SELECT source_offset, rtrim(record, chr(10) || chr(13)) AS record, 0 AS i
             FROM classified WHERE items IS NULL
             UNION ALL
-            SELECT CASE WHEN $document THEN e.i ELSE source_offset END, e.r, e.i
+            SELECT CASE WHEN $document THEN source_offset + e.i ELSE source_offset END,
+                   e.r, e.i
             FROM expanded WHERE NOT $document OR e.i >= $skip
             ORDER BY 1, 3
             """,

@@ -31,6 +31,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,8 +40,8 @@ from typing import Any
 
 from sentinel.config import Config, DaemonConfig
 from sentinel.exceptions import ConfigError, SentinelError, StoreError
-from sentinel.ingest import batches
-from sentinel.ingest.engine import Tail, formats_for, ingest_file
+from sentinel.ingest import batches, smallfiles
+from sentinel.ingest.engine import FileReport, Tail, formats_for, ingest_file, ingest_files
 from sentinel.runtime import Runtime
 from sentinel.watch import lock as daemon_lock
 from sentinel.watch.detection import Detector
@@ -219,17 +220,21 @@ class Daemon:
             except (OSError, sqlite3.Error, SentinelError) as exc:
                 self._store_failed(exc)
                 return
+            small = [item for item in work if smallfiles.grouped(item.file.read_path)]
+            if len(small) > 1:
+                alone = self._read_small(small, sources)
+                if alone is None:
+                    return  # the store failed
+                work = alone + [item for item in work if item not in small]
             for item in work:
                 if self.stopping or time.monotonic() >= self.read_until:
                     break  # the rest stays due: read at the next pass
                 if not self._read_one(item, sources):
                     break
 
-    def _read_one(self, item: Work, sources: set[str]) -> bool:
-        """Read one file; False when the store failed (stop this pass)."""
-        tracked = item.file
-        self.tracker.before_read(tracked)
-        path = tracked.read_path
+    def _stopper(self) -> tuple[Callable[[], bool], Callable[[], bool]]:
+        """`stop` for a read (asked between batches and files), and whether it cut the
+        read short because the pass's time was up."""
         cut = False
 
         def stop() -> bool:
@@ -240,6 +245,51 @@ class Daemon:
             cut = cut or time.monotonic() >= self.read_until
             return self.stopping or cut
 
+        return stop, lambda: cut and not self.stopping
+
+    def _read_small(self, items: list[Work], sources: set[str]) -> list[Work] | None:
+        """Read small files in groups (`smallfiles`: one normalise query per group);
+        the items left to read alone, or None when the store failed."""
+        alone: list[Work] = []
+        groups: dict[tuple[int, bool], list[Work]] = {}
+        for item in items:
+            groups.setdefault((id(item.file.target), item.finish), []).append(item)
+        for (_, finish), group in groups.items():
+            if self.stopping or time.monotonic() >= self.read_until:
+                break  # the rest stays due: read at the next pass
+            ready = []
+            for item in group:
+                self.tracker.before_read(item.file)
+                try:
+                    verify_checkpoint(self.con, item.file.read_path, self.log)
+                    ready.append(item)
+                except Exception:  # noqa: BLE001 - read alone: the usual path says why
+                    alone.append(item)
+            stop, cut = self._stopper()
+            tail = Tail(finish=finish, batch_bytes=self.config.daemon.batch_bytes, stop=stop)
+            try:
+                reports = ingest_files(
+                    self.ws, self.con, self.duck, [i.file.read_path for i in ready],
+                    self._formats(group[0].file.target), self._key, tail, runtime=self.rt,
+                    config=self.config,
+                )
+            except Exception as exc:  # noqa: BLE001 - classified: store vs the files' input
+                if _is_store_failure(exc, self.ws.root):
+                    self._store_failed(exc)
+                    return None
+                alone += ready  # one of them is bad: each alone, so it costs no other
+                continue
+            self._store_ok()
+            for item, report in zip(ready, reports, strict=False):
+                self._after_read(item, report, sources, cut())
+        return alone
+
+    def _read_one(self, item: Work, sources: set[str]) -> bool:
+        """Read one file; False when the store failed (stop this pass)."""
+        tracked = item.file
+        self.tracker.before_read(tracked)
+        path = tracked.read_path
+        stop, cut = self._stopper()
         tail = Tail(finish=item.finish, batch_bytes=self.config.daemon.batch_bytes, stop=stop)
         try:
             verify_checkpoint(self.con, path, self.log)
@@ -257,7 +307,12 @@ class Daemon:
             self._file_failed(tracked, item, exc)
             return True
         self._store_ok()
-        self.tracker.after_read(item, time.monotonic(), cut=cut and not self.stopping)
+        self._after_read(item, report, sources, cut())
+        return True
+
+    def _after_read(self, item: Work, report: FileReport, sources: set[str], cut: bool) -> None:
+        tracked = item.file
+        self.tracker.after_read(item, time.monotonic(), cut=cut)
         self.detector.poke()
         if report.skipped and not report.ignored:
             if report.skipped != "empty file":  # a log just created by rotation: not news
@@ -273,7 +328,6 @@ class Daemon:
             )
             if report.events and report.source:
                 sources.add(report.source)
-        return True
 
     @property
     def _key(self) -> bytes:
