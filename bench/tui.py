@@ -10,7 +10,8 @@ batches (the generator of `bench/scan.py`, imported, not copied) and M incidents
             Target < 1 s. (The imports before it, timed in a fresh process, are reported
             beside it.)
   groupby   `SELECT source, count(*) … GROUP BY` over all events, typed into the SQL
-            console and run → the result rows in the grid. Target < 2 s.
+            console once it is ready (its schema sidebar filled; the time to that is
+            reported beside) and run → the result rows in the grid. Target < 2 s.
   select    `SELECT * FROM events` → the first rows in the grid. Target < 1 s, with every
             row reachable (fetched lazily as the analyst scrolls, never capped).
   scroll    `SELECT * FROM events LIMIT 1000000`, then `ctrl+end` → the grid's cursor on
@@ -144,7 +145,7 @@ def import_seconds() -> float:
 async def console(root: Path, query: str, then: Callable[[Any, Any], Any] | None = None,
                   ) -> dict[str, Any]:
     """Open the console, run `query`; seconds from the key to its first rows on screen."""
-    from textual.widgets import TextArea
+    from textual.widgets import TextArea, Tree
     from textual_fastdatatable import DataTable as FastTable
 
     from sentinel.tui.app import SentinelApp
@@ -153,10 +154,15 @@ async def console(root: Path, query: str, then: Callable[[Any, Any], Any] | None
 
     app = SentinelApp(Workspace.open(root))
     async with app.run_test(size=SIZE) as pilot:
+        opened = time.perf_counter()
         await pilot.press("s")
         await until(lambda: isinstance(app.screen, SqlScreen))
         screen = app.screen
         assert isinstance(screen, SqlScreen)
+        # The console is ready when its schema sidebar is filled (its session is open):
+        # an analyst reads it, or types a query, before pressing the run key.
+        await until(lambda: len(screen.query_one(Tree).root.children) > 0)
+        ready = time.perf_counter() - opened
         screen.query_one(TextArea).text = query
         await pilot.pause()
 
@@ -168,7 +174,8 @@ async def console(root: Path, query: str, then: Callable[[Any, Any], Any] | None
         await pilot.press("ctrl+r")
         await until(shown)
         seconds = time.perf_counter() - started
-        figure = {"seconds": round(seconds, 3), "load": load(),
+        figure = {"seconds": round(seconds, 3), "console_ready_seconds": round(ready, 3),
+                  "load": load(),
                   "rows_held": screen.query_one("#result", FastTable).row_count}
         if then is not None:
             figure.update(await then(pilot, screen))
@@ -185,8 +192,13 @@ async def scroll_to_end(pilot: Any, screen: Any) -> dict[str, Any]:
     await pilot.press("ctrl+end")
 
     def at_end() -> bool:
-        return screen.complete and table.cursor_row == table.row_count - 1 and bool(
-            table.render_line(table.size.height - 1).text.strip())
+        # The cursor's own line, wherever the grid put it: the widget's last line can be
+        # blank (the horizontal scrollbar), which is what kept an earlier version of this
+        # check from ever holding.
+        line = table.cursor_row + table.header_height - int(table.scroll_y)
+        return (screen.complete and table.cursor_row == table.row_count - 1
+                and 0 <= line < table.size.height
+                and bool(table.render_line(line).text.strip()))
     await until(at_end)
     return {"end_seconds": round(time.perf_counter() - started, 3), "end_load": load(),
             "end_row": table.cursor_row + 1}

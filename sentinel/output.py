@@ -25,7 +25,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -260,3 +260,57 @@ def _is_numeric(kind: pa.DataType) -> bool:
     return bool(
         pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
     )
+
+
+def emit_chunks(
+    schema: pa.Schema,
+    chunks: Iterable[pa.Table],
+    *,
+    fmt: str,
+    output: Path,
+    masker: TableMasker,
+) -> int:
+    """What `emit` writes to a file, for a result too large to hold: a chunk at a time.
+
+    Each chunk is masked before any of it is written; CSV's header comes once, a Parquet
+    file gets a row group per chunk. The rows go to a hidden file beside `output`
+    renamed into place at the end, so a query failing halfway leaves no half export
+    (and an older file of that name as it was). Returns the rows written.
+    """
+    if fmt not in ("csv", "json", "parquet"):
+        raise OutputError(f"cannot stream {fmt!r}; choose csv, json or parquet")
+    partial = output.with_name(f".{output.name}.partial")
+    rows = 0
+    try:
+        masked = (_protect(chunk, None, masker) for chunk in chunks if chunk.num_rows)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            shape = _protect(schema.empty_table(), None, masker).schema
+            with open_private(partial, binary=True) as handle, pq.ParquetWriter(
+                handle, shape
+            ) as writer:
+                for chunk in masked:
+                    writer.write_table(chunk.cast(shape))
+                    rows += chunk.num_rows
+        else:
+            with open_private(partial) as handle:
+                stream = cast(TextIO, handle)
+                table_rows = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+                if table_rows is not None:
+                    table_rows.writerow(schema.names)
+                for chunk in masked:
+                    for row in _rows(chunk):
+                        if table_rows is not None:
+                            table_rows.writerow([_csv_value(v) for v in row.values()])
+                        else:
+                            stream.write(json_line(row) + "\n")
+                    rows += chunk.num_rows
+        os.replace(partial, output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {output}: {exc}") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return rows

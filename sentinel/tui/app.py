@@ -175,20 +175,13 @@ class SentinelApp(App[None]):
         if then is not None:
             self.call_from_thread(then)
 
-    def export_result(self, query: str, path: Path) -> int:
-        from sentinel.lake.session import SqlSession
-        from sentinel.output import emit
+    def export_result(
+        self, query: str, path: Path, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """`query`'s rows written to `path`, masked, streamed and audited (`tui.export`)."""
+        from sentinel.tui.export import export_result
 
-        fmt = {".csv": "csv", ".parquet": "parquet", ".json": "json", ".jsonl": "json"}.get(
-            path.suffix.lower()
-        )
-        if fmt is None:
-            raise SentinelError("export to a .csv, .parquet or .json file", "Export")
-        with SqlSession.open(self.workspace, command="tui export") as session:
-            results = session.run(query)
-            table = results[-1][0]
-            emit(table, fmt=fmt, output=path, masker=session.masker)
-        return int(table.num_rows)
+        return export_result(self.workspace, query, path, progress)
 
     def daemon_state(self) -> str:
         try:

@@ -6,6 +6,12 @@ through `sentinel.store.triage`, the functions the CLI uses, so each action is a
 entry.
 The table is textual-fastdatatable over the filtered, sorted rows (`grid.RowsBackend`):
 cells are built for the rows on screen only, so 10,000 incidents list at once.
+
+The vendor column is not in state.db but in the lake (the vendor of each linked event).
+It is looked up for the rows drawn, in a worker, once per incident and event count: a
+screenful of recent incidents reads a few days' partitions, where all 10,000 at startup
+would scan the whole lake and slow every screen opened meanwhile. Until then the cell is
+empty, and the text filter matches the vendors already read.
 """
 
 from __future__ import annotations
@@ -86,6 +92,8 @@ class IncidentsScreen(TriageScreen):
         """Per incident: its event count when its vendors were read, and the vendors."""
         self.vendors_read = False
         """The first vendor lookup arrived (the column is filled)."""
+        self._vendors_wanted: dict[int, int] = {}
+        """Incidents drawn without their vendors (id → event count), for the next lookup."""
         self._now = data.now()
 
     def compose(self) -> ComposeResult:
@@ -123,17 +131,25 @@ class IncidentsScreen(TriageScreen):
         if any(row.incident.playbook in books for row in rows):
             rows = data.with_deadlines(app.workspace, rows, books)  # type: ignore[attr-defined]
             self.post_message(self.Loaded(rows, deadlines=True))
-        app.call_from_thread(self.load_vendors, rows)
 
-    @work(thread=True, exclusive=True, group="vendors")
-    def load_vendors(self, rows: list[data.QueueRow]) -> None:
-        """The vendors of incidents not looked up yet, or with events added since (lake)."""
-        stale = {row.incident.incident_id: row.incident.event_count for row in rows
-                 if self.vendors.get(row.incident.incident_id, (-1, ""))[0]
-                 != row.incident.event_count}
-        if not stale:
-            self.app.call_from_thread(setattr, self, "vendors_read", True)
+    def _want_vendor(self, case: data.QueueCase) -> None:
+        """Ask for the vendors of a drawn incident, unless known for its event count."""
+        known = self.vendors.get(case.incident_id)
+        if known is not None and known[0] == case.event_count:
             return
+        if not self._vendors_wanted:
+            self.call_after_refresh(self._look_up_vendors)
+        self._vendors_wanted[case.incident_id] = case.event_count
+
+    def _look_up_vendors(self) -> None:
+        wanted, self._vendors_wanted = self._vendors_wanted, {}
+        for incident_id, count in wanted.items():  # asked once per event count
+            self.vendors[incident_id] = (count, self.vendors.get(incident_id, (0, ""))[1])
+        self.load_vendors(wanted)
+
+    @work(thread=True, group="vendors")
+    def load_vendors(self, stale: dict[int, int]) -> None:
+        """The vendors of incidents drawn (id → event count), from the lake."""
         app = self.app
         try:
             found = data.vendors(app.workspace, app.lake, list(stale))  # type: ignore[attr-defined]
@@ -210,6 +226,7 @@ class IncidentsScreen(TriageScreen):
     def _cells(self, row: data.QueueRow) -> list[Text]:
         """One queue row as drawn (called for the rows on screen only)."""
         case = row.incident
+        self._want_vendor(case)
         return [
             Text(str(case.incident_id)),
             cells.severity(case.severity),

@@ -5,6 +5,12 @@ show as soon as the first batch arrives; more are fetched in the background a ch
 time while the analyst is within `AHEAD_ROWS` of the end of what is held, so a 10-million
 row `SELECT *` costs what is looked at, not its size. Nothing is capped: scrolling on
 fetches on, and `ctrl+end` fetches the rest and goes to the last row.
+
+What a row costs is its masking: the views mask every text column of every row DuckDB
+produces (a Python UDF holding the GIL), so fetching competes with drawing for the
+interpreter. The background fetch therefore starts only after the first rows are drawn,
+stays `AHEAD_ROWS` ahead rather than far ahead, and after `ctrl+end` takes larger chunks
+(`END_CHUNK_ROWS`: fewer appends and redraws on the way to the last row).
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ from sentinel.tui.sessions import Result
 
 FIRST_ROWS = 500
 """Rows fetched before the grid first shows."""
-CHUNK_ROWS = 50_000
-"""Rows added to the grid per background step."""
-AHEAD_ROWS = 100_000
+CHUNK_ROWS = 10_000
+"""Rows added to the grid per background step while scrolling."""
+END_CHUNK_ROWS = 100_000
+"""Rows added per step on the way to the last row (`ctrl+end`)."""
+AHEAD_ROWS = 20_000
 """How far past the cursor (or the bottom of the view) rows are fetched ahead."""
 EVERYTHING = 1 << 62
 DEFAULT_QUERY = "SELECT source, count(*) AS events FROM events GROUP BY 1 ORDER BY 1"
@@ -102,6 +110,8 @@ class SqlScreen(Screen[None]):
         self.complete = False
         """The grid holds every row of the result (the worker's `done` reached the screen)."""
         self.last_query = ""
+        self.exporting = ""
+        """What an export in progress has written so far (shown in the status line)."""
 
     def compose(self) -> ComposeResult:
         yield Static(title_bar("SQL console", self.app), classes="titlebar")
@@ -166,7 +176,7 @@ class SqlScreen(Screen[None]):
         while (result is not None and result is self.result and not result.done
                and result.fetched < self.wanted_rows):
             try:
-                more = result.fetch(CHUNK_ROWS)
+                more = result.fetch(END_CHUNK_ROWS if self.to_end else CHUNK_ROWS)
             except SentinelError as exc:
                 self.post_message(self.Ran(None, f"{exc.title}: {exc.message}", 0.0))
                 return
@@ -190,7 +200,8 @@ class SqlScreen(Screen[None]):
         self.watch(grid, "scroll_y", self._near_the_end, init=False)
         self.watch(grid, "cursor_coordinate", self._near_the_end, init=False)
         self._show_status(f" · {message.seconds:.2f} s")
-        self.fetch_more()
+        # After the first rows are drawn: fetching masks rows and would slow the drawing.
+        self.call_after_refresh(self.fetch_more)
 
     def on_sql_screen_more(self, message: More) -> None:
         """Append a chunk in place: the cursor and scroll position stay where they are."""
@@ -236,11 +247,16 @@ class SqlScreen(Screen[None]):
         rows = self.shown_rows or 0
         if self.result is None or self.complete:
             more = ""
+        elif self.to_end:
+            more = "+ (fetching to the last row)"
         elif self.result.fetched < self.wanted_rows:
             more = "+ (fetching)"
         else:
             more = "+ (more as you scroll)"
-        self.query_one("#status", Static).update(Text(f"{_rows(rows)}{more}{tail}"))
+        line = Text(f"{_rows(rows)}{more}{tail}")
+        if self.exporting:
+            line.append(f" · {self.exporting}", style="dim")
+        self.query_one("#status", Static).update(line)
 
     def action_history(self, step: int) -> None:
         """The previous (`step` -1) or next query, skipping what the editor already holds."""
@@ -265,13 +281,25 @@ class SqlScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="export")
     def export(self, path: Path) -> None:
+        """The query run again on a masked session of its own, streamed to `path`."""
+        def progress(rows: int) -> None:
+            self.app.call_from_thread(self._show_export, f"exporting to {path}: {_rows(rows)}")
+
         try:
-            rows = self.app.export_result(self.last_query, path)  # type: ignore[attr-defined]
+            rows = self.app.export_result(  # type: ignore[attr-defined]
+                self.last_query, path, progress)
         except SentinelError as exc:
+            self.app.call_from_thread(self._show_export, "")
             self.app.call_from_thread(self.notify, f"{exc.title}: {exc.message}",
                                       severity="error")
             return
+        self.app.call_from_thread(self._show_export, "")
         self.app.call_from_thread(self.notify, f"{rows:,} rows written to {path} (masked)")
+
+    def _show_export(self, line: str) -> None:
+        self.exporting = line
+        if self.is_attached:
+            self._show_status()
 
     def action_reveal(self) -> None:
         if not self.last_query:
