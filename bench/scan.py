@@ -19,6 +19,8 @@ Peak memory target for every scan: < 1.5 GB.
 
     python bench/scan.py                         # all three, full sizes
     python bench/scan.py --cold 200000 --base 1000000 --side 100000   # quicker
+    python bench/scan.py --only increment --work /var/tmp/bench   # keeps the 10M base
+    python bench/scan.py --only increment --work /var/tmp/bench --tree /tmp/main-before
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -150,12 +153,19 @@ _SCAN = (
 )
 
 
+TREE: Path | None = None
+"""`--tree`: run the scan from another checkout (e.g. main before a change) on the same lake."""
+
+
 def scan_process(root: Path, rules: list[str]) -> dict:
     """Run `sentinel scan --stats` in a fresh process; wall time, its peak RSS, summary."""
     args = [sys.executable, "-c", _SCAN, "-w", str(root), "scan", "--format", "jsonl",
             "--stats", "--fail-on", "critical", *[a for r in rules for a in ("--rules", r)]]
+    env = dict(os.environ, PYTHONPATH=str(TREE)) if TREE else None
+    load = os.getloadavg()
     started = time.perf_counter()
-    result = subprocess.run(args, capture_output=True, text=True)
+    result = subprocess.run(args, capture_output=True, text=True, env=env,
+                            cwd=str(TREE) if TREE else None)
     seconds = time.perf_counter() - started
     if result.returncode not in (0, 1):
         raise SystemExit(f"scan failed ({result.returncode}):\n{result.stderr}")
@@ -164,7 +174,8 @@ def scan_process(root: Path, rules: list[str]) -> dict:
     summary = [line for line in result.stderr.splitlines() if line.startswith("scan ")]
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak[-1] / 1024) if peak else None,
             "summary": summary[-1] if summary else "", "stats": result.stderr,
-            "alerts": len(result.stdout.splitlines())}
+            "alerts": len(result.stdout.splitlines()),
+            "load": [round(x, 2) for x in (*load, *os.getloadavg())]}
 
 
 def init(root: Path) -> None:
@@ -203,15 +214,53 @@ def bench_cold(work: Path, events: int, rules: list[str]) -> dict:
 
 
 def bench_increment(work: Path, base: int, increment: int, rules: list[str]) -> dict:
+    """The base (kept in `work/increment-base-N` when it exists: writing 10M events takes
+    minutes) is copied for the run, its immutable lake files as hard links."""
+    kept = work / f"increment-base-{base}"
+    if not (kept / ".complete").exists():
+        shutil.rmtree(kept, ignore_errors=True)
+        init(kept)
+        started = time.perf_counter()
+        write_lake(kept, 0, base, days=60)
+        print(f"increment: wrote the {base:,}-event base ({time.perf_counter() - started:.1f}s)",
+              file=sys.stderr)
+        mark_scanned(kept, rules)
+        started = time.perf_counter()
+        prime_models(kept)
+        print(f"increment: built the baseline models ({time.perf_counter() - started:.1f}s)",
+              file=sys.stderr)
+        (kept / ".complete").touch()
     root = work / "increment"
-    init(root)
-    started = time.perf_counter()
-    write_lake(root, 0, base, days=60)
-    print(f"increment: wrote the {base:,}-event base ({time.perf_counter() - started:.1f}s)",
-          file=sys.stderr)
-    mark_scanned(root, rules)
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(kept, root, copy_function=_link_parquet)
     write_lake(root, base, increment, days=60)  # the newest ids land on the last days
     return scan_process(root, rules)
+
+
+def _link_parquet(source: str, target: str) -> None:
+    if source.endswith(".parquet"):  # lake and model files are never modified in place
+        os.link(source, target)
+    else:
+        shutil.copy2(source, target)
+
+
+def prime_models(root: Path) -> None:
+    """Build the baselines' models at their watermarks (what earlier scans would have left)."""
+    from sentinel.detect.pipeline import Taxonomy
+    from sentinel.scan.baselines import compile_baselines
+    from sentinel.scan.baselines import prime_models as prime
+    from sentinel.scan.runner import connect
+    from sentinel.store.db import open_db
+    from sentinel.workspace import Workspace
+
+    ws = Workspace.open(root)
+    bases, _ = compile_baselines(ws, Taxonomy.installed([]))
+    con, duck = open_db(ws.state_db), connect(ws)
+    try:
+        prime(ws, con, duck, bases)
+    finally:
+        duck.close()
+        con.close()
 
 
 SIDE_RULES = {
@@ -331,12 +380,17 @@ def main() -> None:
     parser.add_argument("--rules", action="append", default=None)
     parser.add_argument("--only", choices=["cold", "increment", "side"], action="append")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--work", type=Path, help="keep workspaces here (reuses the base)")
+    parser.add_argument("--tree", type=Path, help="scan with the sentinel of this checkout")
     args = parser.parse_args()
+    global TREE
+    TREE = args.tree
     rules = args.rules or [str(REPO / "detections")]
     only = set(args.only or ["cold", "increment", "side"])
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-scan-") as tmp:
-        work = Path(tmp)
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if "cold" in only:
             results["cold"] = bench_cold(work, args.cold, rules)
             print(json.dumps(results["cold"], indent=2), file=sys.stderr)

@@ -182,6 +182,18 @@ class DetectConfig:
 
 
 @dataclass(frozen=True)
+class ScanConfig:
+    """`[scan]`: the resources one `sentinel scan` may take (its in-process DuckDB)."""
+
+    memory_limit: str = "1GB"
+    """DuckDB's memory limit for the scan's queries: beyond it, joins, aggregates and
+    sorts spill to `<workspace>/state/tmp` instead of growing (the process's own Python
+    objects come on top). DuckDB's default would be 80 % of the machine's memory."""
+    threads: int = 0
+    """DuckDB threads for the scan; 0: one per core (DuckDB's default)."""
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -192,6 +204,7 @@ class Config:
     sources: tuple[CustomSourceConfig, ...] = ()
     incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
 
     def where(self, line: int) -> str:
         """`path:line` for error messages about this config."""
@@ -324,7 +337,26 @@ class _Parser:
                 lambda: self.parse_incidents(top.get("incidents")), IncidentsConfig()
             ),
             detect=self.collect(lambda: self.parse_detect(top.get("detect")), DetectConfig()),
+            scan=self.collect(lambda: self.parse_scan(top.get("scan")), ScanConfig()),
         )
+
+    def parse_scan(self, data: Any) -> ScanConfig:
+        if data is None:
+            return ScanConfig()
+        section = self.table(data, "scan", tuple(ScanConfig.__dataclass_fields__))
+        values: dict[str, Any] = {}
+        if "memory_limit" in section:
+            limit = self.typed(section, "memory_limit", str)
+            if not MEMORY_SIZE.match(limit):
+                raise self.fail("memory_limit", f"'memory_limit' must be a size such as "
+                                f"\"1GB\" or \"512MB\", got {_shown(limit)}")
+            values["memory_limit"] = limit.replace(" ", "")
+        if "threads" in section:
+            threads = self.typed(section, "threads", int)
+            if threads < 0:
+                raise self.fail("threads", "'threads' must be 0 (one per core) or more")
+            values["threads"] = threads
+        return ScanConfig(**values)
 
     def parse_detect(self, data: Any) -> DetectConfig:
         if data is None:
@@ -591,8 +623,9 @@ def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None
 
 
 _TOP_LEVEL = (
-    "ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents", "detect",
+    "ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents", "detect", "scan",
 )
+MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
 def _shown(value: Any) -> str:

@@ -7,6 +7,7 @@ customer data and the key that makes PII digests unguessable):
     state.db        SQLite case store  lake/.staging/   Parquet files not yet committed
     secret.key      HMAC key           quarantine/      rejected records, JSON lines
     demo-logs/      `sentinel demo`    logs/            sentinel's own log
+    state/baselines/  baseline models (derived, rebuildable)   state/tmp/  scan spill files
 
 Processes that must not overlap on one workspace (two ingests, two scans, two daemons)
 serialise on a `LockFile`: an exclusive `flock`, released by the kernel if the holder
@@ -93,6 +94,10 @@ CONFIG_TEMPLATE = """\
 # max_open_files = 512
 # duckdb_memory_mb = 256      # memory_limit of each of the daemon's DuckDB connections
 # duckdb_threads = 0          # its ingest and per-event scans (0: one per core)
+
+# [scan]
+# memory_limit = "1GB"        # DuckDB's limit in a scan; beyond it, it spills to state/tmp
+# threads = 0                 # DuckDB threads in a scan; 0: one per core
 
 [incidents]
 # Alerts of one rule and group key this close (event time) to an open incident join it.

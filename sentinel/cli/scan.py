@@ -52,12 +52,16 @@ def alerts_table(report: ScanReport) -> pa.Table:
 
 def _print_stats(report: ScanReport) -> None:
     click.echo(f"{'rule':<44} {'kind':<11} {'seconds':>8} {'rows read':>10} "
-               f"{'files':>5} {'matches':>8} {'alerts':>6}", err=True)
+               f"{'files':>5} {'matches':>8} {'alerts':>6} {'peak MB':>7}", err=True)
     for s in sorted(report.stats, key=lambda s: -s.seconds):
         click.echo(
             f"{s.title[:44]:<44} {s.kind:<11} {s.seconds:>8.3f} {s.rows_read:>10,} "
-            f"{s.files_read:>5} {s.matches:>8,} {s.alerts:>6}", err=True,
+            f"{s.files_read:>5} {s.matches:>8,} {s.alerts:>6} {s.peak_mb:>7,.0f}", err=True,
         )
+    if report.peaks:
+        phases = ", ".join(f"{k} {v:,.0f} MB" for k, v in report.peaks.items())
+        click.echo(f"  peak RSS after each phase: {phases} (peak MB: once that rule ran)",
+                   err=True)
     shared = sorted({s.shared for s in report.stats if s.shared})
     for note in shared:
         click.echo(f"  detection rules share one {note}: its time is shown for each", err=True)

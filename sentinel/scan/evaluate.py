@@ -91,6 +91,7 @@ def evaluate(
                 stat = stats[rule.rule_id]
                 stat.seconds += time.monotonic() - started
                 stat.matches += sum(r.alert.event_count for r in results[rule.rule_id])
+                stat.mark_memory()
             step(1)
     return results
 
@@ -138,6 +139,7 @@ def _detection_pass(
         stat.rows_read += rows
         stat.files_read += len(paths)
         stat.matches += matches
+        stat.mark_memory()
         stat.shared = (
             f"pass over {source} ({len(rules)} rules; the query {queried - started:.2f} s, "
             f"alerts from its hits {seconds - (queried - started):.2f} s)"

@@ -19,6 +19,7 @@ rules); this module decides which files each pass reads, runs it and records the
 from __future__ import annotations
 
 import hashlib
+import resource
 import sqlite3
 import time
 import uuid
@@ -62,6 +63,16 @@ class RuleStat:
     alerts: int = 0
     shared: str = ""
     """For detection rules: the pass they shared (its time is the whole pass's)."""
+    peak_mb: float = 0.0
+    """The scan process's peak RSS once this rule had run (where the peak was reached)."""
+
+    def mark_memory(self) -> None:
+        self.peak_mb = peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass
@@ -76,6 +87,8 @@ class ScanReport:
     files_read: int = 0
     seconds: float = 0.0
     incidents_opened: int = 0
+    peaks: dict[str, float] = field(default_factory=dict)
+    """Peak RSS (MB) after each phase: rules, baselines, incidents (`--stats`)."""
 
     def at_or_above(self, level: str) -> list[Alert]:
         rank = alert_store.level_rank(level)
@@ -141,7 +154,8 @@ def scan_lock(ws: Workspace, *, per_event: bool = True, lookback: bool = True) -
 
 @dataclass(frozen=True)
 class DuckLimits:
-    """Bounds for a scan's DuckDB (the watcher's; a CLI scan runs with DuckDB's defaults)."""
+    """Bounds for a scan's DuckDB given by the caller (the watcher's lanes); without them a
+    scan takes `[scan] memory_limit` and `[scan] threads`."""
 
     memory_mb: int | None = None
     """`memory_limit`: beyond it DuckDB spills what it can and fails the query otherwise."""
@@ -150,16 +164,26 @@ class DuckLimits:
 
 
 def connect(ws: Workspace, limits: DuckLimits | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that can read the lake and nothing else."""
+    """An in-memory DuckDB that can read the lake and the baseline models and nothing else,
+    within `limits` or else `[scan] memory_limit` and `[scan] threads`, spilling to
+    `state/tmp`; the configuration is locked once set, so no query can change it."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     install_macros(con)
+    settings = ws.config.scan
+    spill = ws.root / "state" / "tmp"
+    spill.mkdir(parents=True, exist_ok=True, mode=0o700)
     if limits is not None and limits.memory_mb:
         con.execute("SET memory_limit = ?", [f"{int(limits.memory_mb)}MB"])
-    if limits is not None and limits.threads:
-        con.execute("SET threads = ?", [int(limits.threads)])
+    else:
+        con.execute("SET memory_limit = ?", [settings.memory_limit])
+    con.execute("SET temp_directory = ?", [str(spill)])
+    threads = limits.threads if limits is not None and limits.threads else settings.threads
+    if threads:
+        con.execute("SET threads = ?", [int(threads)])
     models = baselines.basemodel.models_dir(ws.root)  # derived state, beside the lake
-    con.execute("SET allowed_directories = ?", [[str(ws.lake_dir) + "/", str(models) + "/"]])
+    con.execute("SET allowed_directories = ?",
+                [[str(ws.lake_dir) + "/", str(models) + "/", str(spill) + "/"]])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -206,6 +230,7 @@ def run_scan(
 
                 outcomes = intake(ws, con, report.alerts)
                 report.incidents_opened = sum(1 for o in outcomes if o.opened)
+            report.peaks["incidents"] = peak_rss_mb()
     finally:
         con.close()
     report.seconds = time.monotonic() - started
@@ -264,7 +289,9 @@ def _scan(
     finally:
         bar.stop()
     report.stats = list(stats.values())
+    report.peaks["rules"] = peak_rss_mb()
     baselines.run_baselines(ws, con, duck, list(bases), since=since, report=report, opened=opened)
+    report.peaks["baselines"] = peak_rss_mb()
     duck.close()
     report.files_read = len(opened)
     alert_store.finish_scan(

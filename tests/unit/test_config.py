@@ -40,6 +40,10 @@ DETECTOR = '[[pii.detectors]]\nname = "emp"\npattern = "EMP-[0-9]+"\n'
         ("[[watch]]\npath = 5\n", 2, "'path' must be str, got 5"),
         ('[[watch]]\npath = "/x"\nsource = false\n', 3, "'source' must be str, got false"),
         ("pii = 5\n", 1, "[pii] must be a table"),
+        ('[scan]\nmemory_limit = "lots"\n', 2, "'memory_limit' must be a size such as"),
+        ("[scan]\nmemory_limit = 1\n", 2, "'memory_limit' must be str, got 1"),
+        ("[scan]\nthreads = -1\n", 2, "'threads' must be 0 (one per core) or more"),
+        ("[scan]\nmemory = 1\n", 2, "(did you mean 'memory_limit'?)"),
     ],
 )
 def test_wrong_type_is_one_located_line(tmp_path: Path, body: str, line: int, message: str) -> None:
@@ -84,3 +88,9 @@ def test_template_and_its_example_detector_are_valid(tmp_path: Path) -> None:
     path = _write(tmp_path, example)
     assert check_config_file(path) == []
     assert [d.name for d in load_config(path).pii.detectors] == ["employee_id"]
+
+
+def test_scan_resources_are_read(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, '[scan]\nmemory_limit = "512 MB"\nthreads = 1\n'))
+    assert (config.scan.memory_limit, config.scan.threads) == ("512MB", 1)
+    assert load_config(_write(tmp_path, "")).scan.memory_limit == "1GB"

@@ -239,3 +239,18 @@ def test_a_scan_with_nothing_new_reads_no_model_and_an_increment_no_old_file(
     finally:
         duck.close()
         con.close()
+
+
+def test_the_scan_connection_takes_its_limits_from_the_config(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    with ws.config_path.open("a", encoding="utf-8") as fh:
+        fh.write('\n[scan]\nmemory_limit = "300MB"\nthreads = 1\n')
+    duck = connect(ws)
+    try:
+        limit, threads = duck.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()[0]
+        assert limit.replace(" ", "").startswith(("286", "300")) and threads == 1
+        with pytest.raises(Exception, match="locked"):
+            duck.execute("SET memory_limit = '20GB'")
+    finally:
+        duck.close()
