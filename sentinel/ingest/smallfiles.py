@@ -85,6 +85,8 @@ def ingest_many(
     reports: list[FileReport] = []
     groups: dict[str, list[Member]] = defaultdict(list)
     sizes: dict[str, int] = defaultdict(int)
+    pending: set[int | None] = set()
+    """The files waiting in a group (by file id)."""
     for path in paths:
         if reading.stop is not None and reading.stop():
             break
@@ -94,14 +96,29 @@ def ingest_many(
         report = FileReport(str(path))
         reports.append(report)
         member = _plan(ctx, path, report, reading)
+        if member is not None and member.plan.state.file_id in pending:
+            # The same file as one waiting in a group (a hard link, or a copy that file
+            # identity knows as that file): commit the groups first, then it has nothing
+            # new, exactly as when files are read one after the other.
+            for members in groups.values():
+                _ingest_group(ctx, members, reading)
+            groups.clear()
+            sizes.clear()
+            pending.clear()
+            report = FileReport(str(path))
+            reports[-1] = report
+            member = _plan(ctx, path, report, reading)
         if member is None:
             continue
         name = member.plan.source.name
+        pending.add(member.plan.state.file_id)
         groups[name].append(member)
         sizes[name] += member.chunk.bytes_read
         if len(groups[name]) >= GROUP_FILES or sizes[name] >= GROUP_BYTES:
-            _ingest_group(ctx, groups.pop(name), reading)
+            flushed = groups.pop(name)
+            _ingest_group(ctx, flushed, reading)
             sizes.pop(name)
+            pending.difference_update(m.plan.state.file_id for m in flushed)
     for members in groups.values():
         _ingest_group(ctx, members, reading)
     return reports

@@ -221,7 +221,9 @@ def run_scan(
     con = open_db(ws.state_db)
     try:
         per_event = any(rule.kind == "detection" for rule in compiled)
-        lookback = bool(bases) or any(rule.kind != "detection" for rule in compiled)
+        # A scan without detection rules (the watcher's lookback lane) locks as a lookback
+        # scan even when it has nothing to run: it never waits on a per-event scan.
+        lookback = not per_event or bool(bases) or any(r.kind != "detection" for r in compiled)
         with scan_lock(ws, per_event=per_event, lookback=lookback):
             report = _scan(ws, con, compiled, taxonomy, since, progress, bases, limits)
             report.problems = problems + base_problems

@@ -2,10 +2,12 @@
 
 One pass: take the file events gathered since the last pass (or list every watched
 path when the rescan is due), ask the tracker which files are due, and read each from
-its checkpoint under the workspace's ingest lock. Every committed batch pokes the
-detection thread (`detection.Detector`), which runs the incremental scan beside the
-reads. One `Runtime` serves the daemon's whole life: the config in force, the DuckDB
-ingest session with its bound queries, the PII pool, the read buffers and `state.db`.
+its checkpoint under the workspace's ingest lock; small files (S3-sync trees) are read
+in groups, one normalise query per group (`ingest.smallfiles`). Every committed batch
+pokes the detection threads (`detection.Detector`), which run the incremental scan
+beside the reads. One `Runtime` serves the daemon's whole life: the config in force,
+the DuckDB ingest session with its bound queries, the PII pool, the read buffers and
+`state.db`; its memory is bounded and handed back as it is freed (`memory`).
 Invariants:
 
 - a checkpoint only moves inside the transaction that commits its batch (`batches`),
@@ -38,12 +40,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sentinel.config import Config, DaemonConfig
+from sentinel.config import Config
 from sentinel.exceptions import ConfigError, SentinelError, StoreError
 from sentinel.ingest import batches, smallfiles
 from sentinel.ingest.engine import FileReport, Tail, formats_for, ingest_file, ingest_files
 from sentinel.runtime import Runtime
 from sentinel.watch import lock as daemon_lock
+from sentinel.watch import memory
 from sentinel.watch.detection import Detector
 from sentinel.watch.log import EventLog, library_warnings
 from sentinel.watch.notify import notify
@@ -102,7 +105,7 @@ class Daemon:
         previous = self._install_signals()
         self.con = self.rt.state_db()
         self.duck = self.rt.ingest_session()
-        _frugal(self.duck.con, self.config.daemon)
+        memory.bound_duckdb(self.duck.con, self.config.daemon)
         try:
             self.detector.start()
             self.log.info(
@@ -180,6 +183,7 @@ class Daemon:
         work = self.tracker.due(time.monotonic())
         if work:
             self._read(work)
+            memory.trim()  # the pass's buffers are freed: their pages go back now
         now = time.monotonic()
         for tracked in list(self.tracker.files.values()):
             self.tracker.settle(tracked, now)
@@ -373,7 +377,7 @@ class Daemon:
             return
         self.ws, self.config, self.targets = ws, config, targets
         self.tracker.config = config.daemon
-        _frugal(self.duck.con, config.daemon)
+        memory.bound_duckdb(self.duck.con, config.daemon)
         self.formats = {}
         self.detector.reload(ws)
         if self.observers is not None:
@@ -421,21 +425,6 @@ def _is_store_failure(exc: BaseException, root: Path) -> bool:
     return "No space left on device" in str(exc)
 
 
-def _frugal(con: Any, daemon: DaemonConfig) -> None:
-    """A daemon runs for months: its DuckDB is bounded, and hands freed memory back soon.
-
-    `[daemon] duckdb_memory_mb` and `duckdb_threads` bound the ingest session (the scan
-    lanes set their own, `detection.limits_of`). By default DuckDB's allocator keeps up
-    to 128 MB of freed allocations per task for reuse, and the background threads that
-    return idle pages to the system are off (they are process-wide once on, so the scan
-    threads' DuckDB benefits too)."""
-    con.execute("SET memory_limit = ?", [f"{daemon.duckdb_memory_mb}MB"])
-    if daemon.duckdb_threads:
-        con.execute("SET threads = ?", [daemon.duckdb_threads])
-    con.execute("SET allocator_flush_threshold = '16MB'")
-    con.execute("SET allocator_background_threads = true")
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -443,6 +432,7 @@ def _now() -> str:
 def run_daemon(workspace: str | os.PathLike[str], log_format: str = "text") -> int:
     """`sentinel watch`: tail the configured paths until stopped; the exit code."""
     log = EventLog(log_format)
+    memory.tune_malloc()  # before the Runtime starts its threads
     # A broken config fails here, before the lock is taken.
     with Runtime(Workspace.open(workspace)) as rt, library_warnings(log):
         return Daemon(rt, log).run()

@@ -46,6 +46,7 @@ from sentinel.exceptions import SentinelError
 from sentinel.scan.lakefiles import newest_seq
 from sentinel.scan.runner import DuckLimits, ScanReport, compile_rules, rule_paths, run_scan
 from sentinel.store.db import open_db
+from sentinel.watch import memory
 from sentinel.watch.log import EventLog
 from sentinel.workspace import Workspace
 
@@ -224,6 +225,7 @@ class Detector:
             )
         finally:
             lane.busy = False
+            memory.trim()
         seconds = time.monotonic() - started
         lane.scanned = max(lane.scanned, report.batch_seq)
         if lookback:

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from sentinel.workspace import Workspace
-from tests.functional.watch.watchd import Start, WatchProcess
+from tests.functional.watch.watchd import (
+    Start,
+    Tail,
+    Tailing,
+    WatchProcess,
+    append,
+    configure,
+    exactly,
+    wait_for,
+)
 
 
 @pytest.fixture()
@@ -33,3 +42,23 @@ def logs(tmp_path: Path) -> Path:
     folder = tmp_path / "logs"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture()
+def tailing(workspace: Workspace, daemon: Start, logs: Path) -> Tail:
+    """`tailing(count)`: the first steps of most file-semantics tests, in one call.
+
+    Watches `logs` (or the `[[watch]]` table body `watch`), writes `count` numbered
+    lines into `logs/<name>`, starts a daemon and waits until the lake holds exactly
+    those lines; returns the log and the daemon."""
+
+    def start(count: int, *, watch: str | None = None, name: str = "gw.jsonl") -> Tailing:
+        configure(workspace, watch or f'path = "{logs}"')
+        log = logs / name
+        if count:
+            append(log, 0, count)
+        process = daemon()
+        wait_for(exactly(workspace, count), what=f"the first {count} lines")
+        return Tailing(log, process)
+
+    return start

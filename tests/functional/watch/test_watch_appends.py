@@ -9,6 +9,7 @@ from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
 from tests.functional.watch.watchd import (
     Start,
+    Tail,
     append,
     configure,
     lake_count,
@@ -20,13 +21,9 @@ from tests.functional.watch.watchd import (
 
 
 def test_appends_are_ingested_in_batches_closed_by_time(
-    workspace: Workspace, daemon: Start, logs: Path
+    workspace: Workspace, tailing: Tail
 ) -> None:
-    configure(workspace, f'path = "{logs}"')
-    log = logs / "gw.jsonl"
-    append(log, 0, 50)
-    watch = daemon()
-    wait_for(lambda: lake_count(workspace) == 50, what="the existing lines")
+    log, watch = tailing(50)
     for round_ in range(3):
         append(log, 50 + round_ * 10, 10)
         wait_for(lambda r=round_: lake_count(workspace) == 60 + r * 10, what="appended lines")

@@ -13,6 +13,7 @@ from sentinel.workspace import Workspace
 from tests.conftest import litellm_line
 from tests.functional.watch.watchd import (
     Start,
+    Tail,
     append,
     configure,
     exactly,
@@ -56,13 +57,9 @@ def test_rotation_and_inode_reuse_while_the_daemon_is_stopped(
 
 
 def test_a_rotated_file_gzipped_later_is_not_read_twice(
-    workspace: Workspace, daemon: Start, logs: Path
+    workspace: Workspace, daemon: Start, tailing: Tail, logs: Path
 ) -> None:
-    configure(workspace, f'path = "{logs}"')
-    log = logs / "gw.jsonl"
-    append(log, 0, 100)
-    watch = daemon()
-    wait_for(exactly(workspace, 100), what="the plain file")
+    log, watch = tailing(100)
     assert watch.stop() == 0
     append(log, 100, 20)  # not read yet when logrotate compresses it
     with gzip.open(logs / "gw.jsonl.1.gz", "wb") as packed:

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -159,3 +160,14 @@ class WatchProcess:
 
 Start = Callable[..., WatchProcess]
 """The `daemon` fixture: starts a daemon (extra CLI arguments) and waits for it."""
+
+
+class Tailing(NamedTuple):
+    """What the `tailing` fixture started: the log it writes and the daemon reading it."""
+
+    log: Path
+    watch: WatchProcess
+
+
+Tail = Callable[..., Tailing]
+"""The `tailing` fixture: watch the logs folder, write lines, start a daemon, wait."""

@@ -151,3 +151,17 @@ def test_large_files_and_gzip_are_read_alone(
     report = engine.ingest_paths(workspace, [root])
     assert report.events == count + 1
     assert queries == [1]  # only the small file went through the grouped path
+
+
+def test_identical_files_in_one_tree_are_one_file_as_when_read_one_by_one(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    root = tmp_path / "bucket"
+    root.mkdir()
+    for name in ("a.json", "b.json", "c.json"):  # the same object synced three times
+        (root / name).write_text(litellm_line(1))
+    (root / "d.json").write_text(litellm_line(2))
+    report = engine.ingest_paths(workspace, [root])
+    assert [f.events for f in report.files] == [1, 0, 0, 1]
+    assert sorted(event_id for event_id, _, _ in lake(workspace)) == [
+        "chatcmpl-00000001", "chatcmpl-00000002"]
