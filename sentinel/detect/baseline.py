@@ -23,7 +23,8 @@ and per kind (`sentinel.detect.baseline_sql` says what each computes):
 
     volume:  measure: requests | tokens | cost; min_hours: 24;
              threshold: {mad: 6, ratio: 3, min_value: 50}
-    hours:   tolerance: 1 (hours either side); max_days: 0; min_days: 5; min_events: 3
+    hours:   tolerance: 1 (hours either side); max_days: 0; min_days: 5; min_events: 3;
+             timezone: UTC (the IANA zone whose days and hours count)
     silence: min_gap: 6h; min_expected: 20; while_active: false
 
 Invariants:
@@ -38,9 +39,10 @@ Invariants:
 from __future__ import annotations
 
 import difflib
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -187,13 +189,21 @@ class Volume(Baseline):
 
 
 class Hours(Baseline):
-    """Activity at an hour of the day (UTC) at which the principal is not usually active."""
+    """Activity at an hour of the day at which the principal is not usually active."""
 
     kind_name: ClassVar[str] = "hours"
     tolerance: int = Field(default=1, ge=0, le=6, description="Hours either side that count.")
     max_days: int = Field(default=0, ge=0, description="Usual: active then on more days.")
     min_days: int = Field(default=5, ge=1, description="Active days of history needed.")
     min_events: int = Field(default=1, ge=1, description="Unusual events in a day to alert.")
+    timezone: str = "UTC"
+    """The IANA time zone whose days and hours count (`Europe/Berlin`): a team's 9-to-5 is
+    local, and daylight saving moves it in UTC. Whole-hour offsets only."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        return check_timezone(value)
 
 
 class Silence(Baseline):
@@ -221,6 +231,24 @@ class Silence(Baseline):
         if self.gap < timedelta(hours=1):
             found.append((("min_gap",), "min_gap must be at least 1h (hours are the unit)"))
         return found
+
+
+def check_timezone(name: str) -> str:
+    """An IANA zone whose offset from UTC is a whole number of hours all year (a model
+    counts hours in UTC buckets, each of which must be one local hour)."""
+    try:
+        zone = zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown time zone {name!r}{hint}; an IANA name such as "
+                         "'Europe/Berlin' or 'UTC'") from exc
+    for month in range(1, 13):
+        offset = datetime(2026, month, 15, tzinfo=zone).utcoffset() or timedelta(0)
+        if offset.total_seconds() % 3600:
+            raise ValueError(f"time zone {name!r} is {offset} from UTC: hours baselines "
+                             "need a whole-hour offset")
+    return name
 
 
 BASELINE_KINDS: dict[str, type[Baseline]] = {

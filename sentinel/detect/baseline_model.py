@@ -20,7 +20,9 @@ What a model holds per kind (principal columns p0…pN in clear: who and from wh
   (principal, value, day) the last watched event's time. A value of a column that
   carries prompt or response text is stored as a keyed digest (`$digest_key`), never in
   clear; the new events' values are digested the same way to be compared.
-- hours: the (principal, hour) pairs with a watched event.
+- hours: the (principal, UTC hour) pairs with a watched event; the baseline's time zone
+  turns them into local days and hours when deciding (each UTC hour is one local hour:
+  zones with whole-hour offsets only), so changing the zone keeps the model.
 - volume: per (principal, hour) the exact sum of the measure (integers, or cost as
   DECIMAL(38,9): a sum in any order gives the same double afterwards).
 - silence: per (principal, hour) the watched and all-event counts and the provenance of
@@ -34,6 +36,7 @@ from typing import Any
 
 from sentinel.detect.baseline import LIST_COLUMNS, PROMPT_COLUMNS, Baseline, FirstSeen, Volume
 from sentinel.detect.baseline_sql import (
+    LOCAL_DAY_HOUR,
     MEASURES,
     RELATION,
     principal_columns,
@@ -151,8 +154,8 @@ firsts AS (SELECT {p}, value, min(ts) AS first_new FROM nv LEFT JOIN old USING (
     if spec.kind == "hours":
         history = f"""{head},
 {model},
-w AS (SELECT *, date_trunc('day', ts) AS day, hour(ts) AS hod FROM s WHERE watched),
-dh AS (SELECT DISTINCT {p}, date_trunc('day', hour) AS day, hour(hour) AS hod
+w AS (SELECT *{LOCAL_DAY_HOUR.format(ts="ts")} FROM s WHERE watched),
+dh AS (SELECT DISTINCT {p}{LOCAL_DAY_HOUR.format(ts="hour")}
        FROM (SELECT {p}, hour FROM mdl UNION ALL SELECT {p}, hour FROM w)),"""
         return history + _after(full_sql, "\ndays AS (")
     if isinstance(spec, Volume):

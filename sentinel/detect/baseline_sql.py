@@ -31,7 +31,8 @@ What each kind computes:
   `min_history` ago), and the hour is above `median + mad × 1.4826 × MAD`, at least
   `ratio × median` and at least `min_value` (median and MAD of the principal's own
   active hours: a robust baseline that slow growth and one earlier spike do not move).
-- hours: per principal, the UTC hours of the day it was active on each day before. A new
+- hours: per principal, the hours of the day (in its `timezone`, UTC by default) it was
+  active on each day before. A new
   day-hour alerts when on at most `max_days` of those days the principal was active
   within `tolerance` hours of that time of day (and it has `min_days` active days). Hours
   of the *day*, not of the week: a weekday worker who works on a Saturday at the usual
@@ -70,6 +71,10 @@ MEASURES = {
     "tokens": "coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)",
     "cost": "CAST(coalesce(cost_usd, 0) AS DECIMAL(38, 9))",  # exact sums, in any order
 }
+LOCAL_DAY_HOUR = (
+    ", date_trunc('day', timezone($tz, {ts})) AS day, hour(timezone($tz, {ts})) AS hod"
+)
+"""hours: the day (a local date, as a plain TIMESTAMP) and hour of day in the baseline's zone."""
 RELATION = "{relation}"
 """Where the scan puts the lake relation (the only part of the SQL not fixed here)."""
 
@@ -246,9 +251,9 @@ def _hours(spec: Hours, params: dict[str, Any]) -> str:
     p = ", ".join(f"p{i}" for i in range(len(spec.by)))
     on = " AND ".join(f"h.p{i} = c.p{i}" for i in range(len(spec.by)))
     _, _, principal = principal_columns(spec)
-    extra = ", date_trunc('day', ts) AS day, hour(ts) AS hod"
+    extra = LOCAL_DAY_HOUR.format(ts="ts")
     params.update(tolerance=spec.tolerance, max_days=spec.max_days, min_days=spec.min_days,
-                  min_events=spec.min_events)
+                  min_events=spec.min_events, tz=spec.timezone)
     # Each active day-hour also counts for the hours within `tolerance` of it (`near`), so
     # "was it active around this time on that day" is an equality join, not a range scan.
     return f"""WITH {_scoped(spec, params, extra)},

@@ -134,3 +134,19 @@ def test_where_values_are_bound_never_formatted(tmp_path: Path) -> None:
     compiled = compile_baseline(loaded, ("litellm",))
     assert hostile not in compiled.template and "b'c" not in compiled.template
     assert hostile in compiled.params.values()
+
+
+@pytest.mark.parametrize(
+    ("zone", "message"),
+    [
+        ("Europe/Berln", "unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)"),
+        ("Asia/Kolkata", "time zone 'Asia/Kolkata' is 5:30:00 from UTC: hours baselines need "
+         "a whole-hour offset"),
+    ],
+)
+def test_an_hours_time_zone_is_checked(zone: str, message: str, tmp_path: Path) -> None:
+    text = ("id: w\ntitle: t\nkind: hours\nlogsource: {product: ai_gateway}\n"
+            f"by: [actor_key]\ntimezone: {zone}\n")
+    _, problems = parse(text, tmp_path / "w.yml")
+    assert len(problems) == 1 and message in problems[0].message
+    assert problems[0].line == 6

@@ -4,9 +4,11 @@ employee's first day, a workspace whose lake is younger than the learning window
 
 from __future__ import annotations
 
+import json
 import tempfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -194,6 +196,33 @@ def test_hours_is_quiet_for_a_new_employee_and_at_the_edge_of_usual_hours(
                 for i in range(10)]
     early = [make_event(810_000, DAY_15 + timedelta(hours=7, minutes=30), "k2")]  # 8-18 ±1
     assert run(HOURS, rows + newcomer + early, DAY_15, tmp_path) == []
+
+
+def test_hours_are_counted_in_the_baselines_time_zone(tmp_path: Path) -> None:
+    # A New York team working 9-17 local time (13-21 UTC in winter, 14-22 UTC in March after
+    # the switch to daylight time, which this history crosses on 8 March).
+    ny = ZoneInfo("America/New_York")
+    rows = history(Traffic(hours=(), days=21))  # no UTC-hours traffic at all
+    n = 0
+    for day in range(21):
+        local = datetime(2026, 3, 2, tzinfo=ny) + timedelta(days=day)
+        if local.weekday() >= 5:
+            continue
+        for hour in range(9, 17):
+            for minute in (5, 25, 45):
+                ts = local.replace(hour=hour, minute=minute).astimezone(UTC)
+                rows.append(make_event(n, ts, "k1"))
+                n += 1
+    text = HOURS + "timezone: America/New_York\n"
+    assert run(text, rows, DAY_15, tmp_path) == []
+    # UTC would call 13-22 usual and every post-switch 21:xx UTC (17:xx local) unusual.
+    night = [make_event(900_000 + i, datetime(2026, 3, 17, 3, 10 + i, tzinfo=ny).astimezone(UTC),
+                        "k1") for i in range(3)]
+    alerts = run(text, rows + night, DAY_15, tmp_path)
+    assert [(a["principal"], a["subject"], a["event_count"]) for a in alerts] == [
+        (["k1"], "2026-03-17", 3)
+    ]
+    assert json.loads(alerts[0]["detail"])["hours"] == [3]
 
 
 # --- silence -------------------------------------------------------------------------

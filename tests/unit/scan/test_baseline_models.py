@@ -51,6 +51,7 @@ KINDS = {
                                                              "measure: cost")
     .replace("min_value: 20", "min_value: 0.05"),
     "hours": HOURS,
+    "hours_ny": HOURS.replace("id: hours", "id: hours-ny") + "timezone: America/New_York\n",
     "silence": SILENCE,
     "silence_bodies": SILENCE.replace("id: silence", "id: bodies").replace(
         "min_expected: 20", "min_expected: 5\nwhile_active: true").replace(
