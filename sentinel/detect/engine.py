@@ -11,6 +11,8 @@ pass over that source's new files:
 
 DuckDB reads only the columns some condition or the alert needs (Parquet projection), the
 WHERE keeps the few matching rows, and the projection is computed for those rows only.
+The regexes of all the pass's rules on one text column share one RE2 scan of it
+(`detect.folding.share_regex_scans`).
 The alert columns are the event's identity and provenance plus the principal columns
 an alert is grouped by; full rows are never fetched.
 
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 
 from sentinel.detect.compiler import CompiledRule
 from sentinel.detect.fields import quote_identifier, quote_literal
+from sentinel.detect.folding import share_regex_scans
 
 SELECT_PREFIX = "SELECT * FROM events WHERE "
 PROVENANCE = ("event_id", "ts", "source", "source_file", "source_offset")
@@ -58,6 +61,10 @@ def pass_sql(conditions: Sequence[str], relation: str) -> str:
     """
     if not conditions:
         raise ValueError("a pass needs at least one rule")
+    conditions, prefilters = share_regex_scans(conditions)
+    if prefilters:  # one RE2 scan per text column (`detect.folding.share_regex_scans`)
+        computed = ", ".join(f"{sql} AS {alias}" for alias, sql in prefilters)
+        relation = f"(SELECT *, {computed} FROM {relation})"
     flags = ",\n    ".join(f"coalesce(({c}), false) AS r{i}" for i, c in enumerate(conditions))
     columns = ", ".join(quote_identifier(c) for c in HIT_COLUMNS)
     matched = " OR ".join(f"r{i}" for i in range(len(conditions)))
@@ -76,16 +83,63 @@ def principal_sql() -> tuple[str, str]:
     return name, value
 
 
-def detection_alerts_sql(hits: str, index: int) -> str:
-    """Rule `index`'s hits in table `hits`, as one row per group key and UTC day."""
+def numbered_hits_sql(hits: str, rules: int) -> str:
+    """Every rule's hits of a pass, one row per (rule, hit), numbered by alert.
+
+    Columns: `rule` (the index of its `rN` flag), HIT_COLUMNS, `lake_file`, `group_field`,
+    `group_value`, `alert_no` (one number per rule, group key and UTC day: an alert) and `n`
+    (the hit's place in its alert, in (ts, event_id) order, from 1).
+    """
     name, value = principal_sql()
+    columns = ", ".join(quote_identifier(c) for c in (*PROVENANCE, "lake_file"))
+    each = " UNION ALL ".join(
+        f"SELECT {i} AS rule, {columns}, {name} AS group_field, {value} AS group_value "
+        f"FROM {hits} WHERE r{i}"
+        for i in range(rules)
+    )
+    alert = "rule, group_field, group_value, date_trunc('day', ts)"
     return (
-        f"SELECT {name} AS group_field, {value} AS group_value, "
-        "min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS event_count, "
-        "list(struct_pack(event_id, ts, source, source_file, source_offset, lake_file) "
-        "ORDER BY ts, event_id) AS events "
-        f"FROM {hits} WHERE r{index} "
-        "GROUP BY 1, 2, date_trunc('day', ts) ORDER BY first_ts"
+        f"SELECT *, dense_rank() OVER (ORDER BY {alert}) AS alert_no, "
+        f"row_number() OVER (PARTITION BY {alert} ORDER BY ts, event_id) AS n FROM ({each})"
+    )
+
+
+def alert_groups_sql(numbered: str) -> str:
+    """One row per alert of a `numbered_hits_sql` table, by rule and first event time:
+    alert_no, rule, group_field, group_value, first_ts, last_ts, event_count, first_event."""
+    return (
+        "SELECT alert_no, any_value(rule), any_value(group_field), any_value(group_value), "
+        "min(ts) AS first_ts, max(ts), count(*), any_value(event_id) FILTER (WHERE n = 1) "
+        f"FROM {numbered} GROUP BY alert_no ORDER BY any_value(rule), first_ts, alert_no"
+    )
+
+
+def iso_sql(ts: str) -> str:
+    """A UTC timestamp as text exactly as Python's `datetime.isoformat()` writes it (the
+    fraction only when there is one), so links written from SQL and from Python agree."""
+    return (
+        f"CASE WHEN epoch_us({ts}) % 1000000 = 0 "
+        f"THEN strftime({ts}, '%Y-%m-%dT%H:%M:%S+00:00') "
+        f"ELSE strftime({ts}, '%Y-%m-%dT%H:%M:%S.%f+00:00') END"
+    )
+
+
+def links_sql(numbered: str, numbers: str, cap: int) -> str:
+    """`alert_events` rows (`store.alerts.LINK_COLUMNS`, after `rule_id`) of the alerts in
+    table `numbers` (alert_no, alert_id, rule_id), the first `cap` events of each.
+
+    `$lake` is the lake directory with a trailing slash: lake files are stored relative
+    to it. A file outside it (never written by sentinel) keeps its full path.
+    """
+    relative = (
+        "CASE WHEN starts_with(h.lake_file, $lake) "
+        "THEN h.lake_file[length($lake) + 1:] ELSE h.lake_file END"
+    )
+    return (
+        f"SELECT m.rule_id, m.alert_id, h.event_id, {iso_sql('h.ts')} AS ts, h.source, "
+        f"h.source_file, h.source_offset, {relative} AS lake_file, "
+        "regexp_replace(regexp_extract(h.lake_file, '[^/]*$'), '\\.parquet$', '') AS batch_id "
+        f"FROM {numbered} AS h JOIN {numbers} AS m USING (alert_no) WHERE h.n <= {int(cap)}"
     )
 
 

@@ -6,16 +6,26 @@ specific playbook that applies to its rule (`respond.playbook.choose`). When ano
 rule's alert joins an incident because it shares events (a prompt with a whole customer
 record fires the card rule and the record rule), the incident takes that rule's playbook
 if it has a higher `priority` and nobody has started the current one yet.
+
+Alerts are linked a chunk per write transaction, each alert in its own savepoint (the
+`transaction` helper nests): one commit, and so one fsync, per alert cost about 4 ms, 8 s
+of a scan that raised 2,000 alerts. A chunk ends after `CHUNK_SECONDS`, so another writer
+(an analyst acknowledging a case) never waits long for the lock.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
+from datetime import timedelta
 
-from sentinel.respond.playbook import choose, load_playbooks
+from sentinel.respond.playbook import Playbook, choose, load_playbooks
 from sentinel.store import incidents, progress, triage
+from sentinel.store.db import transaction
 from sentinel.workspace import Workspace
+
+CHUNK_SECONDS = 0.5
 
 
 def open_incidents(
@@ -28,18 +38,34 @@ def open_incidents(
     """Link every alert to its incident (opening new ones); one outcome per alert."""
     books = load_playbooks(ws)
     window = ws.config.incidents.dedup_window
-    outcomes = []
-    for alert in alerts:
-        chosen = choose(books, alert.rule_id, alert.rule_title, list(alert.tags), alert.level)
-        outcome = incidents.open_or_update(
-            con, alert, window=window, playbook=chosen.name if chosen else None, actor=actor
-        )
-        if outcome.shared_events and chosen is not None:
-            case = incidents.get(con, outcome.incident_id)
-            current = books.get(case.playbook or "")
-            better = current is None or chosen.priority > current.priority
-            started = bool(progress.states(con, case.incident_id))
-            if better and chosen.name != case.playbook and not started:
-                triage.set_playbook(con, case.incident_id, chosen.name, actor=actor)
-        outcomes.append(outcome)
+    outcomes: list[incidents.Outcome] = []
+    pending = iter(list(alerts))
+    alert = next(pending, None)
+    while alert is not None:
+        with transaction(con):
+            started = time.monotonic()
+            while alert is not None and time.monotonic() - started < CHUNK_SECONDS:
+                outcomes.append(_open_one(con, books, alert, window, actor))
+                alert = next(pending, None)
     return outcomes
+
+
+def _open_one(
+    con: sqlite3.Connection,
+    books: dict[str, Playbook],
+    alert: incidents.Alert,
+    window: timedelta,
+    actor: str | None,
+) -> incidents.Outcome:
+    chosen = choose(books, alert.rule_id, alert.rule_title, list(alert.tags), alert.level)
+    outcome = incidents.open_or_update(
+        con, alert, window=window, playbook=chosen.name if chosen else None, actor=actor
+    )
+    if outcome.shared_events and chosen is not None:
+        case = incidents.get(con, outcome.incident_id)
+        current = books.get(case.playbook or "")
+        better = current is None or chosen.priority > current.priority
+        started = bool(progress.states(con, case.incident_id))
+        if better and chosen.name != case.playbook and not started:
+            triage.set_playbook(con, case.incident_id, chosen.name, actor=actor)
+    return outcome

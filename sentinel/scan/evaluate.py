@@ -1,41 +1,50 @@
 """Run a group of compiled rules over a set of lake files and build their alerts.
 
 Detection rules: one pass per source over that source's files (`detect.engine.pass_sql`),
-into a small temporary table of hits, from which each rule's alerts are grouped. Each
-file is read once however many rules read it.
+into a small temporary table of hits, from which every rule's alerts are grouped in one
+query (`numbered_hits_sql`). Each file is read once however many rules read it.
 
 Correlation rules: their own window query over an `events` view restricted to the
 rule's sources and to `[min ts of the new events - timespan, max ts]` (date partitions
 listed, `ts` pushed down to row groups). Only bursts that reach into the new events'
 time range are kept; bursts that lie wholly before it were reported by an earlier scan.
 A burst's events are linked in one join over the same view for all bursts, at most
-`MAX_EVENTS_PER_ALERT` each (capped in SQL), and brought into Python one burst at a time:
-a burst can hold a key's whole month of traffic, and memory must not grow with it.
+`MAX_EVENTS_PER_ALERT` each (capped in SQL).
+
+Recording is set-based: Python builds one object per alert, never per event. The events
+of every alert (at most `MAX_EVENTS_PER_ALERT` each; `event_count` stays the true count)
+go to a DuckDB table, `LINKS_TABLE`, as `alert_events` rows, and `links_of` streams a
+rule's rows to `store.alerts.commit_rule` in Arrow batches. A burst can hold a key's
+whole month of traffic, and an equality rule a third of the traffic: memory must not grow
+with them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pyarrow as pa
 
 from sentinel.detect.compiler import CompiledRule
 from sentinel.detect.engine import (
+    alert_groups_sql,
     correlation_group,
     correlation_timespan,
-    detection_alerts_sql,
     detection_condition,
+    links_sql,
+    numbered_hits_sql,
     parquet_relation,
     pass_sql,
 )
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.exceptions import SentinelError
-from sentinel.scan.lakefiles import lookback_files, relative_lake_file
-from sentinel.store.alerts import AlertRecord, alert_id_for
-from sentinel.store.incidents import Alert, AlertEvent
+from sentinel.scan.lakefiles import lookback_files
+from sentinel.store.alerts import LINK_COLUMNS, AlertRecord, alert_id_for
+from sentinel.store.incidents import Alert
 from sentinel.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -53,7 +62,9 @@ def _iso(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _run(duck: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+def _run(
+    duck: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any] | None = None
+) -> Any:
     try:
         return duck.execute(sql, params or [])
     except duckdb.Error as exc:
@@ -73,7 +84,9 @@ def evaluate(
     opened: set[str],
     step: Callable[[int], None],
 ) -> dict[str, list[AlertRecord]]:
-    """Every rule's alerts over `files` (source -> Parquet paths)."""
+    """Every rule's alerts over `files` (source -> Parquet paths); their events are left in
+    LINKS_TABLE (`links_of`)."""
+    start_links(duck)
     results: dict[str, list[AlertRecord]] = {rule.rule_id: [] for rule in rules}
     detections = [r for r in rules if r.kind == "detection"]
     for source, paths in sorted(files.items()):
@@ -127,74 +140,108 @@ def _detection_pass(
     queried = time.monotonic()
     rows = _rows(duck, paths)
     opened.update(paths)
-    per_rule: list[tuple[CompiledRule, list[AlertRecord], int]] = []
-    for index, rule in enumerate(rules):
-        records, matches = _detection_alerts(ws, duck, rule, index)
-        per_rule.append((rule, records, matches))
+    _run(duck, "CREATE OR REPLACE TEMP TABLE rule_hits AS "
+         + numbered_hits_sql("hits", len(rules)))
+    matches = [0] * len(rules)
+    numbers: list[tuple[int, AlertRecord]] = []
+    for alert_no, index, field_name, value, first, last, count, first_event in _run(
+        duck, alert_groups_sql("rule_hits")
+    ).fetchall():
+        rule = rules[index]
+        matches[index] += count
+        group_fields = {field_name: value} if field_name else {}
+        group_key = f"{field_name}={value}" if field_name else ""
+        record = _record(rule, group_key, group_fields, first, last, count, first_event,
+                         count, (source,))
+        results[rule.rule_id].append(record)
+        numbers.append((alert_no, record))
+    _keep_links(duck, ws, "rule_hits", numbers)
+    _run(duck, "DROP TABLE rule_hits")
+    _run(duck, "DROP TABLE hits")
     seconds = time.monotonic() - started
-    for rule, records, matches in per_rule:
-        results[rule.rule_id].extend(records)
+    for index, rule in enumerate(rules):
         stat = stats[rule.rule_id]
         stat.seconds += seconds
         stat.rows_read += rows
         stat.files_read += len(paths)
-        stat.matches += matches
+        stat.matches += matches[index]
         stat.mark_memory()
         stat.shared = (
             f"pass over {source} ({len(rules)} rules; the query {queried - started:.2f} s, "
             f"alerts from its hits {seconds - (queried - started):.2f} s)"
         )
-    _run(duck, "DROP TABLE hits")
 
 
-def _detection_alerts(
-    ws: Workspace, duck: duckdb.DuckDBPyConnection, rule: CompiledRule, index: int
-) -> tuple[list[AlertRecord], int]:
-    records = []
-    matches = 0
-    for field_name, value, first, last, count, events in _run(
-        duck, detection_alerts_sql("hits", index)
-    ).fetchall():
-        matches += count
-        group_fields = {field_name: value} if field_name else {}
-        group_key = f"{field_name}={value}" if field_name else ""
-        records.append(
-            _record(ws, rule, group_key, group_fields, first, last, count, events)
-        )
-    return records, matches
+LINKS_TABLE = "scan_links"
+"""The events of every alert an `evaluate` call built (`rule_id` + `LINK_COLUMNS`), kept in
+DuckDB until each rule commits them: `links_of` streams them to the store, and Python
+never holds an object per event."""
+
+
+def _keep_links(
+    duck: duckdb.DuckDBPyConnection,
+    ws: Workspace,
+    numbered: str,
+    numbers: list[tuple[int, AlertRecord]],
+) -> None:
+    """Append to LINKS_TABLE the events of each alert of `numbered` (by `alert_no`)."""
+    if not numbers:
+        return
+    table = pa.table({
+        "alert_no": pa.array([no for no, _ in numbers], pa.int64()),
+        "alert_id": [r.alert.alert_id for _, r in numbers],
+        "rule_id": [r.alert.rule_id for _, r in numbers],
+    })
+    duck.register("alert_numbers", table)
+    try:
+        select = links_sql(numbered, "alert_numbers", MAX_EVENTS_PER_ALERT)
+        _run(duck, f"INSERT INTO {LINKS_TABLE} {select}", {"lake": str(ws.lake_dir) + "/"})
+    finally:
+        duck.unregister("alert_numbers")
+
+
+def start_links(duck: duckdb.DuckDBPyConnection) -> None:
+    """An empty LINKS_TABLE for the next `evaluate` call."""
+    columns = ", ".join(
+        f"{c} {'BIGINT' if c == 'source_offset' else 'VARCHAR'}"
+        for c in ("rule_id", *LINK_COLUMNS)
+    )
+    _run(duck, f"CREATE OR REPLACE TEMP TABLE {LINKS_TABLE} ({columns})")
+
+
+def links_of(duck: duckdb.DuckDBPyConnection, rule_id: str) -> Iterator[tuple[Any, ...]]:
+    """A rule's links as `alert_events` rows, streamed from DuckDB in Arrow batches."""
+    reader = _run(
+        duck,
+        f"SELECT {', '.join(LINK_COLUMNS)} FROM {LINKS_TABLE} WHERE rule_id = ? "
+        "ORDER BY alert_id, event_id",
+        [rule_id],
+    ).to_arrow_reader(50_000)
+    for batch in reader:
+        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
 def _record(
-    ws: Workspace,
     rule: CompiledRule,
     group_key: str,
     group_fields: dict[str, Any],
     first: datetime,
     last: datetime,
     count: int,
-    events: list[dict[str, Any]],
-    linked_total: int | None = None,
+    first_event: str | None,
+    linked: int,
+    sources: tuple[str, ...],
 ) -> AlertRecord:
-    """`events` in (ts, event_id) order; `linked_total` their number before a cap in SQL."""
-    relative: dict[str, str] = {}  # an alert's events share a few lake files
-    linked = tuple(
-        AlertEvent(
-            e["event_id"], _iso(e["ts"]), e["source"], e["source_file"], e["source_offset"],
-            relative.get(e["lake_file"])
-            or relative.setdefault(e["lake_file"], relative_lake_file(e["lake_file"], ws)),
-        )
-        for e in events[:MAX_EVENTS_PER_ALERT]
-    )
+    """An alert whose events are kept in LINKS_TABLE (`first_event`: the first of them in
+    (ts, event_id) order; `linked`: how many there are before the cap)."""
     first_ts = _iso(first)
     alert = Alert(
-        alert_id=alert_id_for(rule.rule_id, group_key, linked[0].event_id if linked else "",
-                              first_ts),
+        alert_id=alert_id_for(rule.rule_id, group_key, first_event or "", first_ts),
         rule_id=rule.rule_id, rule_title=rule.title, level=rule.level or "medium",
         group_key=group_key, first_ts=first_ts, last_ts=_iso(last), event_count=int(count),
-        tags=tuple(rule.loaded.tags), events=linked,
+        tags=tuple(rule.loaded.tags), sources=sources,
     )
-    total = len(events) if linked_total is None else linked_total
-    detail = {"events_truncated": True} if total > MAX_EVENTS_PER_ALERT else {}
+    detail = {"events_truncated": True} if linked > MAX_EVENTS_PER_ALERT else {}
     return AlertRecord(alert, rule.kind, group_fields, detail)
 
 
@@ -225,8 +272,8 @@ def _correlation(
     )
     group = correlation_group(rule)
     # The bursts go to a table and are linked to their events in one join over the lookback
-    # (one scan, however many bursts), capped in SQL at MAX_EVENTS_PER_ALERT per burst and
-    # fetched one burst at a time (a burst can span a key's whole month of traffic).
+    # (one scan, however many bursts), capped in SQL at MAX_EVENTS_PER_ALERT per burst; the
+    # links stay in DuckDB (a burst can span a key's whole month of traffic).
     _run(
         duck,
         "CREATE OR REPLACE TEMP TABLE correlation_bursts AS SELECT row_number() OVER "
@@ -236,34 +283,35 @@ def _correlation(
     rows = _run(duck, "SELECT * EXCLUDE (event_ids) FROM correlation_bursts ORDER BY burst")
     columns = [d[0] for d in rows.description]
     bursts = [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
-    if bursts:
-        _run(
-            duck,
-            "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
-            "row_number() OVER (PARTITION BY burst ORDER BY ts, event_id) AS n, "
-            "count(*) OVER (PARTITION BY burst) AS linked "
-            "FROM (SELECT burst, unnest(event_ids) AS event_id FROM correlation_bursts) "
-            "JOIN (SELECT event_id, ts, source, source_file, source_offset, filename AS lake_file "
-            f"FROM events) USING (event_id)) WHERE n <= {MAX_EVENTS_PER_ALERT}",
-        )
-    records = []
+    if not bursts:
+        _run(duck, "DROP TABLE correlation_bursts")
+        _run(duck, "DROP VIEW events")
+        return []
+    _run(
+        duck,
+        "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
+        "burst AS alert_no, row_number() OVER (PARTITION BY burst ORDER BY ts, event_id) AS n, "
+        "count(*) OVER (PARTITION BY burst) AS linked "
+        "FROM (SELECT burst, unnest(event_ids) AS event_id FROM correlation_bursts) "
+        "JOIN (SELECT event_id, ts, source, source_file, source_offset, filename AS lake_file "
+        f"FROM events) USING (event_id)) WHERE n <= {MAX_EVENTS_PER_ALERT}",
+    )
+    firsts = {
+        burst: (event_id, linked)
+        for burst, event_id, linked in _run(
+            duck, "SELECT burst, event_id, linked FROM correlation_links WHERE n = 1"
+        ).fetchall()
+    }
+    numbers: list[tuple[int, AlertRecord]] = []
     for item in bursts:
         fields = {name: item.get(name) for name in group}
-        found = _run(
-            duck,
-            "SELECT event_id, ts, source, source_file, source_offset, lake_file, linked "
-            "FROM correlation_links WHERE burst = ? ORDER BY n",
-            [item["burst"]],
-        ).fetchall()
-        names = ("event_id", "ts", "source", "source_file", "source_offset", "lake_file")
-        events = [dict(zip(names, row[:6], strict=True)) for row in found]
+        first_event, linked = firsts.get(item["burst"], (None, 0))
         group_key = ", ".join(f"{k}={v}" for k, v in fields.items())
-        records.append(
-            _record(ws, rule, group_key, fields, item["window_start"], item["window_end"],
-                    item["event_count"], events, found[0][6] if found else 0)
-        )
-    if bursts:
-        _run(duck, "DROP TABLE correlation_links")
+        record = _record(rule, group_key, fields, item["window_start"], item["window_end"],
+                         item["event_count"], first_event, linked, tuple(sources))
+        numbers.append((item["burst"], record))
+    _keep_links(duck, ws, "correlation_links", numbers)
+    _run(duck, "DROP TABLE correlation_links")
     _run(duck, "DROP TABLE correlation_bursts")
     _run(duck, "DROP VIEW events")
-    return records
+    return [record for _, record in numbers]

@@ -285,6 +285,7 @@ def _scan(
                 new = alert_store.commit_rule(
                     con, scan_id, rule.rule_id, results.get(rule.rule_id, []),
                     batch_seq=seq, rule_hash=rule_hash(rule),
+                    links=evaluate.links_of(duck, rule.rule_id),
                 )
                 stats[rule.rule_id].alerts = len(new)
                 report.alerts.extend(new)

@@ -26,7 +26,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from sentinel.store.db import transaction
@@ -58,11 +57,22 @@ def alert_id_for(rule_id: str, group_key: str, first_event_id: str, first_ts: st
     return "A" + hashlib.sha256(text.encode()).hexdigest()[:15]
 
 
+LINK_COLUMNS = (
+    "alert_id", "event_id", "ts", "source", "source_file", "source_offset", "lake_file",
+    "batch_id",
+)
+"""An `alert_events` row; `ts` as Python's `datetime.isoformat()` writes it."""
+_INSERT_LINK = (
+    f"INSERT OR IGNORE INTO alert_events ({', '.join(LINK_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(LINK_COLUMNS))})"
+)
+
+
 def batch_of(lake_file: str | None) -> str | None:
     """The batch id in a lake file name (`source=s/date=d/<batch>.parquet`)."""
     if not lake_file:
         return None
-    return PurePosixPath(lake_file).name.removesuffix(".parquet")
+    return lake_file.rsplit("/", 1)[-1].removesuffix(".parquet")
 
 
 def now() -> str:
@@ -105,11 +115,15 @@ def commit_rule(
     *,
     batch_seq: int | None,
     rule_hash: str = "",
+    links: Iterable[Sequence[Any]] = (),
 ) -> list[Alert]:
     """Record one rule's alerts and move its watermark to `batch_seq`, atomically.
 
     Returns the alerts that are new (not recorded by an earlier or concurrent scan).
     `batch_seq=None` records alerts without touching the watermark (a `--since` rescan).
+    An alert's events come from `alert.events`, or, set-based, from `links`: rows in
+    `LINK_COLUMNS` order (a scan streams them from DuckDB); rows of alerts that are not
+    new are skipped, so a repeat never grows an alert recorded earlier.
     """
     created = now()
     new: list[Alert] = []
@@ -137,16 +151,18 @@ def commit_rule(
             if cursor.rowcount != 1:
                 continue
             new.append(alert)
-            con.executemany(
-                "INSERT OR IGNORE INTO alert_events (alert_id, event_id, ts, source, "
-                "source_file, source_offset, lake_file, batch_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (alert.alert_id, e.event_id, e.ts, e.source, e.source_file,
-                     e.source_offset, e.lake_file, batch_of(e.lake_file))
-                    for e in alert.events
-                ],
-            )
+            if alert.events:
+                con.executemany(
+                    _INSERT_LINK,
+                    [
+                        (alert.alert_id, e.event_id, e.ts, e.source, e.source_file,
+                         e.source_offset, e.lake_file, batch_of(e.lake_file))
+                        for e in alert.events
+                    ],
+                )
+        fresh = {alert.alert_id for alert in new}
+        if fresh:
+            con.executemany(_INSERT_LINK, (row for row in links if row[0] in fresh))
         if batch_seq is not None:
             con.execute(
                 "INSERT INTO rule_watermarks (rule_id, batch_seq, rule_hash, updated_at) "

@@ -73,6 +73,10 @@ class Alert:
     event_count: int
     tags: tuple[str, ...] = ()
     events: tuple[AlertEvent, ...] = ()
+    """Empty for an alert a scan recorded set-based: its events are its `alert_events`
+    rows, and linking it to an incident copies them in SQLite (`_link`)."""
+    sources: tuple[str, ...] = ()
+    """The sources of its events (also when `events` is left empty)."""
 
 
 @dataclass(frozen=True)
@@ -212,18 +216,29 @@ def _case_sharing_events(
     Both guards keep a broad, low-severity alert (a key used from several addresses, over
     thousands of events) and a precise, severe one (a card in one of those events) apart.
     """
-    ids = [e.event_id for e in alert.events]
     shared: dict[int, int] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for incident_id, count in con.execute(
-            f"SELECT incident_id, count(*) FROM incident_events WHERE event_id IN ({marks}) "
-            "GROUP BY incident_id", chunk,
-        ):
-            shared[int(incident_id)] = shared.get(int(incident_id), 0) + int(count)
+    if alert.events:
+        ids = [e.event_id for e in alert.events]
+        total = len(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for incident_id, count in con.execute(
+                f"SELECT incident_id, count(*) FROM incident_events WHERE event_id IN ({marks}) "
+                "GROUP BY incident_id", chunk,
+            ):
+                shared[int(incident_id)] = shared.get(int(incident_id), 0) + int(count)
+    else:  # the events the scan recorded for it, joined in SQLite
+        total = con.execute(
+            "SELECT count(*) FROM alert_events WHERE alert_id = ?", (alert.alert_id,)
+        ).fetchone()[0]
+        shared = dict(con.execute(
+            "SELECT i.incident_id, count(*) FROM alert_events AS a JOIN incident_events AS i "
+            "ON i.event_id = a.event_id WHERE a.alert_id = ? GROUP BY i.incident_id",
+            (alert.alert_id,),
+        ).fetchall())
     for incident_id, count in sorted(shared.items()):
-        if count * 2 < len(ids):
+        if count * 2 < total:
             continue
         case = get(con, incident_id)
         if (
@@ -250,6 +265,14 @@ def _link(con: sqlite3.Connection, incident_id: int, alert: Alert) -> None:
         (incident_id, alert.alert_id, alert.rule_id, alert.level, alert.first_ts,
          alert.last_ts, alert.event_count, now()),
     )
+    if not alert.events:  # recorded by a scan: copied from `alert_events` in SQLite
+        con.execute(
+            "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, "
+            "source, source_file, source_offset, lake_file) SELECT ?, event_id, alert_id, ts, "
+            "source, source_file, source_offset, lake_file FROM alert_events WHERE alert_id = ?",
+            (incident_id, alert.alert_id),
+        )
+        return
     con.executemany(
         "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, source, "
         "source_file, source_offset, lake_file) VALUES (?,?,?,?,?,?,?,?)",

@@ -236,7 +236,8 @@ class Detector:
             self.incidents_opened += report.incidents_opened
             self.last_scan_at = time.time()
         if report.alerts:
-            sources = sorted({e.source for a in report.alerts for e in a.events if e.source})
+            sources = sorted({s for a in report.alerts
+                              for s in a.sources or [e.source for e in a.events] if s})
             self.log.info(
                 "detect.alerts", alerts=len(report.alerts), lane=lane.name,
                 incidents_opened=report.incidents_opened, sources=",".join(sources),

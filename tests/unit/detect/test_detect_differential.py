@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 from sigma.collection import SigmaCollection
 
 from sentinel.detect.backend import SentinelBackend
+from sentinel.detect.engine import HIT_COLUMNS, SELECT_PREFIX, pass_sql
+from sentinel.detect.folding import share_regex_scans
 from sentinel.detect.testing import events_table
 from sentinel.duck import register_macros as install_macros
 
@@ -307,3 +309,87 @@ def check_rule(data: st.DataObject) -> None:
 def test_duckdb_matches_python_evaluator() -> None:
     check_rule()
     assert RUNS["cases"] >= min(EXAMPLES, 500)
+
+
+# --- many rules in one pass, regexes sharing a prefilter ------------------------------------
+
+PASS_RUNS = {"cases": 0, "shared": 0}
+PASS_RULES = 4
+ascii_tokens = st.lists(st.sampled_from("aAbBkKiIsS%_' .|("), min_size=1, max_size=4).map(
+    lambda chars: ("".join(chars),)
+)
+
+
+@st.composite
+def regex_rules(draw: Any) -> tuple[dict[str, list[Item]], Any, list[str]]:
+    """A random rule with one more selection: a regex, or a list of ASCII substrings (folded
+    into one), on a column the other rules of the pass search too; alone, negated, or in
+    an `and`/`or` with the rest. Also returns texts near what that selection matches."""
+    selections, condition = draw(rules())
+    field = draw(st.sampled_from(["prompt_text", "model"]))
+    if draw(st.booleans()):
+        regex = draw(regexes)
+        item = Item(field, "re", (regex,))
+        near = [regex.removeprefix("(?i)").replace(".*", "x"), regex.upper()]
+    else:
+        item = Item(field, "contains", tuple(draw(st.lists(ascii_tokens, min_size=2, max_size=3))))
+        near = ["y" + value[0].swapcase() for value in item.values]
+    selections["rx"] = [item]
+    shape = draw(st.sampled_from(["alone", "not", "and", "or", "and not"]))
+    rx = ("sel", "rx")
+    if shape == "alone":
+        condition = rx
+    elif shape == "not":
+        condition = ("not", rx)
+    elif shape == "and not":
+        condition = ("and", condition, ("not", rx))
+    else:
+        condition = (shape, rx, condition)
+    return selections, condition, near
+
+
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+@given(data=st.data())
+def check_pass(data: st.DataObject) -> None:
+    """Several random rules in one scan pass (`engine.pass_sql`, where the regexes of all
+    the rules on one column share a prefilter scan) match what the evaluator says, rule by
+    rule, including rules that negate a regex."""
+    drawn, pool = [], []
+    for _ in range(PASS_RULES):
+        selections, condition, near = data.draw(regex_rules())
+        drawn.append((selections, condition))
+        pool += near + near_misses(selections)
+    rows = data.draw(events(pool))
+    conditions = []
+    for selections, condition in drawn:
+        detection = {name: render_selection(group) for name, group in selections.items()}
+        detection["condition"] = render_condition(condition)
+        sql = BACKEND.convert(SigmaCollection.from_dicts([{
+            "title": "differential", "detection": detection,
+            "logsource": {"product": "ai_gateway", "service": "litellm"},
+        }]))[0]
+        conditions.append(sql.removeprefix(SELECT_PREFIX))
+    table = events_table(
+        [{"ts": "2025-03-01T00:00:00+00:00", "source": "litellm", **row} for row in rows]
+    )
+    CON.register("pass_events", table)
+    relation = "(SELECT *, 'lake.parquet' AS filename FROM pass_events)"
+    hits = CON.execute(pass_sql(conditions, relation)).fetchall()
+    flags = len(HIT_COLUMNS) + 1
+    for index, (selections, condition) in enumerate(drawn):
+        expected = sorted(r["event_id"] for r in rows if evaluate(condition, selections, r))
+        got = sorted(row[0] for row in hits if row[flags + index])
+        assert got == expected, (index, conditions[index], share_regex_scans(conditions))
+    PASS_RUNS["cases"] += 1
+    PASS_RUNS["shared"] += bool(share_regex_scans(conditions)[1])
+
+
+def test_one_pass_with_shared_regex_scans_matches_python_evaluator() -> None:
+    check_pass()
+    assert PASS_RUNS["cases"] >= min(EXAMPLES // 2, 250)
+    assert PASS_RUNS["shared"] >= PASS_RUNS["cases"] // 10  # prefilters were exercised
