@@ -384,7 +384,7 @@ def check_pass(data: st.DataObject) -> None:
     for index, (selections, condition) in enumerate(drawn):
         expected = sorted(r["event_id"] for r in rows if evaluate(condition, selections, r))
         got = sorted(row[0] for row in hits if row[flags + index])
-        assert got == expected, (index, conditions[index], share_regex_scans(conditions))
+        assert got == expected, (index, rows, pass_sql(conditions, relation))
     PASS_RUNS["cases"] += 1
     PASS_RUNS["shared"] += bool(share_regex_scans(conditions)[1])
 

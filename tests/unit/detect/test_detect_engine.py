@@ -21,7 +21,7 @@ from sentinel.detect.engine import (
     parquet_relation,
     pass_sql,
 )
-from sentinel.detect.folding import MAX_ALTERNATION, share_regex_scans
+from sentinel.detect.folding import MAX_ALTERNATION, share_regex_scans, substrings_sql
 from sentinel.detect.rules import load_rules
 from sentinel.detect.sqlmacros import install_macros
 from sentinel.detect.testing import events_table, load_cases
@@ -181,3 +181,14 @@ def test_shared_regex_scans_split_a_long_alternation() -> None:
             "(SELECT ? AS prompt_text))", [text],
         ).fetchone()
         assert list(row) == [p in text for p in patterns]
+
+
+def test_folded_substrings_match_as_lower_does_even_where_re2_merges_classes() -> None:
+    # `[aA]|[sS]` is merged by RE2 into one class with every Unicode variant of s (`ſ`).
+    con = duckdb.connect()
+    texts = ["\u017f", "x\u017f", "S", "xs", "\u212a", "K", "i", "\u0130", "b", "xa"]
+    for literals in (["a", "s"], ["s", "k"], ["xs", "xa"], ["s"], ["k", "b"], ["i", "s"]):
+        for text in texts:
+            folded = con.execute(f"SELECT {substrings_sql('?', literals)}", [text]).fetchone()[0]
+            expected = any(v in text.lower().replace("\u0130", "i") for v in literals)
+            assert folded is expected, (literals, text)
