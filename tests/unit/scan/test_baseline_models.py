@@ -255,3 +255,30 @@ def test_the_scan_connection_takes_its_limits_from_the_config(tmp_path: Path) ->
             duck.execute("SET memory_limit = '20GB'")
     finally:
         duck.close()
+
+
+def test_silence_of_a_source_with_nothing_new_decides_from_its_model(tmp_path: Path) -> None:
+    """A source that went quiet sends no new file at all: the model alone holds its
+    history, the other sources' new events say how long the quiet has lasted."""
+    rows = [r for r in traffic(5) if r["ts"] < DAY_15 + timedelta(days=3)]
+    for row in rows:
+        if row["actor_key"] == "k2":
+            row["source"] = "bedrock"
+    stop = DAY_15 + timedelta(hours=10)
+    old = [r for r in rows if r["ts"] < stop]
+    new = [r for r in rows if r["ts"] >= stop and r["source"] == "litellm"]
+    text = SILENCE.replace("logsource: {product: ai_gateway}",
+                           "logsource: {product: ai_gateway, service: bedrock}")
+    loaded, _ = parse(textwrap.dedent(text), tmp_path / "s.yml")
+    assert loaded is not None
+    bases = [compile_baseline(loaded, ("bedrock",))]
+    found = []
+    for name, models in (("model", True), ("full", False)):
+        ws = Workspace.init(tmp_path / name)
+        commit_batch(ws, old, "b1")
+        scan(ws, bases, models=models)
+        commit_batch(ws, new, "b2")
+        scan(ws, bases, models=models)
+        found.append(recorded(ws))
+    assert found[0] == found[1]
+    assert [a[2] for a in found[0] if len(a) == 7] == ["actor_key=k2"]
