@@ -83,20 +83,30 @@ def list_baselines(path: Path) -> None:
 @baselines_group.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def check(paths: tuple[Path, ...]) -> None:
-    """Validate baseline files; every problem as path:line:column; exit 1 if any.
+    """Validate baseline files and run their examples; every problem as
+    path:line:column; exit 1 if any.
 
     PATHS default to ./baselines if present, else the bundled set.
 
     Example: sentinel baselines check baselines/gateway_key_new_client_ip.yml
     """
+    from sentinel.scan.baseline_examples import check_examples
+
     problems = []
-    count = 0
+    count = examples = 0
     for path in paths or (default_dir(),):
-        pack, _ = _load(path)
+        pack, taxonomy = _load(path)
         count += len(pack.baselines)
         problems += pack.problems
+        for item in pack.baselines:
+            source = item.spec.logsource
+            sources = taxonomy.select(source.product, source.service)
+            if sources:
+                examples += len(item.spec.examples)
+                problems += check_examples(item, tuple(sources))
     _report_problems(problems)
-    click.echo(f"{count} baselines valid, {len(problems)} problems", err=True)
+    click.echo(f"{count} baselines valid, {examples} examples run, {len(problems)} problems",
+               err=True)
     if problems:
         raise SystemExit(EXIT_PARTIAL)
 

@@ -98,6 +98,38 @@ def _duration(value: Any) -> str:
     return value
 
 
+class HistoryExample(BaseModel):
+    """Generated history: `per_hour` copies of `event` at each of `hours` (UTC; `all`: the
+    24) on each of `days` days (day 0 is a Monday), weekends included unless `weekdays`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event: dict[str, Any]
+    days: int = Field(default=8, ge=1, le=60)
+    hours: list[int] | Literal["all"] = Field(default_factory=lambda: list(range(9, 17)))
+    per_hour: int = Field(default=1, ge=1, le=100)
+    weekdays: bool = False
+
+
+class NewExample(BaseModel):
+    """`count` copies of `event` on `day` (counted from the history's day 0) at `time`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event: dict[str, Any]
+    day: int = Field(ge=0, le=90)
+    time: str = Field(default="12:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    count: int = Field(default=1, ge=1, le=1000)
+
+
+class Example(BaseModel):
+    """A worked case `sentinel baselines check` runs: history, new events, alerts expected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    history: list[HistoryExample] = Field(min_length=1)
+    new: list[NewExample] = Field(default_factory=list)
+    alerts: int = Field(ge=0)
+
+
 class Baseline(BaseModel):
     """What every kind has; a kind adds its own fields (see `BASELINE_KINDS`)."""
 
@@ -119,6 +151,8 @@ class Baseline(BaseModel):
     min_history: str | None = None
     """How long before an alerting event the principal must have been seen (within the
     learning window, so shorter than it). Default: half the learning window."""
+    examples: list[Example] = Field(default_factory=list)
+    """Worked cases (`sentinel baselines check` runs them; the scan ignores them)."""
 
     @field_validator("learning", "min_history", mode="before")
     @classmethod
@@ -150,6 +184,12 @@ class Baseline(BaseModel):
         for name, condition in self.where.items():
             found += _column_problem(name, ("where", f"<{name}>"))
             found += _where_problems(name, condition)
+        for index, example in enumerate(self.examples):
+            events = [("history", i, h.event) for i, h in enumerate(example.history)]
+            events += [("new", i, n.event) for i, n in enumerate(example.new)]
+            for part, i, event in events:
+                for name in event:
+                    found += _column_problem(name, ("examples", index, part, i, "event", name))
         if self.min_history_window >= self.learning_window:
             found.append((("min_history",), f"min_history ({self.min_history}) must be shorter "
                           f"than the learning window ({self.learning}) it is measured in"))
