@@ -12,7 +12,9 @@ rules' already-converted conditions:
    * event_count: number of distinct events;
    * value_count: number of distinct non-NULL values of the condition field;
    * value_sum / value_avg: sum / mean of the condition field as a number (values that
-     are not numbers are left out, as NULLs are), e.g. tokens or cost per key;
+     are not numbers are left out, as NULLs are), e.g. tokens or cost per key; a
+     `value_sum` with `gt`/`gte` sums only over the timespan-wide buckets whose positive
+     values can reach the threshold (`_reachable`), not over every keyed request;
    * temporal: number of distinct referenced rules that matched;
    * temporal_ordered: the latest start of a chain rule1 ≤ rule2 ≤ … ≤ ruleN (ordered
      by `ts`, ties allowed) ending at this event, computed one rule at a time; the
@@ -121,9 +123,13 @@ def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:
             aggregate = {
                 "event_count": "count(*)", "value_sum": "sum(value)", "value_avg": "avg(value)"
             }[kind]
+            source = "matched"
+            if kind == "value_sum" and op in (">", ">="):
+                ctes.extend(_reachable(group, rule.timespan.seconds, op, condition.count))
+                source = "reachable"
             ctes.append(
                 f"windows AS (\n    SELECT *, {aggregate} OVER w AS aggregate, first_value(ts) "
-                f"OVER w AS window_start\n    FROM matched\n    WINDOW w AS {window}\n)"
+                f"OVER w AS window_start\n    FROM {source}\n    WINDOW w AS {window}\n)"
             )
         ctes.append(f"hits AS (SELECT * FROM windows WHERE aggregate {op} {condition.count})")
     ctes.extend(_bursts(group, partition_by))
@@ -194,6 +200,38 @@ def _distinct_windows(group: list[str], column: str, seconds: int, window: str) 
         "UNBOUNDED PRECEDING) AS aggregate FROM sweep\n)",
         "windows AS (\n    SELECT * EXCLUDE (sweep_at, phase, delta), first_value(ts) OVER w AS "
         f"window_start\n    FROM counted WHERE phase = 1\n    WINDOW w AS {window}\n)",
+    ]
+
+
+def _reachable(group: list[str], seconds: int, op: str, threshold: float) -> list[str]:
+    """`reachable`: the matched events a `sum >(=) threshold` window can need, so the RANGE
+    sum runs over a few buckets instead of every keyed request.
+
+    Time is cut into buckets one timespan wide (`time_bucket`); the window `[ts - span, ts]`
+    of an event in bucket k lies within buckets k-1 and k, so its sum is at most the sum of
+    the positive values of those two buckets. An event can end a hit only in a bucket k
+    where that bound reaches the threshold, and its window reads only buckets k-1 and k:
+    those are kept whole, everything else is dropped. Events kept only as bucket k-1 of such
+    a pair never hit (their own bound is below the threshold, and a subset of their window
+    sums to at most it), so the hits, and hence the bursts, are exactly those over
+    `matched`; the bursts' events are still read from `matched` (`_report`).
+    """
+    keys = "".join(f"{quote_identifier(name)}, " for name in group)
+    by_group = f"PARTITION BY {keys.removesuffix(', ')} " if group else ""
+    join = "".join(
+        f" AND m.{quote_identifier(name)} = b.{quote_identifier(name)}" for name in group
+    )
+    span = f"INTERVAL {seconds} SECOND"
+    return [
+        f"buckets AS (\n    SELECT {keys}time_bucket({span}, ts) AS bucket, "
+        "sum(greatest(value, 0)) AS positive FROM matched GROUP BY ALL\n)",
+        f"ends AS (\n    SELECT {keys}bucket, positive + CASE WHEN lag(bucket) OVER "
+        f"({by_group}ORDER BY bucket) = bucket - {span} THEN lag(positive) OVER ({by_group}"
+        "ORDER BY bucket) ELSE 0 END AS bound FROM buckets\n)",
+        f"needed AS (\n    SELECT DISTINCT {keys}unnest([bucket, bucket - {span}]) AS bucket "
+        f"FROM ends WHERE bound {op} {threshold}\n)",
+        "reachable AS (\n    SELECT m.* FROM matched m SEMI JOIN needed b "
+        f"ON time_bucket({span}, m.ts) = b.bucket{join}\n)",
     ]
 
 

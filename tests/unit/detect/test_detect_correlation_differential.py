@@ -1,5 +1,6 @@
 """Differential test: distinct-count correlations (value_count, temporal, event_count over
-several rules) in DuckDB against a brute-force Python reference, on random events.
+several rules) and value_sum (whose windows run only over the buckets that can reach its
+threshold) in DuckDB against a brute-force Python reference, on random events.
 
 The SQL computes distinct counts by an interval sweep (`sentinel.detect.correlation`);
 the reference below does what Sigma says, literally: for every matched event, the set of
@@ -58,6 +59,12 @@ def reference(
                 aggregate = len({e["client_ip"] for _, e in window if e["client_ip"] is not None})
             elif kind == "temporal":
                 aggregate = len({i for i, _ in window})
+            elif kind == "value_sum":
+                values = {e["event_id"]: e["prompt_tokens"] for _, e in window
+                          if e["prompt_tokens"] is not None}
+                if not values:
+                    continue  # the sum of no value is NULL: never a hit
+                aggregate = sum(values.values())
             else:
                 aggregate = len({e["event_id"] for _, e in window})
             if OPS[op](aggregate, count):
@@ -81,6 +88,7 @@ def correlation_sql(kind: str, rules: list[str], seconds: int, op: str, count: i
         "value_count": f"condition: {{field: client_ip, {op}: {count}}}",
         "temporal": f"condition: {{{op}: {count}}}",
         "event_count": f"condition: {{{op}: {count}}}",
+        "value_sum": f"condition: {{field: prompt_tokens, {op}: {count}}}",
     }[kind]
     rule = (
         f"title: differential\ncorrelation:\n  type: {kind}\n  rules: [{', '.join(rules)}]\n"
@@ -102,8 +110,8 @@ def run(sql: str, events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 @st.composite
 def scenarios(draw: Any) -> tuple[Any, ...]:
-    kind = draw(st.sampled_from(["value_count", "temporal", "event_count"]))
-    size = 2 if kind == "temporal" else draw(st.integers(1, 3))
+    kind = draw(st.sampled_from(["value_count", "temporal", "event_count", "value_sum"]))
+    size = {"temporal": 2, "value_sum": 1}.get(kind) or draw(st.integers(1, 3))
     rules = draw(st.lists(st.sampled_from(list(RULES)), min_size=size, max_size=size,
                           unique=True))
     if kind == "event_count" and len(rules) == 1:
@@ -117,16 +125,27 @@ def scenarios(draw: Any) -> tuple[Any, ...]:
             "model": draw(st.sampled_from(["gpt-4o", "o3"])),
             "actor_key": draw(st.sampled_from(["k1", "k1", "k2", None])),
             "client_ip": draw(st.sampled_from(["a", "b", "c", "d", None])),
+            "prompt_tokens": draw(st.sampled_from([None, -3, 0, 1, 2, 4, 7])),
         })
     seconds = draw(st.sampled_from([1, 5, 10, 30]))
     op = draw(st.sampled_from(list(OPS)))
-    count = draw(st.integers(0 if op in ("lt", "lte", "neq") else 1, 4))
+    if kind == "value_sum":  # sums over tokens, some negative (a refund): any threshold
+        count = draw(st.integers(-4, 14))
+    else:
+        count = draw(st.integers(0 if op in ("lt", "lte", "neq") else 1, 4))
     return kind, rules, events, seconds, op, count
 
 
-def _event(index: int, seconds: int, ip: str | None, outcome: str = "failure") -> dict[str, Any]:
+def _event(
+    index: int, seconds: int, ip: str | None, outcome: str = "failure", tokens: int | None = None
+) -> dict[str, Any]:
     return {"event_id": f"e{index:02d}", "ts": T0 + timedelta(seconds=seconds),
-            "outcome": outcome, "model": "o3", "actor_key": "k1", "client_ip": ip}
+            "outcome": outcome, "model": "o3", "actor_key": "k1", "client_ip": ip,
+            "prompt_tokens": tokens}
+
+
+def _tokens(*pairs: tuple[int, int | None]) -> list[dict[str, Any]]:
+    return [_event(i, seconds, None, tokens=tokens) for i, (seconds, tokens) in enumerate(pairs)]
 
 
 @settings(max_examples=300, deadline=None, database=None,
@@ -138,6 +157,11 @@ def _event(index: int, seconds: int, ip: str | None, outcome: str = "failure") -
 @example(("value_count", ["failed"], [_event(0, 0, None), _event(1, 1, None)], 10, "lt", 1))
 @example(("value_count", ["failed"], [_event(0, 0, "a"), _event(1, 5, "a"), _event(2, 12, "b"),
                                       _event(3, 16, "a")], 5, "gte", 2))  # islands of "a"
+@example(("value_sum", ["failed"], _tokens((0, 5), (10, 5)), 10, "gte", 10))  # ends touch
+@example(("value_sum", ["failed"], _tokens((0, 5), (11, 5)), 10, "gte", 10))
+@example(("value_sum", ["failed"], _tokens((0, 7), (5, -3), (9, 7), (19, 7)), 10, "gt", 13))
+@example(("value_sum", ["failed"], _tokens((0, None), (1, None)), 5, "gte", -1))
+@example(("value_sum", ["failed"], _tokens(*[(s, 1) for s in range(0, 40, 3)]), 30, "gte", 10))
 @given(scenarios())
 def test_distinct_count_correlations_match_brute_force(scenario: tuple[Any, ...]) -> None:
     kind, rules, events, seconds, op, count = scenario
