@@ -18,8 +18,8 @@ batches' files plus the model. This module compiles, per kind:
 What a model holds per kind (principal columns p0…pN in clear: who and from where):
 - first_seen: per (principal, day) the first event's time (`value` NULL), and per
   (principal, value, day) the last watched event's time. A value of a column that
-  carries prompt or response text is stored as a keyed digest (`$digest_key`), never in
-  clear; the new events' values are digested the same way to be compared.
+  carries prompt or response text is a keyed digest (`$digest_key`) from the query's
+  first step on (`baseline_sql.first_seen_value`), so a model never holds the text.
 - hours: the (principal, UTC hour) pairs with a watched event; the baseline's time zone
   turns them into local days and hours when deciding (each UTC hour is one local hour:
   zones with whole-hour offsets only), so changing the zone keeps the model.
@@ -34,20 +34,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.detect.baseline import LIST_COLUMNS, PROMPT_COLUMNS, Baseline, FirstSeen, Volume
+from sentinel.detect.baseline import Baseline, FirstSeen, Volume
 from sentinel.detect.baseline_sql import (
     LOCAL_DAY_HOUR,
     MEASURES,
     RELATION,
+    first_seen_value,
     principal_columns,
     where_sql,
 )
-from sentinel.detect.fields import quote_identifier as q
 
 MODEL = "{model}"
 """Where the scan puts the model relation."""
-DIGESTED = PROMPT_COLUMNS
-"""Columns whose values a model keeps as keyed digests only (prompt-derived text)."""
 EV = "struct_pack(event_id, ts, source, source_file, source_offset, lake_file)"
 
 
@@ -67,13 +65,12 @@ def _rows(spec: Baseline, params: dict[str, Any], extra: str = "", window: bool 
 
 
 def _value(spec: FirstSeen) -> tuple[str, str, str]:
-    """(extra columns of `s`, the value expression, the model key expression over `value`)."""
-    if spec.value is None:
-        return "", "'*'", "value"
-    if spec.value in LIST_COLUMNS:
-        return f", {q(spec.value)} AS value_of", "unnest(value_of)", "value"
-    key = "sha256($digest_key || value)" if spec.value in DIGESTED else "value"
-    return f", CAST({q(spec.value)} AS VARCHAR) AS value_of", "value_of", key
+    """(extra columns of `s`, the value expression, the model key expression over `value`).
+
+    Prompt text is already a keyed digest in `s` (`first_seen_value`), so the model keys on
+    what the query compares and never holds the text."""
+    extra, value = first_seen_value(spec)
+    return extra, value, "value"
 
 
 def aggregate_sql(spec: Baseline, params: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ parameters:
     $low/$high  TIMESTAMPTZ  the time range of the new events (of every source: silence)
     $lake_start TIMESTAMPTZ  the lake's first day for these sources (NULL: empty lake)
     $learning, $min_history INTERVAL, plus each kind's thresholds and the `where` values
+    $digest_key VARCHAR      the workspace's digest key (a first_seen over prompt text)
 
 An event is *new* when it comes from `$new_files` and is not before `$since`; only new
 events (or, for silence, quiet hours reaching into the new range) can alert. Every query
@@ -53,6 +54,7 @@ from typing import Any
 
 from sentinel.detect.baseline import (
     LIST_COLUMNS,
+    PROMPT_COLUMNS,
     Baseline,
     FirstSeen,
     Hours,
@@ -183,16 +185,26 @@ def _common(spec: Baseline) -> dict[str, Any]:
     return {"learning": spec.learning_window, "min_history": spec.min_history_window}
 
 
+def first_seen_value(spec: FirstSeen) -> tuple[str, str]:
+    """(the extra column of `s`, the value expression over it) of a first_seen baseline.
+
+    A value of prompt or response text is its keyed digest from the first step
+    (`$digest_key`): the query, the alert's subject and the model only ever see the
+    digest, so the text cannot reach `state.db` or a model file, whatever the kind does
+    with the value later."""
+    if spec.value is None:
+        return "", "'*'"
+    if spec.value in LIST_COLUMNS:
+        return f", {q(spec.value)} AS value_of", "unnest(value_of)"
+    if spec.value in PROMPT_COLUMNS:
+        return f", sha256($digest_key || {q(spec.value)}) AS value_of", "value_of"
+    return f", CAST({q(spec.value)} AS VARCHAR) AS value_of", "value_of"
+
+
 def _first_seen(spec: FirstSeen, params: dict[str, Any]) -> str:
     p = ", ".join(f"p{i}" for i in range(len(spec.by)))
     _, _, principal = principal_columns(spec)
-    extra = ""
-    if spec.value is None:
-        value = "'*'"
-    elif spec.value in LIST_COLUMNS:
-        value, extra = "unnest(value_of)", f", {q(spec.value)} AS value_of"
-    else:
-        value, extra = "value_of", f", CAST({q(spec.value)} AS VARCHAR) AS value_of"
+    extra, value = first_seen_value(spec)
     return f"""WITH {_scoped(spec, params, extra)},
 pr AS (SELECT {p}, min(ts) AS since FROM s GROUP BY ALL),
 v AS (SELECT * FROM (SELECT *, {value} AS value FROM s WHERE watched) WHERE value IS NOT NULL),

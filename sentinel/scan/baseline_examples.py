@@ -98,7 +98,7 @@ def run_example(loaded: LoadedBaseline, sources: tuple[str, ...], example: Examp
     try:
         duck.execute("SET TimeZone = 'UTC'")
         full = baseline_rows(duck, base, files, files[1:], low=low, high=high, since=None,
-                             lake_start=start)
+                             lake_start=start, extra={"digest_key": DIGEST_KEY})
         history = parquet_relation(files[:1])
         model = f"({base.aggregate.replace('{relation}', history)})"
         decided = model_rows(duck, base, model, parquet_relation(files[1:]), low=low,

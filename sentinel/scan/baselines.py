@@ -321,7 +321,8 @@ def _evaluate(
     stat.files_read += len(paths)
     stat.rows_read += _rows(duck, paths)
     rows = baseline_rows(duck, base, paths, new_files, low=low, high=high, since=since,
-                         lake_start=lake_start(ws, base.sources))
+                         lake_start=lake_start(ws, base.sources),
+                         extra={"digest_key": ws.secret_key().hex()})
     stat.matches += sum(int(row["event_count"]) for row in rows)
     return [_record(ws, base, row) for row in rows]
 
@@ -356,10 +357,12 @@ def baseline_rows(
     high: datetime,
     since: datetime | None,
     lake_start: datetime | None,
+    extra: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """The baseline's alert rows over `paths` (history and new files), one dict each."""
+    """The baseline's alert rows over `paths` (history and new files), one dict each.
+    `extra` holds `digest_key` (the workspace's key: prompt values are compared by it)."""
     params = {
-        **base.params, "new_files": new_files, "since": since or EPOCH,
+        **base.params, **extra, "new_files": new_files, "since": since or EPOCH,
         **window(base, low, high), "lake_start": lake_start,
     }
     return _execute(duck, base.sql(parquet_relation(paths)), params)

@@ -159,6 +159,8 @@ def test_models_give_the_alerts_of_a_full_reread(
     tmp = tmp_path_factory.mktemp("models")
     with_model = Workspace.init(tmp / "model")
     full = Workspace.init(tmp / "full")
+    # One digest key for both: a new prompt's alert names it by its keyed digest.
+    (full.root / "secret.key").write_bytes((with_model.root / "secret.key").read_bytes())
     bases = compiled(KINDS, tmp)
     rows = traffic(seed)
     rng = random.Random(seed)
@@ -282,3 +284,28 @@ def test_silence_of_a_source_with_nothing_new_decides_from_its_model(tmp_path: P
         found.append(recorded(ws))
     assert found[0] == found[1]
     assert [a[2] for a in found[0] if len(a) == 7] == ["actor_key=k2"]
+
+
+@pytest.mark.parametrize("models", [False, True], ids=["full", "model"])
+def test_an_alert_on_a_new_prompt_names_it_by_digest_only(tmp_path: Path, models: bool) -> None:
+    """A first_seen over prompt text alerts with the prompt's keyed digest as its subject:
+    the text itself (here a card number) is never written into the alert's detail."""
+    ws = Workspace.init(tmp_path / "ws")
+    rows = traffic(3)
+    for row in rows:
+        if row["event_id"].endswith("900000"):
+            row["prompt_text"] = "my card is 4111 1111 1111 1111"
+    cut = len(rows) - 400
+    commit_batch(ws, rows[:cut], "b1")
+    bases = compiled({"prompt": KINDS["first_seen_prompt"]}, tmp_path)
+    scan(ws, bases, models=models)
+    commit_batch(ws, rows[cut:], "b2")
+    scan(ws, bases, models=models)
+    con = sqlite3.connect(ws.state_db)
+    details = [json.loads(d) for (d,) in con.execute(
+        "SELECT detail FROM alerts WHERE rule_id = 'new-prompt'")]
+    dump = "\n".join(con.iterdump())
+    con.close()
+    assert details, "the planted new prompts fired"
+    assert all(len(d["value"]) == 64 and int(d["value"], 16) >= 0 for d in details), details
+    assert "4111" not in dump and "new 1" not in dump
