@@ -80,16 +80,17 @@ def ingest_many(
 ) -> list[FileReport]:
     """Ingest `paths` (small ones in groups), one report per path, in order.
 
-    With `reading.stop`, the files not started when it says stop get no report."""
+    With `reading.stop` (asked before each file but the first), the files not started
+    when it says stop get no report."""
     reading = reading or Reading()
     reports: list[FileReport] = []
     groups: dict[str, list[Member]] = defaultdict(list)
     sizes: dict[str, int] = defaultdict(int)
     pending: set[int | None] = set()
     """The files waiting in a group (by file id)."""
-    for path in paths:
-        if reading.stop is not None and reading.stop():
-            break
+    for index, path in enumerate(paths):
+        if index and reading.stop is not None and reading.stop():
+            break  # (asked from the second file on: a call always makes progress)
         if not grouped(path):
             reports.append(reader.ingest_file(ctx, path, reading))
             continue

@@ -59,6 +59,9 @@ from sentinel.workspace import Workspace, workspace_lock
 HEARTBEAT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 1.0
 READ_PASS_SECONDS = 2.0
+SMALL_FILES_PER_CALL = 200
+"""Small files checked and handed to one grouped read at a time: a pass over thousands
+of new files makes progress in slices rather than checking them all before reading."""
 STORE_RETRY_MAX = 30.0
 _STORE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
@@ -258,7 +261,12 @@ class Daemon:
         groups: dict[tuple[int, bool], list[Work]] = {}
         for item in items:
             groups.setdefault((id(item.file.target), item.finish), []).append(item)
-        for (_, finish), group in groups.items():
+        slices = [
+            (finish, group[i : i + SMALL_FILES_PER_CALL])
+            for (_, finish), group in groups.items()
+            for i in range(0, len(group), SMALL_FILES_PER_CALL)
+        ]
+        for finish, group in slices:
             if self.stopping or time.monotonic() >= self.read_until:
                 break  # the rest stays due: read at the next pass
             ready = []
@@ -269,7 +277,7 @@ class Daemon:
                     ready.append(item)
                 except Exception:  # noqa: BLE001 - read alone: the usual path says why
                     alone.append(item)
-            stop, cut = self._stopper()
+            stop, _ = self._stopper()
             tail = Tail(finish=finish, batch_bytes=self.config.daemon.batch_bytes, stop=stop)
             try:
                 reports = ingest_files(
@@ -285,7 +293,9 @@ class Daemon:
                 continue
             self._store_ok()
             for item, report in zip(ready, reports, strict=False):
-                self._after_read(item, report, sources, cut())
+                # A small file is one batch: reported means read to its end (the files
+                # the pass had no time for got no report and stay due).
+                self._after_read(item, report, sources, False)
         return alone
 
     def _read_one(self, item: Work, sources: set[str]) -> bool:

@@ -165,3 +165,30 @@ def test_identical_files_in_one_tree_are_one_file_as_when_read_one_by_one(
     assert [f.events for f in report.files] == [1, 0, 0, 1]
     assert sorted(event_id for event_id, _, _ in lake(workspace)) == [
         "chatcmpl-00000001", "chatcmpl-00000002"]
+
+
+def test_a_stopped_call_still_reads_its_first_file_and_reports_only_what_it_read(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from sentinel import duck
+    from sentinel.ingest.engine import Tail, formats_for, ingest_files
+    from sentinel.store.db import open_db
+
+    root = tmp_path / "bucket"
+    root.mkdir()
+    paths = []
+    for i in range(3):
+        paths.append(root / f"{i}.json")
+        paths[-1].write_text(litellm_line(i))
+    con = open_db(workspace.state_db)
+    try:
+        reports = ingest_files(
+            workspace, con, duck.connect(), paths, formats_for(workspace),
+            workspace.secret_key(), Tail(finish=True, stop=lambda: True),
+        )
+    finally:
+        con.close()
+    # Past its time at once (a watcher's pass spent checking thousands of files): the
+    # first file is still read, so every pass makes progress; the others wait.
+    assert [r.events for r in reports] == [1]
+    assert [event_id for event_id, _, _ in lake(workspace)] == ["chatcmpl-00000000"]
