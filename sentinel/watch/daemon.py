@@ -232,7 +232,8 @@ class Daemon:
                 alone = self._read_small(small, sources)
                 if alone is None:
                     return  # the store failed
-                work = alone + [item for item in work if item not in small]
+                grouped = {id(item) for item in small}  # by identity: thousands of items
+                work = alone + [item for item in work if id(item) not in grouped]
             for item in work:
                 if self.stopping or time.monotonic() >= self.read_until:
                     break  # the rest stays due: read at the next pass
@@ -271,7 +272,8 @@ class Daemon:
                 break  # the rest stays due: read at the next pass
             ready = []
             for item in group:
-                self.tracker.before_read(item.file)
+                # Not held open (`tracker.before_read`): a small file is read whole in one
+                # go, and with thousands of them the fd budget's bookkeeping dominated.
                 try:
                     verify_checkpoint(self.con, item.file.read_path, self.log)
                     ready.append(item)
