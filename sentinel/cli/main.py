@@ -23,7 +23,24 @@ from sentinel.exceptions import SentinelError
 
 
 class SentinelGroup(click.Group):
-    """A click group that turns every failure into one readable line and an exit code."""
+    """A click group that turns every failure into one readable line and an exit code.
+
+    Its commands are loaded by name from `sentinel.cli.commands` when first asked for,
+    so a run imports the modules of the command it runs and no other."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from sentinel.cli import commands
+
+        return sorted(set(commands.COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from sentinel.cli import commands
+
+        if cmd_name not in self.commands and cmd_name in commands.COMMANDS:
+            command = commands.load(cmd_name)
+            share_global_options(command)
+            self.add_command(command)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -103,19 +120,11 @@ def cli(ctx: click.Context, workspace: str, quiet: bool) -> None:
     _log_warnings()
     ctx.obj = {"workspace": workspace, "quiet": quiet}
     if ctx.invoked_subcommand is None:
-        if sys.stdin.isatty() and sys.stdout.isatty() and "tui" in cli.commands:
-            ctx.invoke(cli.commands["tui"])
+        tui = cli.get_command(ctx, "tui") if sys.stdin.isatty() and sys.stdout.isatty() else None
+        if tui is not None:
+            ctx.invoke(tui)
         else:
             click.echo(ctx.get_help())
-
-
-def _register() -> None:
-    # One module per command group; each exposes click commands added here.
-    from sentinel.cli import commands
-
-    for command in commands.ALL:
-        share_global_options(command)
-        cli.add_command(command)
 
 
 def share_global_options(command: click.Command) -> None:
@@ -166,5 +175,4 @@ def _set_root(key: str) -> Any:
 def main() -> None:
     # Everything sentinel writes (lake, quarantine, state.db and its WAL) is owner-only.
     os.umask(0o077)
-    _register()
     cli(prog_name="sentinel")

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sentinel.cli.main import cli, share_global_options
+import click
+
+from sentinel.cli.main import cli
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line, write_lines
 
@@ -39,18 +41,39 @@ def test_workspace_after_the_subcommand(workspace: Workspace, tmp_path: Path) ->
 
 
 def test_every_command_accepts_the_global_options() -> None:
-    from sentinel.cli import commands
+    """Through the group, as a run looks them up: every leaf has the shared options."""
 
-    def leaves(command: object) -> list[object]:
-        import click
-
+    def leaves(command: click.Command) -> list[click.Command]:
         if isinstance(command, click.Group):
             return [leaf for sub in command.commands.values() for leaf in leaves(sub)]
         return [command]
 
-    for command in commands.ALL:
-        share_global_options(command)
+    ctx = click.Context(cli)
+    names = cli.list_commands(ctx)
+    assert {"scan", "sql", "tui", "watch", "incidents"} <= set(names)
+    for name in names:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
         for leaf in leaves(command):
-            opts = {o for p in leaf.params for o in p.opts}  # type: ignore[attr-defined]
+            opts = {o for p in leaf.params for o in p.opts}
             assert {"--workspace", "--quiet"} <= opts, leaf
     assert cli.name == "cli"
+
+
+def test_a_command_imports_only_its_own_modules() -> None:
+    """`sentinel status` never imports the TUI, the rule compiler or the baselines."""
+    code = (
+        "import sys\n"
+        "from sentinel.cli.main import main\n"
+        "sys.argv = ['sentinel', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('sentinel.cli.tui', 'sentinel.cli.baselines') "
+        "if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "baselines" in result.stdout  # --help lists every command: all loaded
+    code = code.replace("'--help'", "'status', '--help'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

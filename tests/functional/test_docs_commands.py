@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 import pytest
 
-from sentinel.cli.commands import ALL
+from sentinel.cli.commands import every
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "detections/README.md"]
@@ -131,7 +131,7 @@ def help_examples() -> list[DocCommand]:
                 if argv is not None:
                     found.append(DocCommand(f"`sentinel{prefix} -h`", argv))
 
-    for command in ALL:
+    for command in every():
         visit(command, f" {command.name}")
     return found
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from sentinel.cli.commands import ALL
+from sentinel.cli.commands import every
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def _commands() -> list[tuple[str, click.Command]]:
     found = []
-    for command in ALL:
+    for command in every():
         found.append((command.name or "", command))
         if isinstance(command, click.Group):
             found += [(f"{command.name} {name}", sub) for name, sub in command.commands.items()]
