@@ -60,8 +60,10 @@ class ResultBackend(ArrowBackend):
         self._blocks: OrderedDict[int, list[list[Any]]] = OrderedDict()
         super().__init__(first)
         self.render_markup = False
-        head = self._showable(0, min(first.num_rows, BLOCK_ROWS))
-        self._column_content_widths = ArrowBackend(head).column_content_widths
+        # The first block, made showable once: it gives the widths and is drawn first.
+        head = ArrowBackend(self._showable(0, min(first.num_rows, BLOCK_ROWS)))
+        self._column_content_widths = head.column_content_widths
+        self._blocks[0] = [list(head.get_row_at(i)) for i in range(head.row_count)]
 
     def append(self, more: pa.Table) -> None:
         """Rows fetched since: appended without copying or re-measuring."""
@@ -91,9 +93,8 @@ class ResultBackend(ArrowBackend):
     def _block(self, index: int) -> list[list[Any]]:
         block = self._blocks.get(index)
         if block is None:
-            table = self._showable(index * BLOCK_ROWS, BLOCK_ROWS)
-            shown = ArrowBackend(table)
-            block = [list(shown.get_row_at(i)) for i in range(table.num_rows)]
+            shown = ArrowBackend(self._showable(index * BLOCK_ROWS, BLOCK_ROWS))
+            block = [list(shown.get_row_at(i)) for i in range(shown.row_count)]
             self._blocks[index] = block
             while len(self._blocks) > CACHED_BLOCKS:
                 self._blocks.popitem(last=False)

@@ -15,6 +15,7 @@ stays `AHEAD_ROWS` ahead rather than far ahead, and after `ctrl+end` takes large
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea, Tree
+from textual.worker import get_current_worker
 from textual_fastdatatable import DataTable as FastTable
 
 from sentinel.exceptions import SentinelError
@@ -43,6 +45,8 @@ END_CHUNK_ROWS = 100_000
 """Rows added per step on the way to the last row (`ctrl+end`)."""
 AHEAD_ROWS = 20_000
 """How far past the cursor (or the bottom of the view) rows are fetched ahead."""
+PREFETCH_DELAY = 0.3
+"""Seconds between the first rows shown and the fetching ahead (a scroll starts it sooner)."""
 EVERYTHING = 1 << 62
 DEFAULT_QUERY = "SELECT source, count(*) AS events FROM events GROUP BY 1 ORDER BY 1"
 """What the console opens with."""
@@ -78,13 +82,15 @@ class SqlScreen(Screen[None]):
 
         def __init__(
             self, table: pa.Table | None, error: str | None, seconds: float,
-            result: Result | None = None,
+            result: Result | None = None, backend: ResultBackend | None = None,
         ) -> None:
             super().__init__()
             self.table = table
             self.error = error
             self.seconds = seconds
             self.result = result
+            self.backend = backend
+            """The grid's rows, their first screens already masked and measured."""
 
     class More(Message):
         """More rows of `result` arrived (`done`: the last of them)."""
@@ -110,6 +116,7 @@ class SqlScreen(Screen[None]):
         self.complete = False
         """The grid holds every row of the result (the worker's `done` reached the screen)."""
         self.last_query = ""
+        self._fetching = threading.Lock()
         self.exporting = ""
         """What an export in progress has written so far (shown in the status line)."""
 
@@ -164,23 +171,37 @@ class SqlScreen(Screen[None]):
         try:
             result = self.app.sql_console.run(query, reason)  # type: ignore[attr-defined]
             first = result.fetch(FIRST_ROWS)
+            # Here, not on the app's thread: the first block's masking and measuring.
+            backend = ResultBackend(first, result.mask)
         except SentinelError as exc:
             self.post_message(self.Ran(None, f"{exc.title}: {exc.message}", 0.0))
             return
-        self.post_message(self.Ran(first, None, time.monotonic() - started, result))
+        except TypeError as exc:  # a column type the masking cannot walk: nothing shown
+            self.post_message(self.Ran(None, f"Masking: {exc}; cast the column to VARCHAR", 0.0))
+            return
+        self.post_message(self.Ran(first, None, time.monotonic() - started, result, backend))
 
     @work(thread=True, exclusive=True, group="fetch")
     def fetch_more(self) -> None:
-        """Fetch until the grid holds `wanted_rows` (or the result ends or is replaced)."""
+        """Fetch until the grid holds `wanted_rows` (or the result ends or is replaced).
+
+        A newer call cancels this one (`exclusive`), but a thread runs on until it looks:
+        each chunk is fetched and posted under `_fetching`, after checking, so two
+        workers never interleave and the chunks reach the grid in order.
+        """
+        worker = get_current_worker()
         result = self.result
         while (result is not None and result is self.result and not result.done
                and result.fetched < self.wanted_rows):
-            try:
-                more = result.fetch(END_CHUNK_ROWS if self.to_end else CHUNK_ROWS)
-            except SentinelError as exc:
-                self.post_message(self.Ran(None, f"{exc.title}: {exc.message}", 0.0))
-                return
-            self.post_message(self.More(result, more, result.done))
+            with self._fetching:
+                if worker.is_cancelled:
+                    return
+                try:
+                    more = result.fetch(END_CHUNK_ROWS if self.to_end else CHUNK_ROWS)
+                except SentinelError as exc:
+                    self.post_message(self.Ran(None, f"{exc.title}: {exc.message}", 0.0))
+                    return
+                self.post_message(self.More(result, more, result.done))
 
     async def on_sql_screen_ran(self, message: Ran) -> None:
         status = self.query_one("#status", Static)
@@ -188,9 +209,10 @@ class SqlScreen(Screen[None]):
             status.update(plain(message.error, 2000, "bold red"))
             return
         assert message.table is not None and message.result is not None
+        assert message.backend is not None
         await self.query_one("#result", ResultGrid).remove()
-        grid = ResultGrid(id="result", backend=ResultBackend(message.table, message.result.mask),
-                          render_markup=False, null_rep="NULL")
+        grid = ResultGrid(id="result", backend=message.backend, render_markup=False,
+                          null_rep="NULL")
         await self.query_one("#console", Vertical).mount(grid)
         self.result = message.result
         self.shown_rows = message.table.num_rows
@@ -200,8 +222,12 @@ class SqlScreen(Screen[None]):
         self.watch(grid, "scroll_y", self._near_the_end, init=False)
         self.watch(grid, "cursor_coordinate", self._near_the_end, init=False)
         self._show_status(f" · {message.seconds:.2f} s")
-        # After the first rows are drawn: fetching masks rows and would slow the drawing.
-        self.call_after_refresh(self.fetch_more)
+        # Once the first rows are drawn: fetching masks rows and would slow the drawing.
+        self.set_timer(PREFETCH_DELAY, self._prefetch)
+
+    def _prefetch(self) -> None:
+        if self.is_attached:
+            self.fetch_more()
 
     def on_sql_screen_more(self, message: More) -> None:
         """Append a chunk in place: the cursor and scroll position stay where they are."""

@@ -151,3 +151,23 @@ async def test_the_editor_draws_the_query_it_runs(pii_workspace: Workspace) -> N
             return next(s.style for s in editor.render_line(1) if word in s.text)
 
         assert style_of("FROM") != style_of("events")  # highlighted, not plain
+
+
+async def test_console_sessions_compute_little_ahead_and_stay_sandboxed(
+    pii_workspace: Workspace,
+) -> None:
+    from sentinel.exceptions import QueryError
+    from sentinel.tui import sessions
+
+    console = sessions.Console(pii_workspace)
+    try:
+        setting = "SELECT current_setting('streaming_buffer_size') AS s"
+        for reason in (None, "checking the buffer"):
+            result = console.run(setting, reason)
+            shown = result.fetch(10).column("s").to_pylist()[0]
+            assert shown in ("1.0 KiB", "1KB", "1000 bytes", "1.0 KB"), shown
+        # The setting is made before the sandbox locks the configuration, not after.
+        with pytest.raises(QueryError):
+            console.run("SET streaming_buffer_size = '1GB'")
+    finally:
+        console.close()
