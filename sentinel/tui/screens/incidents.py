@@ -35,9 +35,10 @@ from sentinel.tui.grid import RowsBackend, rows_changed
 from sentinel.tui.safe import plain, title_bar
 from sentinel.tui.screens.triage import TRIAGE_BINDINGS, TriageScreen
 
-COLUMNS = ("#", "sev", "status", "age", "deadline", "title", "principal", "vendor", "alerts",
+COLUMNS = ("#", "sev", "status", "age", "deadline", "title", "vendor", "principal", "alerts",
            "events", "assignee")
-"""What needs acting on first comes first: at 80 columns the deadline is still on screen."""
+"""What needs acting on first comes first: at 80 columns the deadline is still on screen,
+at 120 the vendor (short) before the principal (an ARN can take the rest of the line)."""
 CUT = {"title": 48, "principal": 32, "vendor": 24, "assignee": 20}
 """Characters a text column shows at most."""
 STATUS_FILTERS = ("open", "all", *store.STATUSES)
@@ -234,8 +235,8 @@ class IncidentsScreen(TriageScreen):
             cells.age(case.first_seen, self._now),
             deadline_cell(row, self._now),
             plain(case.title, CUT["title"]),
-            plain(row.principal, CUT["principal"]),
             plain(self.vendor(row), CUT["vendor"]),
+            plain(row.principal, CUT["principal"]),
             Text(str(case.alert_count), justify="right"),
             Text(str(case.event_count), justify="right"),
             plain(case.assignee or "", CUT["assignee"]),
@@ -254,8 +255,8 @@ class IncidentsScreen(TriageScreen):
             4,
             12,
             widest([len(c.title) for c in cases], CUT["title"]),
-            widest([len(row.principal) for row in rows], CUT["principal"]),
             widest([len(self.vendor(row)) for row in rows], CUT["vendor"]),
+            widest([len(row.principal) for row in rows], CUT["principal"]),
             widest([len(str(c.alert_count)) for c in cases]),
             widest([len(str(c.event_count)) for c in cases]),
             widest([len(c.assignee or "") for c in cases], CUT["assignee"]),

@@ -61,7 +61,7 @@ async def test_queue_lists_incidents_and_acts_through_the_timeline(
         rows = queue_rows(app)
         assert rows[0][1] == "low" and rows[2][5] == "Card sent to an AI vendor"
         # The vendor comes from the lake (the incidents' events), after the list shows.
-        await wait_for(pilot, lambda: [r[7] for r in queue_rows(app)] == ["openai"] * 3)
+        await wait_for(pilot, lambda: [r[6] for r in queue_rows(app)] == ["openai"] * 3)
         await pilot.press("o")  # sort by severity
         await wait_for(pilot, lambda: queue_rows(app)[0][1] == "high")
         app.screen.query_one("#queue", FastTable).move_cursor(row=0)
