@@ -166,11 +166,11 @@ def vendors(ws: Workspace, lake: SharedSession, incident_ids: list[int]) -> dict
     """
     if not incident_ids:
         return {}
-    wanted = set(incident_ids)
-    with state(ws) as con:
-        links = [row for row in con.execute(
-            "SELECT incident_id, event_id, ts FROM incident_events WHERE ts IS NOT NULL"
-        ) if row[0] in wanted]
+    with state(ws) as con:  # the ids bound as one JSON list (the key's index finds them)
+        links = con.execute(
+            "SELECT incident_id, event_id, ts FROM incident_events WHERE ts IS NOT NULL "
+            "AND incident_id IN (SELECT value FROM json_each(?))", (json.dumps(incident_ids),)
+        ).fetchall()
     if not links:
         return {}
     times = [store.parse_ts(row[2]) for row in links]

@@ -312,3 +312,17 @@ async def test_playbook_screen_runs_a_query_step_and_finishes_a_manual_one(
             assert progress.states(con, 1)["contain"].state == "skipped"
         finally:
             con.close()
+
+
+async def test_vendors_are_read_from_the_lake_for_the_incidents_asked(
+    tui_workspace: Workspace,
+) -> None:
+    from sentinel.tui import data
+    from sentinel.tui.sessions import SharedSession
+
+    lake = SharedSession(tui_workspace, "tui", state_tables=())
+    try:
+        assert data.vendors(tui_workspace, lake, [1, 3, 999]) == {1: "openai", 3: "openai"}
+        assert data.vendors(tui_workspace, lake, []) == {}
+    finally:
+        lake.close()
