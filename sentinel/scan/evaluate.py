@@ -211,12 +211,13 @@ def start_links(duck: duckdb.DuckDBPyConnection) -> None:
 
 def links_of(duck: duckdb.DuckDBPyConnection, rule_id: str) -> Iterator[tuple[Any, ...]]:
     """A rule's links as `alert_events` rows, streamed from DuckDB in Arrow batches."""
-    reader = _run(
-        duck,
-        f"SELECT {', '.join(LINK_COLUMNS)} FROM {LINKS_TABLE} WHERE rule_id = ? "
-        "ORDER BY alert_id, event_id",
-        [rule_id],
-    ).to_arrow_reader(50_000)
+    query = (f"SELECT {', '.join(LINK_COLUMNS)} FROM {LINKS_TABLE} WHERE rule_id = ? "
+             "ORDER BY alert_id, event_id")
+    try:  # a relation's reader streams; a DB-API result's would copy the rows first
+        reader = duck.sql(query, params=[rule_id]).to_arrow_reader(50_000)
+    except duckdb.Error as exc:
+        raise ScanError(f"scan query failed: {' '.join(str(exc).split())}",
+                        title="Scan failed") from exc
     for batch in reader:
         yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 

@@ -43,7 +43,7 @@ from sentinel.ingest.progress import NoProgress, Progress
 from sentinel.scan import baselines, evaluate
 from sentinel.scan.lakefiles import all_files, batch_range, newest_seq
 from sentinel.store import alerts as alert_store
-from sentinel.store.db import open_db
+from sentinel.store.db import open_db, transaction
 from sentinel.store.incidents import Alert
 from sentinel.workspace import Workspace, workspace_lock
 
@@ -281,14 +281,17 @@ def _scan(
                 ws, duck, group, taxonomy, files, since=since, stats=stats, opened=opened,
                 step=bar.advance,
             )
-            for rule in group:
-                new = alert_store.commit_rule(
-                    con, scan_id, rule.rule_id, results.get(rule.rule_id, []),
-                    batch_seq=seq, rule_hash=rule_hash(rule),
-                    links=evaluate.links_of(duck, rule.rule_id),
-                )
-                stats[rule.rule_id].alerts = len(new)
-                report.alerts.extend(new)
+            # One state.db transaction for the group (each rule a savepoint in it): the
+            # per-rule commits were most of a small increment's time (37 for the pack).
+            with transaction(con):
+                for rule in group:
+                    new = alert_store.commit_rule(
+                        con, scan_id, rule.rule_id, results.get(rule.rule_id, []),
+                        batch_seq=seq, rule_hash=rule_hash(rule),
+                        links=evaluate.links_of(duck, rule.rule_id),
+                    )
+                    stats[rule.rule_id].alerts = len(new)
+                    report.alerts.extend(new)
     finally:
         bar.stop()
     report.stats = list(stats.values())
