@@ -273,13 +273,7 @@ def ingest_file(
     as it is now); `runtime` lends its PII pool and read buffers (without one, the scan
     runs on this thread alone).
     """
-    session = duck if isinstance(duck, DuckSession) else DuckSession(duck)
-    ctx = Context(
-        ws, con, session, formats, key, RunTotals(), lambda n: None, config or ws.config,
-        runtime.buffers if runtime is not None else None,
-        runtime.pii if runtime is not None else None,
-    )
-    reading = Reading("take" if tail.finish else "strict", tail.batch_bytes, tail.stop)
+    ctx, reading = _tailing(ws, con, duck, formats, key, tail, runtime, config)
     return reader.ingest_file(ctx, path, reading)
 
 
@@ -297,14 +291,28 @@ def ingest_files(
     """`ingest_file` for many files at once: small ones are normalised in groups
     (`smallfiles`). One report per path, in order; with `tail.stop`, the files not
     started when it says stop get none."""
+    ctx, reading = _tailing(ws, con, duck, formats, key, tail, runtime, config)
+    return smallfiles.ingest_many(ctx, paths, reading)
+
+
+def _tailing(
+    ws: Workspace,
+    con: Any,
+    duck: DuckSession | Any,
+    formats: Formats,
+    key: bytes,
+    tail: Tail,
+    runtime: Runtime | None,
+    config: Config | None,
+) -> tuple[Context, Reading]:
+    """The reading context and mode `ingest_file` and `ingest_files` share."""
     session = duck if isinstance(duck, DuckSession) else DuckSession(duck)
     ctx = Context(
         ws, con, session, formats, key, RunTotals(), lambda n: None, config or ws.config,
         runtime.buffers if runtime is not None else None,
         runtime.pii if runtime is not None else None,
     )
-    reading = Reading("take" if tail.finish else "strict", tail.batch_bytes, tail.stop)
-    return smallfiles.ingest_many(ctx, paths, reading)
+    return ctx, Reading("take" if tail.finish else "strict", tail.batch_bytes, tail.stop)
 
 
 def complete_end(path: Path, size: int, longest: int | None = None) -> int:
