@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from sentinel.respond.playbook import Playbook, choose, load_playbooks
-from sentinel.store import incidents, progress, triage
+from sentinel.store import audit, incidents, progress, triage
 from sentinel.store.db import transaction
 from sentinel.workspace import Workspace
 
@@ -38,6 +38,7 @@ def open_incidents(
     """Link every alert to its incident (opening new ones); one outcome per alert."""
     books = load_playbooks(ws)
     window = ws.config.incidents.dedup_window
+    key = audit.chain_key(con)  # read once: it is a file read per alert otherwise
     outcomes: list[incidents.Outcome] = []
     pending = iter(list(alerts))
     alert = next(pending, None)
@@ -45,7 +46,7 @@ def open_incidents(
         with transaction(con):
             started = time.monotonic()
             while alert is not None and time.monotonic() - started < CHUNK_SECONDS:
-                outcomes.append(_open_one(con, books, alert, window, actor))
+                outcomes.append(_open_one(con, books, alert, window, actor, key))
                 alert = next(pending, None)
     return outcomes
 
@@ -56,10 +57,12 @@ def _open_one(
     alert: incidents.Alert,
     window: timedelta,
     actor: str | None,
+    key: bytes,
 ) -> incidents.Outcome:
     chosen = choose(books, alert.rule_id, alert.rule_title, list(alert.tags), alert.level)
     outcome = incidents.open_or_update(
-        con, alert, window=window, playbook=chosen.name if chosen else None, actor=actor
+        con, alert, window=window, playbook=chosen.name if chosen else None, actor=actor,
+        key=key,
     )
     if outcome.shared_events and chosen is not None:
         case = incidents.get(con, outcome.incident_id)

@@ -148,9 +148,13 @@ def open_or_update(
     window: timedelta = DEFAULT_WINDOW,
     playbook: str | None = None,
     actor: str | None = None,
+    key: bytes | None = None,
 ) -> Outcome:
-    """Link `alert` to its open incident, or open a new one (see the module docstring)."""
-    key = audit.chain_key(con)
+    """Link `alert` to its open incident, or open a new one (see the module docstring).
+
+    `key` is the audit chain's key (`audit.chain_key`), read once by a caller linking
+    many alerts."""
+    key = key if key is not None else audit.chain_key(con)
     with transaction(con):
         row = con.execute(
             "SELECT incident_id FROM incident_alerts WHERE alert_id = ?", (alert.alert_id,)
@@ -160,15 +164,16 @@ def open_or_update(
         previous = _latest_case(con, alert.rule_id, alert.group_key)
         start = parse_ts(alert.first_ts)
         if previous and previous.is_open and parse_ts(previous.last_seen) >= start - window:
-            _link(con, previous.incident_id, alert)
-            _refresh(con, previous.incident_id)
+            held = _holds_events(con, previous.incident_id)
+            added = _link(con, previous.incident_id, alert)
+            _refresh(con, previous.incident_id, added=added, held=held)
             audit.append(con, "incident.alert_added", _alert_detail(alert), actor=actor,
                          incident_id=previous.incident_id, key=key)
             return Outcome(previous.incident_id, opened=False)
         sharing = _case_sharing_events(con, alert, start - window)
         if sharing is not None:
-            _link(con, sharing, alert)
-            _refresh(con, sharing)
+            # It shares events with the case, so the case holds some.
+            _refresh(con, sharing, added=_link(con, sharing, alert), held=True)
             detail = {**_alert_detail(alert), "shared_events": True}
             audit.append(con, "incident.alert_added", detail, actor=actor, incident_id=sharing,
                          key=key)
@@ -184,8 +189,7 @@ def open_or_update(
              playbook, recurrence, stamp, stamp),
         )
         incident_id = int(cur.lastrowid or 0)
-        _link(con, incident_id, alert)
-        _refresh(con, incident_id)
+        _refresh(con, incident_id, added=_link(con, incident_id, alert), held=False)
         detail = {**_alert_detail(alert), "playbook": playbook, "recurrence_of": recurrence}
         audit.append(con, "incident.opened", detail, actor=actor, incident_id=incident_id,
                      key=key)
@@ -258,7 +262,8 @@ def _alert_detail(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _link(con: sqlite3.Connection, incident_id: int, alert: Alert) -> None:
+def _link(con: sqlite3.Connection, incident_id: int, alert: Alert) -> int:
+    """Link the alert and its events; returns how many events the incident did not hold."""
     con.execute(
         "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, level, first_ts, last_ts, "
         "event_count, linked_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -266,37 +271,53 @@ def _link(con: sqlite3.Connection, incident_id: int, alert: Alert) -> None:
          alert.last_ts, alert.event_count, now()),
     )
     if not alert.events:  # recorded by a scan: copied from `alert_events` in SQLite
-        con.execute(
+        return con.execute(
             "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, "
             "source, source_file, source_offset, lake_file) SELECT ?, event_id, alert_id, ts, "
             "source, source_file, source_offset, lake_file FROM alert_events WHERE alert_id = ?",
             (incident_id, alert.alert_id),
-        )
-        return
-    con.executemany(
+        ).rowcount
+    return con.executemany(
         "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, source, "
         "source_file, source_offset, lake_file) VALUES (?,?,?,?,?,?,?,?)",
         [(incident_id, e.event_id, alert.alert_id, e.ts, e.source, e.source_file,
           e.source_offset, e.lake_file) for e in alert.events],
-    )
+    ).rowcount
 
 
-def _refresh(con: sqlite3.Connection, incident_id: int) -> None:
-    """Recompute counters, times, rules and severity from the links (under the lock)."""
+def _holds_events(con: sqlite3.Connection, incident_id: int) -> bool:
+    return con.execute(
+        "SELECT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = ?)", (incident_id,)
+    ).fetchone()[0] == 1
+
+
+def _refresh(
+    con: sqlite3.Connection, incident_id: int, *, added: int | None = None, held: bool = True
+) -> None:
+    """Recompute counters, times, rules and severity from the links (under the lock).
+
+    With `added` (the events a link just inserted) and `held` (whether the incident held
+    any event before it), the linked events are the stored count plus `added` instead of a
+    count over the incident's links: the stored count is that count whenever the incident
+    holds events (this function wrote it, under the same lock), and recounting made an
+    alert's intake cost grow with its incident (quadratic over a scan)."""
     alerts = con.execute(
         "SELECT rule_id, level, first_ts, last_ts, event_count FROM incident_alerts "
         "WHERE incident_id = ?", (incident_id,),
     ).fetchall()
-    events = con.execute(
-        "SELECT count(*) FROM incident_events WHERE incident_id = ?", (incident_id,)
-    ).fetchone()[0]
+    current = get(con, incident_id)
+    if added is None:
+        events = con.execute(
+            "SELECT count(*) FROM incident_events WHERE incident_id = ?", (incident_id,)
+        ).fetchone()[0]
+    else:
+        events = (current.event_count if held else 0) + added
     if not alerts:
         con.execute(
             "UPDATE incidents SET alert_count = 0, event_count = 0, updated_at = ? "
             "WHERE incident_id = ?", (now(), incident_id),
         )
         return
-    current = get(con, incident_id)
     rules = sorted({a[0] for a in alerts} | set(current.rules))
     severity = max([current.severity, *(a[1] for a in alerts)], key=severity_rank)
     first = min((a[2] for a in alerts), key=parse_ts)
