@@ -13,7 +13,7 @@ once: every use of a session holds its lock (a console query in one worker and t
 fetching of the previous result in another), and a `Result` knows when a newer query
 has replaced it.
 
-The console's connections keep DuckDB's streaming buffer small (`STREAMING_BUFFER`). An
+The console's connections keep DuckDB's streaming buffer small (`SMALL_STREAMING_BUFFER`). An
 open result is computed ahead of what was fetched until the buffer is full, and here
 computing a row means masking its text (a Python UDF holding the GIL): with DuckDB's
 default of about 1 MB the first 500 rows of `SELECT * FROM events` waited on the masking
@@ -38,8 +38,8 @@ from sentinel.store.db import open_db
 from sentinel.workspace import Workspace
 
 COMMAND = "tui sql"
-STREAMING_BUFFER = "1KB"
-"""DuckDB's `streaming_buffer_size` on the console's connections (see the docstring)."""
+SMALL_STREAMING_BUFFER = "SET streaming_buffer_size = '1KB'"
+"""The console connections' DuckDB setting (see the docstring): one literal statement."""
 Mask = Callable[[pa.Table], pa.Table]
 
 
@@ -47,7 +47,7 @@ def console_connect() -> duckdb.DuckDBPyConnection:
     """A lake connection (`lake.query.connect`) that computes little ahead of a fetch."""
     con = connect()
     try:
-        con.execute(f"SET streaming_buffer_size = '{STREAMING_BUFFER}'")
+        con.execute(SMALL_STREAMING_BUFFER)
     except duckdb.Error as exc:
         con.close()
         raise query_error(exc) from exc
