@@ -1,324 +1,47 @@
-"""Workspace configuration: `sentinel.toml`, parsed strictly into frozen dataclasses.
+"""The sections of `sentinel.toml`, each parsed into its dataclass of `config.model`.
 
-Discovery order: the file `<workspace>/sentinel.toml`; a missing file means all
-defaults. Unknown keys and wrong types are rejected with `path:line` and a "did you
-mean" hint, because a typo in a security tool's config must not silently turn a
-setting off. The parser collects every problem (one section or `[[…]]` entry failing
-does not hide the next): `load_config` raises the first, `check_config` returns all.
+One method per section; a section that fails is replaced by its defaults and its
+problem recorded (`TableReader.collect`), so one bad table does not hide the next.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sentinel.exceptions import ConfigError, Location
+from sentinel.config.model import (
+    INGEST_MAXIMA,
+    MAX_PII_PROCESSES,
+    SEVERITIES,
+    START_AT,
+    STORE_TEXT_MODES,
+    Config,
+    CustomSourceConfig,
+    DaemonConfig,
+    DetectConfig,
+    DetectorConfig,
+    IncidentsConfig,
+    IngestConfig,
+    PiiConfig,
+    PrivacyConfig,
+    ScanConfig,
+    WatchConfig,
+    WebhookConfig,
+    parse_duration,
+)
+from sentinel.config.reader import TableReader, shown
+from sentinel.exceptions import ConfigError
 from sentinel.sources.base import SOURCE_NAME
 
-STORE_TEXT_MODES = ("full", "masked", "none")
-SEVERITIES = ("informational", "low", "medium", "high", "critical")
-
-MAX_PII_PROCESSES = 64
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    max_line_bytes: int = 8 * 1024 * 1024
-    """A JSON line longer than this is quarantined instead of parsed."""
-    batch_bytes: int = 64 * 1024 * 1024
-    """Bytes of a source file read, normalised and committed as one batch."""
-    max_document_bytes: int = 512 * 1024 * 1024
-    """Largest single-document file (pretty JSON, JSON array, CloudTrail envelope)."""
-    max_gzip_ratio: int = 200
-    """A .gz file is read up to this many times its compressed size (at least 64 MiB)."""
+_TOP_LEVEL = (
+    "ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents", "detect", "scan",
+)
+MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
-# Buffers of these sizes are allocated whole: beyond this, a typo costs a MemoryError.
-INGEST_MAXIMA = {"batch_bytes": 1 << 30, "max_line_bytes": 1 << 30,
-                 "max_document_bytes": 4 << 30}
-
-
-@dataclass(frozen=True)
-class PrivacyConfig:
-    store_text: str = "full"
-    """full: prompts kept as logged; masked: findings replaced by [TYPE]; none: no text."""
-    mask_identities: bool = False
-    """Mask who and from where (actor_*, client_ip, user_agent, resource, endpoint) too."""
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """A user-defined PII/secret detector from `[[pii.detectors]]`."""
-
-    name: str
-    pattern: str
-    validator: str | None = None
-    severity: str = "medium"
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class PiiConfig:
-    scan: bool = True
-    detectors: tuple[DetectorConfig, ...] = ()
-    processes: int = 0
-    """Processes that scan a large batch together; 0: one per core. At most
-    MAX_PII_PROCESSES: each is a Python process with its own detectors, so a typo like 1000
-    must not start a thousand."""
-
-
-START_AT = ("beginning", "end")
-
-
-@dataclass(frozen=True)
-class WatchConfig:
-    """One `[[watch]]` table: a file, a directory (recursive) or a glob to tail."""
-
-    path: str
-    source: str | None = None
-    exclude: tuple[str, ...] = ()
-    """Glob patterns (matched against the file name and the full path) never read."""
-    start_at: str = "beginning"
-    """"end": files present when the daemon first starts are read from their end."""
-    poll: bool = False
-    """Poll with stat() instead of inotify (NFS, SMB and other network filesystems)."""
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class DaemonConfig:
-    """`[daemon]`: how `sentinel watch` batches, finishes and rescans."""
-
-    batch_bytes: int = 16 * 1024 * 1024
-    """A batch is closed once this many new bytes are waiting... (and a backlog is read
-    in batches of this size: each batch has a fixed cost, and memory grows with it)."""
-    batch_seconds: float = 1.0
-    """...or once the first of them has waited this long, whichever comes first."""
-    idle_timeout: float = 5.0
-    """A file that stopped growing this long has its partial last line finished."""
-    rescan_interval: float = 30.0
-    """Full rescan of the watched paths: the safety net under file events."""
-    max_open_files: int = 512
-    """Files held open at once (to read a rotated or deleted file to its end)."""
-    duckdb_memory_mb: int = 256
-    """`memory_limit` of each DuckDB the daemon runs (ingest, each scan lane), in MB."""
-    duckdb_threads: int = 0
-    """Threads of the daemon's ingest and per-event scans (0: one per core); lookback
-    scans (correlations, baselines) run on one, leaving the rest to ingest."""
-
-
-@dataclass(frozen=True)
-class CustomSourceConfig:
-    """A generic JSON-lines source from `[sources.NAME]` (Portkey, Helicone, in-house)."""
-
-    name: str
-    fields: dict[str, str]
-    match: str | None = None
-    defaults: dict[str, str] = field(default_factory=dict)
-    format: str = "jsonl"
-    logsource: tuple[str, str | None] | None = None
-    """Sigma (product, service) from `[sources.NAME.logsource]`; None: ai_gateway/NAME."""
-    line: int = 0
-
-
-DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `24h`, `7d`, `2w` as a timedelta; ValueError names the units."""
-    match = DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration: use a number and one of s, m, h, d, w")
-    return timedelta(seconds=int(match.group(1)) * DURATION_UNITS[match.group(2)])
-
-
-@dataclass(frozen=True)
-class WebhookConfig:
-    """A webhook a playbook's `notify` step posts to (`[incidents.webhooks.NAME]`)."""
-
-    name: str
-    url: str
-    format: str = "json"
-    """json: the case summary as JSON; slack: a Slack-compatible `{"text": …}` body."""
-    timeout: float = 5.0
-    retries: int = 2
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class IncidentsConfig:
-    dedup_window: timedelta = timedelta(hours=24)
-    """Alerts of one rule and group key this close to an open incident join it."""
-    playbooks: str | None = None
-    """A directory of workspace playbooks (relative to the workspace), beside the shipped ones."""
-    webhooks: tuple[WebhookConfig, ...] = ()
-
-
-@dataclass(frozen=True)
-class DetectConfig:
-    """`[detect]`: which rules `sentinel scan` runs (paths relative to the workspace)."""
-
-    rules: tuple[str, ...] = ()
-    """Rule directories or files added to the bundled pack (and `<workspace>/detections`);
-    a rule with the id of a bundled one replaces it."""
-    bundled: bool = True
-    """Whether the bundled pack runs at all (false: only the workspace's rules)."""
-    baselines: tuple[str, ...] = ()
-    """Baseline directories or files added to the bundled set (and `<workspace>/baselines`);
-    a baseline with the id of a bundled one replaces it (`bundled = false`: only these)."""
-    filters: tuple[str, ...] = ()
-    """Directories or files of Sigma filters (meta-rules that tune rules without edits)."""
-    disabled: tuple[str, ...] = ()
-    """Rule ids or titles the scan skips."""
-    variables: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """`|expand` placeholder values, e.g. `allowed_models = ["gpt-4o", …]`."""
-
-
-@dataclass(frozen=True)
-class ScanConfig:
-    """`[scan]`: the resources one `sentinel scan` may take (its in-process DuckDB)."""
-
-    memory_limit: str = "1GB"
-    """DuckDB's memory limit for the scan's queries: beyond it, joins, aggregates and
-    sorts spill to `<workspace>/state/tmp` instead of growing (the process's own Python
-    objects come on top). DuckDB's default would be 80 % of the machine's memory."""
-    threads: int = 0
-    """DuckDB threads for the scan; 0: one per core (DuckDB's default)."""
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path | None = None
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
-    pii: PiiConfig = field(default_factory=PiiConfig)
-    watch: tuple[WatchConfig, ...] = ()
-    daemon: DaemonConfig = field(default_factory=DaemonConfig)
-    sources: tuple[CustomSourceConfig, ...] = ()
-    incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
-    detect: DetectConfig = field(default_factory=DetectConfig)
-    scan: ScanConfig = field(default_factory=ScanConfig)
-
-    def where(self, line: int) -> str:
-        """`path:line` for error messages about this config."""
-        return f"{self.path}:{line}" if self.path else f"<defaults>:{line}"
-
-    def location(self, line: int, column: int | None = None) -> Location:
-        """The structured form of `where`, for `ConfigError(..., location=...)`."""
-        return Location(self.path, line or None, column)
-
-
-def load_config(path: Path) -> Config:
-    """Read and validate a `sentinel.toml`; a missing file gives the defaults."""
-    config, problems = check_config(path)
-    if problems:
-        first = problems[0]
-        more = len(problems) - 1
-        if more:
-            first = ConfigError(
-                f"{first.message} (and {more} more problem{'s' if more > 1 else ''}: "
-                "`sentinel config check` lists them)"
-            )
-        raise first
-    return config
-
-
-def check_config(path: Path) -> tuple[Config, list[ConfigError]]:
-    """The config at `path` and every problem found in it.
-
-    With problems, the config holds what did parse (defaults in place of what did not):
-    enough for further checks (`sentinel config check` compiles its detectors), never
-    to run with.
-    """
-    if not path.exists():
-        return Config(path=None), []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return Config(path=path), [ConfigError(f"cannot read: {exc}", location=Location(path))]
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        where = Location(path, *_toml_position(exc))
-        return Config(path=path), [ConfigError(f"invalid TOML: {exc}", location=where)]
-    parser = _Parser(path, text)
-    config = parser.parse(data)
-    return config, parser.problems
-
-
-_T = TypeVar("_T")
-
-
-class _Parser:
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines = text.splitlines()
-        self.problems: list[ConfigError] = []
-
-    def collect(self, parse: Callable[[], _T], default: _T) -> _T:
-        """`parse()`, or `default` with its problem recorded, so parsing goes on."""
-        try:
-            return parse()
-        except ConfigError as exc:
-            self.problems.append(exc)
-            return default
-
-    def line_of(self, key: str, after: int = 0) -> int:
-        """Best-effort line number of `key = …` or `[…key]` (1-based; 0 if unknown)."""
-        return self.position_of(key, after)[0]
-
-    def position_of(self, key: str, after: int = 0) -> tuple[int, int]:
-        """Best-effort (line, column) of `key = …` or `[…key]` (1-based; (0, 0) if unknown)."""
-        pattern = re.compile(rf"^\s*(\[+[^\]]*\b{re.escape(key)}\]+|\"?{re.escape(key)}\"?\s*=)")
-        for number, line in enumerate(self.lines[after:], start=after + 1):
-            found = pattern.search(line)
-            if found:
-                return number, found.start(1) + 1
-        return 0, 0
-
-    def fail(self, key: str, message: str, after: int = 0) -> ConfigError:
-        line, column = self.position_of(key, after)
-        return ConfigError(message, location=Location(self.path, line or None, column or None))
-
-    def error(self, line: int, message: str) -> ConfigError:
-        return ConfigError(message, location=Location(self.path, line or None))
-
-    def table(self, data: Any, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.fail(name, f"[{name}] must be a table")
-        for key in data:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.fail(key, f"unknown key {key!r} in [{name}]{hint}")
-        return data
-
-    def typed(
-        self, data: dict[str, Any], key: str, kind: type | tuple[type, ...], after: int = 0
-    ) -> Any:
-        value = data[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            kinds = (kind,) if isinstance(kind, type) else kind
-            expected = "/".join(k.__name__ for k in kinds)
-            raise self.fail(key, f"{key!r} must be {expected}, got {_shown(value)}", after)
-        return value
-
-    def choice(self, data: dict[str, Any], key: str, choices: tuple[str, ...], after: int) -> str:
-        value: str = self.typed(data, key, str, after)
-        if value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise self.fail(
-                key, f"{key!r} must be one of {', '.join(choices)}, got {value!r}{hint}", after
-            )
-        return value
+class SectionParser(TableReader):
+    """The whole file: `parse(data)` gives a `Config` and leaves problems in `problems`."""
 
     def parse(self, data: dict[str, Any]) -> Config:
         top = self.collect(
@@ -349,7 +72,7 @@ class _Parser:
             limit = self.typed(section, "memory_limit", str)
             if not MEMORY_SIZE.match(limit):
                 raise self.fail("memory_limit", f"'memory_limit' must be a size such as "
-                                f"\"1GB\" or \"512MB\", got {_shown(limit)}")
+                                f"\"1GB\" or \"512MB\", got {shown(limit)}")
             values["memory_limit"] = limit.replace(" ", "")
         if "threads" in section:
             threads = self.typed(section, "threads", int)
@@ -457,7 +180,7 @@ class _Parser:
         if not isinstance(entries, list):
             raise self.fail(
                 "detectors",
-                f"'detectors' must be an array of [[pii.detectors]] tables, got {_shown(entries)}",
+                f"'detectors' must be an array of [[pii.detectors]] tables, got {shown(entries)}",
             )
         detectors = []
         after = 0
@@ -484,7 +207,7 @@ class _Parser:
         where = f"{self.path}:{line}"
         if not isinstance(entry, dict):
             raise ConfigError(
-                f"{where}: each [[pii.detectors]] entry must be a table, got {_shown(entry)}"
+                f"{where}: each [[pii.detectors]] entry must be a table, got {shown(entry)}"
             )
         allowed = tuple(f for f in DetectorConfig.__dataclass_fields__ if f != "line")
         for key in entry:
@@ -610,31 +333,3 @@ class _Parser:
                     "logsource", f"[{where}]: {value!r} must be lowercase letters, digits, _"
                 )
         return product, service
-
-
-def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None]:
-    """(line, column) of a TOML syntax error: attributes on 3.14+, else from the message."""
-    line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
-    if line is None:
-        found = re.search(r"at line (\d+), column (\d+)", str(exc))
-        if found:
-            line, column = int(found[1]), int(found[2])
-    return line, column
-
-
-_TOP_LEVEL = (
-    "ingest", "privacy", "pii", "watch", "daemon", "sources", "incidents", "detect", "scan",
-)
-MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-
-
-def _shown(value: Any) -> str:
-    """A wrong value as the user wrote it, shortened: `5`, `"yes"`, a table or an array."""
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = f'"{value}"' if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
