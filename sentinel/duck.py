@@ -43,6 +43,7 @@ instead of silently matching nothing.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -223,3 +224,9 @@ class DuckSession:
             self._relations.clear()
             self._setup_done.clear()
             self.con.close()
+
+
+def one_line(message: str) -> str:
+    """DuckDB's multi-line message without the `LINE n:` excerpt, on one line."""
+    head = re.split(r"\n\s*LINE \d+:", message, maxsplit=1)[0]
+    return " ".join(part.strip() for part in head.splitlines() if part.strip())

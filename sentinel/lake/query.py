@@ -28,7 +28,6 @@ Invariants:
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sentinel.detect.sqlmacros import install_macros
+from sentinel.duck import one_line
 from sentinel.exceptions import QueryError
 from sentinel.lake.privacy import Masker
 from sentinel.schema import EVENT_SCHEMA
@@ -271,12 +271,6 @@ def query_error(exc: BaseException, mask: Callable[[str], str] | None = None) ->
     elif isinstance(exc, duckdb.PermissionException):
         message = f"{message} (sentinel sql reads only the lake views)"
     return QueryError(mask(message) if mask else message)
-
-
-def one_line(message: str) -> str:
-    """DuckDB's multi-line message without the `LINE n:` excerpt, on one line."""
-    head = re.split(r"\n\s*LINE \d+:", message, maxsplit=1)[0]
-    return " ".join(part.strip() for part in head.splitlines() if part.strip())
 
 
 _FINDINGS_SQL = (

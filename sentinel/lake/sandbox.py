@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from sentinel.duck import one_line
 from sentinel.exceptions import QueryError
 
 PRIVATE_PREFIX = "_sentinel"
@@ -89,8 +90,6 @@ def split(con: duckdb.DuckDBPyConnection, sql: str) -> list[duckdb.Statement]:
     except ValueError as exc:  # a statement type this duckdb's Python enum does not know
         raise QueryError(f"this statement is not allowed: {NOT_ALLOWED}") from exc
     except duckdb.Error as exc:
-        from sentinel.lake.query import one_line
-
         raise QueryError(one_line(str(exc))) from exc
 
 
