@@ -183,14 +183,6 @@ class SentinelApp(App[None]):
 
         return export_result(self.workspace, query, path, progress)
 
-    def daemon_state(self) -> str:
-        try:
-            from sentinel import daemon  # type: ignore[attr-defined]
-        except ImportError:
-            return "not available in this build"
-        describe = getattr(daemon, "describe_state", None)
-        return str(describe(self.workspace)) if describe else "unknown"
-
 
 def run(workspace: Workspace) -> None:
     SentinelApp(workspace).run()

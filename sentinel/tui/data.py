@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinel.exceptions import SentinelError
@@ -329,67 +328,8 @@ def activity(
     return [(row["hour"], int(row["n"]), int(row["pii"] or 0)) for row in rows]
 
 
-def sources_overview(lake: SharedSession) -> list[dict[str, Any]]:
-    """Per source: events, findings, first/last event and the last ingest."""
-    table = lake.query(
-        "SELECT source, count(*) AS events, sum(pii_count) AS findings, min(ts) AS first_ts, "
-        "max(ts) AS last_ts, max(ingested_at) AS last_ingest FROM events GROUP BY 1 ORDER BY 1"
-    )
-    return list(table.to_pylist())
-
-
-def hourly(lake: SharedSession, days: int = 7) -> dict[str, list[int]]:
-    """Events per hour per source over the last `days` days of data (for sparklines)."""
-    rows = lake.query(
-        "WITH last AS (SELECT max(ts) AS hi FROM events) "
-        "SELECT source, date_trunc('hour', ts) AS hour, count(*) AS n FROM events, last "
-        "WHERE ts > last.hi - to_days($days) GROUP BY 1, 2 ORDER BY 1, 2",
-        {"days": days},
-    ).to_pylist()
-    series: dict[str, list[int]] = {}
-    for row in rows:
-        series.setdefault(row["source"], []).append(int(row["n"]))
-    return series
-
-
-def watched_files(ws: Workspace, limit: int = 200) -> list[dict[str, Any]]:
-    """Files sentinel reads: offset against size on disk, records, quarantined, last read."""
-    with state(ws) as con:
-        cur = con.execute(
-            "SELECT path, source, framing, offset, disk_size, records, quarantined, updated_at "
-            "FROM files ORDER BY updated_at DESC LIMIT ?", (limit,),
-        )
-        names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cur]
-    for row in rows:
-        try:
-            row["size_now"] = Path(row["path"]).stat().st_size
-        except OSError:
-            row["size_now"] = None
-    return rows
-
-
-def last_scan(ws: Workspace) -> dict[str, Any] | None:
-    """The most recent scan and its per-rule figures, when scans are recorded."""
-    with state(ws) as con:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "scans" not in tables:
-            return None
-        cur = con.execute("SELECT * FROM scans ORDER BY rowid DESC LIMIT 1")
-        row = cur.fetchone()
-        if row is None:
-            return None
-        names = [d[0] for d in cur.description]
-        scan = dict(zip(names, row, strict=True))
-        for key, value in list(scan.items()):
-            if isinstance(value, str) and value.startswith(("{", "[")):
-                try:
-                    scan[key] = json.loads(value)
-                except ValueError:
-                    pass
-        return scan
-
-
 def now() -> datetime:
+    """The dashboard's one clock: every age and countdown a screen shows is measured
+    against it (the snapshot tests freeze it)."""
     return datetime.now(UTC)
 

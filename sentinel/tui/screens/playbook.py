@@ -105,17 +105,19 @@ class PlaybookScreen(Screen[None]):
         self._show_deadlines(message.deadlines)
         table = self.query_one("#steps", DataTable)
         row = table.cursor_row if table.row_count else 0
-        table.clear(columns=True)
-        table.add_columns("#", "step", "kind", "state", "waits for")
+        # The state before the title: at 80 columns the list is half the screen, and what
+        # is done or waiting is what a responder scans it for.
+        lines = []
         for number, step in enumerate(self.book.steps, start=1):
             current = self.states.get(step.id)
             state = current.state if current else "todo"
             gates = runner.blocking(step, self.states)
-            table.add_row(
-                Text(str(number)), plain(step.title, 48), Text(step.kind),
-                Text(state, style=STATE_STYLE.get(state, "")),
-                plain(", ".join(gates), 30, "dim"), key=step.id,
-            )
+            lines.append([
+                Text(str(number)), Text(state, style=STATE_STYLE.get(state, "")),
+                plain(step.title, 40), Text(step.kind), plain(", ".join(gates), 30, "dim"),
+            ])
+        cells.fill(table, ("#", "state", "step", "kind", "waits for"), lines,
+                   [step.id for step in self.book.steps])
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
             self._show_step(self.book.steps[table.cursor_row])

@@ -1,7 +1,12 @@
-"""Sources and rules: what is being read, how far behind, and what the last scan found."""
+"""Sources and rules: what is being read, how far behind, and what the last scan found.
+
+Every age on this screen ("5m ago") is measured against `data.now()`, the dashboard's one
+clock; the recorded moments come from `sentinel.tui.health`.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -15,7 +20,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
 
 from sentinel.exceptions import SentinelError
-from sentinel.tui import data
+from sentinel.store import incidents as store
+from sentinel.tui import cells, data, health
 from sentinel.tui.safe import plain, title_bar
 
 
@@ -47,9 +53,10 @@ class SourcesScreen(Screen[None]):
             yield DataTable(id="sources", cursor_type="row")
             yield VerticalScroll(id="sparks")
             yield Static(id="daemon")
+            yield Static(id="scan")
+            yield DataTable(id="rules", cursor_type="row")
             yield Static(Text("Files read", style="bold"))
             yield DataTable(id="files", cursor_type="row")
-            yield Static(id="scan")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -61,12 +68,13 @@ class SourcesScreen(Screen[None]):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         ws = self.app.workspace  # type: ignore[attr-defined]
+        lake = self.app.lake  # type: ignore[attr-defined]
         for part, loader in (
-            ("sources", lambda: data.sources_overview(self.app.lake)),  # type: ignore[attr-defined]
-            ("hourly", lambda: data.hourly(self.app.lake)),  # type: ignore[attr-defined]
-            ("files", lambda: data.watched_files(ws)),
-            ("scan", lambda: data.last_scan(ws)),
-            ("daemon", lambda: self.app.daemon_state()),  # type: ignore[attr-defined]
+            ("sources", lambda: health.sources_overview(ws, lake)),
+            ("hourly", lambda: health.hourly(lake)),
+            ("daemon", lambda: health.watcher(ws)),
+            ("scan", lambda: health.last_scan(ws)),
+            ("files", lambda: health.watched_files(ws)),
         ):
             try:
                 self.post_message(self.Loaded(part, loader()))
@@ -83,16 +91,16 @@ class SourcesScreen(Screen[None]):
         self.notify(f"{exc.title}: {exc.message}", severity="error")
 
     def _show_sources(self, rows: list[dict[str, Any]]) -> None:
-        table = self.query_one("#sources", DataTable)
-        table.clear(columns=True)
-        table.add_columns("source", "events", "findings", "first", "last", "last ingest")
-        for row in rows:
-            table.add_row(
-                plain(row["source"]), Text(f"{row['events']:,}", justify="right"),
-                Text(f"{row['findings'] or 0:,}", justify="right"),
-                plain(row["first_ts"], 19), plain(row["last_ts"], 19),
-                plain(row["last_ingest"], 19),
-            )
+        now = data.now()
+        cells.fill(
+            self.query_one("#sources", DataTable),
+            ("source", "events", "findings", "first event", "last event", "last ingest"),
+            [[plain(row["source"]), Text(f"{row['events']:,}", justify="right"),
+              Text(f"{row['findings'] or 0:,}", justify="right"),
+              cells.stamp(row["first_ts"]), cells.stamp(row["last_ts"]),
+              cells.ago(row["last_ingest"], now)] for row in rows],
+            fit=True,
+        )
 
     def _show_hourly(self, series: dict[str, list[int]]) -> None:
         box = self.query_one("#sparks", VerticalScroll)
@@ -102,29 +110,75 @@ class SourcesScreen(Screen[None]):
             box.mount(Sparkline(values, summary_function=max, classes="spark"))
 
     def _show_files(self, rows: list[dict[str, Any]]) -> None:
-        table = self.query_one("#files", DataTable)
-        table.clear(columns=True)
-        table.add_columns("path", "source", "lag", "records", "quarantined", "last read")
-        for row in rows:
-            table.add_row(
-                plain(row["path"], 70), plain(row["source"] or "—"), lag_text(row),
-                Text(f"{row['records']:,}", justify="right"),
-                Text(f"{row['quarantined']:,}", justify="right",
-                     style="bold yellow" if row["quarantined"] else ""),
-                plain(row["updated_at"], 19),
-            )
+        now = data.now()
+        cells.fill(
+            self.query_one("#files", DataTable),
+            ("path", "source", "lag", "records", "quarantined", "last read"),
+            [[tail(row["shown_path"], PATH_WIDTH), plain(row["source"] or "—"), lag_text(row),
+              Text(f"{row['records']:,}", justify="right"),
+              Text(f"{row['quarantined']:,}", justify="right",
+                   style="bold yellow" if row["quarantined"] else ""),
+              cells.ago(row["updated_at"], now)] for row in rows],
+            fit=True,
+        )
 
-    def _show_scan(self, scan: dict[str, Any] | None) -> None:
+    def _show_scan(self, scan: health.ScanSummary | None) -> None:
         widget = self.query_one("#scan", Static)
+        rules = self.query_one("#rules", DataTable)
         if scan is None:
             widget.update(Text("No scan recorded yet: run `sentinel scan`.", style="dim"))
+            rules.display = False
             return
-        text = Text("Last scan\n", style="bold")
-        for key, value in scan.items():
-            text.append(f"{key:>16}  ", style="dim")
-            text.append_text(plain(value, 300))
-            text.append("\n")
-        widget.update(text)
+        widget.update(scan_line(scan, data.now()))
+        rules.display = bool(scan.per_rule)
+        cells.fill(rules, ("rule", "alerts", "matches", "seconds", "rows read"), [
+            [plain(run.title, 60),
+             Text(f"{run.alerts:,}", justify="right", style="bold" if run.alerts else "dim"),
+             Text(f"{run.matches:,}", justify="right"),
+             Text(f"{run.seconds:.2f}", justify="right"),
+             Text(f"{run.rows_read:,}", justify="right")]
+            for run in scan.per_rule
+        ], fit=True)
 
-    def _show_daemon(self, state: str) -> None:
-        self.query_one("#daemon", Static).update(plain(f"watcher: {state}", 200))
+    def _show_daemon(self, state: health.Watcher) -> None:
+        self.query_one("#daemon", Static).update(watcher_line(state, data.now()))
+
+
+PATH_WIDTH = 60
+"""A path longer than this keeps its end (the file's name) and loses its start."""
+
+
+def tail(path: str, width: int) -> Text:
+    """A path cut at its start (`…/2026/11/06/file.json.gz`): the name is what differs."""
+    shown = plain(path, len(path) + 1)
+    if len(shown.plain) > width:
+        shown = Text("…" + shown.plain[-(width - 1):])
+    return shown
+
+
+def scan_line(scan: health.ScanSummary, now: datetime) -> Text:
+    text = Text("Last scan", style="bold")
+    if scan.finished_at is None:
+        text.append(f": started {cells.ago(scan.started_at, now).plain}, not finished",
+                    style="yellow")
+        return text
+    took = store.parse_ts(scan.finished_at) - store.parse_ts(scan.started_at)
+    text.append(f": finished {cells.ago(scan.finished_at, now).plain} in "
+                f"{took.total_seconds():.1f} s · {scan.rules:,} rules · "
+                f"{scan.alerts:,} new alert{'' if scan.alerts == 1 else 's'}")
+    return text
+
+
+def watcher_line(state: health.Watcher, now: datetime) -> Text:
+    text = Text("Watcher: ", style="bold")
+    if state.running:
+        pid = f" (pid {state.pid})" if state.pid else ""
+        text.append(f"running{pid}", style="green")
+        text.append(f" since {cells.ago(state.since, now).plain} · heartbeat "
+                    f"{cells.ago(state.heartbeat, now).plain} · {state.events:,} events read")
+    elif state.since:
+        text.append(f"stopped {cells.ago(state.since, now).plain}", style="yellow")
+    else:
+        text.append("not running", style="dim")
+        text.append(" (`sentinel watch` reads new lines as they are written)", style="dim")
+    return text

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from sentinel.ingest.engine import ingest_paths
 from sentinel.store import incidents as store
-from sentinel.store.db import open_db
+from sentinel.store.db import open_db, transaction
 from sentinel.workspace import Workspace
 from tests.conftest import litellm_line, write_lines
 
@@ -36,7 +36,8 @@ def tui_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     ws = Workspace.init(tmp_path / "ws")
     lines = [litellm_line(i) for i in range(6)]
     lines.append(litellm_line(6, prompt=f"charge card {CARD} {HOSTILE}"))
-    ingest_paths(ws, [write_lines(tmp_path / "gw.jsonl", lines)])
+    (ws.root / "incoming").mkdir()  # inside the workspace: the screens show it relative
+    ingest_paths(ws, [write_lines(ws.root / "incoming" / "gw.jsonl", lines)])
     con = open_db(ws.state_db)
     try:
         store.open_or_update(con, alert(1, "Card sent to an AI vendor", "high",
@@ -47,7 +48,24 @@ def tui_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
                                         "client_ip=203.0.113.7", ["chatcmpl-00000001"]))
     finally:
         con.close()
+    pin_recorded_times(ws)
     from sentinel.tui import data
 
     monkeypatch.setattr(data, "now", lambda: FROZEN_NOW)
     return ws
+
+
+def pin_recorded_times(ws: Workspace) -> None:
+    """The moments sentinel recorded while the fixture was built (a file read, a batch
+    committed, an incident opened) moved to just before `FROZEN_NOW`, so every age and
+    deadline a screen measures against the frozen clock is the same on every run."""
+    read = (FROZEN_NOW - timedelta(minutes=5)).isoformat()
+    opened = (FROZEN_NOW - timedelta(hours=2)).isoformat()
+    con = open_db(ws.state_db)
+    try:
+        with transaction(con):
+            con.execute("UPDATE files SET first_seen = ?, updated_at = ?", (read, read))
+            con.execute("UPDATE batches SET committed_at = ?", (read,))
+            con.execute("UPDATE incidents SET created_at = ?, updated_at = ?", (opened, opened))
+    finally:
+        con.close()

@@ -249,13 +249,24 @@ async def test_sql_console_fetches_every_row(tui_workspace: Workspace) -> None:
         assert "250,000 rows" in screen_text(app)
 
 
-async def test_sources_screen(tui_workspace: Workspace) -> None:
+async def test_sources_screen_shows_a_real_scan_and_the_files_read(
+    tui_workspace: Workspace,
+) -> None:
+    from sentinel.scan.runner import run_scan
+
+    report = run_scan(tui_workspace, open_incidents=False)
     app = SentinelApp(tui_workspace)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("w")
         await wait_for(pilot, lambda: isinstance(app.screen, SourcesScreen))
         await wait_for(pilot, lambda: rows_in(app.screen, "#sources") == 1)
         await wait_for(pilot, lambda: rows_in(app.screen, "#files") == 1)
+        # Every rule of the scan has its row: hits and timings as the runner recorded them.
+        await wait_for(pilot, lambda: rows_in(app.screen, "#rules") == len(report.stats))
+        text = screen_text(app)
+        assert f"{len(report.alerts)} new alert" in text and "Watcher: not running" in text
+        files = app.screen.query_one("#files", DataTable)
+        assert str(files.get_row_at(0)[0]) == "incoming/gw.jsonl"  # relative to the workspace
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
