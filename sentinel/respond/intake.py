@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable
 from datetime import timedelta
 
+from sentinel.respond.books import Playbooks
 from sentinel.respond.playbook import Playbook, choose, load_playbooks
 from sentinel.store import audit, incidents, progress, triage
 from sentinel.store.db import transaction
@@ -34,9 +35,13 @@ def open_incidents(
     alerts: Iterable[incidents.Alert],
     *,
     actor: str | None = None,
+    playbooks: Playbooks | None = None,
 ) -> list[incidents.Outcome]:
-    """Link every alert to its incident (opening new ones); one outcome per alert."""
-    books = load_playbooks(ws)
+    """Link every alert to its incident (opening new ones); one outcome per alert.
+
+    `playbooks`: a strict cache the caller keeps between calls (the watcher's scan
+    lanes); without it every playbook file is parsed for this call."""
+    books = playbooks.load() if playbooks is not None else load_playbooks(ws)
     window = ws.config.incidents.dedup_window
     key = audit.chain_key(con)  # read once: it is a file read per alert otherwise
     outcomes: list[incidents.Outcome] = []

@@ -29,7 +29,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -46,6 +46,9 @@ from sentinel.store import alerts as alert_store
 from sentinel.store.db import open_db, transaction
 from sentinel.store.incidents import Alert
 from sentinel.workspace import Workspace, workspace_lock
+
+if TYPE_CHECKING:
+    from sentinel.respond.books import Playbooks
 
 
 @dataclass
@@ -161,6 +164,9 @@ class DuckLimits:
     """`memory_limit`: beyond it DuckDB spills what it can and fails the query otherwise."""
     threads: int | None = None
     """`threads`; None or 0: one per core."""
+    flush_mb: int | None = None
+    """`allocator_flush_threshold`: a connection kept between scans (the watcher's
+    lanes) hands freed memory back beyond this instead of keeping it for reuse."""
 
 
 def connect(ws: Workspace, limits: DuckLimits | None = None) -> duckdb.DuckDBPyConnection:
@@ -181,6 +187,8 @@ def connect(ws: Workspace, limits: DuckLimits | None = None) -> duckdb.DuckDBPyC
     threads = limits.threads if limits is not None and limits.threads else settings.threads
     if threads:
         con.execute("SET threads = ?", [int(threads)])
+    if limits is not None and limits.flush_mb:
+        con.execute("SET allocator_flush_threshold = ?", [f"{int(limits.flush_mb)}MB"])
     models = baselines.basemodel.models_dir(ws.root)  # derived state, beside the lake
     con.execute("SET allowed_directories = ?",
                 [[str(ws.lake_dir) + "/", str(models) + "/", str(spill) + "/"]])
@@ -203,6 +211,8 @@ def run_scan(
     compiled_pack: tuple[list[CompiledRule], list[RuleProblem], Taxonomy] | None = None,
     baselines_too: bool = True,
     limits: DuckLimits | None = None,
+    duck: duckdb.DuckDBPyConnection | None = None,
+    playbooks: Playbooks | None = None,
 ) -> ScanReport:
     """Scan the new events (or, with `since`, every event from then on) and record alerts.
 
@@ -210,7 +220,10 @@ def run_scan(
     the rule files are unchanged). `baselines_too=False` skips the baselines (the watcher's
     quick scans; their watermarks stay, so the next full scan covers those batches).
     Only the locks of the rule classes scanned are taken (`scan_lock`); `limits` bound
-    the scan's DuckDB."""
+    the scan's DuckDB. A caller that scans again and again (the watcher's lanes) passes
+    its own `duck` (from `connect`, kept open between scans) and its `playbooks` cache:
+    opening a DuckDB with its macros and parsing the playbooks were a third of a small
+    increment's time."""
     started = time.monotonic()
     compiled, problems, taxonomy = compiled_pack or compile_rules(ws, rules)
     # Baselines are a handful of small YAML files: read on every scan (never stale). Like
@@ -225,12 +238,12 @@ def run_scan(
         # scan even when it has nothing to run: it never waits on a per-event scan.
         lookback = not per_event or bool(bases) or any(r.kind != "detection" for r in compiled)
         with scan_lock(ws, per_event=per_event, lookback=lookback):
-            report = _scan(ws, con, compiled, taxonomy, since, progress, bases, limits)
+            report = _scan(ws, con, compiled, taxonomy, since, progress, bases, limits, duck)
             report.problems = problems + base_problems
             if open_incidents and report.alerts:
                 from sentinel.respond.intake import open_incidents as intake
 
-                outcomes = intake(ws, con, report.alerts)
+                outcomes = intake(ws, con, report.alerts, playbooks=playbooks)
                 report.incidents_opened = sum(1 for o in outcomes if o.opened)
             report.peaks["incidents"] = peak_rss_mb()
     finally:
@@ -248,6 +261,7 @@ def _scan(
     progress: Progress | None,
     bases: Sequence[baselines.CompiledBaseline] = (),
     limits: DuckLimits | None = None,
+    kept: duckdb.DuckDBPyConnection | None = None,
 ) -> ScanReport:
     scan_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     alert_store.begin_scan(con, scan_id)
@@ -258,7 +272,7 @@ def _scan(
     groups: dict[int, list[CompiledRule]] = defaultdict(list)
     for rule in compiled:
         groups[-1 if since else marks.get(rule.rule_id, (0, ""))[0]].append(rule)
-    duck = connect(ws, limits)
+    duck = kept or connect(ws, limits)
     stats: dict[str, RuleStat] = {
         r.rule_id: RuleStat(r.rule_id, r.title, r.kind, r.level) for r in compiled
     }
@@ -298,7 +312,10 @@ def _scan(
     report.peaks["rules"] = peak_rss_mb()
     baselines.run_baselines(ws, con, duck, list(bases), since=since, report=report, opened=opened)
     report.peaks["baselines"] = peak_rss_mb()
-    duck.close()
+    if kept is None:
+        duck.close()
+    else:  # kept for the next scan: without this scan's event links
+        duck.execute(f"DROP TABLE IF EXISTS {evaluate.LINKS_TABLE}")
     report.files_read = len(opened)
     alert_store.finish_scan(
         con, scan_id, batch_seq=upto, rules=len(compiled) + len(bases),

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sentinel.exceptions import SentinelError
+from sentinel.respond.books import Playbooks as Playbooks  # parsed again only on change
 from sentinel.store import audit
 from sentinel.store import incidents as store
 from sentinel.store.db import open_db
@@ -184,37 +185,6 @@ def vendors(ws: Workspace, lake: SharedSession, incident_ids: list[int]) -> dict
     )
     return dict(zip(table.column("incident_id").to_pylist(),
                     table.column("vendor").to_pylist(), strict=True))
-
-
-class Playbooks:
-    """The workspace's playbooks, parsed again only when one of their files changed.
-
-    The queue refreshes whenever an incident changes; parsing the YAML of every playbook
-    each time (tens of milliseconds a file) would be paid again and again for nothing.
-    A broken playbook file gives no deadlines rather than no queue.
-    """
-
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-        self._signature: tuple[tuple[str, int, int], ...] | None = None
-        self._books: dict[str, Playbook] = {}
-
-    def load(self) -> dict[str, Playbook]:
-        from sentinel.respond.playbook import load_playbooks, playbook_dirs
-
-        signature = tuple(
-            (str(path), stat.st_mtime_ns, stat.st_size)
-            for directory in playbook_dirs(self.ws) if directory.is_dir()
-            for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
-            for stat in [path.stat()]
-        )
-        if signature != self._signature:
-            try:
-                self._books = load_playbooks(self.ws)
-            except SentinelError:
-                self._books = {}
-            self._signature = signature
-        return self._books
 
 
 def severity_counts(rows: list[QueueRow]) -> dict[str, int]:

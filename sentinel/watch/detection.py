@@ -19,9 +19,15 @@ reading the next batch never waits for a scan and a scan never waits for a long 
   a per-event scan never waits behind a long lookback scan, while two scans of one
   class (the daemon's and a cron `sentinel scan`) still run one after the other and
   never count a batch twice.
-- Each scan's DuckDB runs within `[daemon] duckdb_memory_mb` and the lookback lane's on
-  one thread (`DuckLimits`): the daemon's memory stays bounded however long the lookback,
-  and a lookback scan leaves the other core to ingest and the per-event lane.
+- Each lane keeps one DuckDB (with the sentinel macros) and one playbook cache
+  (`respond.books`) from scan to scan, in its own thread: opening a DuckDB and parsing
+  the playbooks were a third of a per-event scan. Both are made again after a SIGHUP
+  (new limits, new playbook directories) and after a failed scan (a failed query may
+  leave its connection in any state).
+- Each lane's DuckDB runs within `[daemon] duckdb_memory_mb` and the lookback lane's on
+  one thread (`DuckLimits`), and hands freed memory back beyond `FLUSH_MB` instead of
+  keeping it for the next scan: the daemon's memory stays bounded however long the
+  lookback, and a lookback scan leaves the other core to ingest and the per-event lane.
 - The compiled rule pack is kept between scans and rebuilt only when a rule or filter
   file changes (name, size, mtime) or the config is reloaded (SIGHUP): compiling the
   pack (YAML, pySigma) costs more than scanning a second of events.
@@ -42,9 +48,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from sentinel.exceptions import SentinelError
+from sentinel.respond.books import Playbooks
 from sentinel.scan.lakefiles import newest_seq
-from sentinel.scan.runner import DuckLimits, ScanReport, compile_rules, rule_paths, run_scan
+from sentinel.scan.runner import (
+    DuckLimits,
+    ScanReport,
+    compile_rules,
+    connect,
+    rule_paths,
+    run_scan,
+)
 from sentinel.store.db import open_db
 from sentinel.watch import memory
 from sentinel.watch.log import EventLog
@@ -56,6 +72,9 @@ CORRELATE_SECONDS = 30.0
 CORRELATE_SHARE = 0.1
 """… and at most this share of the time spent in lookback scans (they cost a core)."""
 RETRY_MAX = 30.0
+FLUSH_MB = 16
+"""A lane's DuckDB keeps at most this much freed memory for reuse (DuckDB's default:
+128 MB per task, which a connection kept for months would hold on to)."""
 STOP_GRACE_SECONDS = 3.0
 """How long a stop waits for the scans in progress before leaving them (they resume from
 their watermarks at the next start)."""
@@ -89,7 +108,9 @@ def next_full_after(seconds: float) -> float:
 def limits_of(ws: Workspace, lookback: bool) -> DuckLimits:
     """The DuckDB limits of a lane's scans (`[daemon] duckdb_*`)."""
     daemon = ws.config.daemon
-    return DuckLimits(daemon.duckdb_memory_mb, 1 if lookback else daemon.duckdb_threads)
+    return DuckLimits(
+        daemon.duckdb_memory_mb, 1 if lookback else daemon.duckdb_threads, flush_mb=FLUSH_MB
+    )
 
 
 @dataclass
@@ -103,6 +124,12 @@ class Lane:
     next_due: float = 0.0
     busy: bool = False
     thread: threading.Thread | None = None
+    duck: duckdb.DuckDBPyConnection | None = None
+    playbooks: Playbooks | None = None
+    generation: int = -1
+    """The config generation `duck` and `playbooks` were made for (`Detector.reload`)."""
+    opened: int = 0
+    """How many DuckDB connections this lane has opened (one per config, or failure)."""
 
     @property
     def name(self) -> str:
@@ -123,6 +150,7 @@ class Detector:
         self._packs: tuple[Pack, Pack] | None = None
         """The pack's detection rules, and its correlations (the two lanes' rules)."""
         self._stamp: Stamp | None = None
+        self._generation = 0
         self.per_event = Lane(lookback=False)
         self.lookback = Lane(lookback=True)
         self.scans = 0
@@ -164,6 +192,7 @@ class Detector:
         """A new config (SIGHUP): rules, filters and variables are compiled again."""
         with self._lock:
             self.ws, self._packs, self._stamp = ws, None, None
+            self._generation += 1
             self.lookback.next_due = 0.0
         for lane in self.lanes:
             lane.wake.set()
@@ -209,20 +238,25 @@ class Detector:
                                    note="ingest goes on; the scan resumes at its watermarks")
         finally:
             con.close()
+            _release(lane)
 
     def _scan_once(self, lookback: bool = False) -> None:
         """One scan of a lane's rules (the lookback lane: with the baselines)."""
         lane = self.lookback if lookback else self.per_event
         with self._lock:
-            ws = self.ws
+            ws, generation = self.ws, self._generation
         packs = self._compiled(ws)
         lane.busy = True
         started = time.monotonic()
         try:
+            duck, playbooks = self._kept(lane, ws, generation)
             report = self._run_scan(
                 ws, open_incidents=True, compiled_pack=packs[lookback], baselines_too=lookback,
-                limits=limits_of(ws, lookback),
+                limits=limits_of(ws, lookback), duck=duck, playbooks=playbooks,
             )
+        except BaseException:
+            _release(lane)  # a failed query may leave its connection in any state
+            raise
         finally:
             lane.busy = False
             memory.trim()
@@ -243,6 +277,18 @@ class Detector:
                 incidents_opened=report.incidents_opened, sources=",".join(sources),
                 batches=report.new_batches, seconds=round(seconds, 3),
             )
+
+    def _kept(
+        self, lane: Lane, ws: Workspace, generation: int
+    ) -> tuple[duckdb.DuckDBPyConnection, Playbooks]:
+        """The lane's DuckDB and playbook cache, made again for a new config."""
+        if lane.duck is None or lane.playbooks is None or lane.generation != generation:
+            _release(lane)
+            lane.duck = connect(ws, limits_of(ws, lane.lookback))
+            lane.playbooks = Playbooks(ws, strict=True)
+            lane.generation = generation
+            lane.opened += 1
+        return lane.duck, lane.playbooks
 
     def _compiled(self, ws: Workspace) -> tuple[Pack, Pack]:
         """The pack split by lane, compiled again when a rule or filter file changes."""
@@ -265,3 +311,13 @@ class Detector:
             self._packs, self._stamp = (per_event, lookback), stamp
             self.lookback.next_due = 0.0  # new rules: a lookback scan first
         return per_event, lookback
+
+
+def _release(lane: Lane) -> None:
+    """Close a lane's DuckDB (made again at its next scan)."""
+    duck, lane.duck, lane.playbooks = lane.duck, None, None
+    if duck is not None:
+        try:
+            duck.close()
+        except duckdb.Error:
+            pass  # closing a broken connection: nothing more to free

@@ -33,8 +33,13 @@ class FakeScan:
         self.packs: list[Any] = []
         self.baselines: list[bool] = []
         self.limits: list[Any] = []
+        self.kept: list[tuple[Any, Any]] = []
+        self.fail = False
 
     def __call__(self, ws: Workspace, **kwargs: Any) -> ScanReport:
+        self.kept.append((kwargs["duck"], kwargs["playbooks"]))
+        if self.fail:
+            raise RuntimeError("the query failed")
         self.packs.append(kwargs["compiled_pack"])
         self.baselines.append(kwargs.get("baselines_too", True))
         self.limits.append(kwargs["limits"])
@@ -97,3 +102,32 @@ def test_correlations_run_on_their_own_cadence(
 def test_full_scans_take_at_most_a_tenth_of_the_time() -> None:
     assert next_full_after(0.5) == 30.0  # short ones: every 30 s
     assert next_full_after(20.0) == pytest.approx(180.0)  # 20 s of 200
+
+
+def test_each_lane_keeps_its_duckdb_and_playbooks_until_a_reload_or_a_failure(
+    workspace: Workspace,
+) -> None:
+    rules_in(workspace, "credit_card_in_prompt.yml", "failed_requests_burst.yml")
+    scan = FakeScan()
+    detector = Detector(workspace, EventLog("text", io.StringIO()), scan=scan)
+    for _ in range(3):
+        detector._scan_once(lookback=False)
+    detector._scan_once(lookback=True)
+    (duck, books), *rest, (lookback_duck, _) = scan.kept
+    assert all(kept == (duck, books) for kept in rest)  # one per lane, kept
+    assert lookback_duck is not duck
+    assert duck.execute("SELECT current_setting('allocator_flush_threshold')").fetchone()[0]
+    assert books.strict and detector.per_event.opened == 1
+
+    detector.reload(workspace)  # SIGHUP: new limits, new playbook directories
+    detector._scan_once(lookback=False)
+    assert scan.kept[-1][0] is not duck and detector.per_event.opened == 2
+    with pytest.raises(Exception, match="closed"):
+        duck.execute("SELECT 1")  # the old one was closed
+
+    scan.fail = True
+    with pytest.raises(RuntimeError):
+        detector._scan_once(lookback=False)
+    scan.fail = False
+    detector._scan_once(lookback=False)
+    assert detector.per_event.opened == 3  # a failed scan's connection is not reused
