@@ -28,6 +28,12 @@ reading the next batch never waits for a scan and a scan never waits for a long 
   one thread (`DuckLimits`), and hands freed memory back beyond `FLUSH_MB` instead of
   keeping it for the next scan: the daemon's memory stays bounded however long the
   lookback, and a lookback scan leaves the other core to ingest and the per-event lane.
+- The lookback lane starts lower, at `LOOKBACK_MEMORY_MB`: its window queries spill to
+  disk, and an hour's window read within 256 MB was the daemon's largest memory spike
+  (+220 MB on 440,000 events, +93 MB within 64 MB). A lookback scan that runs out of
+  memory is retried at twice the limit, up to `duckdb_memory_mb`, and the lane keeps
+  the higher limit until the next SIGHUP: a window that outgrows the start never stops
+  the correlations.
 - The compiled rule pack is kept between scans and rebuilt only when a rule or filter
   file changes (name, size, mtime) or the config is reloaded (SIGHUP): compiling the
   pack (YAML, pySigma) costs more than scanning a second of events.
@@ -75,6 +81,8 @@ RETRY_MAX = 30.0
 FLUSH_MB = 16
 """A lane's DuckDB keeps at most this much freed memory for reuse (DuckDB's default:
 128 MB per task, which a connection kept for months would hold on to)."""
+LOOKBACK_MEMORY_MB = 64
+"""Where the lookback lane's `memory_limit` starts (see the module docstring)."""
 STOP_GRACE_SECONDS = 3.0
 """How long a stop waits for the scans in progress before leaving them (they resume from
 their watermarks at the next start)."""
@@ -105,12 +113,21 @@ def next_full_after(seconds: float) -> float:
     return max(CORRELATE_SECONDS, seconds * (1 - CORRELATE_SHARE) / CORRELATE_SHARE)
 
 
-def limits_of(ws: Workspace, lookback: bool) -> DuckLimits:
-    """The DuckDB limits of a lane's scans (`[daemon] duckdb_*`)."""
+def limits_of(ws: Workspace, lookback: bool, memory_mb: int | None = None) -> DuckLimits:
+    """The DuckDB limits of a lane's scans (`[daemon] duckdb_*`; `memory_mb`: the lane's
+    own, never above `duckdb_memory_mb`)."""
     daemon = ws.config.daemon
-    return DuckLimits(
-        daemon.duckdb_memory_mb, 1 if lookback else daemon.duckdb_threads, flush_mb=FLUSH_MB
-    )
+    memory_mb = min(memory_mb or daemon.duckdb_memory_mb, daemon.duckdb_memory_mb)
+    return DuckLimits(memory_mb, 1 if lookback else daemon.duckdb_threads, flush_mb=FLUSH_MB)
+
+
+def out_of_memory(exc: BaseException | None) -> bool:
+    """Whether a scan failed because its DuckDB reached its `memory_limit`."""
+    while exc is not None:
+        if isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory" in str(exc):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 @dataclass
@@ -130,6 +147,11 @@ class Lane:
     """The config generation `duck` and `playbooks` were made for (`Detector.reload`)."""
     opened: int = 0
     """How many DuckDB connections this lane has opened (one per config, or failure)."""
+    memory_mb: int | None = None
+    """This lane's `memory_limit` (None: `duckdb_memory_mb`)."""
+
+    def __post_init__(self) -> None:
+        self.memory_mb = LOOKBACK_MEMORY_MB if self.lookback else None
 
     @property
     def name(self) -> str:
@@ -194,6 +216,7 @@ class Detector:
             self.ws, self._packs, self._stamp = ws, None, None
             self._generation += 1
             self.lookback.next_due = 0.0
+            self.lookback.memory_mb = LOOKBACK_MEMORY_MB
         for lane in self.lanes:
             lane.wake.set()
 
@@ -252,10 +275,16 @@ class Detector:
             duck, playbooks = self._kept(lane, ws, generation)
             report = self._run_scan(
                 ws, open_incidents=True, compiled_pack=packs[lookback], baselines_too=lookback,
-                limits=limits_of(ws, lookback), duck=duck, playbooks=playbooks,
+                limits=limits_of(ws, lookback, lane.memory_mb), duck=duck, playbooks=playbooks,
             )
-        except BaseException:
+        except BaseException as exc:
             _release(lane)  # a failed query may leave its connection in any state
+            if lane.memory_mb is not None and out_of_memory(exc):
+                cap = ws.config.daemon.duckdb_memory_mb
+                if lane.memory_mb < cap:
+                    lane.memory_mb = min(lane.memory_mb * 2, cap)
+                    self.log.warning("detect.memory_raised", lane=lane.name,
+                                     memory_mb=lane.memory_mb, cap_mb=cap)
             raise
         finally:
             lane.busy = False
@@ -284,7 +313,7 @@ class Detector:
         """The lane's DuckDB and playbook cache, made again for a new config."""
         if lane.duck is None or lane.playbooks is None or lane.generation != generation:
             _release(lane)
-            lane.duck = connect(ws, limits_of(ws, lane.lookback))
+            lane.duck = connect(ws, limits_of(ws, lane.lookback, lane.memory_mb))
             lane.playbooks = Playbooks(ws, strict=True)
             lane.generation = generation
             lane.opened += 1

@@ -8,10 +8,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
+from sentinel.scan.evaluate import ScanError
 from sentinel.scan.runner import ScanReport
-from sentinel.watch.detection import Detector, next_full_after, rules_stamp
+from sentinel.watch.detection import (
+    LOOKBACK_MEMORY_MB,
+    Detector,
+    next_full_after,
+    out_of_memory,
+    rules_stamp,
+)
 from sentinel.watch.log import EventLog
 from sentinel.workspace import Workspace
 
@@ -34,15 +42,15 @@ class FakeScan:
         self.baselines: list[bool] = []
         self.limits: list[Any] = []
         self.kept: list[tuple[Any, Any]] = []
-        self.fail = False
+        self.fail: BaseException | None = None
 
     def __call__(self, ws: Workspace, **kwargs: Any) -> ScanReport:
         self.kept.append((kwargs["duck"], kwargs["playbooks"]))
-        if self.fail:
-            raise RuntimeError("the query failed")
+        self.limits.append(kwargs["limits"])
+        if self.fail is not None:
+            raise self.fail
         self.packs.append(kwargs["compiled_pack"])
         self.baselines.append(kwargs.get("baselines_too", True))
-        self.limits.append(kwargs["limits"])
         return ScanReport("scan", batch_seq=len(self.packs))
 
 
@@ -97,6 +105,7 @@ def test_correlations_run_on_their_own_cadence(
     assert scan.baselines == [True, False]  # baselines look back too: the lookback lane
     assert detector.scanned == 2 and detector.scanned_full == 1
     assert [limits.threads for limits in scan.limits] == [1, 0]  # lookback: one core
+    assert [limits.memory_mb for limits in scan.limits] == [LOOKBACK_MEMORY_MB, 256]
 
 
 def test_full_scans_take_at_most_a_tenth_of_the_time() -> None:
@@ -125,9 +134,40 @@ def test_each_lane_keeps_its_duckdb_and_playbooks_until_a_reload_or_a_failure(
     with pytest.raises(Exception, match="closed"):
         duck.execute("SELECT 1")  # the old one was closed
 
-    scan.fail = True
+    scan.fail = RuntimeError("the query failed")
     with pytest.raises(RuntimeError):
         detector._scan_once(lookback=False)
-    scan.fail = False
+    scan.fail = None
     detector._scan_once(lookback=False)
     assert detector.per_event.opened == 3  # a failed scan's connection is not reused
+
+
+def test_the_lookback_lane_starts_low_and_doubles_its_memory_when_it_runs_out(
+    workspace: Workspace,
+) -> None:
+    rules_in(workspace, "credit_card_in_prompt.yml", "failed_requests_burst.yml")
+    scan = FakeScan()
+    out = io.StringIO()
+    detector = Detector(workspace, EventLog("text", out), scan=scan)
+    try:
+        duckdb.connect().execute("SET memory_limit = '1MB'; SELECT list(range(1000000))")
+    except duckdb.Error as exc:
+        scan.fail = ScanError("scan query failed: out of memory")
+        scan.fail.__cause__ = exc  # as `evaluate._run` raises it
+    assert out_of_memory(scan.fail) and not out_of_memory(RuntimeError("another failure"))
+    for _ in range(4):
+        with pytest.raises(ScanError):
+            detector._scan_once(lookback=True)
+        with pytest.raises(ScanError):
+            detector._scan_once(lookback=False)  # the per-event lane keeps its limit
+    lookback = [limits.memory_mb for limits in scan.limits[::2]]
+    assert lookback == [64, 128, 256, 256]  # up to `duckdb_memory_mb`, never past it
+    assert {limits.memory_mb for limits in scan.limits[1::2]} == {256}
+    assert out.getvalue().count("detect.memory_raised") == 2
+
+    scan.fail = None
+    detector._scan_once(lookback=True)
+    assert scan.limits[-1].memory_mb == 256  # kept while the window needs it
+    detector.reload(workspace)  # … until the config is read again
+    detector._scan_once(lookback=True)
+    assert scan.limits[-1].memory_mb == LOOKBACK_MEMORY_MB
