@@ -45,6 +45,8 @@ evidence without re-running the search.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sigma.correlations import (
     SigmaCorrelationCondition,
     SigmaCorrelationRule,
@@ -72,10 +74,44 @@ def _unsupported(rule: SigmaCorrelationRule, what: str) -> SigmaFeatureNotSuppor
     )
 
 
+@dataclass(frozen=True)
+class CorrelationParts:
+    """A correlation query cut where a scan that keeps state between runs needs it: the
+    `matched` select, the CTEs from `matched` to `hits` (the decision), and the group."""
+
+    matched: str
+    """The body of the `matched` CTE: every referenced rule's events (UNION ALL)."""
+    decide: tuple[str, ...]
+    """CTEs from `matched` to `hits` (one row per hit: its columns, `window_start`)."""
+    group: tuple[str, ...]
+    seconds: int
+    """The timespan: a hit at `ts` reads the matched events in `[ts - seconds, ts]`."""
+
+    def query(self) -> str:
+        """The whole correlation (`correlation_query`)."""
+        group = list(self.group)
+        partition = ", ".join(quote_identifier(name) for name in group)
+        ctes = [f"matched AS (\n    {self.matched}\n)", *self.decide]
+        ctes.extend(_bursts(group, f"PARTITION BY {partition} " if partition else ""))
+        return "WITH " + ",\n".join(ctes) + "\n" + _report(group)
+
+
+PROVENANCE = ", source, source_file, source_offset, filename AS lake_file"
+"""Columns `correlation_parts(provenance=True)` adds to `matched`: where each event is, so
+a scan can link a burst's events without reading the lake again (needs `filename`)."""
+
+
 def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:
     """The SQL of one correlation rule over `table` (the events view, as the backend names
     it); its referenced rules must be converted already. Needing only the table name keeps
     this module below the backend that calls it."""
+    return correlation_parts(table, rule).query()
+
+
+def correlation_parts(
+    table: str, rule: SigmaCorrelationRule, *, provenance: bool = False
+) -> CorrelationParts:
+    """`correlation_query` in parts; `provenance` adds `PROVENANCE` to `matched`."""
     kind = SUPPORTED.get(rule.type)
     if kind is None:
         raise _unsupported(rule, f"correlation type {rule.type.name.lower()}")
@@ -90,8 +126,9 @@ def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:
         for index in range(len(rule.referenced_rules)):
             value = _rule_field(rule, condition.fieldref, index, numeric=kind != "value_count")
             value_sql[index] = f", {value} AS value"
+    extra = PROVENANCE if provenance else ""
     matched = "\n    UNION ALL\n    ".join(
-        _matched_select(table, rule, index, group, value_sql[index])
+        _matched_select(table, rule, index, group, value_sql[index] + extra)
         for index in range(len(rule.referenced_rules))
     )
     partition = ", ".join(quote_identifier(name) for name in group)
@@ -101,7 +138,7 @@ def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:
         "PRECEDING AND CURRENT ROW)"
     )
     op = OPERATORS[condition.op.name.lower()]
-    ctes = [f"matched AS (\n    {matched}\n)"]
+    ctes: list[str] = []
     if kind == "temporal_ordered":
         rules = len(rule.referenced_rules)
         if (condition.op.name, condition.count) != ("GTE", rules):
@@ -132,8 +169,7 @@ def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:
                 f"OVER w AS window_start\n    FROM {source}\n    WINDOW w AS {window}\n)"
             )
         ctes.append(f"hits AS (SELECT * FROM windows WHERE aggregate {op} {condition.count})")
-    ctes.extend(_bursts(group, partition_by))
-    return "WITH " + ",\n".join(ctes) + "\n" + _report(group)
+    return CorrelationParts(matched, tuple(ctes), tuple(group), int(rule.timespan.seconds))
 
 
 def _group_columns(rule: SigmaCorrelationRule) -> list[str]:
@@ -249,6 +285,12 @@ def _ordered_chain(count: int, partition_by: str, window: str) -> list[str]:
             f"END AS start{i}\n    FROM chain{i - 1}\n)"
         )
     return ctes
+
+
+def burst_ctes(group: tuple[str, ...]) -> list[str]:
+    """`starts`, `bursts` (each hit numbered by its burst) and `spans` over `hits`."""
+    partition = ", ".join(quote_identifier(name) for name in group)
+    return _bursts(list(group), f"PARTITION BY {partition} " if partition else "")
 
 
 def _bursts(group: list[str], partition_by: str) -> list[str]:

@@ -4,12 +4,8 @@ Detection rules: one pass per source over that source's files (`detect.engine.pa
 into a small temporary table of hits, from which every rule's alerts are grouped in one
 query (`numbered_hits_sql`). Each file is read once however many rules read it.
 
-Correlation rules: their own window query over an `events` view restricted to the
-rule's sources and to `[min ts of the new events - timespan, max ts]` (date partitions
-listed, `ts` pushed down to row groups). Only bursts that reach into the new events'
-time range are kept; bursts that lie wholly before it were reported by an earlier scan.
-A burst's events are linked in one join over the same view for all bursts, at most
-`MAX_EVENTS_PER_ALERT` each (capped in SQL).
+Correlation rules: `sentinel.scan.correlate` (the new files plus the rule's state), whose
+bursts' events join LINKS_TABLE the same way, at most `MAX_EVENTS_PER_ALERT` each.
 
 Recording is set-based: Python builds one object per alert, never per event. The events
 of every alert (at most `MAX_EVENTS_PER_ALERT` each; `event_count` stays the true count)
@@ -23,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -32,8 +28,6 @@ import pyarrow as pa
 from sentinel.detect.compiler import CompiledRule
 from sentinel.detect.engine import (
     alert_groups_sql,
-    correlation_group,
-    correlation_timespan,
     detection_condition,
     links_sql,
     numbered_hits_sql,
@@ -42,7 +36,6 @@ from sentinel.detect.engine import (
 )
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.exceptions import SentinelError
-from sentinel.scan.lakefiles import lookback_files
 from sentinel.store.alerts import LINK_COLUMNS, AlertRecord, alert_id_for
 from sentinel.store.incidents import Alert
 from sentinel.workspace import Workspace
@@ -83,9 +76,11 @@ def evaluate(
     stats: dict[str, RuleStat],
     opened: set[str],
     step: Callable[[int], None],
+    correlate: Callable[[CompiledRule, list[str], list[str]], list[AlertRecord]],
 ) -> dict[str, list[AlertRecord]]:
     """Every rule's alerts over `files` (source -> Parquet paths); their events are left in
-    LINKS_TABLE (`links_of`)."""
+    LINKS_TABLE (`links_of`). `correlate(rule, sources, new files)` runs a correlation
+    (`sentinel.scan.correlate`)."""
     start_links(duck)
     results: dict[str, list[AlertRecord]] = {rule.rule_id: [] for rule in rules}
     detections = [r for r in rules if r.kind == "detection"]
@@ -100,7 +95,7 @@ def evaluate(
             new = [p for s in sources for p in files.get(s, [])]
             if new:
                 started = time.monotonic()
-                results[rule.rule_id] = _correlation(ws, duck, rule, sources, new, since, opened)
+                results[rule.rule_id] = correlate(rule, sources, new)
                 stat = stats[rule.rule_id]
                 stat.seconds += time.monotonic() - started
                 stat.matches += sum(r.alert.event_count for r in results[rule.rule_id])
@@ -244,75 +239,3 @@ def _record(
     )
     detail = {"events_truncated": True} if linked > MAX_EVENTS_PER_ALERT else {}
     return AlertRecord(alert, rule.kind, group_fields, detail)
-
-
-def _correlation(
-    ws: Workspace,
-    duck: duckdb.DuckDBPyConnection,
-    rule: CompiledRule,
-    sources: list[str],
-    new_files: list[str],
-    since: datetime | None,
-    opened: set[str],
-) -> list[AlertRecord]:
-    low, high = _run(
-        duck, f"SELECT min(ts), max(ts) FROM {parquet_relation(new_files)}"
-    ).fetchone()
-    if low is None:
-        return []
-    if since is not None:
-        low = max(low, since)
-    start = low - timedelta(seconds=correlation_timespan(rule))
-    paths = lookback_files(ws, sources, start, high)
-    opened.update(paths)
-    _run(
-        duck,
-        f"CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM {parquet_relation(paths)} "
-        f"WHERE ts BETWEEN '{start.isoformat()}'::TIMESTAMPTZ "
-        f"AND '{high.isoformat()}'::TIMESTAMPTZ",
-    )
-    group = correlation_group(rule)
-    # The bursts go to a table and are linked to their events in one join over the lookback
-    # (one scan, however many bursts), capped in SQL at MAX_EVENTS_PER_ALERT per burst; the
-    # links stay in DuckDB (a burst can span a key's whole month of traffic).
-    _run(
-        duck,
-        "CREATE OR REPLACE TEMP TABLE correlation_bursts AS SELECT row_number() OVER "
-        f"(ORDER BY window_start) AS burst, * FROM ({rule.sql}) WHERE window_end >= ?::TIMESTAMPTZ",
-        [low.isoformat()],
-    )
-    rows = _run(duck, "SELECT * EXCLUDE (event_ids) FROM correlation_bursts ORDER BY burst")
-    columns = [d[0] for d in rows.description]
-    bursts = [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
-    if not bursts:
-        _run(duck, "DROP TABLE correlation_bursts")
-        _run(duck, "DROP VIEW events")
-        return []
-    _run(
-        duck,
-        "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
-        "burst AS alert_no, row_number() OVER (PARTITION BY burst ORDER BY ts, event_id) AS n, "
-        "count(*) OVER (PARTITION BY burst) AS linked "
-        "FROM (SELECT burst, unnest(event_ids) AS event_id FROM correlation_bursts) "
-        "JOIN (SELECT event_id, ts, source, source_file, source_offset, filename AS lake_file "
-        f"FROM events) USING (event_id)) WHERE n <= {MAX_EVENTS_PER_ALERT}",
-    )
-    firsts = {
-        burst: (event_id, linked)
-        for burst, event_id, linked in _run(
-            duck, "SELECT burst, event_id, linked FROM correlation_links WHERE n = 1"
-        ).fetchall()
-    }
-    numbers: list[tuple[int, AlertRecord]] = []
-    for item in bursts:
-        fields = {name: item.get(name) for name in group}
-        first_event, linked = firsts.get(item["burst"], (None, 0))
-        group_key = ", ".join(f"{k}={v}" for k, v in fields.items())
-        record = _record(rule, group_key, fields, item["window_start"], item["window_end"],
-                         item["event_count"], first_event, linked, tuple(sources))
-        numbers.append((item["burst"], record))
-    _keep_links(duck, ws, "correlation_links", numbers)
-    _run(duck, "DROP TABLE correlation_links")
-    _run(duck, "DROP TABLE correlation_bursts")
-    _run(duck, "DROP VIEW events")
-    return [record for _, record in numbers]

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from sentinel.detect.rules import RuleProblem, load_rules
 from sentinel.detect.sqlmacros import install_macros
 from sentinel.exceptions import ConfigError, SentinelError
 from sentinel.ingest.progress import NoProgress, Progress
-from sentinel.scan import baselines, evaluate
+from sentinel.scan import baselines, correlate, corrstate, evaluate
 from sentinel.scan.lakefiles import all_files, batch_range, newest_seq
 from sentinel.store import alerts as alert_store
 from sentinel.store.db import open_db, transaction
@@ -190,8 +191,9 @@ def connect(ws: Workspace, limits: DuckLimits | None = None) -> duckdb.DuckDBPyC
     if limits is not None and limits.flush_mb:
         con.execute("SET allocator_flush_threshold = ?", [f"{int(limits.flush_mb)}MB"])
     models = baselines.basemodel.models_dir(ws.root)  # derived state, beside the lake
-    con.execute("SET allowed_directories = ?",
-                [[str(ws.lake_dir) + "/", str(models) + "/", str(spill) + "/"]])
+    states = corrstate.states_dir(ws.root)
+    con.execute("SET allowed_directories = ?", [[
+        str(ws.lake_dir) + "/", str(models) + "/", str(states) + "/", str(spill) + "/"]])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -291,9 +293,12 @@ def _scan(
                 rng = batch_range(ws, con, after, upto)
                 report.new_batches = max(report.new_batches, rng.batches)
                 files, seq = rng.files, upto
+            context = correlate.Context(
+                ws, duck, con, {r.rule_id: marks.get(r.rule_id, (0, ""))[0] for r in group},
+                seq, since, opened, stats)
             results = evaluate.evaluate(
                 ws, duck, group, taxonomy, files, since=since, stats=stats, opened=opened,
-                step=bar.advance,
+                step=bar.advance, correlate=partial(correlate.evaluate_correlation, context),
             )
             # One state.db transaction for the group (each rule a savepoint in it): the
             # per-rule commits were most of a small increment's time (37 for the pack).

@@ -1,0 +1,402 @@
+"""Correlation rules in a scan: the new batches' files plus the rule's state, never the
+old lake files, with the alerts a full evaluation over the whole history would give.
+
+The result is defined over the whole history: the rule's query (`detect.correlation`)
+over every matched event, and, of its bursts, those that end at or after the first new
+matched event (`low`); a burst that lies wholly before it has no new event and was
+reported before. A burst's alert id comes from its first event and time
+(`store.alerts.alert_id_for`), so a burst that goes on across scans keeps its id and is
+not reported twice — which is why the start of a long burst must be known, however far
+back it lies.
+
+How an increment gets there without the old files (the *state*, `scan.corrstate`):
+a hit at `ts` depends only on the matched events in `[ts - timespan, ts]`, and whether a
+hit joins the burst before it depends only on that burst's last hit. So the state keeps,
+as of a time `settled`:
+
+- the *tail*: every matched event at or after `settled - timespan`, with its provenance;
+- the *frozen* bursts: per group, the burst of its last hit before `settled` (its start,
+  first event, last hit and its number of events before `settled`).
+
+New matched events at or after `settled` are decided exactly: the hits at or after
+`settled` are recomputed over tail + new events with the rule's own decision SQL
+(`CorrelationParts.decide`, the same text as the full query), the frozen last hit of
+each group is put back in front of them as a hit, and bursts form as in the full query
+(`burst_ctes`). Then `settled` moves to `min(newest event, now) - LATENESS` and the state
+is written before the watermark commits. A new matched event older than `settled` (more
+than `LATENESS` late), a burst going on whose alert is not in `state.db`, or a missing,
+damaged or changed state make the scan read the rule's whole history once (the full
+path, the same code with an empty state) and rebuild the state from it. A `--since`
+rescan takes the full path and leaves the state alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from sentinel.detect.compiler import CompiledRule
+from sentinel.detect.correlation import CorrelationParts, burst_ctes, correlation_parts
+from sentinel.detect.engine import parquet_relation
+from sentinel.detect.fields import quote_identifier, quote_literal
+from sentinel.scan import corrstate
+from sentinel.scan.evaluate import (
+    MAX_EVENTS_PER_ALERT,
+    ScanError,
+    _keep_links,
+    _record,
+    _run,
+)
+from sentinel.scan.lakefiles import all_files, batch_range
+from sentinel.store.alerts import AlertRecord
+from sentinel.workspace import Workspace
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from sentinel.scan.runner import RuleStat
+
+LATENESS = timedelta(hours=2)
+"""How late (behind the newest matched event) an event may arrive and still be decided
+from the state; an older one makes the scan re-read the rule's history once."""
+PROVENANCE_COLUMNS = ("source", "source_file", "source_offset", "lake_file")
+
+
+@dataclass
+class Context:
+    """What a scan gives every correlation rule it runs."""
+
+    ws: Workspace
+    duck: duckdb.DuckDBPyConnection
+    con: sqlite3.Connection
+    after: dict[str, int]
+    """Per rule id, the watermark it last ran to (0: never)."""
+    upto: int | None
+    """The batch the scan advances to; None for a `--since` rescan (no state written)."""
+    since: datetime | None
+    opened: set[str]
+    stats: dict[str, RuleStat]
+    lateness: timedelta | None = None
+    """None: `LATENESS`."""
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def evaluate_correlation(
+    ctx: Context, rule: CompiledRule, sources: list[str], new_files: list[str]
+) -> list[AlertRecord]:
+    """The rule's alerts for the events of `new_files`; links left in LINKS_TABLE."""
+    parts, old_matched = _parts(rule)
+    directory = corrstate.state_dir(ctx.ws.root, rule.rule_id)
+    hash_ = rule_state_hash(rule)
+    stat = ctx.stats[rule.rule_id]
+    if ctx.since is None and ctx.upto is not None:
+        after = ctx.after.get(rule.rule_id, 0)
+        state = corrstate.load(directory, rule.rule_id, hash_, after,
+                               lambda upto: _quiet(ctx, sources, upto, after))
+        reason = "no state of this definition at its watermark"
+        if state is not None:
+            found = _decide(ctx, rule, sources, parts, old_matched, state, None, new_files)
+            if not isinstance(found, str):
+                stat.shared = "from the new files and its state"
+                return found
+            reason = found
+        history = batch_range(ctx.ws, ctx.con, 0, ctx.upto).files
+        paths = [p for s in sources for p in history.get(s, [])]
+    else:
+        reason = "a --since rescan"
+        paths = [p for ps in all_files(ctx.ws, sources, None).values() for p in ps]
+    stat.shared = f"whole history read ({reason})"
+    rebuilt = corrstate.empty(directory, rule.rule_id, hash_)
+    found = _decide(ctx, rule, sources, parts, old_matched, rebuilt, paths, new_files)
+    assert not isinstance(found, str)  # an empty state never sends the scan to the lake
+    return found
+
+
+def rule_state_hash(rule: CompiledRule) -> str:
+    """The state's definition: the rule's SQL (another SQL, another state)."""
+    return hashlib.sha256(rule.sql.encode()).hexdigest()[:16]
+
+
+def _parts(rule: CompiledRule) -> tuple[CorrelationParts, str]:
+    """The rule's query in parts over the new files (`corr_new`), checked against the SQL
+    it was compiled to, and its `matched` select over the history (`corr_old`)."""
+    sigma = rule.loaded.rule
+    try:
+        plain = correlation_parts("events", sigma)  # type: ignore[arg-type]
+        parts = correlation_parts("corr_new", sigma, provenance=True)  # type: ignore[arg-type]
+        old = correlation_parts("corr_old", sigma, provenance=True)  # type: ignore[arg-type]
+    except Exception as exc:  # the rule compiled once: any failure here is ours
+        raise ScanError(f"correlation {rule.title!r} cannot be cut into parts: {exc}",
+                        title="Scan failed") from exc
+    if plain.query() != rule.sql:
+        raise ScanError(f"correlation {rule.title!r}: its parts do not make its compiled SQL",
+                        title="Scan failed")
+    return parts, old.matched
+
+
+def _quiet(ctx: Context, sources: list[str], upto: int, after: int) -> bool:
+    files = batch_range(ctx.ws, ctx.con, upto, after).files
+    return not any(files.get(s) for s in sources)
+
+
+def _decide(
+    ctx: Context,
+    rule: CompiledRule,
+    sources: list[str],
+    parts: CorrelationParts,
+    old_matched: str,
+    state: corrstate.State,
+    history: list[str] | None,
+    new_files: list[str],
+) -> list[AlertRecord] | str:
+    """Alerts (and the next state) from `state` plus the new files, or, when `history` is
+    given, from an empty state and every file in it; a string: why the state cannot
+    decide."""
+    duck, stat = ctx.duck, ctx.stats[rule.rule_id]
+    reading = history if history is not None else new_files
+    _candidates(ctx, parts, old_matched, state, history, new_files)
+    ctx.opened.update(reading)
+    stat.files_read += len(reading) + len(state.tail_files) + (1 if state.frozen else 0)
+    low, newest = _run(duck, "SELECT min(ts), max(ts) FROM corr_cand WHERE is_new").fetchall()[0]
+    if ctx.since is not None and low is not None:
+        low = max(low, ctx.since)
+    settled = state.settled
+    if history is None and settled is not None and low is not None and low < settled:
+        _drop(duck)
+        return f"an event {settled - low} older than its state allows"
+    group = parts.group
+    _bursts(duck, parts, state, settled)
+    records, numbers, going_on = _report(duck, rule, tuple(sources), group, low, settled)
+    if going_on and history is None:
+        known = {row[0] for row in ctx.con.execute(
+            f"SELECT alert_id FROM alerts WHERE alert_id IN ({', '.join('?' * len(going_on))})",
+            going_on)}
+        if known != set(going_on):
+            _drop(duck)  # its first events are linked from the lake
+            return "a burst goes on whose alert is not recorded"
+    _keep_links(duck, ctx.ws, "correlation_links", numbers)
+    if ctx.since is None and ctx.upto is not None:
+        _advance(ctx, parts, state, newest, history is not None)
+    _drop(duck)
+    return records
+
+
+def _candidates(
+    ctx: Context,
+    parts: CorrelationParts,
+    old_matched: str,
+    state: corrstate.State,
+    history: list[str] | None,
+    new_files: list[str],
+) -> None:
+    """`corr_cand`: the matched events of the new files (`is_new`, from `--since` on),
+    of the other `history` files and of the state's tail."""
+    duck = ctx.duck
+    since = f"ts >= {_ts(ctx.since)}" if ctx.since is not None else "true"
+    _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_new AS SELECT * FROM "
+         f"{parquet_relation(new_files)}")
+    selects = [f"SELECT *, {since} AS is_new FROM ({parts.matched})"]
+    old = sorted(set(history or []) - set(new_files))
+    if old:
+        _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_old AS SELECT * FROM "
+             f"{parquet_relation(old)}")
+        selects.append(f"SELECT *, false AS is_new FROM ({old_matched})")
+    if state.tail:
+        files = ", ".join(quote_literal(p) for p in state.tail_files)
+        floor = (f" WHERE ts >= {_ts(state.settled - timedelta(seconds=parts.seconds))}"
+                 if state.settled is not None else "")
+        selects.append(f"SELECT *, false AS is_new FROM read_parquet([{files}]){floor}")
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_cand AS " + " UNION ALL BY NAME ".join(selects))
+
+
+def _ts(value: datetime) -> str:
+    return f"'{value.isoformat()}'::TIMESTAMPTZ"
+
+
+def _keys(group: tuple[str, ...], left: str, right: str) -> str:
+    return "".join(f" AND {left}.{quote_identifier(g)} = {right}.{quote_identifier(g)}"
+                   for g in group)
+
+
+def _bursts(
+    duck: duckdb.DuckDBPyConnection,
+    parts: CorrelationParts,
+    state: corrstate.State,
+    settled: datetime | None,
+) -> None:
+    """`corr_hits` (the hits at or after `settled`), `corr_frozen` and `corr_burst_hits`
+    (every hit with its burst, the frozen last hits in front), `corr_spans` (bursts)."""
+    group = parts.group
+    columns = "".join(f"{quote_identifier(g)}, " for g in group)
+    exclude = ", ".join((*PROVENANCE_COLUMNS, "is_new"))
+    after = f" WHERE ts >= {_ts(settled)}" if settled is not None else ""
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_hits AS WITH matched AS (SELECT * EXCLUDE "
+         f"({exclude}) FROM corr_cand), {', '.join(parts.decide)} "
+         f"SELECT {columns}ts, window_start FROM hits{after}")
+    if state.frozen_file is not None:
+        frozen = f"SELECT * FROM read_parquet({quote_literal(state.frozen_file)})"
+    else:
+        frozen = (f"SELECT {columns}NULL::TIMESTAMPTZ AS burst_start, NULL::TIMESTAMPTZ AS "
+                  "last_hit, NULL::VARCHAR AS first_event, NULL::BIGINT AS count_before "
+                  "FROM corr_cand LIMIT 0")
+    _run(duck, f"CREATE OR REPLACE TEMP TABLE corr_frozen AS {frozen}")
+    starts, bursts, spans = burst_ctes(group)
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_burst_hits AS WITH hits AS ("
+         f"SELECT {columns}ts, window_start FROM corr_hits UNION ALL "
+         f"SELECT {columns}last_hit AS ts, burst_start AS window_start FROM corr_frozen), "
+         f"{starts}, {bursts} SELECT {columns}ts, window_start, burst FROM bursts")
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_spans AS WITH bursts AS (SELECT * FROM "
+         f"corr_burst_hits), {spans} SELECT s.*, f.first_event AS frozen_first, "
+         "f.count_before AS frozen_count FROM spans s LEFT JOIN corr_frozen f "
+         f"ON s.window_start = f.burst_start{_keys(group, 's', 'f')}")
+
+
+def _report(
+    duck: duckdb.DuckDBPyConnection,
+    rule: CompiledRule,
+    sources: tuple[str, ...],
+    group: tuple[str, ...],
+    low: datetime | None,
+    settled: datetime | None,
+) -> tuple[list[AlertRecord], list[tuple[int, AlertRecord]], list[str]]:
+    """The bursts that end at or after `low`, as records; (burst number, record) of those
+    whose events are linked (`correlation_links`); the ids of bursts going on from the
+    frozen state (their first events lie before `settled`: not linked again)."""
+    where = f"window_end >= {_ts(low)}" if low is not None else "false"
+    columns = "".join(f", {quote_identifier(g)}" for g in group)
+    since = _ts(settled) if settled is not None else "NULL"
+    _run(duck, "CREATE OR REPLACE TEMP TABLE correlation_bursts AS SELECT row_number() OVER "
+         f"(ORDER BY window_start{columns}) AS burst_no, *, CASE WHEN frozen_count IS NULL "
+         f"THEN window_start ELSE {since} END AS count_from FROM corr_spans WHERE {where}")
+    # A group's bursts are disjoint, so each event belongs to the burst that starts last at
+    # or before it, if it has not ended: an ASOF join (one sort), not events x bursts.
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_members AS SELECT r.burst_no, "
+         "r.frozen_count IS NOT NULL AS going_on, r.window_start AS burst_start, m.event_id, "
+         "m.ts, m.source, m.source_file, m.source_offset, m.lake_file FROM corr_cand m "
+         f"ASOF JOIN correlation_bursts r ON m.ts >= r.count_from{_keys(group, 'm', 'r')} "
+         "WHERE m.ts <= r.window_end")
+    rows = _run(
+        duck,
+        f"SELECT r.burst_no{columns.replace(', ', ', r.')}, r.window_start, r.window_end, "
+        "r.frozen_first, r.frozen_count, count(DISTINCT m.event_id) AS events, "
+        "min(m.event_id) FILTER (WHERE m.ts = r.window_start) AS first_event "
+        "FROM correlation_bursts r LEFT JOIN corr_members m USING (burst_no) "
+        "GROUP BY ALL ORDER BY r.burst_no",
+    ).fetchall()
+    _run(
+        duck,
+        "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
+        "row_number() OVER (PARTITION BY alert_no ORDER BY ts, event_id) AS n FROM ("
+        "SELECT burst_no AS alert_no, event_id, ts, source, source_file, source_offset, "
+        "lake_file FROM corr_members WHERE NOT going_on QUALIFY row_number() OVER (PARTITION "
+        "BY burst_no, event_id ORDER BY lake_file, source_offset) = 1)) "
+        f"WHERE n <= {MAX_EVENTS_PER_ALERT}",
+    )
+    records: list[AlertRecord] = []
+    numbers: list[tuple[int, AlertRecord]] = []
+    going_on: list[str] = []
+    width = len(group)
+    for row in rows:
+        burst_no, values = row[0], row[1:1 + width]
+        start, end, frozen_first, frozen_count, events, first_event = row[1 + width:]
+        fields: dict[str, Any] = dict(zip(group, values, strict=True))
+        group_key = ", ".join(f"{k}={v}" for k, v in fields.items())
+        count = int(events) + int(frozen_count or 0)
+        first = frozen_first if frozen_count is not None else first_event
+        record = _record(rule, group_key, fields, start, end, count, first, count, sources)
+        records.append(record)
+        if frozen_count is None:
+            numbers.append((int(burst_no), record))
+        else:
+            going_on.append(record.alert.alert_id)
+    return records, numbers, going_on
+
+
+def _advance(
+    ctx: Context,
+    parts: CorrelationParts,
+    state: corrstate.State,
+    newest: datetime | None,
+    rebuilt: bool,
+) -> None:
+    """Write the state at `ctx.upto`: `settled` moved on, the tail and frozen bursts with
+    it; the manifest last (`corrstate.commit`)."""
+    assert ctx.upto is not None
+    duck, group = ctx.duck, parts.group
+    span = timedelta(seconds=parts.seconds)
+    if state.newest is not None and (newest is None or state.newest > newest):
+        newest = state.newest
+    settled = state.settled
+    if newest is not None:
+        lateness = LATENESS if ctx.lateness is None else ctx.lateness
+        candidate = min(newest, ctx.now()) - lateness
+        settled = candidate if settled is None else max(settled, candidate)
+    floor = f" AND ts >= {_ts(settled - span)}" if settled is not None else ""
+    directory = state.directory
+    tail = [t for t in state.tail if settled is None or
+            datetime.fromisoformat(t["newest"]) >= settled - span] if not rebuilt else []
+    which = "true" if rebuilt or len(tail) >= corrstate.MAX_TAIL_FILES else "is_new"
+    if which == "true":
+        tail = []
+    table = _arrow(duck, f"SELECT * EXCLUDE (is_new) FROM corr_cand WHERE {which}{floor} "
+                   "ORDER BY ts")
+    if table.num_rows:
+        name = corrstate.write_table(directory, f"tail-{ctx.upto}-{len(tail)}.parquet", table)
+        last = _run(duck, f"SELECT max(ts) FROM corr_cand WHERE {which}{floor}").fetchall()[0][0]
+        tail.append({"file": name, "newest": last.isoformat()})
+    frozen = None
+    if settled is not None:
+        sql = _frozen_sql(group, state.settled, settled, span)
+        frozen_table = _arrow(duck, sql)
+        if frozen_table.num_rows:
+            frozen = corrstate.write_table(directory, f"frozen-{ctx.upto}.parquet", frozen_table)
+    new = corrstate.State(directory, state.rule, state.hash, ctx.upto, settled, newest, tail,
+                          frozen)
+    corrstate.commit(None if rebuilt else state, new)
+
+
+def _arrow(duck: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    try:
+        return duck.sql(sql).to_arrow_table()
+    except duckdb.Error as exc:
+        raise ScanError(f"correlation state query failed: {' '.join(str(exc).split())}",
+                        title="Scan failed") from exc
+
+
+def _frozen_sql(
+    group: tuple[str, ...], old: datetime | None, settled: datetime, span: timedelta
+) -> str:
+    """Per group, the burst of its last hit before `settled` (if it can still grow: that
+    hit is within a timespan of `settled`), with its events before `settled`."""
+    columns = "".join(f"{quote_identifier(g)}, " for g in group)
+    previous = _ts(old) if old is not None else "NULL"
+    return (
+        f"WITH last AS (SELECT {columns}max(ts) AS last_hit, arg_max(burst, ts) AS burst "
+        f"FROM corr_burst_hits WHERE ts < {_ts(settled)} GROUP BY ALL), "
+        "f AS (SELECT l.*, s.window_start AS burst_start, s.frozen_first, s.frozen_count, "
+        f"CASE WHEN s.frozen_count IS NULL THEN s.window_start ELSE {previous} END AS "
+        "count_from FROM last l "
+        f"JOIN corr_spans s ON s.burst = l.burst{_keys(group, 's', 'l')} "
+        f"WHERE l.last_hit >= {_ts(settled - span)}) "
+        f"SELECT {''.join(f'f.{quote_identifier(g)}, ' for g in group)}f.burst_start, "
+        "f.last_hit, coalesce(f.frozen_first, min(m.event_id) FILTER (WHERE m.ts = "
+        "f.burst_start)) AS first_event, coalesce(f.frozen_count, 0) + count(DISTINCT "
+        "m.event_id) AS count_before FROM f LEFT JOIN corr_cand m ON m.ts >= f.count_from "
+        f"AND m.ts < {_ts(settled)}{_keys(group, 'm', 'f')} "
+        f"GROUP BY {''.join(f'f.{quote_identifier(g)}, ' for g in group)}f.burst_start, "
+        "f.last_hit, f.frozen_first, f.frozen_count"
+    )
+
+
+def _drop(duck: duckdb.DuckDBPyConnection) -> None:
+    for table in ("corr_cand", "corr_hits", "corr_frozen", "corr_burst_hits", "corr_spans",
+                  "correlation_bursts", "corr_members", "correlation_links"):
+        _run(duck, f"DROP TABLE IF EXISTS {table}")
+    _run(duck, "DROP VIEW IF EXISTS corr_new")
+    _run(duck, "DROP VIEW IF EXISTS corr_old")

@@ -1,0 +1,273 @@
+"""Correlation state against the whole history: the same alerts, increment after increment.
+
+A workspace receives random events batch by batch (some held back into later batches:
+late arrivals, some later than the state's allowance) and is scanned after each batch
+by the real scan, whose correlations read only the new files and their state
+(`sentinel.scan.correlate`). The reference does not use that code: it runs the rule's
+compiled query over *every* event in the lake, keeps the bursts that end at or after the
+first new matched event, and records them as the store would (an alert id already
+recorded is ignored). After every scan the workspace's alerts and linked events must be
+exactly the reference's. On the way: the rule changes (its state is rebuilt), the state
+is damaged (rebuilt), and a `--since` rescan runs (state untouched, later increments
+still agree).
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
+
+from sentinel.detect.compiler import CompiledRule
+from sentinel.detect.sqlmacros import install_macros
+from sentinel.scan import correlate, corrstate
+from sentinel.scan.runner import compile_rules, run_scan
+from sentinel.store import alerts as alert_store
+from sentinel.store.alerts import alert_id_for
+from sentinel.workspace import Workspace
+from tests.unit.detect.correlation_rules import BASE, KEYED, T0
+from tests.unit.scan.history import make_event
+from tests.unit.scan.test_baseline_models import commit_batch
+
+RULE_ID = "0c0c0c0c-0000-4000-8000-00000000c0de"
+KINDS = ("event_count", "event_count2", "value_count", "temporal", "temporal_ordered",
+         "value_sum", "value_avg")
+
+
+def correlation_yaml(kind: str, seconds: int, count: int) -> str:
+    rules, condition = {
+        "event_count": ("[failed]", f"{{gte: {count}}}"),
+        "event_count2": ("[failed, keyed]", f"{{gte: {count}}}"),
+        "value_count": ("[failed]", f"{{field: client_ip, gte: {count}}}"),
+        "temporal": ("[failed, ok]", "{gte: 2}"),
+        "temporal_ordered": ("[failed, ok]", None),
+        "value_sum": ("[keyed]", f"{{field: prompt_tokens, gte: {count * 3}}}"),
+        "value_avg": ("[keyed]", f"{{field: prompt_tokens, gt: {count}}}"),
+    }[kind]
+    kind = kind.removesuffix("2")
+    text = (f"title: differential\nid: {RULE_ID}\ncorrelation:\n  type: {kind}\n"
+            f"  rules: {rules}\n  group-by: [actor_key]\n  timespan: {seconds}s\n")
+    return text + (f"  condition: {condition}\n" if condition else "")
+
+
+def write_rules(directory: Path, kind: str, seconds: int, count: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "base.yml").write_text(BASE + KEYED.removesuffix("---\n"))
+    (directory / "correlation.yml").write_text(correlation_yaml(kind, seconds, count))
+
+
+def events(rng: random.Random, n: int, spread: int) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        rows.append(make_event(
+            i, T0 + timedelta(seconds=rng.randint(0, spread)),
+            rng.choice(["k1", "k1", "k2", "k3"]),
+            outcome=rng.choice(["failure", "failure", "success", "partial"]),
+            model=rng.choice(["gpt-4o", "o3"]),
+            client_ip=rng.choice(["a", "b", "c", None]),
+            prompt_tokens=rng.choice([None, -2, 0, 1, 3, 5, 8]),
+        ))
+    return sorted(rows, key=lambda r: (r["ts"], r["event_id"]))
+
+
+class Reference:
+    """The store as the whole-history evaluation would leave it: alert id -> row, events."""
+
+    def __init__(self) -> None:
+        self.alerts: dict[str, tuple[Any, ...]] = {}
+        self.links: dict[str, list[str]] = {}
+
+    def scan(self, ws: Workspace, rule: CompiledRule, new: list[dict[str, Any]],
+             since: datetime | None = None) -> list[tuple[Any, ...]]:
+        """Record the bursts reaching the first new matched event (`new`'s, or from `since`);
+        returns them all (recorded before or not), as the scan's records."""
+        duck = duckdb.connect()
+        duck.execute("SET TimeZone = 'UTC'")
+        install_macros(duck)
+        files = sorted(str(p) for p in ws.lake_dir.rglob("*.parquet"))
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        duck.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet([{listed}], "
+                     "union_by_name = true)")
+        sql = rule.sql
+        matched = sql.split("matched AS (\n    ", 1)[1].split("\n),\n", 1)[0]
+        ids = [r["event_id"] for r in new]
+        if since is not None:
+            low = duck.execute(f"SELECT min(ts) FROM ({matched}) WHERE ts >= ?",
+                               [since]).fetchall()[0][0]
+        else:
+            low = duck.execute(f"SELECT min(ts) FROM ({matched}) WHERE list_contains(?, "
+                               "event_id)", [ids]).fetchall()[0][0]
+        times = dict(duck.execute("SELECT event_id, ts FROM events").fetchall())
+        rows = duck.execute(sql).fetchall()
+        duck.close()
+        if low is None:
+            return []
+        found = []
+        for key, start, end, count, event_ids in rows:
+            if end < low:
+                continue
+            ordered = sorted(event_ids, key=lambda e: (times[e], e))
+            group_key = f"actor_key={key}"
+            alert_id = alert_id_for(RULE_ID, group_key, ordered[0], start.isoformat())
+            found.append((alert_id, group_key, start.isoformat(), end.isoformat(), count))
+            if alert_id not in self.alerts:
+                self.alerts[alert_id] = (group_key, start.isoformat(), end.isoformat(), count)
+                self.links[alert_id] = sorted(ordered)
+        return sorted(found)
+
+
+def recorded(ws: Workspace) -> tuple[dict[str, tuple[Any, ...]], dict[str, list[str]]]:
+    con = sqlite3.connect(ws.state_db)
+    try:
+        alerts = {
+            row[0]: tuple(row[1:]) for row in con.execute(
+                "SELECT alert_id, group_key, first_ts, last_ts, event_count FROM alerts "
+                "WHERE rule_id = ?", (RULE_ID,))
+        }
+        links: dict[str, list[str]] = {a: [] for a in alerts}
+        for alert_id, event_id in con.execute(
+            "SELECT alert_id, event_id FROM alert_events WHERE alert_id IN "
+            "(SELECT alert_id FROM alerts WHERE rule_id = ?) ORDER BY event_id", (RULE_ID,)
+        ):
+            links[alert_id].append(event_id)
+    finally:
+        con.close()
+    return alerts, links
+
+
+def scan(
+    ws: Workspace, rules: Path, since: datetime | None = None
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """Scan; how the correlation was decided (its `--stats` note) and the records it gave
+    the store (new or not: a burst going on is given again, and ignored)."""
+    pack = compile_rules(ws, [rules])
+    assert not pack[1], [str(p) for p in pack[1]]
+    given: list[tuple[Any, ...]] = []
+    commit = alert_store.commit_rule
+
+    def spy(con: Any, scan_id: str, rule_id: str, records: Any, **kwargs: Any) -> Any:
+        if rule_id == RULE_ID:
+            given.extend((r.alert.alert_id, r.alert.group_key, r.alert.first_ts,
+                          r.alert.last_ts, r.alert.event_count) for r in records)
+        return commit(con, scan_id, rule_id, records, **kwargs)
+
+    alert_store.commit_rule = spy  # type: ignore[assignment]
+    try:
+        report = run_scan(ws, compiled_pack=pack, since=since, open_incidents=False,
+                          baselines_too=False)
+    finally:
+        alert_store.commit_rule = commit  # type: ignore[assignment]
+    return next(s.shared for s in report.stats if s.rule_id == RULE_ID), sorted(given)
+
+
+def correlation(ws: Workspace, rules: Path) -> CompiledRule:
+    return next(r for r in compile_rules(ws, [rules])[0] if r.rule_id == RULE_ID)
+
+
+def damage(ws: Workspace) -> None:
+    for path in corrstate.states_dir(ws.root).rglob("*.parquet"):
+        path.write_bytes(path.read_bytes()[:30])
+
+
+@st.composite
+def scenarios(draw: Any) -> dict[str, Any]:
+    return {
+        "kind": draw(st.sampled_from(KINDS)),
+        "seconds": draw(st.sampled_from([3, 10, 30])),
+        "count": draw(st.integers(1, 4)),
+        "seed": draw(st.integers(0, 10_000)),
+        "lateness": draw(st.sampled_from([0, 5, 20, 1000])),
+        "batches": draw(st.integers(3, 7)),
+        "late": draw(st.sampled_from([0.0, 0.1, 0.3])),
+    }
+
+
+@settings(max_examples=8, deadline=None, database=None, phases=[Phase.explicit,
+          Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example({"kind": "value_sum", "seconds": 30, "count": 2, "seed": 1, "lateness": 5,
+          "batches": 6, "late": 0.1, "planted": True})
+@example({"kind": "event_count", "seconds": 10, "count": 3, "seed": 2, "lateness": 0,
+          "batches": 5, "late": 0.3, "planted": True})
+@example({"kind": "temporal_ordered", "seconds": 30, "count": 1, "seed": 3, "lateness": 20,
+          "batches": 5, "late": 0.1, "planted": True})
+@given(scenario=scenarios())
+def test_the_state_gives_the_alerts_of_the_whole_history(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+    scenario: dict[str, Any],
+) -> None:
+    tmp = tmp_path_factory.mktemp("corr")
+    monkeypatch.setattr(correlate, "LATENESS", timedelta(seconds=scenario["lateness"]))
+    ws = Workspace.init(tmp / "ws")
+    rules = tmp / "rules"
+    write_rules(rules, scenario["kind"], scenario["seconds"], scenario["count"])
+    rng = random.Random(scenario["seed"])
+    rows = events(rng, 90, 240)
+    cuts = sorted(rng.sample(range(1, len(rows)), scenario["batches"] - 1))
+    parts = [rows[a:b] for a, b in zip([0, *cuts], [*cuts, len(rows)], strict=True)]
+    reference = Reference()
+    held: list[dict[str, Any]] = []
+    ways: list[str] = []
+    for step, part in enumerate(parts):
+        last = step == len(parts) - 1
+        keep = part if last else [r for r in part if rng.random() >= scenario["late"]]
+        batch = held + keep
+        held = [r for r in part if r not in keep]
+        commit_batch(ws, batch, f"b{step:03d}")
+        if step == 2:  # another timespan and threshold: the state is rebuilt from the lake
+            write_rules(rules, scenario["kind"], scenario["seconds"] + 2, scenario["count"] + 1)
+        if step == 3:
+            damage(ws)
+        how, given = scan(ws, rules)
+        expected = reference.scan(ws, correlation(ws, rules), batch)
+        assert given == expected, f"step {step}: {how}"
+        assert recorded(ws) == (reference.alerts, reference.links), f"step {step}: {how}"
+        ways.append(how)
+        if step == 1:  # a --since rescan: the whole history decides, the state is left
+            since = T0 + timedelta(seconds=rng.randint(0, 240))
+            given = scan(ws, rules, since=since)[1]
+            assert given == reference.scan(ws, correlation(ws, rules), [], since=since)
+            assert recorded(ws) == (reference.alerts, reference.links), "since"
+    # The comparison was not of nothing, and the state decided where it can: in order,
+    # with nothing late, the second scan reads only its new files.
+    assert reference.alerts or not scenario.get("planted")
+    assert ways[0].startswith("whole history read (no state")
+    if scenario["late"] == 0:
+        assert ways[1] == STATE, ways
+    assert ways[2].startswith("whole history read (no state"), ways  # another definition
+    if len(ways) > 3:
+        assert ways[3].startswith("whole history read (no state"), ways  # damaged
+
+
+STATE = "from the new files and its state"
+
+
+def test_an_increment_opens_only_its_new_files_and_keeps_its_state_private(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    rules = tmp_path / "rules"
+    write_rules(rules, "event_count", 30, 3)
+    rows = events(random.Random(5), 120, 240)
+    for step, (a, b) in enumerate(((0, 60), (60, 90), (90, 120))):
+        commit_batch(ws, rows[a:b], f"b{step:03d}")
+        pack = compile_rules(ws, [rules])
+        report = run_scan(ws, compiled_pack=pack, open_incidents=False, baselines_too=False)
+        stat = next(s for s in report.stats if s.rule_id == RULE_ID)
+        assert stat.shared == (STATE if step else
+                               "whole history read (no state of this definition at its watermark)")
+        assert report.files_read == 1  # each batch is one day of one source: one file
+    directory = corrstate.state_dir(ws.root, RULE_ID)
+    assert directory.stat().st_mode & 0o777 == 0o700
+    files = list(directory.iterdir())
+    assert any(p.name.startswith("tail-") for p in files)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files)
+    again = run_scan(ws, compiled_pack=compile_rules(ws, [rules]), open_incidents=False,
+                     baselines_too=False)
+    assert again.files_read == 0 and not again.alerts  # nothing new: nothing opened
