@@ -62,9 +62,12 @@ def _print_stats(report: ScanReport) -> None:
         phases = ", ".join(f"{k} {v:,.0f} MB" for k, v in report.peaks.items())
         click.echo(f"  peak RSS after each phase: {phases} (peak MB: once that rule ran)",
                    err=True)
-    shared = sorted({s.shared for s in report.stats if s.shared})
+    shared = sorted({s.shared for s in report.stats if s.shared and s.kind == "detection"})
     for note in shared:
         click.echo(f"  detection rules share one {note}: its time is shown for each", err=True)
+    for s in report.stats:
+        if s.kind == "correlation" and s.shared:
+            click.echo(f"  {s.title[:60]}: {s.shared}", err=True)
 
 
 @click.command("scan")

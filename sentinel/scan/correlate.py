@@ -163,6 +163,9 @@ def _decide(
     _candidates(ctx, parts, old_matched, state, history, new_files)
     ctx.opened.update(reading)
     stat.files_read += len(reading) + len(state.tail_files) + (1 if state.frozen else 0)
+    listed = ", ".join(quote_literal(p) for p in [*reading, *state.tail_files])
+    stat.rows_read += int(_run(duck, "SELECT sum(num_rows) FROM parquet_file_metadata("
+                               f"[{listed}])").fetchall()[0][0] or 0)
     low, newest = _run(duck, "SELECT min(ts), max(ts) FROM corr_cand WHERE is_new").fetchall()[0]
     if ctx.since is not None and low is not None:
         low = max(low, ctx.since)
@@ -276,27 +279,27 @@ def _report(
          f"THEN window_start ELSE {since} END AS count_from FROM corr_spans WHERE {where}")
     # A group's bursts are disjoint, so each event belongs to the burst that starts last at
     # or before it, if it has not ended: an ASOF join (one sort), not events x bursts.
-    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_members AS SELECT r.burst_no, "
-         "r.frozen_count IS NOT NULL AS going_on, r.window_start AS burst_start, m.event_id, "
-         "m.ts, m.source, m.source_file, m.source_offset, m.lake_file FROM corr_cand m "
-         f"ASOF JOIN correlation_bursts r ON m.ts >= r.count_from{_keys(group, 'm', 'r')} "
-         "WHERE m.ts <= r.window_end")
+    member = (f"FROM corr_cand m ASOF JOIN {{bursts}} r ON m.ts >= r.count_from"
+              f"{_keys(group, 'm', 'r')} WHERE m.ts <= r.window_end")
     rows = _run(
         duck,
-        f"SELECT r.burst_no{columns.replace(', ', ', r.')}, r.window_start, r.window_end, "
-        "r.frozen_first, r.frozen_count, count(DISTINCT m.event_id) AS events, "
+        f"WITH counted AS (SELECT r.burst_no, count(DISTINCT m.event_id) AS events, "
         "min(m.event_id) FILTER (WHERE m.ts = r.window_start) AS first_event "
-        "FROM correlation_bursts r LEFT JOIN corr_members m USING (burst_no) "
-        "GROUP BY ALL ORDER BY r.burst_no",
+        f"{member.format(bursts='correlation_bursts')} GROUP BY r.burst_no) "
+        f"SELECT r.burst_no{columns.replace(', ', ', r.')}, r.window_start, r.window_end, "
+        "r.frozen_first, r.frozen_count, coalesce(c.events, 0), c.first_event "
+        "FROM correlation_bursts r LEFT JOIN counted c USING (burst_no) ORDER BY r.burst_no",
     ).fetchall()
+    # Links only for bursts that start here (one going on was linked when it started).
     _run(
         duck,
         "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
         "row_number() OVER (PARTITION BY alert_no ORDER BY ts, event_id) AS n FROM ("
-        "SELECT burst_no AS alert_no, event_id, ts, source, source_file, source_offset, "
-        "lake_file FROM corr_members WHERE NOT going_on QUALIFY row_number() OVER (PARTITION "
-        "BY burst_no, event_id ORDER BY lake_file, source_offset) = 1)) "
-        f"WHERE n <= {MAX_EVENTS_PER_ALERT}",
+        "SELECT r.burst_no AS alert_no, m.event_id, m.ts, m.source, m.source_file, "
+        "m.source_offset, m.lake_file "
+        + member.format(bursts="(SELECT * FROM correlation_bursts WHERE frozen_count IS NULL)")
+        + " QUALIFY row_number() OVER (PARTITION BY r.burst_no, m.event_id ORDER BY "
+        f"m.lake_file, m.source_offset) = 1)) WHERE n <= {MAX_EVENTS_PER_ALERT}",
     )
     records: list[AlertRecord] = []
     numbers: list[tuple[int, AlertRecord]] = []
@@ -396,7 +399,7 @@ def _frozen_sql(
 
 def _drop(duck: duckdb.DuckDBPyConnection) -> None:
     for table in ("corr_cand", "corr_hits", "corr_frozen", "corr_burst_hits", "corr_spans",
-                  "correlation_bursts", "corr_members", "correlation_links"):
+                  "correlation_bursts", "correlation_links"):
         _run(duck, f"DROP TABLE IF EXISTS {table}")
     _run(duck, "DROP VIEW IF EXISTS corr_new")
     _run(duck, "DROP VIEW IF EXISTS corr_old")
