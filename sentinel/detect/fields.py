@@ -14,6 +14,7 @@ JSON access.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -95,6 +96,28 @@ def json_path(keys: list[str]) -> str:
     return "$" + "".join(parts)
 
 
+PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+"""A JSON key that a JSON text can spell only as itself or with `\\u` escapes."""
+
+
+def raw_path_sql(keys: list[str]) -> str:
+    """`raw.a.b` as SQL: `json_extract_string(raw, '$."a"."b"')`, parsed only where it
+    can be found.
+
+    Parsing the raw JSON of every event was most of a scan pass's time and memory (two
+    `raw.` fields of one rule: 0.3 s and +120 MB on 3,600 gateway events of 4.5 KB). A
+    key the JSON holds is written in its text, either as itself or with `\\u` escapes
+    (the only escapes a key of letters, digits, `_` and `-` can have), so an event whose
+    text contains neither the last key nor any `\\u` cannot match and is not parsed.
+    Other keys are always parsed (a `/` may be written `\\/`, a quote must be escaped).
+    """
+    extract = f"json_extract_string(raw, {quote_literal(json_path(keys))})"
+    if not PLAIN_KEY.fullmatch(keys[-1]):
+        return extract
+    guard = f"contains(raw, {quote_literal(keys[-1])}) OR contains(raw, '\\u')"
+    return f"(CASE WHEN {guard} THEN {extract} END)"
+
+
 class UnknownFieldError(ValueError):
     """A field name that is neither a schema column nor a `raw.` path."""
 
@@ -127,5 +150,5 @@ def resolve_field(name: str) -> FieldRef:
         return FieldRef(name, "list", DERIVED_LISTS[name])
     if name.startswith(RAW_PREFIX):
         keys = name[len(RAW_PREFIX) :].split(".")
-        return FieldRef(name, "json", f"json_extract_string(raw, {quote_literal(json_path(keys))})")
+        return FieldRef(name, "json", raw_path_sql(keys))
     return FieldRef(name, COLUMN_KINDS[name], quote_identifier(name))

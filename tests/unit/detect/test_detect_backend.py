@@ -6,6 +6,8 @@ import base64
 
 import pytest
 
+from sentinel.detect.fields import raw_path_sql
+
 SRC = "SELECT * FROM events WHERE source IN ('litellm') AND "
 
 
@@ -191,7 +193,7 @@ def test_numeric_comparisons(detection, run, modifier, op, hits):
 
 def test_number_on_text_field_compares_numerically(detection, run):
     sql = detection("sel:\n  raw.usage.total|gte: 1000\ncondition: sel\n")
-    assert 'TRY_CAST(json_extract_string(raw, \'$."usage"."total"\') AS DOUBLE) >= 1000' in sql
+    assert f"TRY_CAST({raw_path_sql(['usage', 'total'])} AS DOUBLE) >= 1000" in sql
     events = [{"raw": {"usage": {"total": 1500}}}, {"raw": {"usage": {"total": "lots"}}}, {}]
     assert run(sql, events) == ["e0"]
     sql = detection("sel:\n  status_code: '4*'\ncondition: sel\n")
@@ -282,6 +284,24 @@ def test_raw_path_is_quoted_json_path(detection, run):
         {},
     ]
     assert run(sql, events) == ["e0"]
+
+
+def test_raw_json_is_parsed_only_where_the_key_can_be(detection, run):
+    sql = detection("sel:\n  raw.metadata.turn_off_message_logging: 'true'\ncondition: sel\n")
+    assert "THEN json_extract_string(raw, '$.\"metadata\".\"turn_off_message_logging\"')" in sql
+    events = [
+        {"raw": '{"metadata": {"turn_off_message_logging": "TRUE"}}'},
+        {"raw": '{"metadata": {"turn\\u005foff\\u005Fmessage_logging": "true"}}'},  # escaped
+        {"raw": '{"metadata": {}, "prompt": "what is turn_off_message_logging?"}'},
+        {"raw": '{"metadata": {"turn_off_message_logging": "false"}}'},
+        {"raw": '{"metadata": {}}'},
+        {},
+    ]
+    assert run(sql, events) == ["e0", "e1"]
+    # A key JSON may spell with another escape (`\/`) or must escape: always parsed.
+    assert raw_path_sql(["a/b"]) == "json_extract_string(raw, '$.\"a/b\"')"
+    sql = detection("sel:\n  raw.a/b: v\ncondition: sel\n")
+    assert run(sql, [{"raw": '{"a\\/b": "v"}'}, {"raw": '{"a/b": "w"}'}]) == ["e0"]
 
 
 def test_boolean_value_on_raw_path(detection, run):
