@@ -11,7 +11,10 @@ The vendor column is not in state.db but in the lake (the vendor of each linked 
 It is looked up for the rows drawn, in a worker, once per incident and event count: a
 screenful of recent incidents reads a few days' partitions, where all 10,000 at startup
 would scan the whole lake and slow every screen opened meanwhile. Until then the cell is
-empty, and the text filter matches the vendors already read.
+empty. The text filter matches vendors too, so the first time one is typed (and for
+incidents that arrive or grow while one is set) every incident's vendors are looked up,
+in one worker (one DuckDB join, about 3 s over 10,000,000 events); the filter line says
+so until they are in, and the queue refilters when they arrive.
 """
 
 from __future__ import annotations
@@ -77,10 +80,12 @@ class IncidentsScreen(TriageScreen):
             self.deadlines = deadlines
 
     class VendorsFound(Message):
-        """The vendors of some incidents were read from the lake."""
+        """The vendors of the incidents `asked` were read from the lake (`found`; empty
+        when the lookup failed)."""
 
-        def __init__(self, found: dict[int, tuple[int, str]]) -> None:
+        def __init__(self, asked: set[int], found: dict[int, tuple[int, str]]) -> None:
             super().__init__()
+            self.asked = asked
             self.found = found
 
     def __init__(self) -> None:
@@ -95,6 +100,8 @@ class IncidentsScreen(TriageScreen):
         """The first vendor lookup arrived (the column is filled)."""
         self._vendors_wanted: dict[int, int] = {}
         """Incidents drawn without their vendors (id → event count), for the next lookup."""
+        self._vendors_asked: set[int] = set()
+        """Incidents whose vendors a worker is reading."""
         self._now = data.now()
 
     def compose(self) -> ComposeResult:
@@ -142,10 +149,18 @@ class IncidentsScreen(TriageScreen):
             self.call_after_refresh(self._look_up_vendors)
         self._vendors_wanted[case.incident_id] = case.event_count
 
+    def _want_every_vendor(self) -> None:
+        """The text filter matches vendors: look up those of every incident, not only the
+        drawn ones (each still once per event count)."""
+        for row in self.rows:
+            self._want_vendor(row.incident)
+        self._show_filter_state()
+
     def _look_up_vendors(self) -> None:
         wanted, self._vendors_wanted = self._vendors_wanted, {}
         for incident_id, count in wanted.items():  # asked once per event count
             self.vendors[incident_id] = (count, self.vendors.get(incident_id, (0, ""))[1])
+        self._vendors_asked.update(wanted)
         self.load_vendors(wanted)
 
     @work(thread=True, group="vendors")
@@ -156,10 +171,11 @@ class IncidentsScreen(TriageScreen):
             found = data.vendors(app.workspace, app.lake, list(stale))  # type: ignore[attr-defined]
         except SentinelError as exc:
             app.call_from_thread(self.notify, f"{exc.title}: {exc.message}", severity="error")
+            self.post_message(self.VendorsFound(set(stale), {}))
             return
-        self.post_message(self.VendorsFound(
-            {incident: (count, found.get(incident, "")) for incident, count in stale.items()}
-        ))
+        self.post_message(self.VendorsFound(set(stale), {
+            incident: (count, found.get(incident, "")) for incident, count in stale.items()
+        }))
 
     @work(thread=True, exclusive=True, group="poll")
     def poll(self) -> None:
@@ -169,13 +185,17 @@ class IncidentsScreen(TriageScreen):
 
     def on_incidents_screen_loaded(self, message: Loaded) -> None:
         self.rows = message.rows
+        if self.text_filter:  # new or grown incidents: their vendors too, for the filter
+            self._want_every_vendor()
         self.refresh_table()
         if not message.deadlines:
             self.load_deadlines(message.rows)
 
     def on_incidents_screen_vendors_found(self, message: VendorsFound) -> None:
         self.vendors.update(message.found)
+        self._vendors_asked -= message.asked
         self.vendors_read = True
+        self._show_filter_state()
         self.refresh_table()
 
     def vendor(self, row: data.QueueRow) -> str:
@@ -271,9 +291,10 @@ class IncidentsScreen(TriageScreen):
         self.query_one("#counts", Static).update(line)
 
     def _show_filter_state(self) -> None:
-        self.query_one("#filter-state", Static).update(
-            Text(f"status {self.status_filter} · ≥ {self.min_severity} · sort {self.sort}")
-        )
+        state = Text(f"status {self.status_filter} · ≥ {self.min_severity} · sort {self.sort}")
+        if self.text_filter and (self._vendors_asked or self._vendors_wanted):
+            state.append(" · reading vendors…", style="yellow")
+        self.query_one("#filter-state", Static).update(state)
 
     def selected_id(self) -> int | None:
         table = self.query_one("#queue", DataTable)
@@ -289,6 +310,9 @@ class IncidentsScreen(TriageScreen):
 
     def watch_text_filter(self) -> None:
         if self.is_mounted:
+            if self.text_filter:
+                self._want_every_vendor()
+            self._show_filter_state()
             self.refresh_table()
 
     def action_focus_filter(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from rich.text import Text
@@ -337,3 +338,39 @@ async def test_vendors_are_read_from_the_lake_for_the_incidents_asked(
         assert data.vendors(tui_workspace, lake, []) == {}
     finally:
         lake.close()
+
+
+async def test_the_text_filter_finds_a_vendor_of_an_incident_never_drawn(
+    tmp_path: Path,
+) -> None:
+    """The vendor column is read for drawn rows only; the filter still matches every
+    incident's vendors (all are looked up once a filter is typed)."""
+    from sentinel.ingest.engine import ingest_paths
+    from tests.conftest import litellm_line, write_lines
+    from tests.functional.tui.conftest import alert
+
+    ws = Workspace.init(tmp_path / "ws")
+    lines = [litellm_line(0, custom_llm_provider="anthropic", model="claude-3-5-sonnet")]
+    lines += [litellm_line(i) for i in range(1, 42)]
+    ingest_paths(ws, [write_lines(tmp_path / "gw.jsonl", lines)])
+    con = open_db(ws.state_db)
+    try:  # the oldest incident (listed last, far below the screen) went to anthropic
+        store.open_or_update(con, alert(1, "Sent to Claude", "low", "actor_user=u0",
+                                        ["chatcmpl-00000000"]))
+        for i in range(2, 42):
+            store.open_or_update(con, alert(i, f"Routine {i}", "low", f"actor_user=x{i}",
+                                            [f"chatcmpl-{i:08d}"]))
+    finally:
+        con.close()
+    app = SentinelApp(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentsScreen)
+                       and len(app.screen.rows) == 41 and app.screen.vendors_read)
+        screen = app.screen
+        assert 1 not in screen.vendors  # never drawn: its vendor was not read for the column
+        await pilot.press("slash")
+        await pilot.press(*"anthropic")
+        await wait_for(pilot, lambda: [r[5] for r in queue_rows(app)] == ["Sent to Claude"])
+        assert "reading vendors" not in screen_text(app)  # the lookup is over
+        await pilot.press(*"x")  # no vendor, title or principal holds "anthropicx"
+        await wait_for(pilot, lambda: queue_rows(app) == [])
