@@ -20,6 +20,10 @@ Invariants:
   false_positive from any open status. A resolved case stays resolved; its recurrence is
   a new case.
 - Free text a responder types (notes) is masked before it is stored.
+- An incident's events are the `incident_events` view (migration 6 in `store.db`): the
+  `alert_events` of its alerts linked by reference (what a scan recorded, never copied)
+  plus `incident_event_rows` (alerts given with their events). Write to the table, read
+  the view; moving an alert (merge, split) moves its referenced events with it.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ class Alert:
     tags: tuple[str, ...] = ()
     events: tuple[AlertEvent, ...] = ()
     """Empty for an alert a scan recorded set-based: its events are its `alert_events`
-    rows, and linking it to an incident copies them in SQLite (`_link`)."""
+    rows, and its incident refers to them (`_link`, the `incident_events` view)."""
     sources: tuple[str, ...] = ()
     """The sources of its events (also when `events` is left empty)."""
 
@@ -225,22 +229,14 @@ def _case_sharing_events(
         ids = [e.event_id for e in alert.events]
         total = len(ids)
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for incident_id, count in con.execute(
-                f"SELECT incident_id, count(*) FROM incident_events WHERE event_id IN ({marks}) "
-                "GROUP BY incident_id", chunk,
-            ):
+            chunk = json.dumps(ids[start:start + 500])
+            for incident_id, count in con.execute(_HOLDING_GIVEN, (chunk, chunk)):
                 shared[int(incident_id)] = shared.get(int(incident_id), 0) + int(count)
     else:  # the events the scan recorded for it, joined in SQLite
         total = con.execute(
             "SELECT count(*) FROM alert_events WHERE alert_id = ?", (alert.alert_id,)
         ).fetchone()[0]
-        shared = dict(con.execute(
-            "SELECT i.incident_id, count(*) FROM alert_events AS a JOIN incident_events AS i "
-            "ON i.event_id = a.event_id WHERE a.alert_id = ? GROUP BY i.incident_id",
-            (alert.alert_id,),
-        ).fetchall())
+        shared = dict(con.execute(_HOLDING_RECORDED, (alert.alert_id, alert.alert_id)).fetchall())
     for incident_id, count in sorted(shared.items()):
         if count * 2 < total:
             continue
@@ -254,6 +250,45 @@ def _case_sharing_events(
     return None
 
 
+# The incidents holding some of an alert's events, with how many: through a link given
+# with its events (`incident_event_rows`) or another alert's `alert_events` linked by
+# reference; (incident, event) pairs counted once. Bound: the ids as a JSON list, twice.
+_HOLDING_GIVEN = """
+SELECT incident_id, count(*) FROM (
+    SELECT k.incident_id, o.event_id FROM alert_events AS o
+    JOIN incident_alerts AS k ON k.alert_id = o.alert_id AND k.by_reference = 1
+    WHERE o.event_id IN (SELECT value FROM json_each(?))
+    UNION
+    SELECT incident_id, event_id FROM incident_event_rows
+    WHERE event_id IN (SELECT value FROM json_each(?))
+) GROUP BY incident_id
+"""
+# The same for an alert whose events are its `alert_events` rows (bound: its id, twice).
+_HOLDING_RECORDED = """
+SELECT incident_id, count(*) FROM (
+    SELECT k.incident_id, a.event_id FROM alert_events AS a
+    JOIN alert_events AS o ON o.event_id = a.event_id AND o.alert_id <> a.alert_id
+    JOIN incident_alerts AS k ON k.alert_id = o.alert_id AND k.by_reference = 1
+    WHERE a.alert_id = ?
+    UNION
+    SELECT r.incident_id, a.event_id FROM alert_events AS a
+    JOIN incident_event_rows AS r ON r.event_id = a.event_id
+    WHERE a.alert_id = ?
+) GROUP BY incident_id
+"""
+# How many of an alert's recorded events its incident did not hold before it was linked
+# (bound: alert id, incident id, incident id, alert id).
+_ADDED_BY_REFERENCE = """
+SELECT count(*) FROM alert_events AS a WHERE a.alert_id = ?
+  AND NOT EXISTS (SELECT 1 FROM incident_event_rows AS r
+                  WHERE r.incident_id = ? AND r.event_id = a.event_id)
+  AND NOT EXISTS (SELECT 1 FROM alert_events AS o
+                  JOIN incident_alerts AS k ON k.alert_id = o.alert_id
+                  WHERE o.event_id = a.event_id AND +k.incident_id = ? AND k.by_reference = 1
+                    AND o.alert_id <> ?)
+"""
+
+
 def _alert_detail(alert: Alert) -> dict[str, Any]:
     return {
         "alert_id": alert.alert_id, "rule_id": alert.rule_id, "level": alert.level,
@@ -263,31 +298,44 @@ def _alert_detail(alert: Alert) -> dict[str, Any]:
 
 
 def _link(con: sqlite3.Connection, incident_id: int, alert: Alert) -> int:
-    """Link the alert and its events; returns how many events the incident did not hold."""
+    """Link the alert and its events; returns how many events the incident did not hold.
+
+    An alert a scan recorded (no `events` in Python) is linked by reference: its
+    `alert_events` rows are the incident's (the `incident_events` view), nothing is
+    copied. An alert given with its events has them written to `incident_event_rows`."""
+    by_reference = not alert.events
     con.execute(
         "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, level, first_ts, last_ts, "
-        "event_count, linked_at) VALUES (?,?,?,?,?,?,?,?)",
+        "event_count, linked_at, by_reference) VALUES (?,?,?,?,?,?,?,?,?)",
         (incident_id, alert.alert_id, alert.rule_id, alert.level, alert.first_ts,
-         alert.last_ts, alert.event_count, now()),
+         alert.last_ts, alert.event_count, now(), int(by_reference)),
     )
-    if not alert.events:  # recorded by a scan: copied from `alert_events` in SQLite
-        return con.execute(
-            "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, "
-            "source, source_file, source_offset, lake_file) SELECT ?, event_id, alert_id, ts, "
-            "source, source_file, source_offset, lake_file FROM alert_events WHERE alert_id = ?",
-            (incident_id, alert.alert_id),
-        ).rowcount
-    return con.executemany(
-        "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, source, "
+    if by_reference:
+        return int(con.execute(
+            _ADDED_BY_REFERENCE, (alert.alert_id, incident_id, incident_id, alert.alert_id)
+        ).fetchone()[0])
+    ids = list(dict.fromkeys(e.event_id for e in alert.events))
+    held = {
+        row[0] for start in range(0, len(ids), 500) for row in con.execute(
+            "SELECT event_id FROM incident_events WHERE incident_id = ? "
+            "AND event_id IN (SELECT value FROM json_each(?))",
+            (incident_id, json.dumps(ids[start:start + 500])),
+        )
+    }
+    con.executemany(
+        "INSERT OR IGNORE INTO incident_event_rows (incident_id, event_id, alert_id, ts, source, "
         "source_file, source_offset, lake_file) VALUES (?,?,?,?,?,?,?,?)",
         [(incident_id, e.event_id, alert.alert_id, e.ts, e.source, e.source_file,
           e.source_offset, e.lake_file) for e in alert.events],
-    ).rowcount
+    )
+    return len(ids) - len(held)
 
 
 def _holds_events(con: sqlite3.Connection, incident_id: int) -> bool:
     return con.execute(
-        "SELECT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = ?)", (incident_id,)
+        "SELECT EXISTS (SELECT 1 FROM incident_event_rows WHERE incident_id = ?) OR EXISTS "
+        "(SELECT 1 FROM incident_alerts AS k JOIN alert_events AS e ON e.alert_id = k.alert_id "
+        "WHERE k.incident_id = ? AND k.by_reference = 1)", (incident_id, incident_id),
     ).fetchone()[0] == 1
 
 

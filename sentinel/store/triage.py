@@ -121,12 +121,14 @@ def merge(
             con.execute(
                 "UPDATE incident_alerts SET incident_id = ? WHERE incident_id = ?", (target, other)
             )
+            # Events linked by reference follow their alerts; the given ones are moved.
             con.execute(
-                "INSERT OR IGNORE INTO incident_events SELECT ?, event_id, alert_id, ts, source, "
-                "source_file, source_offset, lake_file FROM incident_events WHERE incident_id = ?",
+                "INSERT OR IGNORE INTO incident_event_rows SELECT ?, event_id, alert_id, ts, "
+                "source, source_file, source_offset, lake_file FROM incident_event_rows "
+                "WHERE incident_id = ?",
                 (target, other),
             )
-            con.execute("DELETE FROM incident_events WHERE incident_id = ?", (other,))
+            con.execute("DELETE FROM incident_event_rows WHERE incident_id = ?", (other,))
             rules = sorted(set(case.rules) | set(source.rules))
             con.execute(
                 "UPDATE incidents SET rules = ?, updated_at = ? WHERE incident_id = ?",
@@ -187,7 +189,7 @@ def split(
             (new_id, *alert_ids),
         )
         con.execute(
-            f"UPDATE incident_events SET incident_id = ? WHERE incident_id = ? "
+            f"UPDATE incident_event_rows SET incident_id = ? WHERE incident_id = ? "
             f"AND alert_id IN ({marks})", (new_id, incident_id, *alert_ids),
         )
         # The rules of the original case are what its remaining alerts say.

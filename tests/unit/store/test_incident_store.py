@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from conftest import make_alert
@@ -122,7 +123,7 @@ def test_merge_and_split_move_alerts_and_events(con: sqlite3.Connection) -> None
     incidents.open_or_update(con, make_alert("a1", group="key-a"))
     incidents.open_or_update(con, make_alert("a2", group="key-b", rule="rule-ssn"))
     incidents.open_or_update(con, make_alert("a3", group="key-c", events=("x",)))
-    con.execute("INSERT INTO incident_events (incident_id, event_id, alert_id) "
+    con.execute("INSERT INTO incident_event_rows (incident_id, event_id, alert_id) "
                 "VALUES (3, 'a1-e1', 'a3')")  # an event both cases hold
     triage.merge(con, 1, [2, 3])
     case = incidents.get(con, 1)
@@ -146,3 +147,62 @@ def test_merge_and_split_move_alerts_and_events(con: sqlite3.Connection) -> None
         triage.split(con, 1, ["a1", "a3"])
     assert "incident.merged" in actions(con, 1) and "incident.split_from" in actions(con, new_id)
     assert audit.check(con).ok
+
+
+def _recorded(con: sqlite3.Connection, alert: incidents.Alert) -> incidents.Alert:
+    """`alert` recorded as a scan records it, handed over without its events."""
+    from sentinel.store import alerts as alert_store
+    from sentinel.store.alerts import AlertRecord
+
+    if not con.execute("SELECT 1 FROM scans WHERE scan_id = 's1'").fetchone():
+        alert_store.begin_scan(con, "s1")
+    alert_store.commit_rule(con, "s1", alert.rule_id, [AlertRecord(alert)], batch_seq=None)
+    return incidents.Alert(**{**alert.__dict__, "events": ()})
+
+
+def test_a_recorded_alert_is_linked_by_reference_not_copied(con: sqlite3.Connection) -> None:
+    incidents.open_or_update(con, _recorded(con, make_alert("a1", events=("x", "y"))))
+    incidents.open_or_update(con, _recorded(con, make_alert("a2", events=("y", "z"))))
+    # A third alert given with its events, holding one of theirs.
+    incidents.open_or_update(con, make_alert("a3", events=("z", "w")))
+    assert con.execute("SELECT count(*) FROM incident_event_rows").fetchone()[0] == 2
+    case = incidents.get(con, 1)
+    assert (case.alert_count, case.event_count) == (3, 4)  # x, y, z, w once each
+    events = {e["event_id"]: e["alert_id"] for e in incidents.events_of(con, 1)}
+    assert events == {"x": "a1", "y": "a1", "z": "a3", "w": "a3"}  # a given link wins
+    # A split moves an alert's referenced events with it; what the case keeps is its own.
+    new_id = triage.split(con, 1, ["a1"])
+    assert sorted(e["event_id"] for e in incidents.events_of(con, new_id)) == ["x", "y"]
+    assert sorted(e["event_id"] for e in incidents.events_of(con, 1)) == ["w", "y", "z"]
+    assert (incidents.get(con, new_id).event_count, incidents.get(con, 1).event_count) == (2, 3)
+    # Merged back, the case holds each event once again.
+    triage.merge(con, 1, [new_id])
+    assert incidents.get(con, 1).event_count == 4
+    assert len(incidents.events_of(con, 1)) == 4
+    assert audit.check(con).ok
+
+
+def test_links_copied_before_migration_6_are_kept(tmp_path: Path) -> None:
+    from sentinel.store.db import MIGRATIONS, open_db
+
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:5], start=1):
+        for statement in script.split(";"):
+            if statement.strip():
+                old.execute(statement)
+        old.execute(f"PRAGMA user_version = {number}")
+    old.execute("INSERT INTO incidents (incident_id, title, rule_id, rules, severity, "
+                "first_seen, last_seen, created_at, updated_at) "
+                "VALUES (1, 't', 'r', '[]', 'high', 'x', 'x', 'x', 'x')")
+    old.execute("INSERT INTO incident_alerts VALUES (1, 'a1', 'r', 'high', 'x', 'x', 1, 'x')")
+    old.execute("INSERT INTO incident_events (incident_id, event_id, alert_id, ts) "
+                "VALUES (1, 'e1', 'a1', '2025-03-01T00:00:00+00:00')")
+    old.close()
+    con = open_db(path)
+    try:
+        assert con.execute("SELECT incident_id, event_id, alert_id FROM incident_events"
+                           ).fetchall() == [(1, "e1", "a1")]
+        assert con.execute("SELECT by_reference FROM incident_alerts").fetchall() == [(0,)]
+    finally:
+        con.close()

@@ -2,11 +2,15 @@
 
 `open_or_update` no longer recounts an incident's linked events for every alert (that
 made a scan's intake quadratic in its incidents' sizes); it adds what a link inserted to
-the stored count. The reference below is the intake as it was before (a verbatim copy of
-`open_or_update`, `_link` and `_refresh`, which recounted under the lock). Both run the
-same generated alerts, interleaved with status changes and merges, on two workspaces;
-every incident, link, event and timeline entry must come out the same, and the audit
-chain must verify.
+the stored count. Nor does it copy a scan-recorded alert's events: the incident refers
+to its `alert_events` (the `incident_events` view). The reference below is the intake as
+it was before (a verbatim copy of `open_or_update`, `_link` and `_refresh`, which
+recounted under the lock and copied every event, writing to the table that migration 6
+renamed `incident_event_rows`). Both run the same generated alerts, interleaved with
+status changes and merges, on two workspaces; every incident, link, event and timeline
+entry must come out the same, and the audit chain must verify. The one allowed
+difference: when two alerts of one incident hold an event, which of them the event row
+names (the reference: the first copied; now: a given link, else the first linked).
 """
 
 from __future__ import annotations
@@ -90,15 +94,15 @@ def _reference_link(con: sqlite3.Connection, incident_id: int, alert: Alert) -> 
     )
     if not alert.events:
         con.execute(
-            "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, "
+            "INSERT OR IGNORE INTO incident_event_rows (incident_id, event_id, alert_id, ts, "
             "source, source_file, source_offset, lake_file) SELECT ?, event_id, alert_id, ts, "
             "source, source_file, source_offset, lake_file FROM alert_events WHERE alert_id = ?",
             (incident_id, alert.alert_id),
         )
         return
     con.executemany(
-        "INSERT OR IGNORE INTO incident_events (incident_id, event_id, alert_id, ts, source, "
-        "source_file, source_offset, lake_file) VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT OR IGNORE INTO incident_event_rows (incident_id, event_id, alert_id, ts, "
+        "source, source_file, source_offset, lake_file) VALUES (?,?,?,?,?,?,?,?)",
         [(incident_id, e.event_id, alert.alert_id, e.ts, e.source, e.source_file,
           e.source_offset, e.lake_file) for e in alert.events],
     )
@@ -166,6 +170,10 @@ def _iso(half_hours: int) -> str:
     return (BASE + timedelta(minutes=30 * half_hours)).isoformat()
 
 
+def _offset(event_id: str) -> int:
+    return sum(ord(c) for c in event_id)
+
+
 def _alert(number: int, spec: dict[str, Any]) -> Alert:
     events = () if spec["count_only"] else tuple(spec["events"] or [f"own-{number}"])
     return Alert(
@@ -174,8 +182,10 @@ def _alert(number: int, spec: dict[str, Any]) -> Alert:
         last_ts=_iso(spec["start"] + spec["span"]), event_count=max(len(events), 3),
         tags=("t",),
         events=tuple(
-            AlertEvent(e, _iso(spec["start"]), "litellm", "/logs/a.jsonl", n, "x.parquet")
-            for n, e in enumerate(events)
+            # An event's provenance is its own, whichever alert links it (as in the lake).
+            AlertEvent(e, _iso(spec["start"] if e.startswith("own-") else int(e[1:])),
+                       "litellm", "/logs/a.jsonl", _offset(e), "x.parquet")
+            for e in events
         ),
     )
 
@@ -241,8 +251,13 @@ def _state(con: sqlite3.Connection) -> dict[str, list[Any]]:
             "SELECT incident_id, alert_id, rule_id, level, first_ts, last_ts, event_count "
             "FROM incident_alerts ORDER BY alert_id").fetchall(),
         "incident_events": con.execute(
-            "SELECT incident_id, event_id, alert_id, ts, source, source_file, source_offset, "
+            "SELECT incident_id, event_id, ts, source, source_file, source_offset, "
             "lake_file FROM incident_events ORDER BY incident_id, event_id").fetchall(),
+        # Each event row names an alert of its incident that holds the event.
+        "owners_hold_their_events": con.execute(
+            "SELECT count(*) FROM incident_events AS e WHERE NOT EXISTS (SELECT 1 FROM "
+            "incident_alerts AS k WHERE k.alert_id = e.alert_id AND k.incident_id = "
+            "e.incident_id)").fetchall(),
         "audit": [(e.seq, e.action, e.incident_id, e.detail) for e in audit.entries(con)],
     }
 
