@@ -2,7 +2,7 @@
 
 Detection rules: one pass per source over that source's files (`detect.engine.pass_sql`),
 into a small temporary table of hits, from which every rule's alerts are grouped in one
-query (`numbered_hits_sql`). Each file is read once however many rules read it.
+hash aggregate (`alert_groups_sql`). Each file is read once however many rules read it.
 
 Correlation rules: `sentinel.scan.correlate` (the new files plus the rule's state), whose
 bursts' events join LINKS_TABLE the same way, at most `MAX_EVENTS_PER_ALERT` each.
@@ -33,6 +33,7 @@ from sentinel.detect.engine import (
     numbered_hits_sql,
     parquet_relation,
     pass_sql,
+    rule_hits_sql,
 )
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.exceptions import SentinelError
@@ -135,12 +136,12 @@ def _detection_pass(
     queried = time.monotonic()
     rows = _rows(duck, paths)
     opened.update(paths)
-    _run(duck, "CREATE OR REPLACE TEMP TABLE rule_hits AS "
-         + numbered_hits_sql("hits", len(rules)))
+    _run(duck, "CREATE OR REPLACE TEMP TABLE rule_hits AS " + rule_hits_sql("hits", len(rules)))
+    _run(duck, "CREATE OR REPLACE TEMP TABLE rule_alerts AS " + alert_groups_sql("rule_hits"))
     matches = [0] * len(rules)
     numbers: list[tuple[int, AlertRecord]] = []
-    for alert_no, index, field_name, value, first, last, count, first_event in _run(
-        duck, alert_groups_sql("rule_hits")
+    for alert_no, index, field_name, value, _, first, last, count, first_event in _run(
+        duck, "SELECT * FROM rule_alerts ORDER BY alert_no"
     ).fetchall():
         rule = rules[index]
         matches[index] += count
@@ -150,9 +151,13 @@ def _detection_pass(
                          count, (source,))
         results[rule.rule_id].append(record)
         numbers.append((alert_no, record))
-    _keep_links(duck, ws, "rule_hits", numbers)
-    _run(duck, "DROP TABLE rule_hits")
-    _run(duck, "DROP TABLE hits")
+    if numbers:
+        _run(duck, "CREATE OR REPLACE TEMP TABLE numbered_hits AS "
+             + numbered_hits_sql("rule_hits", "rule_alerts", MAX_EVENTS_PER_ALERT))
+        _keep_links(duck, ws, "numbered_hits", numbers)
+        _run(duck, "DROP TABLE numbered_hits")
+    for table in ("rule_alerts", "rule_hits", "hits"):
+        _run(duck, f"DROP TABLE {table}")
     seconds = time.monotonic() - started
     for index, rule in enumerate(rules):
         stat = stats[rule.rule_id]
