@@ -62,6 +62,9 @@ def _print_stats(report: ScanReport) -> None:
         phases = ", ".join(f"{k} {v:,.0f} MB" for k, v in report.peaks.items())
         click.echo(f"  peak RSS after each phase: {phases} (peak MB: once that rule ran)",
                    err=True)
+    if report.phases:
+        phases = ", ".join(f"{k} {v:.2f} s" for k, v in report.phases.items())
+        click.echo(f"  time per phase: {phases}", err=True)
     shared = sorted({s.shared for s in report.stats if s.shared and s.kind == "detection"})
     for note in shared:
         click.echo(f"  detection rules share one {note}: its time is shown for each", err=True)

@@ -93,6 +93,12 @@ class ScanReport:
     incidents_opened: int = 0
     peaks: dict[str, float] = field(default_factory=dict)
     """Peak RSS (MB) after each phase: rules, baselines, incidents (`--stats`)."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: rules (evaluating them and building their alerts), recording
+    (alerts and links into state.db), baselines, incidents (`--stats`)."""
+
+    def timed(self, phase: str, started: float) -> None:
+        self.phases[phase] = self.phases.get(phase, 0.0) + time.monotonic() - started
 
     def at_or_above(self, level: str) -> list[Alert]:
         rank = alert_store.level_rank(level)
@@ -245,8 +251,10 @@ def run_scan(
             if open_incidents and report.alerts:
                 from sentinel.respond.intake import open_incidents as intake
 
+                begun = time.monotonic()
                 outcomes = intake(ws, con, report.alerts, playbooks=playbooks)
                 report.incidents_opened = sum(1 for o in outcomes if o.opened)
+                report.timed("incidents", begun)
             report.peaks["incidents"] = peak_rss_mb()
     finally:
         con.close()
@@ -296,10 +304,13 @@ def _scan(
             context = correlate.Context(
                 ws, duck, con, {r.rule_id: marks.get(r.rule_id, (0, ""))[0] for r in group},
                 seq, since, opened, stats)
+            begun = time.monotonic()
             results = evaluate.evaluate(
                 ws, duck, group, taxonomy, files, since=since, stats=stats, opened=opened,
                 step=bar.advance, correlate=partial(correlate.evaluate_correlation, context),
             )
+            report.timed("rules", begun)
+            begun = time.monotonic()
             # One state.db transaction for the group (each rule a savepoint in it): the
             # per-rule commits were most of a small increment's time (37 for the pack).
             with transaction(con):
@@ -311,11 +322,14 @@ def _scan(
                     )
                     stats[rule.rule_id].alerts = len(new)
                     report.alerts.extend(new)
+            report.timed("recording", begun)
     finally:
         bar.stop()
     report.stats = list(stats.values())
     report.peaks["rules"] = peak_rss_mb()
+    begun = time.monotonic()
     baselines.run_baselines(ws, con, duck, list(bases), since=since, report=report, opened=opened)
+    report.timed("baselines", begun)
     report.peaks["baselines"] = peak_rss_mb()
     if kept is None:
         duck.close()

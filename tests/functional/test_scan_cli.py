@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -101,6 +102,8 @@ def test_scan_increments_and_exit_codes(
     assert by_rule["02"]["event_count"] == 30
     assert "04" not in by_rule  # 30 requests: below the burst threshold
     assert "rows read" in first.stderr
+    assert re.search(r"time per phase: rules [\d.]+ s, recording [\d.]+ s, baselines "
+                     r"[\d.]+ s, incidents [\d.]+ s", first.stderr), first.stderr
 
     again = scan(run_cli, rules_dir, "--fail-on", "low")
     assert again.returncode == 0 and again.stdout == ""
