@@ -41,7 +41,6 @@ from pathlib import Path
 import duckdb
 
 REPO = Path(__file__).resolve().parents[1]
-SENTINEL = Path(sys.executable).with_name("sentinel")
 START = datetime(2026, 10, 1, tzinfo=UTC)
 ROWS_PER_BATCH = 250_000
 
@@ -179,7 +178,10 @@ def scan_process(root: Path, rules: list[str]) -> dict:
 
 
 def init(root: Path) -> None:
-    subprocess.run([str(SENTINEL), "init", str(root)], check=True, capture_output=True)
+    """`sentinel init` with `--tree`'s code: its state.db is at that tree's migration."""
+    env = dict(os.environ, PYTHONPATH=str(TREE)) if TREE else None
+    subprocess.run([sys.executable, "-c", _SCAN, "init", str(root)], check=True,
+                   capture_output=True, env=env, cwd=str(TREE) if TREE else None)
 
 
 def mark_scanned(root: Path, rules: list[str]) -> None:
