@@ -16,6 +16,9 @@ batches (the generator of `bench/scan.py`, imported, not copied) and M incidents
             row reachable (fetched lazily as the analyst scrolls, never capped).
   scroll    `SELECT * FROM events LIMIT 1000000`, then `ctrl+end` → the grid's cursor on
             row 1,000,000 with that row drawn.
+  typeahead `s`, the `GROUP BY` typed at once (a key event a character) and run without
+            waiting for the console's session: seconds to the last character in the
+            editor and to the results drawn, and the event loop's longest stall meanwhile.
 
 The workspace is kept under `--work` and reused (`--rebuild` starts over). Run under
 `flock /work/bench.lock` on a shared machine; each figure is printed with the load average
@@ -46,6 +49,8 @@ from scan import START, init, write_lake  # noqa: E402  (bench/scan.py: the lake
 SIZE = (120, 40)
 PLAYBOOKS = ("secret-in-prompt", "customer-pii-to-vendor", "bulk-customer-data")
 LEVELS = ("critical", "high", "medium", "low", "informational")
+GROUP_BY = ("SELECT source, count(*) AS events, sum(pii_count) AS findings "
+            "FROM events GROUP BY source ORDER BY events DESC")
 
 
 def build(root: Path, events: int, incidents: int) -> None:
@@ -196,6 +201,69 @@ async def console(root: Path, query: str, then: Callable[[Any, Any], Any] | None
     return figure
 
 
+def type_text(app: Any, text: str) -> None:
+    """`text` typed, one key event a character, as a terminal sends them."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for character in text:
+        event = events.Key(_character_to_key(character), character)
+        event.set_sender(app)
+        app._driver.send_message(event)  # noqa: SLF001
+
+
+async def typeahead(root: Path, query: str) -> dict[str, Any]:
+    """The console used at once: `s`, the query typed and run without waiting for its
+    session to open. Seconds from `s` to the last typed character in the editor and to the
+    results drawn, and the longest the app's event loop was held meanwhile (a keystroke
+    waits that long to show)."""
+    from textual.widgets import TextArea
+    from textual_fastdatatable import DataTable as FastTable
+
+    from sentinel.tui.app import SentinelApp
+    from sentinel.tui.screens.sql import SqlScreen
+    from sentinel.workspace import Workspace
+
+    app = SentinelApp(Workspace.open(root))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: bool(app.screen.query("#queue")))
+        await pilot.pause(1.0)  # the queue settled: what follows is the console's alone
+        gaps: list[float] = []
+        watching = True
+
+        async def watch() -> None:
+            last = time.perf_counter()
+            while watching:
+                await asyncio.sleep(0.005)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        watcher = asyncio.create_task(watch())
+        opened = time.perf_counter()
+        send_key(app, "s")
+        await until(lambda: isinstance(app.screen, SqlScreen))
+        screen = app.screen
+        assert isinstance(screen, SqlScreen)
+        editor = screen.query_one(TextArea)
+        editor.text = ""
+        type_text(app, query)
+        await until(lambda: editor.text == query)
+        typed = time.perf_counter() - opened
+        send_key(app, "ctrl+r")
+
+        def shown() -> bool:
+            table = screen.query_one("#result", FastTable)
+            return screen.shown_rows is not None and table.row_count > 0 and bool(
+                table.render_line(2).text.strip())
+        await until(shown)
+        seconds = time.perf_counter() - opened
+        watching = False
+        await watcher
+    return {"typed_seconds": round(typed, 3), "seconds": round(seconds, 3),
+            "longest_stall": round(max(gaps) - 0.005, 3), "load": load()}
+
+
 async def scroll_to_end(pilot: Any, screen: Any) -> dict[str, Any]:
     from textual_fastdatatable import DataTable as FastTable
 
@@ -221,7 +289,7 @@ async def scroll_to_end(pilot: Any, screen: Any) -> dict[str, Any]:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     root: Path = args.work
     figures: dict[str, Any] = {}
-    only = set(args.only or ("startup", "groupby", "select", "scroll"))
+    only = set(args.only or ("startup", "groupby", "select", "scroll", "typeahead"))
     con = sqlite3.connect(root / "state.db")
     open_cases = con.execute(
         "SELECT count(*) FROM incidents WHERE merged_into IS NULL "
@@ -231,9 +299,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         figures["startup"] = await bench_startup(root, open_cases)
         print("startup", figures["startup"], file=sys.stderr)
     if "groupby" in only:
-        figures["groupby"] = await console(
-            root, "SELECT source, count(*) AS events, sum(pii_count) AS findings "
-                  "FROM events GROUP BY source ORDER BY events DESC")
+        figures["groupby"] = await console(root, GROUP_BY)
         print("groupby", figures["groupby"], file=sys.stderr)
     if "select" in only:
         figures["select"] = await console(root, "SELECT * FROM events")
@@ -242,6 +308,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         figures["scroll"] = await console(root, "SELECT * FROM events LIMIT 1000000",
                                           scroll_to_end)
         print("scroll", figures["scroll"], file=sys.stderr)
+    if "typeahead" in only:
+        figures["typeahead"] = await typeahead(root, GROUP_BY)
+        print("typeahead", figures["typeahead"], file=sys.stderr)
     return figures
 
 
@@ -252,7 +321,8 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--build-only", action="store_true")
-    parser.add_argument("--only", choices=["startup", "groupby", "select", "scroll"],
+    parser.add_argument("--only", choices=["startup", "groupby", "select", "scroll",
+                                           "typeahead"],
                         action="append")
     args = parser.parse_args()
     built = args.work / "bench-built.json"

@@ -50,6 +50,8 @@ PREFETCH_DELAY = 0.3
 EVERYTHING = 1 << 62
 DEFAULT_QUERY = "SELECT source, count(*) AS events FROM events GROUP BY 1 ORDER BY 1"
 """What the console opens with."""
+OPENING = "opening the lake (listing its files, loading the masking)…"
+READY = "ctrl+r runs the query"
 
 
 class ResultGrid(FastTable):
@@ -119,6 +121,10 @@ class SqlScreen(Screen[None]):
         self._fetching = threading.Lock()
         self.exporting = ""
         """What an export in progress has written so far (shown in the status line)."""
+        self.lake_open = False
+        """The console's session is open (its schema read): a query runs at once."""
+        self.running = False
+        """A query was sent and its first rows (or its error) have not come back yet."""
 
     def compose(self) -> ComposeResult:
         yield Static(title_bar("SQL console", self.app), classes="titlebar")
@@ -131,6 +137,9 @@ class SqlScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The editor is usable at once; the session opens meanwhile (seconds over a large
+        # lake), and a query run before it is open waits for it in its worker.
+        self.query_one("#status", Static).update(Text(OPENING, style="dim"))
         self.load_schema()
         self.query_one(TextArea).focus()
 
@@ -146,6 +155,11 @@ class SqlScreen(Screen[None]):
     def _show_schema(self, views: dict[str, list[tuple[str, str]]]) -> None:
         if not self.is_attached:  # the analyst left the console before the schema came
             return
+        self.lake_open = True
+        if self.running:
+            self.query_one("#status", Static).update(Text("running…", style="dim"))
+        elif self.result is None:
+            self.query_one("#status", Static).update(Text(READY, style="dim"))
         tree = self.query_one("#schema", Tree)
         tree.clear()
         tree.root.expand()
@@ -162,7 +176,9 @@ class SqlScreen(Screen[None]):
             self.history.append(query)
         self.history_at = len(self.history)
         self.last_query = query
-        self.query_one("#status", Static).update(Text("running…", style="dim"))
+        self.running = True
+        self.query_one("#status", Static).update(Text(
+            "running…" if self.lake_open else f"{OPENING[:-1]}, then running…", style="dim"))
         self.run_query(query, None)
 
     @work(thread=True, exclusive=True, group="query")
@@ -204,6 +220,7 @@ class SqlScreen(Screen[None]):
                 self.post_message(self.More(result, more, result.done))
 
     async def on_sql_screen_ran(self, message: Ran) -> None:
+        self.running = False
         status = self.query_one("#status", Static)
         if message.error is not None:
             status.update(plain(message.error, 2000, "bold red"))

@@ -171,3 +171,44 @@ async def test_console_sessions_compute_little_ahead_and_stay_sandboxed(
             console.run("SET streaming_buffer_size = '1GB'")
     finally:
         console.close()
+
+
+async def test_a_query_typed_while_the_lake_opens_runs_once_it_is_open(
+    tui_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editor takes keys at once; the session opens in a worker (held open here until
+    released, as a 10M-event lake holds it for seconds) and a query run meanwhile waits
+    for it, then runs."""
+    import threading
+
+    from sentinel.tui import sessions
+
+    release = threading.Event()
+    opening = sessions.Console.schema
+
+    def slow_schema(self: sessions.Console) -> dict[str, list[tuple[str, str]]]:
+        with self.lock:  # what a slow open holds: the session's lock
+            release.wait(30)
+            return opening(self)
+
+    monkeypatch.setattr(sessions.Console, "schema", slow_schema)
+    app = SentinelApp(tui_workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SqlScreen))
+        screen = app.screen
+        assert isinstance(screen, SqlScreen)
+        await wait_for(pilot, lambda: "opening the lake" in status(screen))
+        editor = screen.query_one(TextArea)
+        editor.text = ""
+        await pilot.press(*"SELECT count(*) AS n FROM events")  # typed while it opens
+        assert editor.text == "SELECT count(*) AS n FROM events" and not screen.lake_open
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "then running" in status(screen))
+        await pilot.pause(0.2)
+        assert screen.result is None  # nothing ran: the session is not open yet
+        release.set()
+        await wait_for(pilot, lambda: screen.result is not None and screen.complete
+                       and "row" in status(screen))
+        grid = screen.query_one("#result", ResultGrid)
+        assert [str(cell) for cell in grid.get_row_at(0)] == ["7"] and screen.lake_open
