@@ -8,6 +8,7 @@ customer data and the key that makes PII digests unguessable):
     secret.key      HMAC key           quarantine/      rejected records, JSON lines
     demo-logs/      `sentinel demo`    logs/            sentinel's own log
     state/baselines/  baseline models (derived, rebuildable)   state/tmp/  scan spill files
+    state/correlations/  correlations' open bursts (derived, rebuildable)
 
 Processes that must not overlap on one workspace (two ingests, two scans, two daemons)
 serialise on a `LockFile`: an exclusive `flock`, released by the kernel if the holder

@@ -96,9 +96,11 @@ class CorrelationParts:
         return "WITH " + ",\n".join(ctes) + "\n" + _report(group)
 
 
-PROVENANCE = ", source, source_file, source_offset, filename AS lake_file"
+PROVENANCE = ", source, source_file, source_offset, file_index AS file_no"
 """Columns `correlation_parts(provenance=True)` adds to `matched`: where each event is, so
-a scan can link a burst's events without reading the lake again (needs `filename`)."""
+a scan can link a burst's events without reading the lake again (`file_index`: the
+row's file, as its position in the list `read_parquet` was given; a number, not the
+path a `filename` column would repeat on every row)."""
 
 
 def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:

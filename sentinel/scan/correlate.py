@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 LATENESS = timedelta(hours=2)
 """How late (behind the newest matched event) an event may arrive and still be decided
 from the state; an older one makes the scan re-read the rule's history once."""
-PROVENANCE_COLUMNS = ("source", "source_file", "source_offset", "lake_file")
+PROVENANCE_COLUMNS = ("source", "source_file", "source_offset", "file_no")
 
 
 @dataclass
@@ -202,19 +202,34 @@ def _candidates(
     of the other `history` files and of the state's tail."""
     duck = ctx.duck
     since = f"ts >= {_ts(ctx.since)}" if ctx.since is not None else "true"
-    _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_new AS SELECT * FROM "
+    old = sorted(set(history or []) - set(new_files))
+    # Rows carry their lake file as a number (`file_no`), the path once in `corr_files`:
+    # the new files, then the other history files, then those only the tail names.
+    listed = [*new_files, *old]
+    files = pa.table({"file_no": pa.array(range(len(listed)), pa.int64()),
+                      "lake_file": pa.array(listed, pa.string())})
+    duck.register("corr_files_given", files)
+    try:
+        _run(duck, "CREATE OR REPLACE TEMP TABLE corr_files AS SELECT * FROM corr_files_given")
+    finally:
+        duck.unregister("corr_files_given")
+    _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_new AS SELECT *, file_index FROM "
          f"{parquet_relation(new_files)}")
     selects = [f"SELECT *, {since} AS is_new FROM ({parts.matched})"]
-    old = sorted(set(history or []) - set(new_files))
     if old:
-        _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_old AS SELECT * FROM "
+        _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_old AS SELECT *, file_index FROM "
              f"{parquet_relation(old)}")
-        selects.append(f"SELECT *, false AS is_new FROM ({old_matched})")
+        selects.append(f"SELECT * REPLACE (file_no + {len(new_files)} AS file_no), false AS "
+                       f"is_new FROM ({old_matched})")
     if state.tail:
-        files = ", ".join(quote_literal(p) for p in state.tail_files)
+        tail = "read_parquet([" + ", ".join(quote_literal(p) for p in state.tail_files) + "])"
         floor = (f" WHERE ts >= {_ts(state.settled - timedelta(seconds=parts.seconds))}"
                  if state.settled is not None else "")
-        selects.append(f"SELECT *, false AS is_new FROM read_parquet([{files}]){floor}")
+        _run(duck, f"INSERT INTO corr_files SELECT {len(listed)} + row_number() OVER "
+             f"(ORDER BY lake_file) - 1, lake_file FROM (SELECT DISTINCT lake_file FROM "
+             f"{tail}{floor}) WHERE lake_file NOT IN (SELECT lake_file FROM corr_files)")
+        selects.append(f"SELECT t.* EXCLUDE (lake_file), f.file_no, false AS is_new FROM "
+                       f"{tail} t JOIN corr_files f USING (lake_file){floor}")
     _run(duck, "CREATE OR REPLACE TEMP TABLE corr_cand AS " + " UNION ALL BY NAME ".join(selects))
 
 
@@ -279,7 +294,8 @@ def _report(
          f"THEN window_start ELSE {since} END AS count_from FROM corr_spans WHERE {where}")
     # A group's bursts are disjoint, so each event belongs to the burst that starts last at
     # or before it, if it has not ended: an ASOF join (one sort), not events x bursts.
-    member = (f"FROM corr_cand m ASOF JOIN {{bursts}} r ON m.ts >= r.count_from"
+    member = ("FROM (SELECT * FROM corr_cand WHERE ts >= (SELECT min(count_from) FROM "
+              f"{{bursts}})) m ASOF JOIN {{bursts}} r ON m.ts >= r.count_from"
               f"{_keys(group, 'm', 'r')} WHERE m.ts <= r.window_end")
     rows = _run(
         duck,
@@ -296,10 +312,11 @@ def _report(
         "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
         "row_number() OVER (PARTITION BY alert_no ORDER BY ts, event_id) AS n FROM ("
         "SELECT r.burst_no AS alert_no, m.event_id, m.ts, m.source, m.source_file, "
-        "m.source_offset, m.lake_file "
+        "m.source_offset, m.file_no "
         + member.format(bursts="(SELECT * FROM correlation_bursts WHERE frozen_count IS NULL)")
         + " QUALIFY row_number() OVER (PARTITION BY r.burst_no, m.event_id ORDER BY "
-        f"m.lake_file, m.source_offset) = 1)) WHERE n <= {MAX_EVENTS_PER_ALERT}",
+        "m.file_no, m.source_offset) = 1)) JOIN corr_files USING (file_no) "
+        f"WHERE n <= {MAX_EVENTS_PER_ALERT}",
     )
     records: list[AlertRecord] = []
     numbers: list[tuple[int, AlertRecord]] = []
@@ -347,8 +364,8 @@ def _advance(
     which = "true" if rebuilt or len(tail) >= corrstate.MAX_TAIL_FILES else "is_new"
     if which == "true":
         tail = []
-    table = _arrow(duck, f"SELECT * EXCLUDE (is_new) FROM corr_cand WHERE {which}{floor} "
-                   "ORDER BY ts")
+    table = _arrow(duck, "SELECT c.* EXCLUDE (is_new, file_no), f.lake_file FROM corr_cand c "
+                   f"JOIN corr_files f USING (file_no) WHERE {which}{floor} ORDER BY ts")
     if table.num_rows:
         name = corrstate.write_table(directory, f"tail-{ctx.upto}-{len(tail)}.parquet", table)
         last = _run(duck, f"SELECT max(ts) FROM corr_cand WHERE {which}{floor}").fetchall()[0][0]
@@ -399,7 +416,7 @@ def _frozen_sql(
 
 def _drop(duck: duckdb.DuckDBPyConnection) -> None:
     for table in ("corr_cand", "corr_hits", "corr_frozen", "corr_burst_hits", "corr_spans",
-                  "correlation_bursts", "correlation_links"):
+                  "correlation_bursts", "correlation_links", "corr_files"):
         _run(duck, f"DROP TABLE IF EXISTS {table}")
     _run(duck, "DROP VIEW IF EXISTS corr_new")
     _run(duck, "DROP VIEW IF EXISTS corr_old")

@@ -41,7 +41,9 @@ KINDS = ("event_count", "event_count2", "value_count", "temporal", "temporal_ord
          "value_sum", "value_avg")
 
 
-def correlation_yaml(kind: str, seconds: int, count: int) -> str:
+def correlation_yaml(
+    kind: str, seconds: int, count: int, group: tuple[str, ...] = ("actor_key",)
+) -> str:
     rules, condition = {
         "event_count": ("[failed]", f"{{gte: {count}}}"),
         "event_count2": ("[failed, keyed]", f"{{gte: {count}}}"),
@@ -52,15 +54,19 @@ def correlation_yaml(kind: str, seconds: int, count: int) -> str:
         "value_avg": ("[keyed]", f"{{field: prompt_tokens, gt: {count}}}"),
     }[kind]
     kind = kind.removesuffix("2")
+    by = f"  group-by: [{', '.join(group)}]\n" if group else ""
     text = (f"title: differential\nid: {RULE_ID}\ncorrelation:\n  type: {kind}\n"
-            f"  rules: {rules}\n  group-by: [actor_key]\n  timespan: {seconds}s\n")
+            f"  rules: {rules}\n{by}  timespan: {seconds}s\n")
     return text + (f"  condition: {condition}\n" if condition else "")
 
 
-def write_rules(directory: Path, kind: str, seconds: int, count: int) -> None:
+def write_rules(
+    directory: Path, kind: str, seconds: int, count: int,
+    group: tuple[str, ...] = ("actor_key",),
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "base.yml").write_text(BASE + KEYED.removesuffix("---\n"))
-    (directory / "correlation.yml").write_text(correlation_yaml(kind, seconds, count))
+    (directory / "correlation.yml").write_text(correlation_yaml(kind, seconds, count, group))
 
 
 def events(rng: random.Random, n: int, spread: int) -> list[dict[str, Any]]:
@@ -80,9 +86,10 @@ def events(rng: random.Random, n: int, spread: int) -> list[dict[str, Any]]:
 class Reference:
     """The store as the whole-history evaluation would leave it: alert id -> row, events."""
 
-    def __init__(self) -> None:
+    def __init__(self, group: tuple[str, ...] = ("actor_key",)) -> None:
         self.alerts: dict[str, tuple[Any, ...]] = {}
         self.links: dict[str, list[str]] = {}
+        self.group = group
 
     def scan(self, ws: Workspace, rule: CompiledRule, new: list[dict[str, Any]],
              since: datetime | None = None) -> list[tuple[Any, ...]]:
@@ -110,11 +117,12 @@ class Reference:
         if low is None:
             return []
         found = []
-        for key, start, end, count, event_ids in rows:
+        for row in rows:
+            keys, (start, end, count, event_ids) = row[:len(self.group)], row[len(self.group):]
             if end < low:
                 continue
             ordered = sorted(event_ids, key=lambda e: (times[e], e))
-            group_key = f"actor_key={key}"
+            group_key = ", ".join(f"{k}={v}" for k, v in zip(self.group, keys, strict=True))
             alert_id = alert_id_for(RULE_ID, group_key, ordered[0], start.isoformat())
             found.append((alert_id, group_key, start.isoformat(), end.isoformat(), count))
             if alert_id not in self.alerts:
@@ -186,6 +194,8 @@ def scenarios(draw: Any) -> dict[str, Any]:
         "lateness": draw(st.sampled_from([0, 5, 20, 1000])),
         "batches": draw(st.integers(3, 7)),
         "late": draw(st.sampled_from([0.0, 0.1, 0.3])),
+        "group": draw(st.sampled_from([("actor_key",), ("actor_key",), (), ("actor_key",
+                                                                           "model")])),
     }
 
 
@@ -197,6 +207,10 @@ def scenarios(draw: Any) -> dict[str, Any]:
           "batches": 5, "late": 0.3, "planted": True})
 @example({"kind": "temporal_ordered", "seconds": 30, "count": 1, "seed": 3, "lateness": 20,
           "batches": 5, "late": 0.1, "planted": True})
+@example({"kind": "value_count", "seconds": 30, "count": 2, "seed": 4, "lateness": 5,
+          "batches": 6, "late": 0.1, "planted": True, "group": ()})
+@example({"kind": "event_count2", "seconds": 10, "count": 2, "seed": 5, "lateness": 5,
+          "batches": 6, "late": 0.1, "planted": True, "group": ("actor_key", "model")})
 @given(scenario=scenarios())
 def test_the_state_gives_the_alerts_of_the_whole_history(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
@@ -206,12 +220,13 @@ def test_the_state_gives_the_alerts_of_the_whole_history(
     monkeypatch.setattr(correlate, "LATENESS", timedelta(seconds=scenario["lateness"]))
     ws = Workspace.init(tmp / "ws")
     rules = tmp / "rules"
-    write_rules(rules, scenario["kind"], scenario["seconds"], scenario["count"])
+    group = scenario.get("group", ("actor_key",))
+    write_rules(rules, scenario["kind"], scenario["seconds"], scenario["count"], group)
     rng = random.Random(scenario["seed"])
     rows = events(rng, 90, 240)
     cuts = sorted(rng.sample(range(1, len(rows)), scenario["batches"] - 1))
     parts = [rows[a:b] for a, b in zip([0, *cuts], [*cuts, len(rows)], strict=True)]
-    reference = Reference()
+    reference = Reference(group)
     held: list[dict[str, Any]] = []
     ways: list[str] = []
     for step, part in enumerate(parts):
@@ -221,7 +236,8 @@ def test_the_state_gives_the_alerts_of_the_whole_history(
         held = [r for r in part if r not in keep]
         commit_batch(ws, batch, f"b{step:03d}")
         if step == 2:  # another timespan and threshold: the state is rebuilt from the lake
-            write_rules(rules, scenario["kind"], scenario["seconds"] + 2, scenario["count"] + 1)
+            write_rules(rules, scenario["kind"], scenario["seconds"] + 2, scenario["count"] + 1,
+                        group)
         if step == 3:
             damage(ws)
         how, given = scan(ws, rules)
