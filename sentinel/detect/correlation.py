@@ -96,11 +96,11 @@ class CorrelationParts:
         return "WITH " + ",\n".join(ctes) + "\n" + _report(group)
 
 
-PROVENANCE = ", source, source_file, source_offset, file_index AS file_no"
-"""Columns `correlation_parts(provenance=True)` adds to `matched`: where each event is, so
-a scan can link a burst's events without reading the lake again (`file_index`: the
-row's file, as its position in the list `read_parquet` was given; a number, not the
-path a `filename` column would repeat on every row)."""
+PROVENANCE = ", file_index AS file_no, file_row_number AS file_row"
+"""Columns `correlation_parts(provenance=True)` adds to `matched`: where each event is in
+the lake (`file_index`: its file, as a position in the list `read_parquet` was given;
+`file_row_number`: its row there), so a scan can link a burst's events by a join on two
+numbers instead of carrying their provenance strings through every row."""
 
 
 def correlation_query(table: str, rule: SigmaCorrelationRule) -> str:

@@ -43,7 +43,6 @@ import pyarrow as pa
 
 from sentinel.detect.compiler import CompiledRule
 from sentinel.detect.correlation import CorrelationParts, burst_ctes, correlation_parts
-from sentinel.detect.engine import parquet_relation
 from sentinel.detect.fields import quote_identifier, quote_literal
 from sentinel.scan import corrstate
 from sentinel.scan.evaluate import (
@@ -65,7 +64,9 @@ if TYPE_CHECKING:
 LATENESS = timedelta(hours=2)
 """How late (behind the newest matched event) an event may arrive and still be decided
 from the state; an older one makes the scan re-read the rule's history once."""
-PROVENANCE_COLUMNS = ("source", "source_file", "source_offset", "file_no")
+PROVENANCE_COLUMNS = ("source", "source_file", "source_offset", "file_no", "file_row")
+_NO_PROVENANCE = "NULL::VARCHAR AS source, NULL::VARCHAR AS source_file, NULL::BIGINT AS " \
+    "source_offset"
 
 
 @dataclass
@@ -160,7 +161,7 @@ def _decide(
     decide."""
     duck, stat = ctx.duck, ctx.stats[rule.rule_id]
     reading = history if history is not None else new_files
-    _candidates(ctx, parts, old_matched, state, history, new_files)
+    shift = _candidates(ctx, parts, old_matched, state, history, new_files)
     ctx.opened.update(reading)
     stat.files_read += len(reading) + len(state.tail_files) + (1 if state.frozen else 0)
     listed = ", ".join(quote_literal(p) for p in [*reading, *state.tail_files])
@@ -175,7 +176,8 @@ def _decide(
         return f"an event {settled - low} older than its state allows"
     group = parts.group
     _bursts(duck, parts, state, settled)
-    records, numbers, going_on = _report(duck, rule, tuple(sources), group, low, settled)
+    records, numbers, going_on = _report(duck, rule, tuple(sources), group, low, settled,
+                                         shift)
     if going_on and history is None:
         known = {row[0] for row in ctx.con.execute(
             f"SELECT alert_id FROM alerts WHERE alert_id IN ({', '.join('?' * len(going_on))})",
@@ -185,7 +187,7 @@ def _decide(
             return "a burst goes on whose alert is not recorded"
     _keep_links(duck, ctx.ws, "correlation_links", numbers)
     if ctx.since is None and ctx.upto is not None:
-        _advance(ctx, parts, state, newest, history is not None)
+        _advance(ctx, parts, state, newest, history is not None, shift)
     _drop(duck)
     return records
 
@@ -197,9 +199,10 @@ def _candidates(
     state: corrstate.State,
     history: list[str] | None,
     new_files: list[str],
-) -> None:
+) -> int | None:
     """`corr_cand`: the matched events of the new files (`is_new`, from `--since` on),
-    of the other `history` files and of the state's tail."""
+    of the other `history` files and of the state's tail. Returns where the history
+    files' numbers start (None: no history view)."""
     duck = ctx.duck
     since = f"ts >= {_ts(ctx.since)}" if ctx.since is not None else "true"
     old = sorted(set(history or []) - set(new_files))
@@ -213,14 +216,12 @@ def _candidates(
         _run(duck, "CREATE OR REPLACE TEMP TABLE corr_files AS SELECT * FROM corr_files_given")
     finally:
         duck.unregister("corr_files_given")
-    _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_new AS SELECT *, file_index FROM "
-         f"{parquet_relation(new_files)}")
-    selects = [f"SELECT *, {since} AS is_new FROM ({parts.matched})"]
+    _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_new AS {_lake_view(new_files)}")
+    selects = [f"SELECT *, {_NO_PROVENANCE}, {since} AS is_new FROM ({parts.matched})"]
     if old:
-        _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_old AS SELECT *, file_index FROM "
-             f"{parquet_relation(old)}")
-        selects.append(f"SELECT * REPLACE (file_no + {len(new_files)} AS file_no), false AS "
-                       f"is_new FROM ({old_matched})")
+        _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_old AS {_lake_view(old)}")
+        selects.append(f"SELECT * REPLACE (file_no + {len(new_files)} AS file_no), "
+                       f"{_NO_PROVENANCE}, false AS is_new FROM ({old_matched})")
     if state.tail:
         tail = "read_parquet([" + ", ".join(quote_literal(p) for p in state.tail_files) + "])"
         floor = (f" WHERE ts >= {_ts(state.settled - timedelta(seconds=parts.seconds))}"
@@ -228,9 +229,39 @@ def _candidates(
         _run(duck, f"INSERT INTO corr_files SELECT {len(listed)} + row_number() OVER "
              f"(ORDER BY lake_file) - 1, lake_file FROM (SELECT DISTINCT lake_file FROM "
              f"{tail}{floor}) WHERE lake_file NOT IN (SELECT lake_file FROM corr_files)")
-        selects.append(f"SELECT t.* EXCLUDE (lake_file), f.file_no, false AS is_new FROM "
-                       f"{tail} t JOIN corr_files f USING (lake_file){floor}")
+        selects.append(f"SELECT t.* EXCLUDE (lake_file), f.file_no, NULL::BIGINT AS file_row, "
+                       f"false AS is_new FROM {tail} t JOIN corr_files f USING (lake_file){floor}")
     _run(duck, "CREATE OR REPLACE TEMP TABLE corr_cand AS " + " UNION ALL BY NAME ".join(selects))
+    return len(new_files) if old else None
+
+
+def _lake_view(files: list[str]) -> str:
+    """Lake files with each row's file (position in `files`) and row number in it."""
+    return ("SELECT *, file_index, file_row_number FROM read_parquet(["
+            + ", ".join(quote_literal(f) for f in files)
+            + "], hive_partitioning = false, union_by_name = true, file_row_number = true)")
+
+
+def _provenance(duck: duckdb.DuckDBPyConnection, rows: str, shift: int | None) -> str:
+    """`rows` (with `file_no`, `file_row` and nullable provenance columns) with the
+    provenance of the rows that came from the lake read from it: one more read of the
+    files' provenance columns, limited to the rows' time range (row groups pruned)."""
+    low, high = _run(duck, f"SELECT min(ts), max(ts) FROM ({rows}) WHERE file_row IS NOT "
+                     "NULL").fetchall()[0]
+    if low is None:
+        return rows
+    between = f"ts BETWEEN {_ts(low)} AND {_ts(high)}"
+    lake = (f"SELECT file_index AS file_no, file_row_number AS file_row, source AS p_source, "
+            f"source_file AS p_source_file, source_offset AS p_source_offset FROM corr_new "
+            f"WHERE {between}")
+    if shift is not None:
+        lake += (f" UNION ALL SELECT file_index + {shift}, file_row_number, source, "
+                 f"source_file, source_offset FROM corr_old WHERE {between}")
+    return (f"SELECT r.* REPLACE (coalesce(r.source, p.p_source) AS source, "
+            "coalesce(r.source_file, p.p_source_file) AS source_file, "
+            "coalesce(r.source_offset, p.p_source_offset) AS source_offset) "
+            f"FROM ({rows}) r LEFT JOIN ({lake}) p ON r.file_row = p.file_row "
+            "AND r.file_no = p.file_no")
 
 
 def _ts(value: datetime) -> str:
@@ -282,6 +313,7 @@ def _report(
     group: tuple[str, ...],
     low: datetime | None,
     settled: datetime | None,
+    shift: int | None,
 ) -> tuple[list[AlertRecord], list[tuple[int, AlertRecord]], list[str]]:
     """The bursts that end at or after `low`, as records; (burst number, record) of those
     whose events are linked (`correlation_links`); the ids of bursts going on from the
@@ -312,11 +344,16 @@ def _report(
         "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
         "row_number() OVER (PARTITION BY alert_no ORDER BY ts, event_id) AS n FROM ("
         "SELECT r.burst_no AS alert_no, m.event_id, m.ts, m.source, m.source_file, "
-        "m.source_offset, m.file_no "
+        "m.source_offset, m.file_no, m.file_row "
         + member.format(bursts="(SELECT * FROM correlation_bursts WHERE frozen_count IS NULL)")
         + " QUALIFY row_number() OVER (PARTITION BY r.burst_no, m.event_id ORDER BY "
-        "m.file_no, m.source_offset) = 1)) JOIN corr_files USING (file_no) "
-        f"WHERE n <= {MAX_EVENTS_PER_ALERT}",
+        f"m.file_no, m.file_row, m.source_offset) = 1)) WHERE n <= {MAX_EVENTS_PER_ALERT}",
+    )
+    _run(
+        duck,
+        "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM ("
+        + _provenance(duck, "SELECT * FROM correlation_links", shift)
+        + ") JOIN corr_files USING (file_no)",
     )
     records: list[AlertRecord] = []
     numbers: list[tuple[int, AlertRecord]] = []
@@ -344,6 +381,7 @@ def _advance(
     state: corrstate.State,
     newest: datetime | None,
     rebuilt: bool,
+    shift: int | None,
 ) -> None:
     """Write the state at `ctx.upto`: `settled` moved on, the tail and frozen bursts with
     it; the manifest last (`corrstate.commit`)."""
@@ -364,8 +402,9 @@ def _advance(
     which = "true" if rebuilt or len(tail) >= corrstate.MAX_TAIL_FILES else "is_new"
     if which == "true":
         tail = []
-    table = _arrow(duck, "SELECT c.* EXCLUDE (is_new, file_no), f.lake_file FROM corr_cand c "
-                   f"JOIN corr_files f USING (file_no) WHERE {which}{floor} ORDER BY ts")
+    rows = _provenance(duck, f"SELECT * FROM corr_cand WHERE {which}{floor}", shift)
+    table = _arrow(duck, "SELECT c.* EXCLUDE (is_new, file_no, file_row), f.lake_file FROM "
+                   f"({rows}) c JOIN corr_files f USING (file_no) ORDER BY ts")
     if table.num_rows:
         name = corrstate.write_table(directory, f"tail-{ctx.upto}-{len(tail)}.parquet", table)
         last = _run(duck, f"SELECT max(ts) FROM corr_cand WHERE {which}{floor}").fetchall()[0][0]

@@ -79,6 +79,7 @@ def events(rng: random.Random, n: int, spread: int) -> list[dict[str, Any]]:
             model=rng.choice(["gpt-4o", "o3"]),
             client_ip=rng.choice(["a", "b", "c", None]),
             prompt_tokens=rng.choice([None, -2, 0, 1, 3, 5, 8]),
+            source_file=f"/logs/gateway-{i % 3}.jsonl", source_offset=i * 100,
         ))
     return sorted(rows, key=lambda r: (r["ts"], r["event_id"]))
 
@@ -88,7 +89,7 @@ class Reference:
 
     def __init__(self, group: tuple[str, ...] = ("actor_key",)) -> None:
         self.alerts: dict[str, tuple[Any, ...]] = {}
-        self.links: dict[str, list[str]] = {}
+        self.links: dict[str, list[tuple[Any, ...]]] = {}
         self.group = group
 
     def scan(self, ws: Workspace, rule: CompiledRule, new: list[dict[str, Any]],
@@ -112,6 +113,12 @@ class Reference:
             low = duck.execute(f"SELECT min(ts) FROM ({matched}) WHERE list_contains(?, "
                                "event_id)", [ids]).fetchall()[0][0]
         times = dict(duck.execute("SELECT event_id, ts FROM events").fetchall())
+        where = {
+            row[0]: (row[1].isoformat(), *row[2:5], str(Path(row[5]).relative_to(ws.lake_dir)))
+            for row in duck.execute(
+                f"SELECT event_id, ts, source, source_file, source_offset, filename FROM "
+                f"read_parquet([{listed}], filename = true)").fetchall()
+        }
         rows = duck.execute(sql).fetchall()
         duck.close()
         if low is None:
@@ -127,11 +134,13 @@ class Reference:
             found.append((alert_id, group_key, start.isoformat(), end.isoformat(), count))
             if alert_id not in self.alerts:
                 self.alerts[alert_id] = (group_key, start.isoformat(), end.isoformat(), count)
-                self.links[alert_id] = sorted(ordered)
+                self.links[alert_id] = sorted((e, *where[e]) for e in ordered)
         return sorted(found)
 
 
-def recorded(ws: Workspace) -> tuple[dict[str, tuple[Any, ...]], dict[str, list[str]]]:
+def recorded(
+    ws: Workspace,
+) -> tuple[dict[str, tuple[Any, ...]], dict[str, list[tuple[Any, ...]]]]:
     con = sqlite3.connect(ws.state_db)
     try:
         alerts = {
@@ -139,12 +148,13 @@ def recorded(ws: Workspace) -> tuple[dict[str, tuple[Any, ...]], dict[str, list[
                 "SELECT alert_id, group_key, first_ts, last_ts, event_count FROM alerts "
                 "WHERE rule_id = ?", (RULE_ID,))
         }
-        links: dict[str, list[str]] = {a: [] for a in alerts}
-        for alert_id, event_id in con.execute(
-            "SELECT alert_id, event_id FROM alert_events WHERE alert_id IN "
-            "(SELECT alert_id FROM alerts WHERE rule_id = ?) ORDER BY event_id", (RULE_ID,)
+        links: dict[str, list[tuple[Any, ...]]] = {a: [] for a in alerts}
+        for alert_id, *link in con.execute(
+            "SELECT alert_id, event_id, ts, source, source_file, source_offset, lake_file "
+            "FROM alert_events WHERE alert_id IN (SELECT alert_id FROM alerts WHERE "
+            "rule_id = ?) ORDER BY event_id", (RULE_ID,)
         ):
-            links[alert_id].append(event_id)
+            links[alert_id].append(tuple(link))
     finally:
         con.close()
     return alerts, links
