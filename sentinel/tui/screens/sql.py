@@ -68,6 +68,9 @@ class ResultGrid(FastTable):
 class SqlScreen(Screen[None]):
     """Editor, schema sidebar, history and a lazily filled result grid."""
 
+    AUTO_FOCUS = "#editor"
+    """Focused as the screen shows (by default the first focusable widget, the schema
+    tree, would take the keys typed right after `s`, and pass them to the app's keys)."""
     BINDINGS = [
         Binding("ctrl+r,f5", "run", "Run", priority=True),
         # priority: the editor binds ctrl+e to the end of the line (`end` still does that)
@@ -139,9 +142,9 @@ class SqlScreen(Screen[None]):
     def on_mount(self) -> None:
         # The editor is usable at once; the session opens meanwhile (seconds over a large
         # lake), and a query run before it is open waits for it in its worker.
+        self.query_one(TextArea).focus()
         self.query_one("#status", Static).update(Text(OPENING, style="dim"))
         self.load_schema()
-        self.query_one(TextArea).focus()
 
     @work(thread=True, exclusive=True, group="schema")
     def load_schema(self) -> None:

@@ -212,3 +212,4 @@ async def test_a_query_typed_while_the_lake_opens_runs_once_it_is_open(
                        and "row" in status(screen))
         grid = screen.query_one("#result", ResultGrid)
         assert [str(cell) for cell in grid.get_row_at(0)] == ["7"] and screen.lake_open
+
