@@ -112,9 +112,15 @@ def related_incidents(
     if not ids:
         return []
     lo_ts, hi_ts = parse_ts(lo) - timedelta(days=1), parse_ts(hi) + timedelta(days=1)
+    # Every other open case's events, from the link tables themselves: the
+    # `incident_events` view's one-row-per-event dedup costs index probes per link, and an
+    # event listed twice for one case changes nothing here.
     candidates = con.execute(
-        "SELECT e.incident_id, e.event_id, e.ts FROM incident_events AS e JOIN incidents AS i "
-        "USING (incident_id) WHERE e.incident_id != ? AND i.merged_into IS NULL",
+        "SELECT e.incident_id, e.event_id, e.ts FROM (SELECT incident_id, event_id, ts "
+        "FROM incident_event_rows UNION ALL SELECT k.incident_id, a.event_id, a.ts "
+        "FROM incident_alerts AS k JOIN alert_events AS a ON a.alert_id = k.alert_id "
+        "WHERE k.by_reference = 1) AS e JOIN incidents AS i USING (incident_id) "
+        "WHERE e.incident_id != ? AND i.merged_into IS NULL",
         (incident_id,),
     ).fetchall()
     owner = {

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from conftest import make_alert
 
 from sentinel.ingest.engine import ingest_paths
@@ -61,19 +62,30 @@ def test_ledger_of_an_incident_without_pii_is_empty(
     assert ledger.exposure(workspace, con, 2).num_rows == 0
 
 
+@pytest.mark.parametrize("recorded", [False, True], ids=["given", "recorded-by-a-scan"])
 def test_related_incidents_share_an_address_user_or_key(
-    workspace: Workspace, con: sqlite3.Connection, tmp_path: Path
+    workspace: Workspace, con: sqlite3.Connection, tmp_path: Path, recorded: bool
 ) -> None:
     lake_with_cards(workspace, tmp_path)
     ts = "2025-01-24T09:20:46+00:00"
-    incidents.open_or_update(con, make_alert("a1", events=("chatcmpl-00000000",), first=ts))
-    incidents.open_or_update(
-        con, make_alert("a2", rule="r2", events=("chatcmpl-00000003",), first=ts)
-    )
-    incidents.open_or_update(
-        con, make_alert("a3", rule="r3", events=("chatcmpl-00000001",),
-                        first="2025-02-24T09:20:46+00:00")
-    )
+
+    def link(alert: incidents.Alert) -> None:
+        if recorded:  # as a scan hands it over: events in alert_events, linked by reference
+            from sentinel.store import alerts as alert_store
+
+            if not con.execute("SELECT 1 FROM scans").fetchone():
+                alert_store.begin_scan(con, "s1")
+            alert_store.commit_rule(con, "s1", alert.rule_id,
+                                    [alert_store.AlertRecord(alert)], batch_seq=None)
+            alert = incidents.Alert(**{**alert.__dict__, "events": ()})
+        incidents.open_or_update(con, alert)
+
+    link(make_alert("a1", events=("chatcmpl-00000000",), first=ts))
+    link(make_alert("a2", rule="r2", events=("chatcmpl-00000003",), first=ts))
+    link(make_alert("a3", rule="r3", events=("chatcmpl-00000001",),
+                    first="2025-02-24T09:20:46+00:00"))
+    if recorded:
+        assert con.execute("SELECT count(*) FROM incident_event_rows").fetchone()[0] == 0
     related = ledger.related_incidents(workspace, con, 1)
     # Same key (team-a-key) within a day: incident 2; incident 3 is a month away.
     assert related == [
