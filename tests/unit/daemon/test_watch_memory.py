@@ -89,4 +89,7 @@ def test_freed_batch_buffers_go_back_to_the_system() -> None:
                              text=True, check=True, timeout=120)
         return int(out.stdout.strip())
 
-    assert grown("tuned") < 16
+    # Untuned, 8 threads keep 120-190 MB of freed arenas; tuned, 8 MB when the machine is
+    # quiet and 16 MB seen at load 7 (threads interleave their allocations differently):
+    # the bound sits between the two, well below the untuned figure.
+    assert grown("tuned") < 48
