@@ -292,7 +292,12 @@ class Detector:
         seconds = time.monotonic() - started
         lane.scanned = max(lane.scanned, report.batch_seq)
         if lookback:
-            lane.next_due = time.monotonic() + next_full_after(seconds)
+            wait = next_full_after(seconds)
+            lane.next_due = time.monotonic() + wait
+            # At most every CORRELATE_SECONDS: what the lookback costs, seen in the log.
+            self.log.info("detect.lookback", seconds=round(seconds, 3),
+                          batches=report.new_batches, alerts=len(report.alerts),
+                          memory_mb=lane.memory_mb, next_in=round(wait, 1))
         with self._lock:
             self.scans += 1
             self.alerts += len(report.alerts)

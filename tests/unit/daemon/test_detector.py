@@ -96,7 +96,8 @@ def test_correlations_run_on_their_own_cadence(
 ) -> None:
     rules_in(workspace, "credit_card_in_prompt.yml", "failed_requests_burst.yml")
     scan = FakeScan()
-    detector = Detector(workspace, EventLog("text", io.StringIO()), scan=scan)
+    out = io.StringIO()
+    detector = Detector(workspace, EventLog("text", out), scan=scan)
     detector._scan_once(lookback=True)
     detector._scan_once(lookback=False)
     lookback, per_event = scan.packs
@@ -106,6 +107,7 @@ def test_correlations_run_on_their_own_cadence(
     assert detector.scanned == 2 and detector.scanned_full == 1
     assert [limits.threads for limits in scan.limits] == [1, 0]  # lookback: one core
     assert [limits.memory_mb for limits in scan.limits] == [LOOKBACK_MEMORY_MB, 256]
+    assert "detect.lookback" in out.getvalue() and "next_in=30.0" in out.getvalue()
 
 
 def test_full_scans_take_at_most_a_tenth_of_the_time() -> None:
