@@ -223,10 +223,10 @@ def _distinct_windows(group: list[str], column: str, seconds: int, window: str) 
     return [
         f"occurrences AS (\n    SELECT {keys}{column} AS distinct_value, ts FROM matched "
         f"WHERE {column} IS NOT NULL\n)",
-        f"gaps AS (\n    SELECT *, CASE WHEN lag(ts) OVER ({by_value}ORDER BY ts) >= ts - {span} "
-        "THEN 0 ELSE 1 END AS new_island FROM occurrences\n)",
-        f"islands AS (\n    SELECT *, sum(new_island) OVER ({by_value}ORDER BY ts ROWS "
-        "UNBOUNDED PRECEDING) AS island FROM gaps\n)",
+        f"gaps AS (\n    SELECT *, CASE WHEN max(ts) OVER ({by_value}ORDER BY ts {_BEFORE}) "
+        f">= ts - {span} THEN 0 ELSE 1 END AS new_island FROM occurrences\n)",
+        f"islands AS (\n    SELECT *, sum(new_island) OVER ({by_value}ORDER BY ts {_UPTO}) "
+        "AS island FROM gaps\n)",
         f"presence AS (\n    SELECT {keys}min(ts) AS present_from, max(ts) + {span} AS "
         f"present_to\n    FROM islands GROUP BY {keys}distinct_value, island\n)",
         "sweep AS (\n    SELECT *, ts AS sweep_at, 1 AS phase, 0 AS delta FROM matched\n"
@@ -295,12 +295,24 @@ def burst_ctes(group: tuple[str, ...]) -> list[str]:
     return _bursts(list(group), f"PARTITION BY {partition} " if partition else "")
 
 
+# Hits of one group at the same instant (one event matched by two rules, or two events
+# logged in the same second) must land in one burst whatever order a sort leaves them
+# in: each decision is taken per instant (its earliest window against the last instant
+# before it) and numbered with RANGE frames, whose peers see the same values. Numbering
+# by row order (`lag`, `ROWS`) let a tie join the previous burst in one window function
+# and start a new one in the next, stretching a 3 s burst over 31 s.
+_BEFORE = "RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING"
+_UPTO = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+_PEERS = "RANGE BETWEEN CURRENT ROW AND CURRENT ROW"
+
+
 def _bursts(group: list[str], partition_by: str) -> list[str]:
     return [
-        "starts AS (\n    SELECT *, CASE WHEN window_start <= lag(ts) OVER "
-        f"({partition_by}ORDER BY ts) THEN 0 ELSE 1 END AS new_burst FROM hits\n)",
+        f"starts AS (\n    SELECT *, CASE WHEN min(window_start) OVER ({partition_by}ORDER BY "
+        f"ts {_PEERS}) <= max(ts) OVER ({partition_by}ORDER BY ts {_BEFORE}) THEN 0 ELSE 1 "
+        "END AS new_burst FROM hits\n)",
         "bursts AS (\n    SELECT *, sum(new_burst) OVER "
-        f"({partition_by}ORDER BY ts ROWS UNBOUNDED PRECEDING) AS burst FROM starts\n)",
+        f"({partition_by}ORDER BY ts {_UPTO}) AS burst FROM starts\n)",
         "spans AS (\n    SELECT "
         + "".join(f"{quote_identifier(name)}, " for name in group)
         + "burst, min(window_start) AS window_start, max(ts) AS window_end\n"

@@ -162,6 +162,10 @@ def _tokens(*pairs: tuple[int, int | None]) -> list[dict[str, Any]]:
 @example(("value_sum", ["failed"], _tokens((0, 7), (5, -3), (9, 7), (19, 7)), 10, "gt", 13))
 @example(("value_sum", ["failed"], _tokens((0, None), (1, None)), 5, "gte", -1))
 @example(("value_sum", ["failed"], _tokens(*[(s, 1) for s in range(0, 40, 3)]), 30, "gte", 10))
+@example(("event_count", ["failed", "keyed"],
+          [{**_event(0, 9, None, "partial"), "model": "gpt-4o"},
+           {**_event(1, 40, None), "model": "gpt-4o"}, {**_event(2, 40, None), "model": "gpt-4o"}],
+          3, "gte", 1))  # an instant of three hits (two of one event): one burst, not two
 @given(scenarios())
 def test_distinct_count_correlations_match_brute_force(scenario: tuple[Any, ...]) -> None:
     kind, rules, events, seconds, op, count = scenario
