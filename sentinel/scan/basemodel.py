@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,12 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from sentinel.detect.baseline_sql import CompiledBaseline
 from sentinel.detect.engine import parquet_relation
 from sentinel.exceptions import SentinelError
+from sentinel.scan import statefiles
 
 MAX_DELTAS = 12
 MANIFEST = "manifest.json"
@@ -102,21 +100,13 @@ def load(directory: Path, hash_: str, after: int) -> Model | None:
     expected = 0
     for delta in deltas:
         valid = valid and delta["lo"] == expected and (
-            delta["file"] is None or _readable(directory / delta["file"]))
+            delta["file"] is None or statefiles.readable(directory / delta["file"]))
         expected = delta["hi"]
     if not valid or expected != after:
         return None
     model = Model(directory, hash_, deltas)
     _remove_others(model)
     return model
-
-
-def _readable(path: Path) -> bool:
-    try:
-        pq.read_metadata(path)
-    except (OSError, ValueError, pa.ArrowException):
-        return False
-    return True
 
 
 def _remove_others(model: Model) -> None:
@@ -182,21 +172,9 @@ def _write(
     except duckdb.Error as exc:
         message = " ".join(str(exc).split())
         raise ModelError(f"baseline model query failed: {message}") from exc
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    statefiles.write_parquet(path, table)
 
 
 def _write_manifest(model: Model) -> None:
     body = json.dumps({"hash": model.hash, "deltas": model.deltas}, indent=1)
-    tmp = model.directory / f".{MANIFEST}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(body)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, model.directory / MANIFEST)
+    statefiles.write_text(model.directory / MANIFEST, body)

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -50,7 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from sentinel.scan import statefiles
 
 MANIFEST = "manifest.json"
 PREVIOUS = "manifest.prev.json"
@@ -117,8 +117,8 @@ def load(
             continue
         if state.upto != after and not quiet_since(state.upto):
             continue
-        if all(_readable(Path(p)) for p in state.tail_files) and (
-            state.frozen_file is None or _readable(Path(state.frozen_file))
+        if all(statefiles.readable(Path(p)) for p in state.tail_files) and (
+            state.frozen_file is None or statefiles.readable(Path(state.frozen_file))
         ):
             return state
     return None
@@ -153,14 +153,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _readable(path: Path) -> bool:
-    try:
-        pq.read_metadata(path)
-    except (OSError, ValueError, pa.ArrowException):
-        return False
-    return True
-
-
 def commit(old: State | None, new: State) -> None:
     """Make `new` the current manifest and `old` (the state it was computed from, if any)
     the previous one; remove the files neither names."""
@@ -189,14 +181,7 @@ def relabel(state: State, upto: int) -> State:
 def write_table(directory: Path, name: str, table: pa.Table) -> str:
     """`table` as `directory/name`, atomically (temp name, fsync, rename), owner-only."""
     _private(directory)
-    path = directory / name
-    tmp = path.with_name(f".{name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    statefiles.write_parquet(directory / name, table)
     return name
 
 
@@ -207,10 +192,4 @@ def _private(directory: Path) -> None:
 
 
 def _write_json(path: Path, body: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(body, indent=1))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    statefiles.write_text(path, json.dumps(body, indent=1))
