@@ -209,6 +209,11 @@ def start_links(duck: duckdb.DuckDBPyConnection) -> None:
     _run(duck, f"CREATE OR REPLACE TEMP TABLE {LINKS_TABLE} ({columns})")
 
 
+def drop_links(duck: duckdb.DuckDBPyConnection) -> None:
+    """Forget this scan's links on a connection kept for the next scan (the daemon's)."""
+    duck.execute("DROP TABLE IF EXISTS scan_links")  # LINKS_TABLE, a constant
+
+
 def links_of(duck: duckdb.DuckDBPyConnection, rule_id: str) -> Iterator[tuple[Any, ...]]:
     """A rule's links as `alert_events` rows, streamed from DuckDB in Arrow batches."""
     query = (f"SELECT {', '.join(LINK_COLUMNS)} FROM {LINKS_TABLE} WHERE rule_id = ? "

@@ -338,7 +338,7 @@ def _scan(
     if kept is None:
         duck.close()
     else:  # kept for the next scan: without this scan's event links
-        duck.execute(f"DROP TABLE IF EXISTS {evaluate.LINKS_TABLE}")
+        evaluate.drop_links(duck)
     report.files_read = len(opened)
     alert_store.finish_scan(
         con, scan_id, batch_seq=upto, rules=len(compiled) + len(bases),

@@ -310,3 +310,24 @@ def test_an_increment_opens_only_its_new_files_and_keeps_its_state_private(
     again = run_scan(ws, compiled_pack=compile_rules(ws, [rules]), open_incidents=False,
                      baselines_too=False)
     assert again.files_read == 0 and not again.alerts  # nothing new: nothing opened
+
+
+def test_a_kept_connection_loses_the_scans_links(tmp_path: Path) -> None:
+    """The watcher keeps its DuckDB between scans; a scan's event links must not stay on
+    it (the next scan would record them again, and they hold lake provenance)."""
+    from sentinel.scan.runner import connect
+
+    ws = Workspace.init(tmp_path / "ws")
+    rules = tmp_path / "rules"
+    write_rules(rules, "event_count", 30, 1)
+    commit_batch(ws, events(random.Random(5), 40, 60), "b000")
+    duck = connect(ws)
+    try:
+        report = run_scan(ws, compiled_pack=compile_rules(ws, [rules]), duck=duck,
+                          open_incidents=False, baselines_too=False)
+        assert report.alerts
+        tables = {row[0] for row in duck.execute("SELECT table_name FROM duckdb_tables()")
+                  .fetchall()}
+        assert "scan_links" not in tables
+    finally:
+        duck.close()
