@@ -188,7 +188,8 @@ def mark_scanned(root: Path, rules: list[str]) -> None:
     """Set every rule's and baseline's watermark to the newest batch (as if a scan had
     covered the base)."""
     from sentinel.scan.baselines import baseline_hash, compile_baselines
-    from sentinel.scan.runner import compile_rules, rule_hash
+    from sentinel.scan.report import rule_hash
+    from sentinel.scan.runner import compile_rules
     from sentinel.workspace import Workspace
 
     ws = Workspace.open(root)

@@ -5,6 +5,7 @@
 and `sentinel.scan.evaluate` (the passes and alerts).
 """
 
-from sentinel.scan.runner import RuleStat, ScanReport, parse_since, run_scan, summarise
+from sentinel.scan.report import RuleStat, ScanReport
+from sentinel.scan.runner import parse_since, run_scan, summarise
 
 __all__ = ["RuleStat", "ScanReport", "parse_since", "run_scan", "summarise"]

@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
@@ -46,14 +46,12 @@ from sentinel.detect.rules import RuleProblem
 from sentinel.scan import basemodel
 from sentinel.scan.evaluate import MAX_EVENTS_PER_ALERT, ScanError
 from sentinel.scan.lakefiles import all_files, batch_range, lookback_files, relative_lake_file
+from sentinel.scan.report import RuleStat, ScanReport
 from sentinel.schema import EVENT_SCHEMA
 from sentinel.store import alerts as alert_store
 from sentinel.store.alerts import AlertRecord, alert_id_for
 from sentinel.store.incidents import Alert, AlertEvent
 from sentinel.workspace import Workspace
-
-if TYPE_CHECKING:
-    from sentinel.scan.runner import RuleStat, ScanReport
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -116,8 +114,6 @@ def run_baselines(
     An increment reads the new batches' files and the baseline's model
     (`sentinel.scan.basemodel`); a `--since` rescan, or `use_models=False`, reads the
     whole lookback from the lake instead (the same alerts: a test compares them)."""
-    from sentinel.scan.runner import RuleStat
-
     marks = alert_store.watermarks(con)
     upto = report.batch_seq
     ranges: dict[int, dict[str, list[str]]] = {}
@@ -237,8 +233,6 @@ def prime_models(
     """Build (or check) every baseline's model at its current watermark, without scanning:
     the cold read a first increment would otherwise pay (a bench or an upgrade does it
     ahead of time)."""
-    from sentinel.scan.runner import RuleStat
-
     marks = alert_store.watermarks(con)
     extra = {"digest_key": ws.secret_key().hex()}
     for base in compiled:

@@ -53,13 +53,12 @@ from sentinel.scan.evaluate import (
     _run,
 )
 from sentinel.scan.lakefiles import all_files, batch_range
+from sentinel.scan.report import RuleStat
 from sentinel.store.alerts import AlertRecord
 from sentinel.workspace import Workspace
 
 if TYPE_CHECKING:
     import sqlite3
-
-    from sentinel.scan.runner import RuleStat
 
 LATENESS = timedelta(hours=2)
 """How late (behind the newest matched event) an event may arrive and still be decided

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -37,12 +37,10 @@ from sentinel.detect.engine import (
 )
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.exceptions import SentinelError
+from sentinel.scan.report import RuleStat
 from sentinel.store.alerts import LINK_COLUMNS, AlertRecord, alert_id_for
 from sentinel.store.incidents import Alert
 from sentinel.workspace import Workspace
-
-if TYPE_CHECKING:
-    from sentinel.scan.runner import RuleStat
 
 MAX_EVENTS_PER_ALERT = 10_000
 """Event links stored per alert; `event_count` stays the true count."""

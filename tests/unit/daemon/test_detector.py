@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from sentinel.scan.evaluate import ScanError
-from sentinel.scan.runner import ScanReport
+from sentinel.scan.report import ScanReport
 from sentinel.watch.detection import (
     LOOKBACK_MEMORY_MB,
     Detector,

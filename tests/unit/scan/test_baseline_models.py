@@ -31,7 +31,8 @@ from sentinel.lake.writer import write_staging
 from sentinel.scan import basemodel
 from sentinel.scan.baselines import run_baselines
 from sentinel.scan.lakefiles import newest_seq
-from sentinel.scan.runner import ScanReport, connect
+from sentinel.scan.report import ScanReport
+from sentinel.scan.runner import connect
 from sentinel.schema import EVENT_SCHEMA
 from sentinel.store import alerts as alert_store
 from sentinel.store.db import open_db
