@@ -19,7 +19,7 @@ What a model holds per kind (principal columns p0…pN in clear: who and from wh
 - first_seen: per (principal, day) the first event's time (`value` NULL), and per
   (principal, value, day) the last watched event's time. A value of a column that
   carries prompt or response text is a keyed digest (`$digest_key`) from the query's
-  first step on (`baseline_sql.first_seen_value`), so a model never holds the text.
+  first step on (`baseline_parts.first_seen_value`), so a model never holds the text.
 - hours: the (principal, UTC hour) pairs with a watched event; the baseline's time zone
   turns them into local days and hours when deciding (each UTC hour is one local hour:
   zones with whole-hour offsets only), so changing the zone keeps the model.
@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import Any
 
 from sentinel.detect.baseline import Baseline, FirstSeen, Volume
-from sentinel.detect.baseline_sql import (
+from sentinel.detect.baseline_parts import (
     LOCAL_DAY_HOUR,
     MEASURES,
     RELATION,
