@@ -22,11 +22,32 @@ from datetime import timedelta
 
 from sentinel.respond.books import Playbooks
 from sentinel.respond.playbook import Playbook, choose, load_playbooks
+from sentinel.store import alerts as alert_store
 from sentinel.store import audit, incidents, progress, triage
 from sentinel.store.db import transaction
 from sentinel.workspace import Workspace
 
 CHUNK_SECONDS = 0.5
+
+
+def take_pending(
+    ws: Workspace,
+    con: sqlite3.Connection,
+    known: Iterable[incidents.Alert] = (),
+    *,
+    actor: str | None = None,
+    playbooks: Playbooks | None = None,
+) -> list[incidents.Outcome]:
+    """Link every alert still pending (`store.alerts.pending`), oldest first.
+
+    `known`: alerts the caller holds (this scan's), used as given (an alert built with its
+    events keeps them); the others come from `state.db` without events (linked by
+    reference to their `alert_events`)."""
+    given = {alert.alert_id: alert for alert in known}
+    waiting = [given.get(a.alert_id, a) for a in alert_store.pending(con)]
+    if not waiting:
+        return []
+    return open_incidents(ws, con, waiting, actor=actor, playbooks=playbooks)
 
 
 def open_incidents(
@@ -50,9 +71,12 @@ def open_incidents(
     while alert is not None:
         with transaction(con):
             started = time.monotonic()
+            taken: list[str] = []
             while alert is not None and time.monotonic() - started < CHUNK_SECONDS:
                 outcomes.append(_open_one(con, books, alert, window, actor, key))
+                taken.append(alert.alert_id)
                 alert = next(pending, None)
+            alert_store.mark_taken(con, taken)
     return outcomes
 
 

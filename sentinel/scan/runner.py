@@ -10,7 +10,9 @@ content and the store ignores a repeat (`sentinel.store.alerts`), so even a scan
 re-reads a range never doubles an alert.
 
 Per rule, alerts and the new watermark commit together; a scan that dies half-way leaves
-the rules it finished advanced and the others where they were.
+the rules it finished advanced and the others where they were. The incident intake runs
+after those commits, over every alert still pending (`store.alerts.pending`): alerts an
+intake did not take because it failed, or its process died, are taken by the next scan.
 
 The SQL comes from `sentinel.detect.engine` (one pass per source for all detection
 rules); this module decides which files each pass reads, runs it and records the result.
@@ -172,7 +174,8 @@ def run_scan(
     the scan's DuckDB. A caller that scans again and again (the watcher's lanes) passes
     its own `duck` (from `connect`, kept open between scans) and its `playbooks` cache:
     opening a DuckDB with its macros and parsing the playbooks were a third of a small
-    increment's time."""
+    increment's time. `open_incidents=False` leaves the alerts pending for the next scan
+    that opens incidents."""
     started = time.monotonic()
     compiled, problems, taxonomy = compiled_pack or compile_rules(ws, rules)
     # Baselines are a handful of small YAML files: read on every scan (never stale). Like
@@ -193,11 +196,13 @@ def run_scan(
         with scan_lock(ws, per_event=per_event, lookback=lookback):
             report = _scan(ws, con, compiled, taxonomy, since, progress, bases, limits, duck)
             report.problems = problems + base_problems
-            if open_incidents and report.alerts:
-                from sentinel.respond.intake import open_incidents as intake
+            if open_incidents:
+                from sentinel.respond.intake import take_pending
 
                 begun = time.monotonic()
-                outcomes = intake(ws, con, report.alerts, playbooks=playbooks)
+                # Every alert not taken yet: this scan's, and any an earlier intake left
+                # behind (it failed, or its process died, after the alerts committed).
+                outcomes = take_pending(ws, con, report.alerts, playbooks=playbooks)
                 report.incidents_opened = sum(1 for o in outcomes if o.opened)
                 report.timed("incidents", begun)
             report.peaks["incidents"] = peak_rss_mb()

@@ -15,7 +15,10 @@ Invariants:
   keeps one row: an alert is never doubled.
 - A rule's alerts and its watermark are committed in one `transaction`; a watermark only
   moves forward (a scan that finds it already past its own range records nothing).
-- Alert rows are the scan's output and are never updated; incidents link to them.
+- Alert rows are the scan's output and are never updated, but for `pending_intake`
+  (migration 7): 1 from the commit until the incident intake has linked the alert, which
+  clears it in the transaction that links it. Every scan takes the pending alerts first
+  (`pending`), so an intake that failed after the alerts were committed loses nothing.
 """
 
 from __future__ import annotations
@@ -139,7 +142,8 @@ def commit_rule(
             cursor = con.execute(
                 "INSERT OR IGNORE INTO alerts (alert_id, rule_id, rule_title, rule_kind, level, "
                 "tags, group_key, group_fields, first_ts, last_ts, event_count, scan_id, "
-                "created_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, detail, pending_intake) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                 (
                     alert.alert_id, alert.rule_id, alert.rule_title, record.kind, alert.level,
                     json.dumps(list(alert.tags)), alert.group_key,
@@ -234,6 +238,28 @@ def events_of(con: sqlite3.Connection, alert_id: str) -> list[AlertEvent]:
         (alert_id,),
     )
     return [AlertEvent(*row) for row in rows]
+
+
+def pending(con: sqlite3.Connection) -> list[Alert]:
+    """The alerts the incident intake has not taken yet, in the order they were recorded,
+    without their events (the intake links a recorded alert's events by reference)."""
+    rows = con.execute(
+        "SELECT alert_id, rule_id, rule_title, level, group_key, first_ts, last_ts, "
+        "event_count, tags FROM alerts WHERE pending_intake = 1 ORDER BY rowid"
+    ).fetchall()
+    return [
+        Alert(alert_id=r[0], rule_id=r[1], rule_title=r[2], level=r[3], group_key=r[4],
+              first_ts=r[5], last_ts=r[6], event_count=r[7], tags=tuple(json.loads(r[8])))
+        for r in rows
+    ]
+
+
+def mark_taken(con: sqlite3.Connection, alert_ids: Sequence[str]) -> None:
+    """Clear `pending_intake` (inside the transaction that links the alerts)."""
+    con.execute(
+        "UPDATE alerts SET pending_intake = 0 WHERE pending_intake = 1 "
+        "AND alert_id IN (SELECT value FROM json_each(?))", (json.dumps(list(alert_ids)),),
+    )
 
 
 def as_alert(con: sqlite3.Connection, alert_id: str) -> Alert | None:

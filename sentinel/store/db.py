@@ -232,6 +232,17 @@ MIGRATIONS: list[str] = [
                       WHERE o.event_id = e.event_id AND +k.incident_id = l.incident_id
                         AND k.by_reference = 1 AND k.rowid < l.rowid)
     """,
+    # 7: an alert remembers whether the incident intake has taken it. A scan commits its
+    # alerts before the intake runs; an intake that failed (or a process that died) in
+    # between left them out of every incident for good, since the next scan finds no new
+    # alert. Now every scan first takes the alerts still pending. Alerts recorded before
+    # this migration and linked to no incident were left behind that way: pending too.
+    """
+    ALTER TABLE alerts ADD COLUMN pending_intake INTEGER NOT NULL DEFAULT 0;
+    UPDATE alerts SET pending_intake = 1
+    WHERE alert_id NOT IN (SELECT alert_id FROM incident_alerts);
+    CREATE INDEX alerts_pending_intake ON alerts(pending_intake) WHERE pending_intake = 1
+    """,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from sentinel.store import alerts
 from sentinel.store.incidents import Alert, AlertEvent, open_or_update
@@ -73,3 +74,33 @@ def test_level_rank() -> None:
     assert alerts.level_rank("info") == alerts.level_rank("informational") == 0
     assert alerts.level_rank("critical") == 4
     assert alerts.level_rank("") == -1
+
+
+def test_alerts_no_incident_took_before_migration_7_are_pending(tmp_path: Path) -> None:
+    from sentinel.store.db import MIGRATIONS, open_db
+
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:6], start=1):
+        for statement in script.split(";"):
+            if statement.strip():
+                old.execute(statement)
+        old.execute(f"PRAGMA user_version = {number}")
+    old.execute("INSERT INTO scans (scan_id, started_at) VALUES ('s', 'x')")
+    for alert_id in ("taken", "left"):
+        old.execute("INSERT INTO alerts (alert_id, rule_id, rule_title, rule_kind, level, "
+                    "first_ts, last_ts, event_count, scan_id, created_at) "
+                    "VALUES (?, 'r', 't', 'detection', 'high', 'x', 'x', 1, 's', 'x')",
+                    (alert_id,))
+    old.execute("INSERT INTO incidents (incident_id, title, rule_id, rules, severity, "
+                "first_seen, last_seen, created_at, updated_at) "
+                "VALUES (1, 't', 'r', '[]', 'high', 'x', 'x', 'x', 'x')")
+    old.execute("INSERT INTO incident_alerts (incident_id, alert_id, rule_id, level, first_ts, "
+                "last_ts, event_count, linked_at) VALUES (1, 'taken', 'r', 'high', 'x', 'x', 1, "
+                "'x')")
+    old.close()
+    con = open_db(path)
+    try:
+        assert [a.alert_id for a in alerts.pending(con)] == ["left"]
+    finally:
+        con.close()
