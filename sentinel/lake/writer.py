@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -29,22 +30,62 @@ def write_staging(
     if events.num_rows == 0:
         return []
     outputs = []
-    dates = pc.strftime(events.column("ts"), format="%Y-%m-%d")
-    sources = events.column("source")
-    keys = pa.table({"source": sources, "date": dates}).group_by(["source", "date"]).aggregate([])
-    for source, date in zip(
-        keys.column("source").to_pylist(), keys.column("date").to_pylist(), strict=True
-    ):
+    for source, date, part in partitions(events):
         if not SOURCE_NAME.fullmatch(source):
             raise SourceError(f"source name {source!r} is not a valid lake partition name")
-        if keys.num_rows == 1:
-            part = events  # the usual batch: one partition, written without a copy
-        else:
-            part = events.filter(pc.and_(pc.equal(sources, source), pc.equal(dates, date)))
         name = f"{batch_id}-{source}-{date}.parquet"
         write_durably(part, staging_dir / name)
         outputs.append((name, f"source={source}/date={date}/{batch_id}.parquet"))
     return outputs
+
+
+_DAY = 86_400_000_000
+"""Microseconds in a UTC day."""
+
+
+def partitions(events: pa.Table) -> list[tuple[str, str, pa.Table]]:
+    """`events` split by (source, UTC date of `ts`), in order of first appearance.
+
+    Rows keep their order within a part. The day of each row is integer arithmetic on
+    the timestamp (formatting every row's date with `strftime` cost a tenth of a second
+    per 64 MB batch); only one row per part is formatted. A part whose rows are
+    contiguous (a batch, read in file order, crosses midnight once) is a zero-copy
+    slice rather than a filtered copy.
+    """
+    ts = events.column("ts").cast(pa.timestamp("us", tz="UTC"), safe=False)
+    if ts.null_count or events.column("source").null_count:
+        raise SourceError("an event without a timestamp or source cannot be placed in the lake")
+    days = ts.cast(pa.int64()).to_numpy() // _DAY
+    codes, names = _codes(events.column("source"))
+    if len(names) == 1 and days[0] == days[-1] and (days == days[0]).all():
+        groups = np.zeros(len(days), dtype=np.int64)
+        first = np.zeros(1, dtype=np.int64)
+    else:
+        keys = (codes.astype(np.int64) << 32) + (days - days.min())
+        _, first, groups = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # parts in order of first appearance
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        groups, first = rank[groups.reshape(-1)], first[order]
+    dates = pc.strftime(ts.take(pa.array(first)), format="%Y-%m-%d").to_pylist()
+    if len(first) == 1:
+        return [(names[int(codes[0])], str(dates[0]), events)]
+    parts = []
+    for number, (row, date) in enumerate(zip(first.tolist(), dates, strict=True)):
+        rows = np.flatnonzero(groups == number)
+        if rows[-1] - rows[0] + 1 == len(rows):
+            part = events.slice(int(rows[0]), len(rows))
+        else:
+            part = events.take(pa.array(rows))
+        parts.append((names[int(codes[row])], str(date), part))
+    return parts
+
+
+def _codes(sources: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Each row's source as a number, and the names the numbers stand for."""
+    encoded = sources.combine_chunks().dictionary_encode()
+    names = [str(name) for name in encoded.dictionary.to_pylist()]
+    return encoded.indices.to_numpy(zero_copy_only=False), names
 
 
 def write_durably(table: pa.Table, path: Path) -> None:

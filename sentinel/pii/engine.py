@@ -18,8 +18,15 @@ Three passes, each narrower than the last:
 
 Only the matches reach Python, where `sentinel.pii.verdicts` judges them: context
 guards, the validator, and overlap resolution by priority. Offsets are Unicode code
-points, as Python indexes a `str`. A large column is scanned in parts, one per core,
-by this process and worker processes (`sentinel.pii.workers`).
+points, as Python indexes a `str`.
+
+Both cores: the prefilter (most of the work on real prompt logs: one DFA pass over
+every byte) runs over threads on the whole column, since RE2 releases the GIL. The
+later passes hold the GIL, so when the candidate texts are large they are cut into
+parts, one per core, for this process and worker processes (`sentinel.pii.workers`).
+Workers get candidates only: shipping whole parts of the column down a pipe, each
+prefiltered by one process, cost a copy of the text and a worker's start-up per run
+where the candidates were a few rows.
 
 Threads and worker processes belong to a `ScanPool` the caller passes (the Runtime's);
 none is created here. Without one, the scan runs on the calling thread alone.
@@ -58,10 +65,12 @@ def find(
 ) -> Matches:
     """Every validated, non-overlapping finding of `catalog` in a string column.
 
-    With a `pool`, the prefilter runs over its threads, and a column of more than
-    `workers.PARALLEL_BYTES` is cut into `processes` parts (0: one per core): this
-    process scans the first and the pool's worker processes the others (see
-    `sentinel.pii.workers`). Without one, everything runs on the calling thread.
+    With a `pool`, the prefilter runs over its threads on the whole column (RE2 releases
+    the GIL: every core, nothing copied), and when the candidate texts it leaves hold
+    more than `workers.PARALLEL_BYTES` they are cut into `processes` parts (0: one per
+    core) for the later passes, which hold the GIL: this process takes the first part
+    and the pool's worker processes the others (see `sentinel.pii.workers`). Without a
+    pool, everything runs on the calling thread.
     """
     column = _as_large_string(values)
     if len(column) == 0 or column.null_count == len(column):
@@ -69,28 +78,50 @@ def find(
     if pool is None:
         return _find_here(column, catalog, None)
     threads = pool.executor()
-    count = (processes or workers.cores()) if column.nbytes >= workers.PARALLEL_BYTES else 1
-    parts = workers.split(column, count) if count > 1 else []
+    candidates = _rows_matching(column, catalog.prefilter, threads, pool.threads)
+    if len(candidates) == 0:
+        return Matches()
+    texts = pa.chunked_array([_take(column, candidates)])
+    count = (processes or workers.cores()) if texts.nbytes >= workers.PARALLEL_BYTES else 1
+    parts = workers.split(texts, count) if count > 1 else []
     helpers = pool.workers.get(len(parts) - 1) if len(parts) > 1 else []
     if not helpers:
-        return _find_here(column, catalog, threads, pool.threads)
+        return _found(texts, candidates, catalog)
     for helper, (_, part) in zip(helpers, parts[1:], strict=True):
-        helper.send(catalog.detectors, part)
-    out = _find_here(parts[0][1], catalog, None)
+        helper.send(Part(catalog.detectors, prefiltered=True), part)
+    out = _found(parts[0][1], candidates[: len(parts[0][1])], catalog)
     for helper, (first, part) in zip(helpers, parts[1:], strict=True):
+        rows = candidates[first : first + len(part)]
         try:
             found = helper.receive()
             pool.workers.answered()
         except workers.WorkerError:
             pool.workers.discard(helper)
-            found = _find_here(part, catalog, threads, pool.threads)
-        out.extend(found, first)
+            out.extend(_found(part, rows, catalog))
+            continue
+        found.rows = rows[np.asarray(found.rows, dtype=np.int64)].tolist()
+        out.extend(found)
     return out
 
 
-def scan_part(detectors: tuple[Detector, ...], part: pa.Array) -> Matches:
-    """`find` in a worker process, on its part of a column."""
-    return _find_here(pa.chunked_array([part]), _catalog_of(detectors), None)
+@dataclass(frozen=True)
+class Part:
+    """What a worker process is asked to scan its part with."""
+
+    detectors: tuple[Detector, ...]
+    prefiltered: bool = False
+    """Every text of the part passed the prefilter already: it is not run again."""
+
+
+def scan_part(request: Part | tuple[Detector, ...], part: pa.Array) -> Matches:
+    """`find` in a worker process, on its part of a column (rows counted from 0)."""
+    if isinstance(request, Part):
+        catalog = _catalog_of(request.detectors)
+        column = pa.chunked_array([part])
+        if request.prefiltered:
+            return _found(column, np.arange(len(part), dtype=np.int64), catalog)
+        return _find_here(column, catalog, None)
+    return _find_here(pa.chunked_array([part]), _catalog_of(request), None)
 
 
 def worker_main() -> None:
@@ -110,14 +141,20 @@ def _find_here(
     candidates = _rows_matching(column, catalog.prefilter, executor, threads)
     if len(candidates) == 0:
         return Matches()
-    texts = _take(column, candidates).dictionary_encode()
-    distinct = texts.dictionary
-    if len(distinct) == len(texts):
-        return _find_in(distinct, candidates, catalog)
+    return _found(pa.chunked_array([_take(column, candidates)]), candidates, catalog)
+
+
+def _found(texts: pa.ChunkedArray, rows: np.ndarray, catalog: Catalog) -> Matches:
+    """The later passes over candidate `texts` (all past the prefilter), whose findings
+    are reported under `rows` (one per text, ascending)."""
+    encoded = texts.combine_chunks().dictionary_encode()
+    distinct = encoded.dictionary
+    if len(distinct) == len(encoded):
+        return _find_in(distinct, rows, catalog)
     # Identical texts (a repeated prompt, a retry, a shared template) are scanned once:
     # findings are a function of the text alone.
     found = _find_in(distinct, np.arange(len(distinct), dtype=np.int64), catalog)
-    return _expand(found, candidates, texts.indices.to_numpy(zero_copy_only=False))
+    return _expand(found, rows, encoded.indices.to_numpy(zero_copy_only=False))
 
 
 def _take(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:

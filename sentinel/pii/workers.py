@@ -1,9 +1,10 @@
 """Scanning on every core: worker processes that each take a part of a large column.
 
 The scanner's later passes (which detectors, where, validated how) are Python and hold
-the GIL, so threads cannot share them and one process tops out at about one core. A
-large column is therefore cut into one part per core: the calling process scans the
-first part while each worker scans one of the others.
+the GIL, so threads cannot share them and one process tops out at about one core.
+When the texts that passed the prefilter (which runs over threads) are large, they are
+therefore cut into one part per core: the calling process scans the first part while
+each worker scans one of the others.
 
 A worker is a Python process running `serve`, started on first use and kept by its
 `WorkerPool` (which a Runtime owns, and closes on exit); it talks over its stdin and
@@ -21,8 +22,8 @@ This module knows nothing of what a worker computes: the caller names the functi
 the worker process runs (`WorkerPool(entry=...)`), so the scanner imports this module
 and never the other way round.
 
-Nothing here runs a worker for a column smaller than `PARALLEL_BYTES`: starting one
-costs about half a second once, and a small column takes less than that to scan.
+Nothing here runs a worker for less text than `PARALLEL_BYTES`: starting one costs
+about half a second once, and a small part takes less than that to scan.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import numpy as np
 import pyarrow as pa
 
 PARALLEL_BYTES = 8 * 1024 * 1024
-"""Columns holding less text than this are scanned in the calling process only."""
+"""Candidate texts holding less than this are scanned in the calling process only."""
 
 _HEADER = struct.Struct("<Q")
 

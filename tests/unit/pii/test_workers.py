@@ -61,6 +61,34 @@ def test_parts_find_what_one_process_finds(pool: ScanPool, parallel: None) -> No
     assert len(pool.workers.get(2)) == 2
 
 
+def test_only_candidate_text_goes_to_workers(
+    monkeypatch: pytest.MonkeyPatch, pool: ScanPool
+) -> None:
+    """The prefilter runs here over the whole column; workers get only the texts it
+    left, so a large column of ordinary prompts starts none, and the rows of what a
+    worker finds are those of the column."""
+    plain = [f"Summarise ticket {i} for the customer, politely." for i in range(3000)]
+    middle = _column().to_pylist()
+    column = pa.chunked_array([plain, middle, plain], pa.large_string())
+    expected = _alone(column)
+    assert {e[0] for e in expected} <= set(range(3000, 3000 + len(middle)))
+    sent: list[int] = []
+    original = workers.Worker.send
+
+    def counted(self: workers.Worker, request: object, part: pa.ChunkedArray) -> None:
+        sent.append(len(part))
+        original(self, request, part)
+
+    monkeypatch.setattr(workers.Worker, "send", counted)
+    monkeypatch.setattr(workers, "cores", lambda: 3)
+    monkeypatch.setattr(workers, "PARALLEL_BYTES", column.nbytes // 4)
+    assert _find(column, pool) == expected  # few candidates: no worker
+    assert sent == [] and pool.workers.health().running == 0
+    monkeypatch.setattr(workers, "PARALLEL_BYTES", 0)
+    assert _find(column, pool) == expected
+    assert len(sent) == 2 and sum(sent) < len(middle)  # parts of the candidates only
+
+
 def test_closing_the_pool_stops_its_workers(pool: ScanPool, parallel: None) -> None:
     _find(_column(), pool)
     processes = [w.process for w in pool.workers.get(2)]
