@@ -164,6 +164,39 @@ def append(
     return Entry(seq, ts, actor, os_user, action, incident_id, detail, prev, digest)
 
 
+def append_many(
+    con: sqlite3.Connection,
+    items: list[tuple[str, dict[str, Any], int | None]],
+    *,
+    actor: str | None = None,
+    key: bytes | None = None,
+) -> list[Entry]:
+    """Append `(action, detail, incident_id)` entries, in order, inside the caller's open
+    transaction: the same entries as one `append` each, with one read of the head and
+    one `executemany` (the incident intake appends thousands in one transaction)."""
+    if not con.in_transaction:
+        raise StoreError("audit.append_many needs an open transaction (use store.db.transaction)")
+    if not items:
+        return []
+    key = key if key is not None else chain_key(con)
+    os_user = whoami()
+    actor = actor or os_user
+    row = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+    made: list[Entry] = []
+    rows: list[tuple[Any, ...]] = []
+    for action, detail, incident_id in items:
+        seq += 1
+        ts = datetime.now(UTC).isoformat()
+        body = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
+        digest = keyed_hash(key, prev, seq, ts, actor, os_user, action, incident_id, body)
+        made.append(Entry(seq, ts, actor, os_user, action, incident_id, detail, prev, digest))
+        rows.append((seq, ts, actor, os_user, action, incident_id, body, prev, digest, KEYED))
+        prev = digest
+    con.executemany(_INSERT, rows)
+    return made
+
+
 def keyed_hash(
     key: bytes, prev: str, seq: int, ts: str, actor: str, os_user: str, action: str,
     incident_id: int | None, detail: str,

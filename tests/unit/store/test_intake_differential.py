@@ -11,6 +11,12 @@ status changes and merges, on two workspaces; every incident, link, event and ti
 entry must come out the same, and the audit chain must verify. The one allowed
 difference: when two alerts of one incident hold an event, which of them the event row
 names (the reference: the first copied; now: a given link, else the first linked).
+
+The scan's intake now decides a chunk of alerts at once (`store.grouping.open_many`,
+fifth session). It runs as a third side: the plan's consecutive alerts handed over in
+chunks of a generated size, with the playbook a shared alert's case may take
+(`respond.intake`'s rule, applied one at a time on the other two sides as the intake
+did), and the same results are required of it.
 """
 
 from __future__ import annotations
@@ -18,15 +24,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sentinel.store import alerts as alert_store
-from sentinel.store import audit, incidents, triage
+from sentinel.store import audit, grouping, incidents, progress, triage
 from sentinel.store.db import open_db, transaction
 from sentinel.store.incidents import Alert, AlertEvent, Outcome, parse_ts
 from sentinel.workspace import Workspace
@@ -161,9 +170,46 @@ steps = st.lists(
         st.tuples(st.just("status"), st.integers(1, 30),
                   st.sampled_from(["acknowledged", "resolved", "false_positive"])),
         st.tuples(st.just("merge"), st.integers(1, 30), st.integers(1, 30)),
+        st.tuples(st.just("start"), st.integers(1, 30)),  # a responder starts its playbook
     ),
     max_size=40,
 )
+
+# Each rule's playbook and its priority (`respond.playbook.Playbook.priority`).
+BOOKS = {"card": ("card-book", 2), "record": ("record-book", 3), "ips": ("ips-book", 1)}
+PRIORITY = dict(BOOKS.values())
+
+
+def _better(con: sqlite3.Connection, alert: Alert, incident_id: int,
+            playbook: str | None) -> str | None:
+    """`respond.intake`'s rule, over BOOKS: the alert's playbook when it ranks higher than
+    the case's and nobody has started the case's."""
+    name, priority = BOOKS[alert.rule_id]
+    current = PRIORITY.get(playbook or "")
+    better = current is None or priority > current
+    started = bool(progress.states(con, incident_id))
+    return name if better and name != playbook and not started else None
+
+
+def _one_at_a_time(con: sqlite3.Connection, alert: Alert, new: bool) -> Outcome:
+    """One alert as the intake took it before the chunks: open or update, then the
+    playbook of a case it joined by its events."""
+    intake = incidents.open_or_update if new else reference_open_or_update
+    outcome = intake(con, alert, window=WINDOW, playbook=BOOKS[alert.rule_id][0])
+    if outcome.shared_events:
+        case = incidents.get(con, outcome.incident_id)
+        better = _better(con, alert, case.incident_id, case.playbook)
+        if better is not None:
+            triage.set_playbook(con, case.incident_id, better)
+    return outcome
+
+
+def _chunked(con: sqlite3.Connection, alerts: list[Alert], chunk: int) -> list[Outcome]:
+    return grouping.open_many(
+        con, alerts, window=WINDOW, playbooks=[BOOKS[a.rule_id][0] for a in alerts],
+        upgrade=lambda alert, incident_id, playbook: _better(con, alert, incident_id, playbook),
+        chunk=chunk,
+    )
 
 
 def _iso(half_hours: int) -> str:
@@ -211,11 +257,22 @@ def _record(con: sqlite3.Connection, alert: Alert) -> Alert:
     return Alert(**{**alert.__dict__, "events": ()})
 
 
-def _run(con: sqlite3.Connection, plan: list[tuple[Any, ...]], new: bool) -> list[Any]:
+def _run(
+    con: sqlite3.Connection, plan: list[tuple[Any, ...]], side: str, chunk: int = 1
+) -> list[Any]:
+    """The plan on one side: "old" (the reference), "one" (`open_or_update` per alert) or
+    "chunks" (each run of consecutive alerts through one `grouping.open_many`, `chunk`
+    alerts per transaction)."""
     alert_store.begin_scan(con, "s1")
-    intake = incidents.open_or_update if new else reference_open_or_update
     seen: list[tuple[Alert, bool]] = []
     results: list[Any] = []
+    waiting: list[Alert] = []
+
+    def flush() -> None:
+        if waiting:
+            results.extend(_chunked(con, waiting, chunk))
+            waiting.clear()
+
     for step in plan:
         try:
             if step[0] == "alert":
@@ -223,21 +280,28 @@ def _run(con: sqlite3.Connection, plan: list[tuple[Any, ...]], new: bool) -> lis
                 seen.append((alert, recorded))
             elif step[0] == "again" and seen:
                 alert, recorded = seen[step[1] % len(seen)]
-            elif step[0] == "status":
-                triage.set_status(con, step[1], step[2])
-                results.append("ok")
-                continue
-            elif step[0] == "merge":
-                triage.merge(con, step[1], [step[2]])
+            elif step[0] in ("status", "merge", "start"):
+                flush()
+                if step[0] == "status":
+                    triage.set_status(con, step[1], step[2])
+                elif step[0] == "merge":
+                    triage.merge(con, step[1], [step[2]])
+                else:
+                    progress.save_step(con, step[1], playbook="any", step_id="s", kind="manual",
+                                       state="done")
                 results.append("ok")
                 continue
             else:
                 continue
-        except Exception as exc:  # the same refusal on both sides
+        except Exception as exc:  # the same refusal on every side
             results.append(type(exc).__name__)
             continue
         given_alert = _record(con, alert) if recorded else alert
-        results.append(intake(con, given_alert, window=WINDOW, playbook="pb"))
+        if side == "chunks":
+            waiting.append(given_alert)
+        else:
+            results.append(_one_at_a_time(con, given_alert, new=side == "one"))
+    flush()
     return results
 
 
@@ -262,20 +326,21 @@ def _state(con: sqlite3.Connection) -> dict[str, list[Any]]:
     }
 
 
-def _both(plan: list[tuple[Any, ...]]) -> None:
+def _both(plan: list[tuple[Any, ...]], chunk: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         states, results = [], []
-        for side in ("old", "new"):
+        for side in ("old", "one", "chunks"):
             ws = Workspace.init(Path(tmp) / side)
             con = open_db(ws.state_db)
             try:
-                results.append(_run(con, plan, new=side == "new"))
+                results.append(_run(con, plan, side, chunk))
                 states.append(_state(con))
                 assert audit.check(con).ok
             finally:
                 con.close()
-        assert results[0] == results[1]
+        assert results[0] == results[1] == results[2]
         assert states[0] == states[1]
+        assert states[0] == states[2]
 
 
 def _spec(start: int, *, rule: str = "card", events: tuple[str, ...] = ("e1",),
@@ -287,21 +352,65 @@ def _spec(start: int, *, rule: str = "card", events: tuple[str, ...] = ("e1",),
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps)
+@given(steps, st.integers(1, 6))
 # Exactly on the window's edge (48 half-hours after the last event), and one past it.
-@example([_spec(0), _spec(48, events=("e2",))])
-@example([_spec(0), _spec(49, events=("e2",))])
+@example([_spec(0), _spec(48, events=("e2",))], 6)
+@example([_spec(0), _spec(49, events=("e2",))], 6)
 # Two alerts of one group in one scan, the second sharing an event with the first.
-@example([_spec(3), _spec(3, events=("e1", "e2"))])
+@example([_spec(3), _spec(3, events=("e1", "e2"))], 6)
 # Joining an open case, then its case resolved: the next one opens a recurrence.
-@example([_spec(0), _spec(2), ("status", 1, "resolved"), _spec(4)])
+@example([_spec(0), _spec(2), ("status", 1, "resolved"), _spec(4)], 6)
 # Count-only alerts, then one with events joins (the count switches to linked events).
-@example([_spec(0, count_only=True), _spec(1, count_only=True), _spec(2, events=("e1",))])
+@example([_spec(0, count_only=True), _spec(1, count_only=True), _spec(2, events=("e1",))], 6)
 # Another rule on the same events joins the case (shared events), recorded or not.
 @example([_spec(0, events=("e1", "e2")), _spec(1, rule="record", events=("e1", "e2", "e3"),
-                                                recorded=False)])
+                                                recorded=False)], 6)
 # A merge, then a later alert of the merged case's rule joins the merge target.
 @example([_spec(0), _spec(0, rule="ips", events=("e5",)), ("merge", 1, 2),
-          _spec(1, rule="ips", events=("e5", "e6"))])
-def test_the_intake_matches_its_one_at_a_time_reference(plan: list[tuple[Any, ...]]) -> None:
-    _both(plan)
+          _spec(1, rule="ips", events=("e5", "e6"))], 6)
+# In one chunk: the same alert twice, and a record alert moving a card case to its
+# playbook (higher priority) but not an ips alert (lower); then a started playbook stays.
+@example([_spec(0, events=("e1", "e2")), ("again", 0),
+          _spec(1, rule="record", events=("e1", "e2")),
+          _spec(1, rule="ips", level="low", events=("e1", "e2")), ("again", 1)], 6)
+@example([_spec(0, events=("e1",)), ("start", 1), _spec(1, rule="record", events=("e1",))], 6)
+# Chunk edges: one alert per chunk, and a chunk that ends between two sharing alerts.
+@example([_spec(0, events=("e1", "e2")), _spec(1, rule="record", events=("e1", "e2"))], 1)
+def test_the_intake_matches_its_one_at_a_time_reference(
+    plan: list[tuple[Any, ...]], chunk: int
+) -> None:
+    _both(plan, chunk)
+
+
+def test_a_chunk_after_another_writer_decides_from_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two chunks an analyst resolves the case the first chunk opened: the second
+    chunk's alert of that group must open a recurrence, not join the resolved case (what
+    the first chunk left in memory)."""
+    ws = Workspace.init(tmp_path / "ws")
+    con, analyst = open_db(ws.state_db), open_db(ws.state_db)
+    real = grouping.transaction
+    chunks = []
+
+    @contextmanager
+    def between(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        chunks.append(1)
+        if len(chunks) == 2:
+            triage.set_status(analyst, 1, "resolved")
+        with real(connection) as inside:
+            yield inside
+
+    monkeypatch.setattr(grouping, "transaction", between)
+    try:
+        alert_store.begin_scan(con, "s1")
+        first, second = (_record(con, _alert(n, _spec(n)[1])) for n in range(2))
+        outcomes = grouping.open_many(con, [first, second], window=WINDOW, chunk=1)
+        assert [o.opened for o in outcomes] == [True, True]
+        assert outcomes[1].recurrence_of == 1
+        assert incidents.get(con, 1).status == "resolved"
+        assert incidents.get(con, 1).alert_count == 1
+        assert audit.check(con).ok
+    finally:
+        con.close()
+        analyst.close()
