@@ -147,21 +147,7 @@ def append(
     key: bytes | None = None,
 ) -> Entry:
     """Append one entry inside the caller's open transaction (which must hold the lock)."""
-    if not con.in_transaction:
-        raise StoreError("audit.append needs an open transaction (use store.db.transaction)")
-    key = key if key is not None else chain_key(con)
-    os_user = whoami()
-    actor = actor or os_user
-    ts = datetime.now(UTC).isoformat()
-    body = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
-    row = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-    digest = keyed_hash(key, prev, seq, ts, actor, os_user, action, incident_id, body)
-    con.execute(
-        _INSERT,
-        (seq, ts, actor, os_user, action, incident_id, body, prev, digest, KEYED),
-    )
-    return Entry(seq, ts, actor, os_user, action, incident_id, detail, prev, digest)
+    return append_many(con, [(action, detail, incident_id)], actor=actor, key=key)[0]
 
 
 def append_many(
@@ -175,7 +161,7 @@ def append_many(
     transaction: the same entries as one `append` each, with one read of the head and
     one `executemany` (the incident intake appends thousands in one transaction)."""
     if not con.in_transaction:
-        raise StoreError("audit.append_many needs an open transaction (use store.db.transaction)")
+        raise StoreError("audit.append needs an open transaction (use store.db.transaction)")
     if not items:
         return []
     key = key if key is not None else chain_key(con)
