@@ -42,9 +42,9 @@ import duckdb
 import pyarrow as pa
 
 from sentinel.detect.compiler import CompiledRule
-from sentinel.detect.correlation import CorrelationParts, burst_ctes, correlation_parts
+from sentinel.detect.correlation import CorrelationParts, correlation_parts
 from sentinel.detect.fields import quote_identifier, quote_literal
-from sentinel.scan import corrstate
+from sentinel.scan import corrbursts, corrstate
 from sentinel.scan.evaluate import (
     MAX_EVENTS_PER_ALERT,
     ScanError,
@@ -162,7 +162,8 @@ def _decide(
     reading = history if history is not None else new_files
     shift = _candidates(ctx, parts, old_matched, state, history, new_files)
     ctx.opened.update(reading)
-    stat.files_read += len(reading) + len(state.tail_files) + (1 if state.frozen else 0)
+    stat.files_read += (len(reading) + len(state.tail_files) + len(state.hit_files)
+                        + (1 if state.frozen else 0))
     listed = ", ".join(quote_literal(p) for p in [*reading, *state.tail_files])
     stat.rows_read += int(_run(duck, "SELECT sum(num_rows) FROM parquet_file_metadata("
                                f"[{listed}])").fetchall()[0][0] or 0)
@@ -174,7 +175,8 @@ def _decide(
         _drop(duck)
         return f"an event {settled - low} older than its state allows"
     group = parts.group
-    _bursts(duck, parts, state, settled)
+    cut, fresh = _cut(state, history, low)
+    corrbursts.bursts(duck, parts, state, cut, fresh)
     records, numbers, going_on = _report(duck, rule, tuple(sources), group, low, settled,
                                          shift)
     if going_on and history is None:
@@ -186,9 +188,25 @@ def _decide(
             return "a burst goes on whose alert is not recorded"
     _keep_links(duck, ctx.ws, "correlation_links", numbers)
     if ctx.since is None and ctx.upto is not None:
-        _advance(ctx, parts, state, newest, history is not None, shift)
+        _advance(ctx, parts, state, newest, history is not None, shift, cut, fresh)
     _drop(duck)
     return records
+
+
+def _cut(
+    state: corrstate.State, history: list[str] | None, low: datetime | None
+) -> tuple[datetime | None, bool]:
+    """From when the hits are recomputed (None: from the first matched event) and
+    whether any are: from the first new matched event when the state keeps the hits
+    before it, from `settled` when it does not keep them (an older state), not at all
+    when nothing new matched."""
+    if history is not None:
+        return None, True
+    if state.hits is None:
+        return state.settled, True
+    if low is None:
+        return None, False
+    return low, True
 
 
 def _candidates(
@@ -263,46 +281,7 @@ def _provenance(duck: duckdb.DuckDBPyConnection, rows: str, shift: int | None) -
             "AND r.file_no = p.file_no")
 
 
-def _ts(value: datetime) -> str:
-    return f"'{value.isoformat()}'::TIMESTAMPTZ"
-
-
-def _keys(group: tuple[str, ...], left: str, right: str) -> str:
-    return "".join(f" AND {left}.{quote_identifier(g)} = {right}.{quote_identifier(g)}"
-                   for g in group)
-
-
-def _bursts(
-    duck: duckdb.DuckDBPyConnection,
-    parts: CorrelationParts,
-    state: corrstate.State,
-    settled: datetime | None,
-) -> None:
-    """`corr_hits` (the hits at or after `settled`), `corr_frozen` and `corr_burst_hits`
-    (every hit with its burst, the frozen last hits in front), `corr_spans` (bursts)."""
-    group = parts.group
-    columns = "".join(f"{quote_identifier(g)}, " for g in group)
-    exclude = ", ".join((*PROVENANCE_COLUMNS, "is_new"))
-    after = f" WHERE ts >= {_ts(settled)}" if settled is not None else ""
-    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_hits AS WITH matched AS (SELECT * EXCLUDE "
-         f"({exclude}) FROM corr_cand), {', '.join(parts.decide)} "
-         f"SELECT {columns}ts, window_start FROM hits{after}")
-    if state.frozen_file is not None:
-        frozen = f"SELECT * FROM read_parquet({quote_literal(state.frozen_file)})"
-    else:
-        frozen = (f"SELECT {columns}NULL::TIMESTAMPTZ AS burst_start, NULL::TIMESTAMPTZ AS "
-                  "last_hit, NULL::VARCHAR AS first_event, NULL::BIGINT AS count_before "
-                  "FROM corr_cand LIMIT 0")
-    _run(duck, f"CREATE OR REPLACE TEMP TABLE corr_frozen AS {frozen}")
-    starts, bursts, spans = burst_ctes(group)
-    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_burst_hits AS WITH hits AS ("
-         f"SELECT {columns}ts, window_start FROM corr_hits UNION ALL "
-         f"SELECT {columns}last_hit AS ts, burst_start AS window_start FROM corr_frozen), "
-         f"{starts}, {bursts} SELECT {columns}ts, window_start, burst FROM bursts")
-    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_spans AS WITH bursts AS (SELECT * FROM "
-         f"corr_burst_hits), {spans} SELECT s.*, f.first_event AS frozen_first, "
-         "f.count_before AS frozen_count FROM spans s LEFT JOIN corr_frozen f "
-         f"ON s.window_start = f.burst_start{_keys(group, 's', 'f')}")
+_ts, _keys = corrbursts.ts_sql, corrbursts.keys_sql
 
 
 def _report(
@@ -381,9 +360,11 @@ def _advance(
     newest: datetime | None,
     rebuilt: bool,
     shift: int | None,
+    cut: datetime | None,
+    fresh: bool,
 ) -> None:
-    """Write the state at `ctx.upto`: `settled` moved on, the tail and frozen bursts with
-    it; the manifest last (`corrstate.commit`)."""
+    """Write the state at `ctx.upto`: `settled` moved on, the tail, frozen bursts and
+    kept hits with it; the manifest last (`corrstate.commit`)."""
     assert ctx.upto is not None
     duck, group = ctx.duck, parts.group
     span = timedelta(seconds=parts.seconds)
@@ -409,14 +390,53 @@ def _advance(
         last = _run(duck, f"SELECT max(ts) FROM corr_cand WHERE {which}{floor}").fetchall()[0][0]
         tail.append({"file": name, "newest": last.isoformat()})
     frozen = None
+    hits: list[dict[str, Any]] = []
     if settled is not None:
-        sql = _frozen_sql(group, state.settled, settled, span)
+        sql = corrbursts.frozen_sql(group, state.settled, settled, span)
         frozen_table = _arrow(duck, sql)
         if frozen_table.num_rows:
             frozen = corrstate.write_table(directory, f"frozen-{ctx.upto}.parquet", frozen_table)
+        hits = _keep_hits(ctx, group, state, settled, cut, fresh)
     new = corrstate.State(directory, state.rule, state.hash, ctx.upto, settled, newest, tail,
-                          frozen)
+                          frozen, hits)
     corrstate.commit(None if rebuilt else state, new)
+
+
+def _keep_hits(
+    ctx: Context,
+    group: tuple[str, ...],
+    state: corrstate.State,
+    settled: datetime,
+    cut: datetime | None,
+    fresh: bool,
+) -> list[dict[str, Any]]:
+    """The kept hits' layers as of `settled`: the state's layers that still hold hits at
+    or after it (cut at `cut`), and the recomputed hits from `cut` on as a new layer
+    (written also when empty: it overrides the older layers from `cut` on). After
+    `MAX_TAIL_FILES` layers they are rewritten as one."""
+    assert ctx.upto is not None
+    layers = []
+    if state.hits is not None and (cut is not None or not fresh):
+        for layer, (_, start, until) in zip(state.hits, state.layers(), strict=True):
+            if fresh:  # the new layer holds from `cut` on
+                assert cut is not None
+                if start >= cut:
+                    continue
+                until = cut if until is None else min(until, cut)
+            if until is None or until > settled:
+                layers.append(layer)
+    if not fresh:
+        return layers
+    columns = "".join(f"{quote_identifier(g)}, " for g in group)
+    rows = f"SELECT {columns}ts, burst_start FROM corr_new_hits WHERE ts >= {_ts(settled)}"
+    start = max(cut, settled) if cut is not None else settled
+    if len(layers) >= corrstate.MAX_TAIL_FILES:
+        kept = corrbursts.kept_sql(state, group, settled, cut)
+        rows = f"{kept} UNION ALL {rows}" if kept else rows
+        layers, start = [], settled
+    table = _arrow(duck=ctx.duck, sql=f"{rows} ORDER BY ts")
+    name = corrstate.write_table(state.directory, f"hits-{ctx.upto}.parquet", table)
+    return [*layers, {"file": name, "from": start.isoformat()}]
 
 
 def _arrow(duck: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
@@ -427,34 +447,10 @@ def _arrow(duck: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
                         title="Scan failed") from exc
 
 
-def _frozen_sql(
-    group: tuple[str, ...], old: datetime | None, settled: datetime, span: timedelta
-) -> str:
-    """Per group, the burst of its last hit before `settled` (if it can still grow: that
-    hit is within a timespan of `settled`), with its events before `settled`."""
-    columns = "".join(f"{quote_identifier(g)}, " for g in group)
-    previous = _ts(old) if old is not None else "NULL"
-    return (
-        f"WITH last AS (SELECT {columns}max(ts) AS last_hit, arg_max(burst, ts) AS burst "
-        f"FROM corr_burst_hits WHERE ts < {_ts(settled)} GROUP BY ALL), "
-        "f AS (SELECT l.*, s.window_start AS burst_start, s.frozen_first, s.frozen_count, "
-        f"CASE WHEN s.frozen_count IS NULL THEN s.window_start ELSE {previous} END AS "
-        "count_from FROM last l "
-        f"JOIN corr_spans s ON s.burst = l.burst{_keys(group, 's', 'l')} "
-        f"WHERE l.last_hit >= {_ts(settled - span)}) "
-        f"SELECT {''.join(f'f.{quote_identifier(g)}, ' for g in group)}f.burst_start, "
-        "f.last_hit, coalesce(f.frozen_first, min(m.event_id) FILTER (WHERE m.ts = "
-        "f.burst_start)) AS first_event, coalesce(f.frozen_count, 0) + count(DISTINCT "
-        "m.event_id) AS count_before FROM f LEFT JOIN corr_cand m ON m.ts >= f.count_from "
-        f"AND m.ts < {_ts(settled)}{_keys(group, 'm', 'f')} "
-        f"GROUP BY {''.join(f'f.{quote_identifier(g)}, ' for g in group)}f.burst_start, "
-        "f.last_hit, f.frozen_first, f.frozen_count"
-    )
-
-
 def _drop(duck: duckdb.DuckDBPyConnection) -> None:
-    for table in ("corr_cand", "corr_hits", "corr_frozen", "corr_burst_hits", "corr_spans",
-                  "correlation_bursts", "correlation_links", "corr_files"):
+    for table in ("corr_cand", "corr_hits", "corr_kept", "corr_frozen", "corr_burst_hits",
+                  "corr_spans", "corr_new_hits", "correlation_bursts", "correlation_links",
+                  "corr_files"):
         _run(duck, f"DROP TABLE IF EXISTS {table}")
     _run(duck, "DROP VIEW IF EXISTS corr_new")
     _run(duck, "DROP VIEW IF EXISTS corr_old")

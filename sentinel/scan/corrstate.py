@@ -8,14 +8,24 @@ files: `sentinel.scan.correlate` keeps that past here, as derived state outside 
 `<workspace>/state/correlations/<digest of the rule id>/`:
 
     manifest.json            {"rule", "hash", "upto", "settled", "newest",
-                              "tail": [{"file", "newest"}, …], "frozen": file}
+                              "tail": [{"file", "newest"}, …], "frozen": file,
+                              "hits": [{"file", "from"}, …]}
     manifest.prev.json       the manifest before it (see below)
     tail-<upto>-<n>.parquet  matched events (with their lake provenance) of the batches
                              up to `upto`, those with ts >= settled - timespan
     frozen-<upto>.parquet    per group, the burst of its last hit before `settled`
+    hits-<upto>.parquet      the hits at or after `settled` (one row per group and
+                             instant: its time and the start of its burst), from the
+                             layer's `from` on
 
 `settled` is a time before which the state no longer changes: events of later batches
 older than it cannot be placed without the lake (they make the scan re-read it once).
+
+The kept *hits* are layers: each scan recomputes the hits from its first new event on
+and writes them as a new layer; a layer holds for `[from, next layer's from)` (a later
+layer overrides an earlier one from its own `from` on, also with no rows: hits there may
+have gone). A manifest without `hits` (written before hits were kept) is read with
+`hits` None: the scan recomputes the hits from `settled` once and keeps them.
 
 Why Parquet files and not tables in `state.db`: DuckDB reads them beside the new lake
 files in one query; through SQLite every row would cross Python. Why a manifest and not
@@ -82,10 +92,24 @@ class State:
     tail: list[dict[str, Any]] = field(default_factory=list)
     """{"file", "newest"}: the tail's files, each with the newest event it holds."""
     frozen: str | None = None
+    hits: list[dict[str, Any]] | None = field(default_factory=list)
+    """{"file", "from"}: the kept hits' layers, oldest first, `from` increasing; None:
+    not kept (an older manifest)."""
 
     @property
     def tail_files(self) -> list[str]:
         return [str(self.directory / t["file"]) for t in self.tail]
+
+    @property
+    def hit_files(self) -> list[str]:
+        return [str(self.directory / h["file"]) for h in self.hits or []]
+
+    def layers(self) -> list[tuple[str, datetime, datetime | None]]:
+        """The kept hits' layers as (path, from, until): each holds for `[from, until)`."""
+        hits = self.hits or []
+        starts = [datetime.fromisoformat(h["from"]) for h in hits]
+        return [(str(self.directory / h["file"]), start, starts[i + 1] if i + 1 < len(hits)
+                 else None) for i, (h, start) in enumerate(zip(hits, starts, strict=True))]
 
     @property
     def frozen_file(self) -> str | None:
@@ -95,7 +119,7 @@ class State:
         return {
             "rule": self.rule, "hash": self.hash, "upto": self.upto,
             "settled": _iso(self.settled), "newest": _iso(self.newest),
-            "tail": self.tail, "frozen": self.frozen,
+            "tail": self.tail, "frozen": self.frozen, "hits": self.hits,
         }
 
 
@@ -117,7 +141,8 @@ def load(
             continue
         if state.upto != after and not quiet_since(state.upto):
             continue
-        if all(statefiles.readable(Path(p)) for p in state.tail_files) and (
+        files = [*state.tail_files, *state.hit_files]
+        if all(statefiles.readable(Path(p)) for p in files) and (
             state.frozen_file is None or statefiles.readable(Path(state.frozen_file))
         ):
             return state
@@ -131,8 +156,15 @@ def _read(path: Path, rule: str, hash_: str) -> State | None:
             return None
         tail = [{"file": _name(t["file"]), "newest": str(t["newest"])} for t in body["tail"]]
         frozen = _name(body["frozen"]) if body["frozen"] is not None else None
+        hits = None
+        if body.get("hits") is not None:
+            starts = [datetime.fromisoformat(str(h["from"])) for h in body["hits"]]
+            if any(a >= b for a, b in zip(starts, starts[1:], strict=False)):
+                raise ValueError("hit layers out of order")
+            hits = [{"file": _name(h["file"]), "from": start.isoformat()}
+                    for h, start in zip(body["hits"], starts, strict=True)]
         return State(path.parent, rule, hash_, int(body["upto"]), _time(body["settled"]),
-                     _time(body["newest"]), tail, frozen)
+                     _time(body["newest"]), tail, frozen, hits)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -168,6 +200,7 @@ def commit(old: State | None, new: State) -> None:
     for state in kept:
         keep.update(t["file"] for t in state.tail)
         keep.update([state.frozen] if state.frozen else [])
+        keep.update(h["file"] for h in state.hits or [])
     for path in new.directory.iterdir():
         if path.name not in keep:
             path.unlink(missing_ok=True)

@@ -8,12 +8,15 @@ compiled query over *every* event in the lake, keeps the bursts that end at or a
 first new matched event, and records them as the store would (an alert id already
 recorded is ignored). After every scan the workspace's alerts and linked events must be
 exactly the reference's. On the way: the rule changes (its state is rebuilt), the state
-is damaged (rebuilt), and a `--since` rescan runs (state untouched, later increments
-still agree).
+is damaged (rebuilt), its kept hits alone are damaged (rebuilt), its manifest loses the
+kept hits (an older format: recomputed from `settled` and kept again), and a `--since`
+rescan runs (state untouched, later increments still agree). Late events within the
+allowance land before the newest hits kept, so the kept hits from there on must go.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from datetime import datetime, timedelta
@@ -189,9 +192,17 @@ def correlation(ws: Workspace, rules: Path) -> CompiledRule:
     return next(r for r in compile_rules(ws, [rules])[0] if r.rule_id == RULE_ID)
 
 
-def damage(ws: Workspace) -> None:
-    for path in corrstate.states_dir(ws.root).rglob("*.parquet"):
+def damage(ws: Workspace, pattern: str = "*.parquet") -> None:
+    for path in corrstate.states_dir(ws.root).rglob(pattern):
         path.write_bytes(path.read_bytes()[:30])
+
+
+def forget_hits(ws: Workspace) -> None:
+    """Make every manifest one written before hits were kept (no `hits`)."""
+    for path in corrstate.states_dir(ws.root).rglob("manifest*.json"):
+        body = json.loads(path.read_text())
+        body.pop("hits", None)
+        path.write_text(json.dumps(body))
 
 
 @st.composite
@@ -225,6 +236,10 @@ def scenarios(draw: Any) -> dict[str, Any]:
           "batches": 7, "late": 0.3})  # a batch whose events are all held back
 @example({"kind": "event_count2", "seconds": 3, "count": 1, "seed": 3399, "lateness": 20,
           "batches": 5, "late": 0.1, "group": ("actor_key", "model")})  # one event, two rules
+@example({"kind": "value_avg", "seconds": 30, "count": 3, "seed": 6, "lateness": 1000,
+          "batches": 7, "late": 0.3, "planted": True})  # late events within the allowance
+@example({"kind": "value_sum", "seconds": 10, "count": 2, "seed": 7, "lateness": 1000,
+          "batches": 7, "late": 0.3, "planted": True, "group": ()})  # change kept hits
 @given(scenario=scenarios())
 def test_the_state_gives_the_alerts_of_the_whole_history(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
@@ -233,10 +248,23 @@ def test_the_state_gives_the_alerts_of_the_whole_history(
     check_history(tmp_path_factory, monkeypatch, scenario)
 
 
+@pytest.mark.parametrize("kind", ["value_avg", "value_sum", "event_count2", "temporal_ordered"])
+def test_kept_hits_give_way_to_late_events(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Many increments, each with events held back from the one before (late, but within
+    the allowance): each recomputes the hits from its first new event on and keeps the
+    ones before it, which the late events must not leave standing where they changed."""
+    ways = check_history(tmp_path_factory, monkeypatch, {
+        "kind": kind, "seconds": 20, "count": 2, "seed": 11, "lateness": 1000,
+        "batches": 12, "late": 0.3, "planted": True, "disrupt": False})
+    assert list(ways.values()).count(STATE) == len(ways) - 1, ways
+
+
 def check_history(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
     scenario: dict[str, Any],
-) -> None:
+) -> dict[int, str]:
     tmp = tmp_path_factory.mktemp("corr")
     monkeypatch.setattr(correlate, "LATENESS", timedelta(seconds=scenario["lateness"]))
     ws = Workspace.init(tmp / "ws")
@@ -258,17 +286,22 @@ def check_history(
         if not batch:
             continue  # everything held back: no batch
         commit_batch(ws, batch, f"b{step:03d}")
-        if step == 2:  # another timespan and threshold: the state is rebuilt from the lake
+        disrupt = scenario.get("disrupt", True)
+        if step == 2 and disrupt:  # another timespan and threshold: rebuilt from the lake
             write_rules(rules, scenario["kind"], scenario["seconds"] + 2, scenario["count"] + 1,
                         group)
-        if step == 3:
+        if step == 3 and disrupt:
             damage(ws)
+        if step == 4 and disrupt:  # only the kept hits damaged: rebuilt too
+            damage(ws, "hits-*.parquet")
+        if step == 5 and disrupt:  # the format before hits were kept: hits from `settled`
+            forget_hits(ws)
         how, given = scan(ws, rules)
         expected = reference.scan(ws, correlation(ws, rules), batch)
         assert given == expected, f"step {step}: {how}"
         assert recorded(ws) == (reference.alerts, reference.links), f"step {step}: {how}"
         ways[step] = how
-        if step == 1:  # a --since rescan: the whole history decides, the state is left
+        if step == 1 and disrupt:  # a --since rescan: the whole history decides, the state is left
             since = T0 + timedelta(seconds=rng.randint(0, 240))
             given = scan(ws, rules, since=since)[1]
             assert given == reference.scan(ws, correlation(ws, rules), [], since=since)
@@ -277,11 +310,17 @@ def check_history(
     # with nothing late, the second scan reads only its new files.
     assert reference.alerts or not scenario.get("planted")
     first, rebuilt = sorted(ways)[0], "whole history read (no state"
+    if not scenario.get("disrupt", True):
+        return ways
     assert ways[first].startswith(rebuilt), ways
     if scenario["late"] == 0:
         assert ways[1] == STATE, ways
     assert ways.get(2, rebuilt).startswith(rebuilt), ways  # another definition
     assert ways.get(3, rebuilt).startswith(rebuilt), ways  # damaged
+    assert ways.get(4, rebuilt).startswith(rebuilt), ways  # kept hits damaged
+    if scenario["late"] == 0 and 5 in ways:
+        assert ways[5] == STATE, ways
+    return ways
 
 
 STATE = "from the new files and its state"
@@ -306,6 +345,7 @@ def test_an_increment_opens_only_its_new_files_and_keeps_its_state_private(
     assert directory.stat().st_mode & 0o777 == 0o700
     files = list(directory.iterdir())
     assert any(p.name.startswith("tail-") for p in files)
+    assert any(p.name.startswith("hits-") for p in files)
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in files)
     again = run_scan(ws, compiled_pack=compile_rules(ws, [rules]), open_incidents=False,
                      baselines_too=False)
@@ -331,3 +371,36 @@ def test_a_kept_connection_loses_the_scans_links(tmp_path: Path) -> None:
         assert "scan_links" not in tables
     finally:
         duck.close()
+
+
+def test_a_late_event_that_ends_every_hit_after_it_removes_the_kept_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A late event (within the allowance) turns the kept hit after it into no hit, and
+    the recomputation from it finds none: the empty layer must still override the kept
+    hits from there on, or the next increment joins a burst that no longer reaches it."""
+    monkeypatch.setattr(correlate, "LATENESS", timedelta(seconds=1000))
+    ws = Workspace.init(tmp_path / "ws")
+    rules = tmp_path / "rules"
+    write_rules(rules, "value_avg", 10, 4)  # average prompt_tokens > 4 within 10 s
+
+    def at(n: int, seconds: int, tokens: int) -> dict[str, Any]:
+        return make_event(n, T0 + timedelta(seconds=seconds), "k1", prompt_tokens=tokens)
+
+    reference = Reference()
+    batches = [
+        [at(1, -8, 8), at(2, 0, 8)],  # hits at -8 and 0: one burst from -8
+        [at(3, -1, -30)],  # late: the window at 0 averages below 4, no hit from -1 on
+        [at(4, 5, 100)],  # a hit at 5 whose window starts at -1: a burst of its own
+    ]
+    for step, batch in enumerate(batches):
+        commit_batch(ws, batch, f"b{step:03d}")
+        how, given = scan(ws, rules)
+        assert how == (STATE if step else
+                       "whole history read (no state of this definition at its watermark)")
+        assert given == reference.scan(ws, correlation(ws, rules), batch), f"step {step}"
+        assert recorded(ws) == (reference.alerts, reference.links), f"step {step}"
+    assert sorted(a[:2] for a in reference.alerts.values()) == [
+        ("actor_key=k1", (T0 - timedelta(seconds=8)).isoformat()),
+        ("actor_key=k1", (T0 - timedelta(seconds=1)).isoformat()),
+    ]

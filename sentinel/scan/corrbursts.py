@@ -1,0 +1,153 @@
+"""A correlation scan's bursts from its state: the kept hits before the first new event,
+the hits recomputed from it on, and the frozen bursts (`sentinel.scan.correlate`).
+
+Why an increment may keep hits: a hit at `ts` depends only on the matched events in
+`[ts - timespan, ts]`, so the hits before the first new matched event (`cut`) are those
+the previous scan found, and only the hits from `cut` on are recomputed, over the
+matched events from `cut - timespan` on. Whether a hit joins the burst before it depends
+only on the last hit before it (its time) and on that burst's start, so of the kept hits
+only each group's last one before `cut` is put back, in front of the new ones, with its
+burst's start as its window start (as the frozen bursts are, `corrstate`): its burst then
+spans from that start, and the numbering below is that of the whole history.
+
+Temp tables (dropped by `correlate._drop`): `corr_hits` (recomputed hits, one row per
+hit), `corr_kept` (kept hits in `[settled, cut)`: group, ts, burst_start), `corr_frozen`,
+`corr_burst_hits` (one row per group and instant, numbered by burst), `corr_spans`
+(bursts, with the frozen burst each continues), `corr_new_hits` (the recomputed hits with
+their burst's start: the next layer of kept hits).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+
+from sentinel.detect.correlation import CorrelationParts
+from sentinel.detect.fields import quote_identifier, quote_literal
+from sentinel.scan import corrstate
+from sentinel.scan.evaluate import _run
+
+_EXCLUDE = "source, source_file, source_offset, file_no, file_row, is_new"
+
+
+def ts_sql(value: datetime) -> str:
+    return f"'{value.isoformat()}'::TIMESTAMPTZ"
+
+
+def keys_sql(group: tuple[str, ...], left: str, right: str) -> str:
+    return "".join(f" AND {left}.{quote_identifier(g)} = {right}.{quote_identifier(g)}"
+                   for g in group)
+
+
+def _columns(group: tuple[str, ...], prefix: str = "") -> str:
+    return "".join(f"{prefix}{quote_identifier(g)}, " for g in group)
+
+
+def kept_sql(
+    state: corrstate.State, group: tuple[str, ...], low: datetime | None,
+    high: datetime | None,
+) -> str | None:
+    """The state's kept hits (group…, ts, burst_start) in `[low, high)`, each layer read
+    for the times it holds; None: there are none."""
+    selects = []
+    for path, start, until in state.layers():
+        lo = max(start, low) if low is not None else start
+        ends = [t for t in (until, high) if t is not None]
+        hi = min(ends) if ends else None
+        if hi is not None and hi <= lo:
+            continue
+        where = f"ts >= {ts_sql(lo)}" + (f" AND ts < {ts_sql(hi)}" if hi is not None else "")
+        selects.append(f"SELECT {_columns(group)}ts, burst_start FROM read_parquet("
+                       f"{quote_literal(path)}) WHERE {where}")
+    return " UNION ALL ".join(selects) or None
+
+
+def bursts(
+    duck: duckdb.DuckDBPyConnection,
+    parts: CorrelationParts,
+    state: corrstate.State,
+    cut: datetime | None,
+    fresh: bool,
+) -> None:
+    """The temp tables of the module doc. `fresh`: hits are recomputed from `cut` (None:
+    from the first matched event); otherwise none are and every kept hit stands."""
+    group = parts.group
+    columns = _columns(group)
+    no_hits = (f"SELECT {columns}NULL::TIMESTAMPTZ AS ts, NULL::TIMESTAMPTZ AS window_start "
+               "FROM corr_cand LIMIT 0")
+    if fresh:
+        floor = (f" WHERE ts >= {ts_sql(cut - timedelta(seconds=parts.seconds))}"
+                 if cut is not None else "")
+        after = f" WHERE ts >= {ts_sql(cut)}" if cut is not None else ""
+        hits = (f"WITH matched AS (SELECT * EXCLUDE ({_EXCLUDE}) FROM corr_cand{floor}), "
+                f"{', '.join(parts.decide)} SELECT {columns}ts, window_start FROM hits{after}")
+    else:
+        hits = no_hits
+    _run(duck, f"CREATE OR REPLACE TEMP TABLE corr_hits AS {hits}")
+    kept = None
+    if state.hits is not None and state.settled is not None:
+        kept = kept_sql(state, group, state.settled, cut if fresh else None)
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_kept AS "
+         + (kept or f"SELECT {columns}ts, window_start AS burst_start FROM ({no_hits})"))
+    if state.frozen_file is not None:
+        frozen = f"SELECT * FROM read_parquet({quote_literal(state.frozen_file)})"
+    else:
+        frozen = (f"SELECT {columns}NULL::TIMESTAMPTZ AS burst_start, NULL::TIMESTAMPTZ AS "
+                  "last_hit, NULL::VARCHAR AS first_event, NULL::BIGINT AS count_before "
+                  "FROM corr_cand LIMIT 0")
+    _run(duck, f"CREATE OR REPLACE TEMP TABLE corr_frozen AS {frozen}")
+    partition = f"PARTITION BY {columns.removesuffix(', ')} " if group else ""
+    # One row per instant (its earliest window start): hits at one instant decide
+    # together, so a ROWS frame over instants numbers them as the query's RANGE frames
+    # over hits do (`detect.correlation._bursts`), with one sort and no frame per row.
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_burst_hits AS WITH before AS ("
+         f"SELECT {columns}last_hit AS ts, burst_start FROM corr_frozen UNION ALL "
+         f"SELECT {columns}ts, burst_start FROM corr_kept), "
+         f"prefix AS (SELECT {columns}max(ts) AS ts, arg_max(burst_start, ts) AS window_start "
+         "FROM before GROUP BY ALL HAVING count(*) > 0), "
+         f"instants AS (SELECT {columns}ts, min(window_start) AS window_start FROM corr_hits "
+         f"GROUP BY ALL UNION ALL SELECT {columns}ts, window_start FROM prefix), "
+         f"starts AS (SELECT *, CASE WHEN window_start <= lag(ts) OVER ({partition}ORDER BY "
+         "ts) THEN 0 ELSE 1 END AS new_burst FROM instants) "
+         f"SELECT {columns}ts, window_start, sum(new_burst) OVER ({partition}ORDER BY ts ROWS "
+         "UNBOUNDED PRECEDING) AS burst FROM starts")
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_spans AS WITH spans AS (SELECT "
+         f"{columns}burst, min(window_start) AS window_start, max(ts) AS window_end FROM "
+         "corr_burst_hits GROUP BY ALL) SELECT s.*, f.first_event AS frozen_first, "
+         "f.count_before AS frozen_count FROM spans s LEFT JOIN corr_frozen f "
+         f"ON s.window_start = f.burst_start{keys_sql(group, 's', 'f')}")
+    since = f" WHERE b.ts >= {ts_sql(cut)}" if cut is not None else ""
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_new_hits AS SELECT "
+         f"{_columns(group, 'b.')}b.ts, s.window_start AS burst_start FROM corr_burst_hits b "
+         f"JOIN corr_spans s ON s.burst = b.burst{keys_sql(group, 's', 'b')}"
+         + (since if fresh else " WHERE false"))
+
+
+def frozen_sql(
+    group: tuple[str, ...], old: datetime | None, settled: datetime, span: timedelta
+) -> str:
+    """Per group, the burst of its last hit before `settled` (if it can still grow: that
+    hit is within a timespan of `settled`), with its events before `settled`: from the
+    frozen bursts, the kept hits and the new ones."""
+    columns = _columns(group)
+    f_columns = _columns(group, "f.")
+    previous = ts_sql(old) if old is not None else "NULL"
+    return (
+        f"WITH every AS (SELECT {columns}last_hit AS ts, burst_start FROM corr_frozen "
+        f"UNION ALL SELECT {columns}ts, burst_start FROM corr_kept "
+        f"UNION ALL SELECT {columns}ts, burst_start FROM corr_new_hits), "
+        f"last AS (SELECT {columns}max(ts) AS last_hit, arg_max(burst_start, ts) AS "
+        f"burst_start FROM every WHERE ts < {ts_sql(settled)} GROUP BY ALL "
+        "HAVING count(*) > 0), "
+        "f AS (SELECT l.*, o.first_event AS frozen_first, o.count_before AS frozen_count, "
+        f"CASE WHEN o.count_before IS NULL THEN l.burst_start ELSE {previous} END AS "
+        f"count_from FROM last l LEFT JOIN corr_frozen o ON o.burst_start = l.burst_start"
+        f"{keys_sql(group, 'o', 'l')} WHERE l.last_hit >= {ts_sql(settled - span)}) "
+        f"SELECT {f_columns}f.burst_start, f.last_hit, coalesce(f.frozen_first, "
+        "min(m.event_id) FILTER (WHERE m.ts = f.burst_start)) AS first_event, "
+        "coalesce(f.frozen_count, 0) + count(DISTINCT m.event_id) AS count_before FROM f "
+        f"LEFT JOIN corr_cand m ON m.ts >= f.count_from AND m.ts < {ts_sql(settled)}"
+        f"{keys_sql(group, 'm', 'f')} GROUP BY {f_columns}f.burst_start, f.last_hit, "
+        "f.frozen_first, f.frozen_count"
+    )
