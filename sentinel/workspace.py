@@ -69,7 +69,8 @@ CONFIG_TEMPLATE = """\
 [pii]
 # Scan prompts and responses for PII and secrets at ingest.
 # scan = true
-# Processes that scan a large batch together (this one plus workers); 0 = one per core.
+# Processes that share a batch's PII candidates when they are many (this one plus
+# workers); 0 = one per core.
 # processes = 0
 
 # Your own detectors: name, regex, optional validator (luhn, iban, ssn, …), severity.

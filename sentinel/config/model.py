@@ -61,7 +61,7 @@ class PiiConfig:
     scan: bool = True
     detectors: tuple[DetectorConfig, ...] = ()
     processes: int = 0
-    """Processes that scan a large batch together; 0: one per core. At most
+    """Processes that share a batch's many PII candidates; 0: one per core. At most
     MAX_PII_PROCESSES: each is a Python process with its own detectors, so a typo like 1000
     must not start a thousand."""
 
