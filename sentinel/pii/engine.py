@@ -3,7 +3,7 @@
 Three passes, each narrower than the last:
 
 1. **Prefilter** — one RE2 alternation of every detector's *anchor* (`Catalog.prefilter`)
-   over the whole column with `pyarrow.compute.match_substring_regex`, one slice per
+   over the whole column with `pyarrow.compute.match_substring_regex`, one run of rows per
    core (Arrow releases the GIL). An anchor is a short necessary condition of its
    pattern, because RE2's DFA slows down with many counted repetitions. Most rows of a
    real prompt log stop here. Identical candidate texts (a repeated prompt) go through
@@ -209,30 +209,32 @@ def _as_large_string(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     return values
 
 
-def _slices(column: pa.ChunkedArray, count: int) -> list[pa.Array]:
-    """Zero-copy slices, `count` at most: each call builds its own DFA, so fewer is cheaper."""
-    out: list[pa.Array] = []
-    for chunk in column.chunks:
-        if len(chunk) == 0:
-            continue
-        parts = max(1, min(count, chunk.nbytes // _MIN_SLICE_BYTES))
-        size = -(-len(chunk) // parts)
-        out.extend(chunk.slice(i, size) for i in range(0, len(chunk), size))
-    return out
+def _runs(column: pa.ChunkedArray, count: int) -> list[tuple[int, pa.ChunkedArray]]:
+    """`column` as up to `count` runs of rows of about equal bytes, each with its first row.
+
+    A run is zero-copy slices that may span chunks (a batch's text column arrives in a
+    dozen chunks): one regex call per run compiles the pattern and warms its DFA once,
+    where a call per chunk slice paid that ~30 times a batch (~10 % of the prefilter).
+    """
+    column = pa.chunked_array([c for c in column.chunks if len(c)], type=column.type)
+    count = max(1, min(count, column.nbytes // _MIN_SLICE_BYTES))
+    if count == 1 or len(column) < 2:
+        return [(0, column)]
+    return workers.split(column, count, first_share=1.0)
 
 
 def _rows_matching(
     column: pa.ChunkedArray, pattern: str, executor: Executor | None, threads: int
 ) -> np.ndarray:
     """Row numbers (in `column`) where `pattern` matches somewhere, over `threads` threads."""
-    slices = _slices(column, threads if executor is not None else 1)
-    if len(slices) > 1 and executor is not None:
-        masks = list(executor.map(lambda s: pc.match_substring_regex(s, pattern), slices))
+    runs = _runs(column, threads if executor is not None else 1)
+    if len(runs) > 1 and executor is not None:
+        masks = list(executor.map(lambda run: pc.match_substring_regex(run[1], pattern), runs))
     else:
-        masks = [pc.match_substring_regex(s, pattern) for s in slices]
+        masks = [pc.match_substring_regex(run, pattern) for _, run in runs]
     found = [
-        np.flatnonzero(m.fill_null(False).to_numpy(zero_copy_only=False)) + offset
-        for m, offset in zip(masks, np.cumsum([0] + [len(s) for s in slices[:-1]]), strict=True)
+        np.flatnonzero(m.fill_null(False).to_numpy(zero_copy_only=False)) + first
+        for m, (first, _) in zip(masks, runs, strict=True)
     ]
     return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 

@@ -67,14 +67,16 @@ LOCAL_SHARE = 1.15
 its part from the pipe and pickles its findings back."""
 
 
-def split(column: pa.ChunkedArray, count: int) -> list[tuple[int, pa.ChunkedArray]]:
-    """`column` as up to `count` runs of rows, the first `LOCAL_SHARE` times the others.
+def split(
+    column: pa.ChunkedArray, count: int, first_share: float = LOCAL_SHARE
+) -> list[tuple[int, pa.ChunkedArray]]:
+    """`column` as up to `count` runs of rows, the first `first_share` times the others.
 
     Each run is a zero-copy slice of the column, with the row it starts at.
     """
     sizes = np.concatenate([_row_bytes(chunk) for chunk in column.chunks])
     cumulative = np.cumsum(sizes)
-    shares = np.cumsum([LOCAL_SHARE] + [1.0] * (count - 1))[:-1] / (LOCAL_SHARE + count - 1)
+    shares = np.cumsum([first_share] + [1.0] * (count - 1))[:-1] / (first_share + count - 1)
     cuts = np.searchsorted(cumulative, cumulative[-1] * shares)
     bounds = [0, *sorted(set(cuts.tolist()) - {0, len(column)}), len(column)]
     return [

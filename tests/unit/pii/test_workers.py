@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from sentinel.config import Config, load_config
@@ -87,6 +89,24 @@ def test_only_candidate_text_goes_to_workers(
     monkeypatch.setattr(workers, "PARALLEL_BYTES", 0)
     assert _find(column, pool) == expected
     assert len(sent) == 2 and sum(sent) < len(middle)  # parts of the candidates only
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_prefilter_runs_across_chunks_keep_row_numbers(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """The prefilter's runs (one per thread, spanning chunks) report the column's rows."""
+    monkeypatch.setattr(engine, "_MIN_SLICE_BYTES", 1)
+    column = _column()
+    pattern = default_catalog().prefilter
+    whole = pc.match_substring_regex(column.combine_chunks(), pattern)
+    expected = np.flatnonzero(whole.fill_null(False).to_numpy(zero_copy_only=False))
+    with ScanPool(threads=threads) as pool:
+        runs = engine._runs(column, threads)
+        assert len(runs) == threads
+        found = engine._rows_matching(column, pattern, pool.executor(), threads)
+        assert found.tolist() == expected.tolist()
+        assert _find(column, pool) == _alone(column)
 
 
 def test_closing_the_pool_stops_its_workers(pool: ScanPool, parallel: None) -> None:
