@@ -125,8 +125,9 @@ def commit_rule(
     Returns the alerts that are new (not recorded by an earlier or concurrent scan).
     `batch_seq=None` records alerts without touching the watermark (a `--since` rescan).
     An alert's events come from `alert.events`, or, set-based, from `links`: rows in
-    `LINK_COLUMNS` order (a scan streams them from DuckDB); rows of alerts that are not
-    new are skipped, so a repeat never grows an alert recorded earlier.
+    `LINK_COLUMNS` order (a scan streams them from DuckDB), of `records`' alerts only;
+    rows of alerts that are not new are skipped, so a repeat never grows an alert
+    recorded earlier.
     """
     created = now()
     new: list[Alert] = []
@@ -165,7 +166,9 @@ def commit_rule(
                     ],
                 )
         fresh = {alert.alert_id for alert in new}
-        if fresh:
+        if len(fresh) == len(records):  # every alert is new (the usual case): every row
+            con.executemany(_INSERT_LINK, links)
+        elif fresh:
             con.executemany(_INSERT_LINK, (row for row in links if row[0] in fresh))
         if batch_seq is not None:
             con.execute(
