@@ -148,17 +148,23 @@ def links_sql(numbered: str, numbers: str, cap: int) -> str:
     table `numbers` (alert_no, alert_id, rule_id), the first `cap` events of each.
 
     `$lake` is the lake directory with a trailing slash: lake files are stored relative
-    to it. A file outside it (never written by sentinel) keeps its full path.
+    to it. A file outside it (never written by sentinel) keeps its full path. The relative
+    path and the batch id are worked out once per distinct file and joined back (per
+    link, the two regexes were ~0.3 of 0.7 s for a side scan's 297,000 links).
     """
     relative = (
-        "CASE WHEN starts_with(h.lake_file, $lake) "
-        "THEN h.lake_file[length($lake) + 1:] ELSE h.lake_file END"
+        "CASE WHEN starts_with(lake_file, $lake) "
+        "THEN lake_file[length($lake) + 1:] ELSE lake_file END"
     )
+    batch = "regexp_replace(regexp_extract(lake_file, '[^/]*$'), '\\.parquet$', '')"
     return (
+        f"WITH link_files AS (SELECT lake_file AS path, {relative} AS relative, "
+        f"{batch} AS batch_id FROM (SELECT DISTINCT lake_file FROM {numbered})) "
         f"SELECT m.rule_id, m.alert_id, h.event_id, {iso_sql('h.ts')} AS ts, h.source, "
-        f"h.source_file, h.source_offset, {relative} AS lake_file, "
-        "regexp_replace(regexp_extract(h.lake_file, '[^/]*$'), '\\.parquet$', '') AS batch_id "
-        f"FROM {numbered} AS h JOIN {numbers} AS m USING (alert_no) WHERE h.n <= {int(cap)}"
+        "h.source_file, h.source_offset, f.relative AS lake_file, f.batch_id "
+        f"FROM {numbered} AS h JOIN {numbers} AS m USING (alert_no) "
+        "LEFT JOIN link_files AS f ON f.path IS NOT DISTINCT FROM h.lake_file "
+        f"WHERE h.n <= {int(cap)}"
     )
 
 
