@@ -16,18 +16,21 @@ as of a time `settled`:
 
 - the *tail*: every matched event at or after `settled - timespan`, with its provenance;
 - the *frozen* bursts: per group, the burst of its last hit before `settled` (its start,
-  first event, last hit and its number of events before `settled`).
+  first event, last hit and its number of events before `settled`);
+- the *kept hits*: the hits at or after `settled`, each with its burst's start.
 
-New matched events at or after `settled` are decided exactly: the hits at or after
-`settled` are recomputed over tail + new events with the rule's own decision SQL
-(`CorrelationParts.decide`, the same text as the full query), the frozen last hit of
-each group is put back in front of them as a hit, and bursts form as in the full query
-(`burst_ctes`). Then `settled` moves to `min(newest event, now) - LATENESS` and the state
-is written before the watermark commits. A new matched event older than `settled` (more
-than `LATENESS` late), a burst going on whose alert is not in `state.db`, or a missing,
-damaged or changed state make the scan read the rule's whole history once (the full
-path, the same code with an empty state) and rebuild the state from it. A `--since`
-rescan takes the full path and leaves the state alone.
+New matched events at or after `settled` are decided exactly: the hits from the first
+new matched event (`cut`) on are recomputed over tail + new events with the rule's own
+decision SQL (`CorrelationParts.decide`, the same text as the full query); the kept hits
+stand before `cut` (a hit depends only on the events in its window); each group's last
+one (or its frozen last hit) is put back in front of the recomputed ones, and bursts
+form as in the full query (`scan.corrbursts`). Then `settled` moves to
+`min(newest event, now) - LATENESS` and the state is written before the watermark
+commits. A new matched event older than `settled` (more than `LATENESS` late), a burst
+going on whose alert is not in `state.db`, or a missing, damaged or changed state make
+the scan read the rule's whole history once (the full path, the same code with an empty
+state) and rebuild the state from it. A `--since` rescan takes the full path and leaves
+the state alone.
 """
 
 from __future__ import annotations
