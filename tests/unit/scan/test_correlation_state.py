@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from sentinel.detect.compiler import CompiledRule
 from sentinel.detect.sqlmacros import install_macros
-from sentinel.scan import correlate, corrstate
+from sentinel.scan import correlate, corrstate, statefiles
 from sentinel.scan.runner import compile_rules, run_scan
 from sentinel.store import alerts as alert_store
 from sentinel.store.alerts import alert_id_for
@@ -404,3 +405,36 @@ def test_a_late_event_that_ends_every_hit_after_it_removes_the_kept_ones(
         ("actor_key=k1", (T0 - timedelta(seconds=8)).isoformat()),
         ("actor_key=k1", (T0 - timedelta(seconds=1)).isoformat()),
     ]
+
+
+LAYER_TIME = "2025-03-01T10:00:00+00:00"
+
+
+@pytest.mark.parametrize("hits", [
+    [{"file": "hits-2.parquet", "from": "2025-03-01T10:00:10+00:00"},
+     {"file": "hits-3.parquet", "from": "2025-03-01T10:00:05+00:00"}],  # out of order
+    [{"file": "hits-2.parquet", "from": LAYER_TIME},
+     {"file": "hits-3.parquet", "from": LAYER_TIME}],  # two layers from one time
+    [{"file": "../hits-2.parquet", "from": LAYER_TIME}],  # outside its directory
+    [{"file": "hits-9.parquet", "from": LAYER_TIME}],  # missing
+    [{"file": "torn.parquet", "from": LAYER_TIME}],  # unreadable
+    [{"file": "hits-2.parquet"}],  # no time
+    [{"file": "hits-2.parquet", "from": "yesterday"}],
+])
+def test_kept_hits_that_cannot_be_trusted_are_no_state(
+    tmp_path: Path, hits: list[dict[str, str]]
+) -> None:
+    directory = tmp_path / "state"
+    directory.mkdir()
+    for name in ("hits-2.parquet", "hits-3.parquet"):
+        statefiles.write_parquet(directory / name, pa.table({"ts": pa.array([], pa.int64())}))
+    (directory / "torn.parquet").write_bytes(b"PAR1")
+    body = corrstate.State(directory, "rule", "hash", upto=3).as_json()
+    good = [{"file": "hits-2.parquet", "from": LAYER_TIME},
+            {"file": "hits-3.parquet", "from": "2025-03-01T10:00:05+00:00"}]
+    (directory / corrstate.MANIFEST).write_text(json.dumps(body | {"hits": good}))
+    state = corrstate.load(directory, "rule", "hash", 3, lambda upto: True)
+    assert state is not None and [p for p, _, _ in state.layers()] == [
+        str(directory / "hits-2.parquet"), str(directory / "hits-3.parquet")]
+    (directory / corrstate.MANIFEST).write_text(json.dumps(body | {"hits": hits}))
+    assert corrstate.load(directory, "rule", "hash", 3, lambda upto: True) is None
