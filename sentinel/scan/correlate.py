@@ -205,7 +205,7 @@ def _cut(
     when nothing new matched."""
     if history is not None:
         return None, True
-    if state.hits is None:
+    if state.hits is None or state.settled is None:  # none kept: from `settled` (or all)
         return state.settled, True
     if low is None:
         return None, False
