@@ -176,3 +176,7 @@ def main() -> None:
     # Everything sentinel writes (lake, quarantine, state.db and its WAL) is owner-only.
     os.umask(0o077)
     cli(prog_name="sentinel")
+
+
+if __name__ == "__main__":  # `python -m sentinel.cli.main`, as `python -m sentinel`
+    main()

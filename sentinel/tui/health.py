@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinel.tui.data import state
-from sentinel.watch.lock import daemon_running, read_status
+from sentinel.watch.status import Status, daemon_state
 from sentinel.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -139,26 +139,10 @@ def last_scan(ws: Workspace) -> ScanSummary | None:
     return ScanSummary(str(row[0]), str(row[1]), row[2], int(row[3]), int(row[4]), runs)
 
 
-@dataclass(frozen=True)
-class Watcher:
-    """The watcher daemon as its lock and heartbeat file tell it (`sentinel status`)."""
-
-    running: bool
-    pid: int | None
-    since: str | None
-    """Started at (running) or stopped at (stopped)."""
-    heartbeat: str | None
-    events: int
+Watcher = Status
+"""The watcher daemon as its lock and heartbeat file tell it (`sentinel status`'s own
+reading, `watch.status.daemon_state`: one place decides running, stopped or stale)."""
 
 
 def watcher(ws: Workspace) -> Watcher:
-    pid = daemon_running(ws)
-    beat = read_status(ws) or {}
-    running = pid is not None
-    return Watcher(
-        running=running,
-        pid=pid if running and pid and pid > 0 else None,
-        since=beat.get("started_at") if running else beat.get("stopped_at"),
-        heartbeat=beat.get("heartbeat"),
-        events=int(beat.get("events") or 0) if running else 0,
-    )
+    return daemon_state(ws)

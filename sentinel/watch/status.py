@@ -83,11 +83,13 @@ class Status:
         return data
 
 
-def collect(ws: Workspace) -> Status:
+def daemon_state(ws: Workspace) -> Status:
+    """The daemon as its lock and heartbeat file tell it, without the files and the
+    detection (no `state.db` read: the TUI's Sources screen asks this every refresh)."""
     pid = daemon_running(ws)
     beat = read_status(ws) or {}
     running = pid is not None
-    status = Status(
+    return Status(
         running=running,
         pid=pid if running and pid and pid > 0 else None,
         since=beat.get("started_at") if running else beat.get("stopped_at"),
@@ -97,6 +99,11 @@ def collect(ws: Workspace) -> Status:
         last_batch_at=beat.get("last_batch_at"),
         store_paused=bool(beat.get("store_paused")) and running,
     )
+
+
+def collect(ws: Workspace) -> Status:
+    """`daemon_state`, with each watched file's lag and the detection from `state.db`."""
+    status = daemon_state(ws)
     con = open_db(ws.state_db)
     try:
         status.detection = _detection(con)

@@ -77,3 +77,13 @@ def test_a_command_imports_only_its_own_modules() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_module_entry_runs_the_cli(tmp_path: Path) -> None:
+    """`python -m sentinel` and `python -m sentinel.cli.main` both run the CLI (the second
+    imported the module and exited 0 without doing anything)."""
+    for module in ("sentinel", "sentinel.cli.main"):
+        result = subprocess.run([sys.executable, "-m", module, "--version"],
+                                capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "version" in result.stdout, module
