@@ -50,6 +50,23 @@ def newest_seq(con: sqlite3.Connection) -> int:
     return int(newest or 0)
 
 
+def seq_within(con: sqlite3.Connection, after: int, upto: int, events: int) -> int:
+    """The newest batch in `(after, upto]` whose batches from `after` on hold at most
+    `events` events (at least the first one): how far a scan that reads at most that
+    many may advance."""
+    row = con.execute(
+        "SELECT max(rowid) FROM (SELECT rowid, sum(events) OVER (ORDER BY rowid) AS n "
+        "FROM batches WHERE rowid > ? AND rowid <= ?) WHERE n <= ?",
+        (after, upto, events),
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0])
+    first = con.execute(
+        "SELECT min(rowid) FROM batches WHERE rowid > ? AND rowid <= ?", (after, upto)
+    ).fetchone()[0]
+    return upto if first is None else int(first)
+
+
 def batch_range(ws: Workspace, con: sqlite3.Connection, after: int, upto: int) -> BatchRange:
     """The lake files of the batches in `(after, upto]`, grouped by source partition."""
     result = BatchRange(after, upto)

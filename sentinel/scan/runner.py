@@ -42,7 +42,7 @@ from sentinel.detect.sqlmacros import install_macros
 from sentinel.exceptions import ConfigError, SentinelError
 from sentinel.ingest.progress import NoProgress, Progress
 from sentinel.scan import baselines, correlate, corrstate, evaluate
-from sentinel.scan.lakefiles import all_files, batch_range, newest_seq
+from sentinel.scan.lakefiles import all_files, batch_range, newest_seq, seq_within
 from sentinel.scan.report import RuleStat, ScanReport, peak_rss_mb, rule_hash
 from sentinel.store import alerts as alert_store
 from sentinel.store.db import open_db, transaction
@@ -164,6 +164,7 @@ def run_scan(
     limits: DuckLimits | None = None,
     duck: duckdb.DuckDBPyConnection | None = None,
     playbooks: Playbooks | None = None,
+    max_events: int | None = None,
 ) -> ScanReport:
     """Scan the new events (or, with `since`, every event from then on) and record alerts.
 
@@ -175,7 +176,9 @@ def run_scan(
     its own `duck` (from `connect`, kept open between scans) and its `playbooks` cache:
     opening a DuckDB with its macros and parsing the playbooks were a third of a small
     increment's time. `open_incidents=False` leaves the alerts pending for the next scan
-    that opens incidents."""
+    that opens incidents. `max_events` stops the scan at the batch where its rules' oldest
+    watermark has that many events behind it (the watcher's lookback lane reads a backlog
+    in steps: a scan's memory grows with the batches it reads); the next scan goes on."""
     started = time.monotonic()
     compiled, problems, taxonomy = compiled_pack or compile_rules(ws, rules)
     # Baselines are a handful of small YAML files: read on every scan (never stale). Like
@@ -194,7 +197,8 @@ def run_scan(
         # scan even when it has nothing to run: it never waits on a per-event scan.
         lookback = not per_event or bool(bases) or any(r.kind != "detection" for r in compiled)
         with scan_lock(ws, per_event=per_event, lookback=lookback):
-            report = _scan(ws, con, compiled, taxonomy, since, progress, bases, limits, duck)
+            report = _scan(ws, con, compiled, taxonomy, since, progress, bases, limits, duck,
+                           max_events)
             report.problems = problems + base_problems
             if open_incidents:
                 from sentinel.respond.intake import take_pending
@@ -222,12 +226,17 @@ def _scan(
     bases: Sequence[baselines.CompiledBaseline] = (),
     limits: DuckLimits | None = None,
     kept: duckdb.DuckDBPyConnection | None = None,
+    max_events: int | None = None,
 ) -> ScanReport:
     scan_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     alert_store.begin_scan(con, scan_id)
     upto = newest_seq(con)
-    report = ScanReport(scan_id, upto)
     marks = alert_store.watermarks(con)
+    if max_events is not None and since is None:
+        ids = [r.rule_id for r in compiled] + [b.rule_id for b in bases]
+        oldest = min((marks.get(i, (0, ""))[0] for i in ids), default=upto)
+        upto = seq_within(con, oldest, upto, max_events) if oldest < upto else upto
+    report = ScanReport(scan_id, upto)
     # Rules that last ran at the same batch read the same files: one set of passes each.
     groups: dict[int, list[CompiledRule]] = defaultdict(list)
     for rule in compiled:

@@ -22,7 +22,8 @@ Invariants:
   `sentinel.toml` changes nothing until SIGHUP, and a broken edit never stops ingest
   or detection;
 - one read pass lasts about `READ_PASS_SECONDS` at most (a file growing as fast as it
-  is read would otherwise hold the loop): a file cut short stays due for the next pass.
+  is read would otherwise hold the loop): a file cut short stays due for the next pass;
+- a read pass and a per-event scan take turns (`turns`): their memory peaks never add up.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from sentinel.watch.observe import Hints, Observers
 from sentinel.watch.recovery import quarantine_unreadable, skip_to_end_once, verify_checkpoint
 from sentinel.watch.targets import Target, targets_of
 from sentinel.watch.tracker import Tracked, Tracker, Work
+from sentinel.watch.turns import Turns
 from sentinel.workspace import Workspace, workspace_lock
 
 HEARTBEAT_SECONDS = 2.0
@@ -99,7 +101,9 @@ class Daemon:
         self.next_rescan = 0.0
         self.last_heartbeat = 0.0
         self.read_until = 0.0
-        self.detector = Detector(self.ws, log)
+        self.turns = Turns()
+        """Read passes and per-event scans take turns (`turns`: their peaks never add up)."""
+        self.detector = Detector(self.ws, log, turns=self.turns)
 
     # -- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -217,11 +221,11 @@ class Daemon:
 
     def _read(self, work: list[Work]) -> None:
         sources: set[str] = set()
-        self.read_until = time.monotonic() + READ_PASS_SECONDS
         # The lock `sentinel ingest` takes, without waiting for it (see `batches`).
-        with workspace_lock(self.ws, "ingest", wait=False) as locked:
+        with workspace_lock(self.ws, "ingest", wait=False) as locked, self.turns.turn("ingest"):
             if not locked:
                 return  # a `sentinel ingest` is running: its turn, ours next pass
+            self.read_until = time.monotonic() + READ_PASS_SECONDS  # from the turn on
             try:
                 batches.recover(self.con, self.ws)
             except (OSError, sqlite3.Error, SentinelError) as exc:

@@ -30,10 +30,20 @@ reading the next batch never waits for a scan and a scan never waits for a long 
   lookback, and a lookback scan leaves the other core to ingest and the per-event lane.
 - The lookback lane starts lower, at `LOOKBACK_MEMORY_MB`: its window queries spill to
   disk, and an hour's window read within 256 MB was the daemon's largest memory spike
-  (+220 MB on 440,000 events, +93 MB within 64 MB). A lookback scan that runs out of
-  memory is retried at twice the limit, up to `duckdb_memory_mb`, and the lane keeps
-  the higher limit until the next SIGHUP: a window that outgrows the start never stops
-  the correlations.
+  (+220 MB on 440,000 events, +93 MB within 64 MB).
+- A lookback scan reads its backlog in steps of at most `LOOKBACK_EVENTS` events past
+  its rules' oldest watermark (`run_scan(max_events=…)`; correlations keep their state
+  between scans, so a step is an ordinary increment), and the next step follows on the
+  lane's cadence. Without steps, a lookback that had fallen behind read everything at
+  once: a whole 1,000,000-line burst, or the 177 batches (530,000 events) it was behind
+  after five minutes at 2,000 events/s, ran out of 64 MB, and at 128 MB was the daemon's
+  peak (887 and 583 MB). Replayed on a bench workspace, a step took all of its
+  `memory_limit` and ~30-40 MB besides, from 1 to 100,000 new events: the rest is the
+  correlations' state (two hourly sums over every event; not the daemon's to shrink).
+  A step that runs out of memory is retried at half the events, down to
+  `MIN_LOOKBACK_EVENTS`, then at twice the limit, up to `duckdb_memory_mb`. The lane
+  keeps the smaller step and the higher limit until the next SIGHUP: a window that
+  outgrows the start never stops the correlations.
 - The compiled rule pack is kept between scans and rebuilt only when a rule or filter
   file changes (name, size, mtime) or the config is reloaded (SIGHUP): compiling the
   pack (YAML, pySigma) costs more than scanning a second of events.
@@ -50,6 +60,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +81,7 @@ from sentinel.scan.runner import (
 from sentinel.store.db import open_db
 from sentinel.watch import memory
 from sentinel.watch.log import EventLog
+from sentinel.watch.turns import Turns
 from sentinel.workspace import Workspace
 
 POLL_SECONDS = 1.0
@@ -83,6 +95,11 @@ FLUSH_MB = 16
 128 MB per task, which a connection kept for months would hold on to)."""
 LOOKBACK_MEMORY_MB = 64
 """Where the lookback lane's `memory_limit` starts (see the module docstring)."""
+LOOKBACK_EVENTS = 100_000
+"""The most events one lookback scan reads (its step; halved when it runs out of memory)
+…"""
+MIN_LOOKBACK_EVENTS = LOOKBACK_EVENTS // 4
+"""… down to this; then its `memory_limit` is raised instead."""
 STOP_GRACE_SECONDS = 3.0
 """How long a stop waits for the scans in progress before leaving them (they resume from
 their watermarks at the next start)."""
@@ -149,9 +166,16 @@ class Lane:
     """How many DuckDB connections this lane has opened (one per config, or failure)."""
     memory_mb: int | None = None
     """This lane's `memory_limit` (None: `duckdb_memory_mb`)."""
+    max_events: int | None = None
+    """The most events one of this lane's scans reads (None: every new one)."""
 
     def __post_init__(self) -> None:
+        self.reset_limits()
+
+    def reset_limits(self) -> None:
+        """The limits a lane starts with (and takes again after a SIGHUP)."""
         self.memory_mb = LOOKBACK_MEMORY_MB if self.lookback else None
+        self.max_events = LOOKBACK_EVENTS if self.lookback else None
 
     @property
     def name(self) -> str:
@@ -162,9 +186,12 @@ class Detector:
     """The daemon's two scan threads (see the module docstring)."""
 
     def __init__(
-        self, ws: Workspace, log: EventLog, scan: Callable[..., ScanReport] = run_scan
+        self, ws: Workspace, log: EventLog, scan: Callable[..., ScanReport] = run_scan,
+        turns: Turns | None = None,
     ) -> None:
         self.ws, self.log, self._run_scan = ws, log, scan
+        self.turns = turns or Turns()
+        """Shared with the daemon's read passes: a per-event scan takes its turn."""
         self._stopping = False
         self._lock = threading.Lock()
         self._compiling = threading.Lock()
@@ -216,7 +243,7 @@ class Detector:
             self.ws, self._packs, self._stamp = ws, None, None
             self._generation += 1
             self.lookback.next_due = 0.0
-            self.lookback.memory_mb = LOOKBACK_MEMORY_MB
+            self.lookback.reset_limits()
         for lane in self.lanes:
             lane.wake.set()
 
@@ -272,19 +299,19 @@ class Detector:
         lane.busy = True
         started = time.monotonic()
         try:
-            duck, playbooks = self._kept(lane, ws, generation)
-            report = self._run_scan(
-                ws, open_incidents=True, compiled_pack=packs[lookback], baselines_too=lookback,
-                limits=limits_of(ws, lookback, lane.memory_mb), duck=duck, playbooks=playbooks,
-            )
+            # The per-event scan waits its turn beside ingest's read passes (`turns`); the
+            # lookback lane runs beside both, within its own bounds.
+            with nullcontext() if lookback else self.turns.turn("per-event scan"):
+                duck, playbooks = self._kept(lane, ws, generation)
+                report = self._run_scan(
+                    ws, open_incidents=True, compiled_pack=packs[lookback],
+                    baselines_too=lookback, limits=limits_of(ws, lookback, lane.memory_mb),
+                    duck=duck, playbooks=playbooks, max_events=lane.max_events,
+                )
         except BaseException as exc:
             _release(lane)  # a failed query may leave its connection in any state
             if lane.memory_mb is not None and out_of_memory(exc):
-                cap = ws.config.daemon.duckdb_memory_mb
-                if lane.memory_mb < cap:
-                    lane.memory_mb = min(lane.memory_mb * 2, cap)
-                    self.log.warning("detect.memory_raised", lane=lane.name,
-                                     memory_mb=lane.memory_mb, cap_mb=cap)
+                self._ran_out(lane, ws.config.daemon.duckdb_memory_mb)
             raise
         finally:
             lane.busy = False
@@ -297,7 +324,8 @@ class Detector:
             # At most every CORRELATE_SECONDS: what the lookback costs, seen in the log.
             self.log.info("detect.lookback", seconds=round(seconds, 3),
                           batches=report.new_batches, alerts=len(report.alerts),
-                          memory_mb=lane.memory_mb, next_in=round(wait, 1))
+                          memory_mb=lane.memory_mb, step=lane.max_events,
+                          next_in=round(wait, 1))
         with self._lock:
             self.scans += 1
             self.alerts += len(report.alerts)
@@ -311,6 +339,17 @@ class Detector:
                 incidents_opened=report.incidents_opened, sources=",".join(sources),
                 batches=report.new_batches, seconds=round(seconds, 3),
             )
+
+    def _ran_out(self, lane: Lane, cap: int) -> None:
+        """A lookback scan ran out of memory: a smaller step, or else a higher limit."""
+        if lane.max_events is not None and lane.max_events > MIN_LOOKBACK_EVENTS:
+            lane.max_events = max(lane.max_events // 2, MIN_LOOKBACK_EVENTS)
+            self.log.warning("detect.step_lowered", lane=lane.name, step=lane.max_events,
+                             memory_mb=lane.memory_mb)
+        elif lane.memory_mb is not None and lane.memory_mb < cap:
+            lane.memory_mb = min(lane.memory_mb * 2, cap)
+            self.log.warning("detect.memory_raised", lane=lane.name,
+                             memory_mb=lane.memory_mb, cap_mb=cap)
 
     def _kept(
         self, lane: Lane, ws: Workspace, generation: int

@@ -14,7 +14,9 @@ import pytest
 from sentinel.scan.evaluate import ScanError
 from sentinel.scan.report import ScanReport
 from sentinel.watch.detection import (
+    LOOKBACK_EVENTS,
     LOOKBACK_MEMORY_MB,
+    MIN_LOOKBACK_EVENTS,
     Detector,
     next_full_after,
     out_of_memory,
@@ -41,12 +43,14 @@ class FakeScan:
         self.packs: list[Any] = []
         self.baselines: list[bool] = []
         self.limits: list[Any] = []
+        self.steps: list[int | None] = []
         self.kept: list[tuple[Any, Any]] = []
         self.fail: BaseException | None = None
 
     def __call__(self, ws: Workspace, **kwargs: Any) -> ScanReport:
         self.kept.append((kwargs["duck"], kwargs["playbooks"]))
         self.limits.append(kwargs["limits"])
+        self.steps.append(kwargs.get("max_events"))
         if self.fail is not None:
             raise self.fail
         self.packs.append(kwargs["compiled_pack"])
@@ -107,6 +111,7 @@ def test_correlations_run_on_their_own_cadence(
     assert detector.scanned == 2 and detector.scanned_full == 1
     assert [limits.threads for limits in scan.limits] == [1, 0]  # lookback: one core
     assert [limits.memory_mb for limits in scan.limits] == [LOOKBACK_MEMORY_MB, 256]
+    assert scan.steps == [LOOKBACK_EVENTS, None]  # the lookback reads a backlog in steps
     assert "detect.lookback" in out.getvalue() and "next_in=30.0" in out.getvalue()
 
 
@@ -144,7 +149,7 @@ def test_each_lane_keeps_its_duckdb_and_playbooks_until_a_reload_or_a_failure(
     assert detector.per_event.opened == 3  # a failed scan's connection is not reused
 
 
-def test_the_lookback_lane_starts_low_and_doubles_its_memory_when_it_runs_out(
+def test_the_lookback_lane_halves_its_step_then_doubles_its_memory_when_it_runs_out(
     workspace: Workspace,
 ) -> None:
     rules_in(workspace, "credit_card_in_prompt.yml", "failed_requests_burst.yml")
@@ -157,19 +162,27 @@ def test_the_lookback_lane_starts_low_and_doubles_its_memory_when_it_runs_out(
         scan.fail = ScanError("scan query failed: out of memory")
         scan.fail.__cause__ = exc  # as `evaluate._run` raises it
     assert out_of_memory(scan.fail) and not out_of_memory(RuntimeError("another failure"))
-    for _ in range(4):
+    for _ in range(6):
         with pytest.raises(ScanError):
             detector._scan_once(lookback=True)
         with pytest.raises(ScanError):
-            detector._scan_once(lookback=False)  # the per-event lane keeps its limit
+            detector._scan_once(lookback=False)  # the per-event lane keeps its limits
+    # Fewer events per step first (the memory a lookback scan takes grows with them)…
+    assert scan.steps[::2] == [100_000, 50_000, 25_000, 25_000, 25_000, 25_000]
+    assert MIN_LOOKBACK_EVENTS == 25_000
+    # … then, at the smallest step, more memory: up to `duckdb_memory_mb`, never past it.
     lookback = [limits.memory_mb for limits in scan.limits[::2]]
-    assert lookback == [64, 128, 256, 256]  # up to `duckdb_memory_mb`, never past it
+    assert lookback == [64, 64, 64, 128, 256, 256]
     assert {limits.memory_mb for limits in scan.limits[1::2]} == {256}
+    assert set(scan.steps[1::2]) == {None}
+    assert out.getvalue().count("detect.step_lowered") == 2
     assert out.getvalue().count("detect.memory_raised") == 2
 
     scan.fail = None
     detector._scan_once(lookback=True)
     assert scan.limits[-1].memory_mb == 256  # kept while the window needs it
+    assert scan.steps[-1] == MIN_LOOKBACK_EVENTS
     detector.reload(workspace)  # … until the config is read again
     detector._scan_once(lookback=True)
     assert scan.limits[-1].memory_mb == LOOKBACK_MEMORY_MB
+    assert scan.steps[-1] == LOOKBACK_EVENTS
