@@ -40,6 +40,7 @@ from sentinel.store.incidents import (
     Alert,
     Outcome,
     _alert_detail,
+    first_joinable,
     now,
     parse_ts,
     severity_rank,
@@ -218,18 +219,7 @@ class _Intake:
         shared: Counter[int] = Counter()
         for event_id in events:
             shared.update(self.holders.get(event_id, ()))
-        total = len(events)
-        for incident_id, count in sorted(shared.items()):
-            if count * 2 < total:
-                continue
-            case = self.case(incident_id)
-            if (
-                case.is_open
-                and severity_rank(case.severity) >= severity_rank(alert.level)
-                and parse_ts(case.last_seen) >= since
-            ):
-                return case
-        return None
+        return first_joinable(shared, len(events), alert.level, since, self.case)
 
     def link(self, case: _Case, alert: Alert, events: list[str], *, held: bool) -> None:
         """`incidents._link` then `_refresh` (with what the link added)."""

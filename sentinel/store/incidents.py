@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sentinel.exceptions import StoreError
 from sentinel.store import audit
@@ -237,16 +238,43 @@ def _case_sharing_events(
             "SELECT count(*) FROM alert_events WHERE alert_id = ?", (alert.alert_id,)
         ).fetchone()[0]
         shared = dict(con.execute(_HOLDING_RECORDED, (alert.alert_id, alert.alert_id)).fetchall())
+    case = first_joinable(shared, total, alert.level, since, lambda i: get(con, i))
+    return None if case is None else case.incident_id
+
+
+class Joinable(Protocol):
+    """What deciding to join a case reads of it (an `Incident`, or the intake's state)."""
+
+    @property
+    def incident_id(self) -> int: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def last_seen(self) -> str: ...
+    @property
+    def is_open(self) -> bool: ...
+
+
+CaseT = TypeVar("CaseT", bound=Joinable)
+
+
+def first_joinable(
+    shared: Mapping[int, int], total: int, level: str, since: datetime,
+    case_of: Callable[[int], CaseT],
+) -> CaseT | None:
+    """The first case, by id, holding at least half of an alert's `total` events
+    (`shared`: case id → events it holds) that is open, at least as severe as `level`
+    and seen at or after `since` (the rule `_case_sharing_events` documents)."""
     for incident_id, count in sorted(shared.items()):
         if count * 2 < total:
             continue
-        case = get(con, incident_id)
+        case = case_of(incident_id)
         if (
             case.is_open
-            and severity_rank(case.severity) >= severity_rank(alert.level)
+            and severity_rank(case.severity) >= severity_rank(level)
             and parse_ts(case.last_seen) >= since
         ):
-            return incident_id
+            return case
     return None
 
 
