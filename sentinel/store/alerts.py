@@ -250,9 +250,11 @@ def pending(con: sqlite3.Connection) -> list[Alert]:
         "SELECT alert_id, rule_id, rule_title, level, group_key, first_ts, last_ts, "
         "event_count, tags FROM alerts WHERE pending_intake = 1 ORDER BY rowid"
     ).fetchall()
+    # A rule's alerts share one tag list: each distinct one parsed once.
+    tags = {text: tuple(json.loads(text)) for text in {r[8] for r in rows}}
     return [
         Alert(alert_id=r[0], rule_id=r[1], rule_title=r[2], level=r[3], group_key=r[4],
-              first_ts=r[5], last_ts=r[6], event_count=r[7], tags=tuple(json.loads(r[8])))
+              first_ts=r[5], last_ts=r[6], event_count=r[7], tags=tags[r[8]])
         for r in rows
     ]
 

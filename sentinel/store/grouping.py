@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -115,9 +114,16 @@ class _Intake:
         self.latest: dict[tuple[str, str], _Case | None] = {}
         self.linked: dict[str, int] = {}
         self.events: dict[str, list[str]] = {}
-        self.holders: dict[str, set[int]] = {}
-        """Per event of the alerts met so far, the incidents holding it: the reachable
-        stored ones (`load`), then every case linked here."""
+        # Which incidents hold the events of the alerts met so far (the reachable stored
+        # ones, `load`, then every case linked here), kept so that linking or matching an
+        # alert's events is a few set operations in C, never a Python step per event:
+        self.held: dict[int, set[str]] = {}
+        """Per incident, the events it holds (of those met)."""
+        self.first: dict[str, int] = {}
+        """Per event, the first incident known to hold it."""
+        self.also: dict[int, set[int]] = {}
+        """Per incident, the others holding some event it was the first to hold: with
+        `first`, every incident holding one of a set of events is found."""
         # Only a case open now whose last event is at or after `since` (the earliest
         # alert's first event less the window) can be joined, by group or by shared
         # events (a case gets later only by being joined): the events of the other stored
@@ -159,8 +165,11 @@ class _Intake:
             found += self.con.execute(_HOLDING_GIVEN, (chunk, chunk))
         # Holders linked in an earlier chunk of this call are known already (adding them
         # again changes nothing): the store and this state agree.
+        holding: dict[int, set[str]] = {}
         for event_id, incident_id in found:
-            self.holders.setdefault(event_id, set()).add(int(incident_id))
+            holding.setdefault(int(incident_id), set()).add(event_id)
+        for incident_id, events in holding.items():
+            self.hold(events, incident_id)
 
     def case(self, incident_id: int) -> _Case:
         case = self.cases.get(incident_id)
@@ -214,11 +223,27 @@ class _Intake:
         ):
             case.take(Alert(alert_id, rule_id, "", level, "", first_ts, last_ts, count))
 
+    def hold(self, events: set[str], incident_id: int) -> int:
+        """Note that the incident holds `events`; how many it was not known to hold."""
+        held = self.held.setdefault(incident_id, set())
+        new = events.difference(held)
+        held.update(new)
+        unheld = new.difference(self.first)
+        self.first.update(dict.fromkeys(unheld, incident_id))
+        if len(unheld) < len(new):  # some are another incident's too
+            others = set(map(self.first.__getitem__, new.difference(unheld)))
+            others.discard(incident_id)
+            for other in others:
+                self.also.setdefault(other, set()).add(incident_id)
+        return len(new)
+
     def sharing(self, alert: Alert, events: list[str], since: datetime) -> _Case | None:
         """`incidents._case_sharing_events` over the state kept here."""
-        shared: Counter[int] = Counter()
-        for event_id in events:
-            shared.update(self.holders.get(event_id, ()))
+        mine = set(events)
+        # `filter(None, …)` drops the events no incident holds (incident ids start at 1).
+        firsts: set[int] = set(filter(None, map(self.first.get, mine)))
+        holding = set(firsts).union(*(self.also.get(i, ()) for i in firsts))
+        shared = {i: n for i in holding if (n := len(mine.intersection(self.held[i])))}
         return first_joinable(shared, len(events), alert.level, since, self.case)
 
     def link(self, case: _Case, alert: Alert, events: list[str], *, held: bool) -> None:
@@ -232,15 +257,7 @@ class _Intake:
             self.event_rows.extend(
                 (case.incident_id, e.event_id, alert.alert_id, e.ts, e.source, e.source_file,
                  e.source_offset, e.lake_file) for e in alert.events)
-        added, holders, incident_id = 0, self.holders, case.incident_id
-        for event_id in events:
-            holding = holders.get(event_id)
-            if holding is None:
-                holders[event_id] = {incident_id}
-                added += 1
-            elif incident_id not in holding:
-                holding.add(incident_id)
-                added += 1
+        added = self.hold(set(events), case.incident_id)
         case.take(alert)
         case.rules = sorted(case.linked_rules)
         linked_events = (case.event_count if held else 0) + added
