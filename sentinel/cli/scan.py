@@ -113,13 +113,16 @@ def scan(
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
     table = alerts_table(report)
+    # No alert, no row to print (nor to mask: the masking engine is a start-up cost).
     if fmt == "json":
         buffer = io.StringIO()
-        emit(table, fmt="json", stream=buffer)
+        if table.num_rows:
+            emit(table, fmt="json", stream=buffer)
         alerts = [json.loads(line) for line in buffer.getvalue().splitlines() if line]
         click.echo(json.dumps({"scan_id": report.scan_id, "alerts": alerts}, indent=2))
     elif fmt == "jsonl":
-        emit(table, fmt="json")
+        if table.num_rows:
+            emit(table, fmt="json")
     elif fmt == "csv":
         emit(table, fmt="csv")
     elif table.num_rows:

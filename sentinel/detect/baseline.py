@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentinel.config import parse_duration
-from sentinel.detect.rules import RuleProblem, files_under
+from sentinel.detect.inputs import RuleProblem, files_under
 from sentinel.exceptions import Location, RuleError
 from sentinel.respond import yamlsafe
 from sentinel.schema import EVENT_SCHEMA

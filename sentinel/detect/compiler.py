@@ -8,31 +8,81 @@ correlation's search phase.
 Anything the backend cannot express exactly — a timestamp-part modifier, an unknown field,
 a `value_sum` correlation, an unresolvable placeholder — is an error naming the rule file,
 line and construct; a rule never compiles into a query that silently matches nothing.
+
+This module imports no pySigma (the conversion is `sentinel.detect.convert`, imported
+when a rule is compiled): a compiled rule is either a `LoadedRule` (parsed now) with its
+SQL, or a `CachedRule` read back from a cached compile (`sentinel.scan.packcache`), and
+a scan reads the same properties of both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaError
-from sigma.processing.pipeline import ProcessingPipeline
-from sigma.rule import SigmaRule
+from sentinel.detect.inputs import LocatedRuleError, RuleProblem
+from sentinel.detect.pipeline import Taxonomy
+from sentinel.exceptions import RuleError
 
-from sentinel.detect.backend import SentinelBackend
-from sentinel.detect.pipeline import Taxonomy, sentinel_pipeline
-from sentinel.detect.rules import LoadedRule, RulePack, RuleProblem
-from sentinel.exceptions import Location, RuleError
+if TYPE_CHECKING:
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
+    from sentinel.detect.rules import LoadedRule, RulePack
+
+__all__ = [
+    "CachedRule", "CompiledRule", "LocatedRuleError", "compile_pack", "compile_rule",
+]
+
+
+@dataclass(frozen=True)
+class CachedRule:
+    """A rule as a cached compile recorded it: what a scan reads of a rule, no pySigma.
+
+    `rule`, the Sigma object itself, is asked for only by a correlation that cuts its
+    query into parts (`sentinel.scan.correlate`): it compiles the pack for real once per
+    process (`recompile`, shared by the pack's rules) and returns that rule's object."""
+
+    rule_id: str
+    title: str
+    level: str
+    kind: str
+    status: str
+    tags: tuple[str, ...]
+    path: Path
+    line: int | None
+    logsources: tuple[tuple[str | None, str | None], ...]
+    is_output: bool = True
+    recompile: Callable[[], Mapping[str, LoadedRule]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def sources_in(self, taxonomy: Taxonomy) -> list[str]:
+        return taxonomy.sources_of(self.logsources)
+
+    @property
+    def sources(self) -> list[str]:
+        """The `source` values the rule reads, in the installed sources' taxonomy."""
+        return self.sources_in(Taxonomy.installed())
+
+    @property
+    def rule(self) -> SigmaRule | SigmaCorrelationRule:
+        loaded = self.recompile().get(self.rule_id) if self.recompile is not None else None
+        if loaded is None:
+            raise RuleError(
+                f"{self.path}: rule {self.title!r} is not in the rule files any more (they "
+                "changed while the scan ran); scan again"
+            )
+        return loaded.rule
 
 
 @dataclass(frozen=True)
 class CompiledRule:
     """A rule ready to scan: its SQL and the metadata findings are reported with."""
 
-    loaded: LoadedRule
+    loaded: LoadedRule | CachedRule
     sql: str
 
     @property
@@ -41,7 +91,7 @@ class CompiledRule:
 
     @property
     def title(self) -> str:
-        return self.loaded.rule.title
+        return self.loaded.title
 
     @property
     def level(self) -> str:
@@ -56,58 +106,6 @@ class CompiledRule:
         return self.loaded.path
 
 
-def _backend(variables: Mapping[str, Any] | None, taxonomy: Taxonomy | None) -> SentinelBackend:
-    overrides = ProcessingPipeline(vars=dict(variables)) if variables else None
-    backend = SentinelBackend(overrides)
-    if taxonomy is not None:  # the workspace's sources (configured ones included)
-        pipeline = sentinel_pipeline(taxonomy=taxonomy)
-        backend.backend_processing_pipeline = pipeline  # type: ignore[misc]
-    backend.init_processing_pipeline()
-    return backend
-
-
-def _problem(
-    loaded: LoadedRule, exc: Exception, rule: SigmaRule | SigmaCorrelationRule
-) -> RuleProblem:
-    message = str(exc.args[0]) if exc.args else str(exc)
-    message = message.split(" (while ", 1)[0]
-    owner = loaded
-    if rule is not loaded.rule:  # the error is in a referenced rule, maybe in another file
-        message = f"in referenced rule {rule.title!r}: {message}"
-    return RuleProblem(owner.path, owner.file.locate(message, rule.title), message)
-
-
-def _convert(backend: SentinelBackend, rule: SigmaRule | SigmaCorrelationRule) -> list[str]:
-    if isinstance(rule, SigmaCorrelationRule):
-        for reference in rule.referenced_rules:
-            if isinstance(reference.rule, SigmaRule | SigmaCorrelationRule):
-                try:
-                    _convert(backend, reference.rule)
-                except (SigmaError, NotImplementedError, TypeError, ValueError) as exc:
-                    raise _Located(reference.rule, exc) from exc
-        return list(backend.convert_correlation_rule(rule))
-    result = backend.convert_rule(rule)
-    if not result:  # building-block rules (referenced, generate: false) return no output
-        result = list(rule.get_conversion_result())
-        if result:
-            result = [backend.finalize_query_default(rule, result[0], 0, None)]  # type: ignore[arg-type]
-    return result
-
-
-class _Located(Exception):
-    def __init__(self, rule: SigmaRule | SigmaCorrelationRule, cause: Exception) -> None:
-        super().__init__(*cause.args)
-        self.rule = rule
-
-
-class LocatedRuleError(RuleError):
-    """A rule error with its location (`problem`), so bulk operations can collect it."""
-
-    def __init__(self, problem: RuleProblem) -> None:
-        super().__init__(problem.message, location=Location(problem.path, problem.line))
-        self.problem = problem
-
-
 def compile_rule(
     loaded: LoadedRule,
     variables: Mapping[str, Any] | None = None,
@@ -117,17 +115,9 @@ def compile_rule(
 
     `taxonomy` (default: the installed sources) decides which sources a logsource selects.
     """
-    backend = _backend(variables, taxonomy)
-    try:
-        queries = _convert(backend, loaded.rule)
-    except _Located as exc:
-        raise LocatedRuleError(_problem(loaded, exc, exc.rule)) from exc
-    except (SigmaError, NotImplementedError, TypeError, ValueError) as exc:
-        raise LocatedRuleError(_problem(loaded, exc, loaded.rule)) from exc
-    if len(queries) != 1:
-        message = f"expected one query, the rule produced {len(queries)}"
-        raise LocatedRuleError(RuleProblem(loaded.path, loaded.line, message))
-    return CompiledRule(loaded, queries[0])
+    from sentinel.detect.convert import convert_rule
+
+    return CompiledRule(loaded, convert_rule(loaded, variables, taxonomy))
 
 
 def compile_pack(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,23 +24,15 @@ from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
+from sentinel.detect.inputs import RULE_SUFFIXES, RuleProblem, files_under, rule_paths
 from sentinel.detect.pipeline import Taxonomy
 
-RULE_SUFFIXES = (".yml", ".yaml")
+__all__ = [
+    "RULE_SUFFIXES", "LoadedRule", "RuleFile", "RulePack", "RuleProblem", "files_under",
+    "load_file", "load_rules", "rule_paths",
+]
+
 _QUOTED = re.compile(r"'([^'\n]{1,80})'")
-
-
-@dataclass(frozen=True)
-class RuleProblem:
-    """Something wrong with one rule or file, at `path:line`."""
-
-    path: Path
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else str(self.path)
-        return f"{where}: {self.message}"
 
 
 @dataclass
@@ -90,6 +82,10 @@ class LoadedRule:
         return str(self.rule.id) if self.rule.id else (self.rule.name or self.rule.title)
 
     @property
+    def title(self) -> str:
+        return self.rule.title
+
+    @property
     def kind(self) -> str:
         return "correlation" if isinstance(self.rule, SigmaCorrelationRule) else "detection"
 
@@ -97,6 +93,11 @@ class LoadedRule:
     def level(self) -> str:
         level = self.rule.level
         return level.name.lower() if level is not None else ""
+
+    @property
+    def status(self) -> str:
+        """`stable`, `test`, `deprecated`, …, or "" when the rule gives none."""
+        return str(getattr(self.rule.status, "name", "")).lower()
 
     @property
     def tags(self) -> list[str]:
@@ -107,20 +108,22 @@ class LoadedRule:
         """The `source` values the rule reads, in the installed sources' taxonomy."""
         return self.sources_in(Taxonomy.installed())
 
-    def sources_in(self, taxonomy: Taxonomy) -> list[str]:
+    @property
+    def logsources(self) -> list[tuple[str | None, str | None]]:
+        """The (product, service) of the rule, or of a correlation's referenced rules."""
         rules = (
             [ref.rule for ref in self.rule.referenced_rules]
             if isinstance(self.rule, SigmaCorrelationRule)
             else [self.rule]
         )
-        found: list[str] = []
-        for rule in rules:
-            if isinstance(rule, SigmaRule):
-                logsource = rule.logsource
-                for source in taxonomy.select(logsource.product, logsource.service) or ():
-                    if source not in found:
-                        found.append(source)
-        return found
+        return [
+            (rule.logsource.product, rule.logsource.service)
+            for rule in rules
+            if isinstance(rule, SigmaRule)
+        ]
+
+    def sources_in(self, taxonomy: Taxonomy) -> list[str]:
+        return taxonomy.sources_of(self.logsources)
 
     @property
     def is_output(self) -> bool:
@@ -149,28 +152,6 @@ class RulePack:
 def _same_path(name: str, path: Path) -> bool:
     candidate = Path(name)
     return candidate.suffix in RULE_SUFFIXES and candidate.resolve() == path.resolve()
-
-
-def rule_paths(inputs: Iterable[str | Path]) -> list[Path]:
-    """Rule files under the given files and directories, sorted for stable output."""
-    return files_under(inputs, RULE_SUFFIXES)
-
-
-def files_under(inputs: Iterable[str | Path], suffixes: Iterable[str]) -> list[Path]:
-    """Files with one of `suffixes` under the given directories (sorted), and the given
-    files themselves, in input order; a file reached twice is listed once."""
-    wanted = set(suffixes)
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            paths.extend(p for p in sorted(path.rglob("*")) if p.suffix in wanted)
-        else:
-            paths.append(path)
-    unique: dict[Path, Path] = {}
-    for path in paths:
-        unique.setdefault(path.resolve(), path)
-    return list(unique.values())
 
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

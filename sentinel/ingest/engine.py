@@ -27,6 +27,7 @@ from sentinel.ingest.reader import Context, FileReport, Formats, Reading, RunTot
 from sentinel.ingest.streams import special_kind
 from sentinel.runtime import Runtime, as_runtime
 from sentinel.sources import LogSource, available_sources, get_source
+from sentinel.sources.registry import configured_sources
 from sentinel.workspace import Workspace
 
 __all__ = [
@@ -102,14 +103,7 @@ class IngestReport:
 
 def custom_sources(ws: Workspace) -> list[LogSource]:
     """The JSON-lines sources declared in `sentinel.toml`."""
-    from sentinel.sources.jsonl import JsonlSource
-
-    return [
-        JsonlSource(
-            c.name, c.fields, match=c.match, defaults=c.defaults, logsource=c.logsource
-        )
-        for c in ws.config.sources
-    ]
+    return configured_sources(ws.config.sources)
 
 
 def resolve_formats(

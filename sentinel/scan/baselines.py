@@ -41,8 +41,8 @@ from sentinel.content import baselines_dir
 from sentinel.detect.baseline import load_baselines
 from sentinel.detect.baseline_sql import CompiledBaseline, compile_baseline
 from sentinel.detect.engine import parquet_relation
+from sentinel.detect.inputs import RuleProblem
 from sentinel.detect.pipeline import Taxonomy
-from sentinel.detect.rules import RuleProblem
 from sentinel.scan import basemodel
 from sentinel.scan.evaluate import MAX_EVENTS_PER_ALERT, ScanError
 from sentinel.scan.lakefiles import all_files, batch_range, lookback_files, relative_lake_file

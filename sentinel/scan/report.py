@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from sentinel.detect.compiler import CompiledRule
-from sentinel.detect.rules import RuleProblem
+from sentinel.detect.inputs import RuleProblem
 from sentinel.store import alerts as alert_store
 from sentinel.store.incidents import Alert
 

@@ -24,11 +24,10 @@ import sqlite3
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +35,12 @@ import duckdb
 
 from sentinel.content import rules_dir
 from sentinel.detect.compiler import CompiledRule, compile_pack
+from sentinel.detect.inputs import RuleProblem
 from sentinel.detect.pipeline import Taxonomy
-from sentinel.detect.rules import RuleProblem, load_rules
 from sentinel.detect.sqlmacros import install_macros
 from sentinel.exceptions import ConfigError, SentinelError
 from sentinel.ingest.progress import NoProgress, Progress
-from sentinel.scan import baselines, correlate, corrstate, evaluate
+from sentinel.scan import baselines, corrstate, evaluate
 from sentinel.scan.lakefiles import all_files, batch_range, newest_seq, seq_within
 from sentinel.scan.report import RuleStat, ScanReport, peak_rss_mb, rule_hash
 from sentinel.store import alerts as alert_store
@@ -75,9 +74,10 @@ def compile_rules(
     ws: Workspace, rules: Sequence[Path] | None
 ) -> tuple[list[CompiledRule], list[RuleProblem], Taxonomy]:
     """The enabled rules of the workspace, compiled against its sources and variables."""
-    from sentinel.ingest.engine import custom_sources
+    from sentinel.detect.rules import load_rules
+    from sentinel.sources.registry import configured_sources
 
-    taxonomy = Taxonomy.installed(custom_sources(ws))
+    taxonomy = Taxonomy.installed(configured_sources(ws.config.sources))
     filters = [ws.root / path for path in ws.config.detect.filters]
     missing = [str(path) for path in filters if not path.exists()]
     if missing:
@@ -90,7 +90,7 @@ def compile_rules(
     enabled = [
         rule for rule in compiled
         if not disabled & {rule.rule_id, rule.title}
-        and getattr(rule.loaded.rule.status, "name", "").lower() not in retired
+        and rule.loaded.status not in retired
     ]
     return enabled, problems, taxonomy
 
@@ -200,12 +200,13 @@ def run_scan(
             report = _scan(ws, con, compiled, taxonomy, since, progress, bases, limits, duck,
                            max_events)
             report.problems = problems + base_problems
-            if open_incidents:
+            # Every alert not taken yet: this scan's, and any an earlier intake left behind
+            # (it failed, or its process died, after the alerts committed). The intake and
+            # its playbooks are imported only when there is one.
+            if open_incidents and (report.alerts or alert_store.pending(con)):
                 from sentinel.respond.intake import take_pending
 
                 begun = time.monotonic()
-                # Every alert not taken yet: this scan's, and any an earlier intake left
-                # behind (it failed, or its process died, after the alerts committed).
                 outcomes = take_pending(ws, con, report.alerts, playbooks=playbooks)
                 report.incidents_opened = sum(1 for o in outcomes if o.opened)
                 report.timed("incidents", begun)
@@ -260,13 +261,12 @@ def _scan(
                 rng = batch_range(ws, con, after, upto)
                 report.new_batches = max(report.new_batches, rng.batches)
                 files, seq = rng.files, upto
-            context = correlate.Context(
-                ws, duck, con, {r.rule_id: marks.get(r.rule_id, (0, ""))[0] for r in group},
-                seq, since, opened, stats)
+            after_marks = {r.rule_id: marks.get(r.rule_id, (0, ""))[0] for r in group}
             begun = time.monotonic()
             results = evaluate.evaluate(
                 ws, duck, group, taxonomy, files, since=since, stats=stats, opened=opened,
-                step=bar.advance, correlate=partial(correlate.evaluate_correlation, context),
+                step=bar.advance,
+                correlate=_correlator(ws, duck, con, after_marks, seq, since, opened, stats),
             )
             report.timed("rules", begun)
             begun = time.monotonic()
@@ -301,6 +301,29 @@ def _scan(
         stats={s.rule_id: _stat_json(s) for s in report.stats},
     )
     return report
+
+
+def _correlator(
+    ws: Workspace,
+    duck: duckdb.DuckDBPyConnection,
+    con: sqlite3.Connection,
+    after: dict[str, int],
+    upto: int | None,
+    since: datetime | None,
+    opened: set[str],
+    stats: dict[str, RuleStat],
+) -> Callable[[CompiledRule, list[str], list[str]], list[alert_store.AlertRecord]]:
+    """`correlate.evaluate_correlation` in a `correlate.Context` of these, imported when a
+    correlation has new files to read: that module, and the pySigma it cuts correlations
+    with, are no cost of a scan that has none."""
+
+    def run(rule: CompiledRule, sources: list[str], new_files: list[str]) -> list[Any]:
+        from sentinel.scan import correlate
+
+        context = correlate.Context(ws, duck, con, after, upto, since, opened, stats)
+        return correlate.evaluate_correlation(context, rule, sources, new_files)
+
+    return run
 
 
 def summarise(report: ScanReport) -> list[tuple[str, str, int, int]]:

@@ -59,6 +59,16 @@ def available_sources(extra: Iterable[LogSource] = ()) -> dict[str, LogSource]:
     return sources
 
 
+def configured_sources(configs: Iterable[Any]) -> list[LogSource]:
+    """The JSON-lines sources declared in `sentinel.toml` (`config.sources`)."""
+    from sentinel.sources.jsonl import JsonlSource
+
+    return [
+        JsonlSource(c.name, c.fields, match=c.match, defaults=c.defaults, logsource=c.logsource)
+        for c in configs
+    ]
+
+
 def get_source(name: str, extra: Iterable[LogSource] = ()) -> LogSource:
     sources = available_sources(extra)
     if name not in sources:

@@ -1,0 +1,38 @@
+"""What a `sentinel scan` process imports before it needs it: the fixed cost of every scan
+from cron. Compiling rules (pySigma), ingesting, masking PII and opening incidents are
+imported where they are used, not by the scan's modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+NOT_AT_IMPORT = ("sigma", "sentinel.ingest.engine", "sentinel.pii", "sentinel.respond.intake",
+                 "sentinel.respond.playbook", "sentinel.scan.correlate")
+
+
+def _imported_by(*modules: str) -> list[str]:
+    code = (
+        "import importlib, sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"print('\\n'.join(sorted(m for m in sys.modules if m.startswith({NOT_AT_IMPORT!r}))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_scan_command_imports_no_compiler_ingest_masking_or_intake() -> None:
+    assert _imported_by("sentinel.cli.scan", "sentinel.scan.runner") == []
+
+
+def test_compiled_rule_taxonomy_and_problems_import_without_pysigma() -> None:
+    assert _imported_by(
+        "sentinel.detect.compiler", "sentinel.detect.pipeline", "sentinel.detect.inputs",
+        "sentinel.detect.engine", "sentinel.scan.evaluate",
+    ) == []
+
+
+def test_compiling_still_finds_pysigma() -> None:
+    assert "sigma.rule" in _imported_by("sentinel.detect.convert")
