@@ -9,16 +9,17 @@ bursts' events join LINKS_TABLE the same way, at most `MAX_EVENTS_PER_ALERT` eac
 
 Recording is set-based: Python builds one object per alert, never per event. The events
 of every alert (at most `MAX_EVENTS_PER_ALERT` each; `event_count` stays the true count)
-go to a DuckDB table, `LINKS_TABLE`, as `alert_events` rows, and `links_of` streams a
-rule's rows to `store.alerts.commit_rule` in Arrow batches. A burst can hold a key's
-whole month of traffic, and an equality rule a third of the traffic: memory must not grow
-with them.
+go to a DuckDB table, `LINKS_TABLE`, as `alert_events` rows, and `links_of` hands a
+rule's rows to `store.alerts.commit_rule` as a `store.links.LinkFeed`: the store's keys
+for alerts and lake files are joined in DuckDB, and the compact rows stream in Arrow
+batches, in key order. A burst can hold a key's whole month of traffic, and an equality
+rule a third of the traffic: memory must not grow with them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,8 +39,9 @@ from sentinel.detect.engine import (
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.exceptions import SentinelError
 from sentinel.scan.report import RuleStat
-from sentinel.store.alerts import LINK_COLUMNS, AlertRecord, alert_id_for
+from sentinel.store.alerts import AlertRecord, alert_id_for
 from sentinel.store.incidents import Alert
+from sentinel.store.links import LINK_COLUMNS, FileKey
 from sentinel.workspace import Workspace
 
 MAX_EVENTS_PER_ALERT = 10_000
@@ -212,12 +214,60 @@ def drop_links(duck: duckdb.DuckDBPyConnection) -> None:
     duck.execute("DROP TABLE IF EXISTS scan_links")  # LINKS_TABLE, a constant
 
 
-def links_of(duck: duckdb.DuckDBPyConnection, rule_id: str) -> Iterator[tuple[Any, ...]]:
-    """A rule's links as `alert_events` rows, streamed from DuckDB in Arrow batches."""
-    query = (f"SELECT {', '.join(LINK_COLUMNS)} FROM {LINKS_TABLE} WHERE rule_id = ? "
-             "ORDER BY alert_id, event_id")
+def links_of(duck: duckdb.DuckDBPyConnection, rule_id: str) -> RuleLinks:
+    """A rule's links, for `store.alerts.commit_rule` (a `store.links.LinkFeed`)."""
+    return RuleLinks(duck, rule_id)
+
+
+class RuleLinks:
+    """A rule's links in LINKS_TABLE, streamed from DuckDB in Arrow batches: compact for
+    the store (`compact`: keys joined in DuckDB), or as `alert_events` rows (iterating)."""
+
+    def __init__(self, duck: duckdb.DuckDBPyConnection, rule_id: str) -> None:
+        self.duck = duck
+        self.rule_id = rule_id
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        yield from _stream(self.duck, (
+            f"SELECT {', '.join(LINK_COLUMNS)} FROM {LINKS_TABLE} WHERE rule_id = $rule "
+            "ORDER BY alert_id, event_id"), {"rule": self.rule_id})
+
+    def files(self) -> list[FileKey]:
+        rows = _run(self.duck, f"SELECT DISTINCT {', '.join(_FILE_COLUMNS)} FROM {LINKS_TABLE} "
+                    "WHERE rule_id = ?", [self.rule_id]).fetchall()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def compact(
+        self, alerts: Mapping[str, int], files: Mapping[FileKey, int]
+    ) -> Iterator[tuple[Any, ...]]:
+        keys = pa.table({"alert_id": list(alerts), "alert_ref": pa.array(alerts.values(),
+                                                                          pa.int64())})
+        refs = pa.table({
+            **{c: [f[i] for f in files] for i, c in enumerate(_FILE_COLUMNS)},
+            "file_ref": pa.array(files.values(), pa.int64()),
+        })
+        same = " AND ".join(f"f.{c} IS NOT DISTINCT FROM l.{c}" for c in _FILE_COLUMNS)
+        self.duck.register("link_alert_refs", keys)
+        self.duck.register("link_file_refs", refs)
+        try:
+            yield from _stream(self.duck, (
+                "SELECT k.alert_ref, l.event_id, l.ts, l.source_offset, f.file_ref "
+                f"FROM {LINKS_TABLE} AS l JOIN link_alert_refs AS k USING (alert_id) "
+                f"JOIN link_file_refs AS f ON {same} WHERE l.rule_id = $rule "
+                "ORDER BY k.alert_ref, l.event_id"), {"rule": self.rule_id})
+        finally:
+            self.duck.unregister("link_alert_refs")
+            self.duck.unregister("link_file_refs")
+
+
+_FILE_COLUMNS = ("source", "source_file", "lake_file", "batch_id")
+
+
+def _stream(
+    duck: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]
+) -> Iterator[tuple[Any, ...]]:
     try:  # a relation's reader streams; a DB-API result's would copy the rows first
-        reader = duck.sql(query, params=[rule_id]).to_arrow_reader(50_000)
+        reader = duck.sql(query, params=params).to_arrow_reader(50_000)
     except duckdb.Error as exc:
         raise ScanError(f"scan query failed: {' '.join(str(exc).split())}",
                         title="Scan failed") from exc

@@ -187,9 +187,10 @@ def run_scan(
         baselines.compile_baselines(ws, taxonomy) if baselines_too else ([], [])
     )
     con = open_db(ws.state_db)
-    # Recording inserts each link into `alert_events` and its event-id index, in random
+    # Recording inserts each link into the event-id index of `alert_links` in random
     # places: SQLite's default 2 MB page cache re-read pages (~4.3 s for 300,000 links
-    # with 64 MB against 4.8-6.5 s, measured on this machine). A bound, used as needed.
+    # with 64 MB against 4.8-6.5 s, measured on this machine, with the links of
+    # migration 3). A bound, used as needed.
     con.execute("PRAGMA cache_size = -65536")
     try:
         per_event = any(rule.kind == "detection" for rule in compiled)

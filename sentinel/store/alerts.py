@@ -1,12 +1,14 @@
 """Alerts: what a scan found, one row per rule hit, with every event's lake provenance.
 
-Tables (migration 3 in `sentinel.store.db`):
+Tables (migrations 3 and 8 in `sentinel.store.db`):
 
     scans           one row per `sentinel scan`: when, up to which batch, how many alerts
     alerts          rule id/title/kind/level/tags, group key (+ its fields as JSON), first
-                    and last event time, event count, the scan that found it
+                    and last event time, event count, the scan that found it; keyed by
+                    `alert_ref`, given in recording order
     alert_events    the events behind an alert: event id, ts, source, source file and
-                    offset, the lake file (relative to `lake/events/`) and its batch id
+                    offset, the lake file (relative to `lake/events/`) and its batch id; a
+                    view of the compact `alert_links` (`sentinel.store.links`)
     rule_watermarks per rule, the newest committed batch (`batches.rowid`) it has run over
 
 Invariants:
@@ -33,6 +35,7 @@ from typing import Any
 
 from sentinel.store.db import transaction
 from sentinel.store.incidents import Alert, AlertEvent
+from sentinel.store.links import LinkFeed, insert_feed, insert_links
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 LEVEL_ALIASES = {"info": "informational"}
@@ -58,17 +61,6 @@ def alert_id_for(rule_id: str, group_key: str, first_event_id: str, first_ts: st
     """The stable id of an alert (see the module invariants)."""
     text = "\x1f".join((rule_id, group_key, first_event_id, first_ts))
     return "A" + hashlib.sha256(text.encode()).hexdigest()[:15]
-
-
-LINK_COLUMNS = (
-    "alert_id", "event_id", "ts", "source", "source_file", "source_offset", "lake_file",
-    "batch_id",
-)
-"""An `alert_events` row; `ts` as Python's `datetime.isoformat()` writes it."""
-_INSERT_LINK = (
-    f"INSERT OR IGNORE INTO alert_events ({', '.join(LINK_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(LINK_COLUMNS))})"
-)
 
 
 def batch_of(lake_file: str | None) -> str | None:
@@ -118,19 +110,18 @@ def commit_rule(
     *,
     batch_seq: int | None,
     rule_hash: str = "",
-    links: Iterable[Sequence[Any]] = (),
+    links: Iterable[Sequence[Any]] | LinkFeed = (),
 ) -> list[Alert]:
     """Record one rule's alerts and move its watermark to `batch_seq`, atomically.
 
     Returns the alerts that are new (not recorded by an earlier or concurrent scan).
     `batch_seq=None` records alerts without touching the watermark (a `--since` rescan).
     An alert's events come from `alert.events`, or, set-based, from `links`: rows in
-    `LINK_COLUMNS` order (a scan streams them from DuckDB), of `records`' alerts only;
-    rows of alerts that are not new are skipped, so a repeat never grows an alert
-    recorded earlier.
+    `LINK_COLUMNS` order, or a `LinkFeed` (a scan's, kept in DuckDB), of `records`'
+    alerts only; links of alerts that are not new are skipped, so a repeat never grows an
+    alert recorded earlier.
     """
     created = now()
-    new: list[Alert] = []
     with transaction(con):
         if batch_seq is not None:
             row = con.execute(
@@ -138,38 +129,18 @@ def commit_rule(
             ).fetchone()
             if row is not None and row[0] >= batch_seq and records:
                 return []  # another scan got here first with the same range
-        for record in records:
-            alert = record.alert
-            cursor = con.execute(
-                "INSERT OR IGNORE INTO alerts (alert_id, rule_id, rule_title, rule_kind, level, "
-                "tags, group_key, group_fields, first_ts, last_ts, event_count, scan_id, "
-                "created_at, detail, pending_intake) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                (
-                    alert.alert_id, alert.rule_id, alert.rule_title, record.kind, alert.level,
-                    json.dumps(list(alert.tags)), alert.group_key,
-                    json.dumps(record.group_fields, default=str), alert.first_ts,
-                    alert.last_ts, alert.event_count, scan_id, created,
-                    json.dumps(record.detail, default=str),
-                ),
-            )
-            if cursor.rowcount != 1:
-                continue
-            new.append(alert)
-            if alert.events:
-                con.executemany(
-                    _INSERT_LINK,
-                    [
-                        (alert.alert_id, e.event_id, e.ts, e.source, e.source_file,
-                         e.source_offset, e.lake_file, batch_of(e.lake_file))
-                        for e in alert.events
-                    ],
-                )
-        fresh = {alert.alert_id for alert in new}
-        if len(fresh) == len(records):  # every alert is new (the usual case): every row
-            con.executemany(_INSERT_LINK, links)
-        elif fresh:
-            con.executemany(_INSERT_LINK, (row for row in links if row[0] in fresh))
+        new, refs = _insert_alerts(con, scan_id, records, created)
+        given = [
+            (alert.alert_id, e.event_id, e.ts, e.source, e.source_file, e.source_offset,
+             e.lake_file, batch_of(e.lake_file))
+            for alert in new for e in alert.events
+        ]
+        if given:
+            insert_links(con, given, refs)
+        if isinstance(links, LinkFeed):
+            insert_feed(con, refs, links)
+        elif refs:
+            insert_links(con, links, refs)
         if batch_seq is not None:
             con.execute(
                 "INSERT INTO rule_watermarks (rule_id, batch_seq, rule_hash, updated_at) "
@@ -179,6 +150,50 @@ def commit_rule(
                 (rule_id, batch_seq, rule_hash, created),
             )
     return new
+
+
+# `json.dumps` with an option builds an encoder per call; alerts come by the thousand.
+_JSON = json.JSONEncoder(default=str)
+
+
+def _insert_alerts(
+    con: sqlite3.Connection, scan_id: str, records: Sequence[AlertRecord], created: str
+) -> tuple[list[Alert], dict[str, int]]:
+    """Insert the alerts not stored yet, in order, with new keys (`alert_ref`, after the
+    newest: the caller holds the write lock); the new alerts and their keys."""
+    if not records:
+        return [], {}
+    known = {row[0] for row in con.execute(
+        "SELECT alert_id FROM alerts WHERE alert_id IN (SELECT value FROM json_each(?))",
+        (json.dumps([r.alert.alert_id for r in records]),),
+    )}
+    ref = int(con.execute("SELECT coalesce(max(alert_ref), 0) FROM alerts").fetchone()[0])
+    new: list[Alert] = []
+    refs: dict[str, int] = {}
+    rows: list[tuple[Any, ...]] = []
+    tags: dict[tuple[str, ...], str] = {}  # a rule's alerts share one tag list
+    for record in records:
+        alert = record.alert
+        if alert.alert_id in known or alert.alert_id in refs:
+            continue
+        ref += 1
+        refs[alert.alert_id] = ref
+        new.append(alert)
+        if alert.tags not in tags:
+            tags[alert.tags] = json.dumps(list(alert.tags))
+        rows.append((
+            ref, alert.alert_id, alert.rule_id, alert.rule_title, record.kind, alert.level,
+            tags[alert.tags], alert.group_key, _JSON.encode(record.group_fields),
+            alert.first_ts, alert.last_ts, alert.event_count, scan_id, created,
+            _JSON.encode(record.detail),
+        ))
+    con.executemany(
+        "INSERT INTO alerts (alert_ref, alert_id, rule_id, rule_title, rule_kind, level, tags, "
+        "group_key, group_fields, first_ts, last_ts, event_count, scan_id, created_at, detail, "
+        "pending_intake) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        rows,
+    )
+    return new, refs
 
 
 _ALERT_COLUMNS = (

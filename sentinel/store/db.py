@@ -243,6 +243,96 @@ MIGRATIONS: list[str] = [
     WHERE alert_id NOT IN (SELECT alert_id FROM incident_alerts);
     CREATE INDEX alerts_pending_intake ON alerts(pending_intake) WHERE pending_intake = 1
     """,
+    # 8: an alert's event links, compact (see sentinel/store/alerts.py). A row of
+    # `alert_events` repeated the source file, the lake file and the batch id of its event
+    # (555 bytes a row) and was keyed by a random alert id: recording a side-by-side scan's
+    # 297,000 links took 2.3 s. Now `alerts` gets an integer key, `alert_ref`, given in
+    # the order alerts are recorded (the rowid: stable, even through VACUUM); a link is
+    # (alert_ref, event_id, ts, source_offset, file_ref), ordered by its alert, and
+    # `link_files` holds each distinct provenance once. `alert_events` becomes a view with
+    # the same columns, so every reader reads what it read; writers write the tables.
+    # `alerts` is rebuilt for its new key (same columns, then `alert_ref`, same order).
+    # No foreign keys on a link (checking two per link cost 15% of recording): its only
+    # writer, `store.links`, takes both keys from rows it has just read or written, and
+    # neither alerts nor link files are ever deleted.
+    """
+    DROP VIEW incident_events;
+    CREATE TABLE alerts_keyed (
+        alert_id       TEXT NOT NULL UNIQUE,
+        rule_id        TEXT NOT NULL,
+        rule_title     TEXT NOT NULL,
+        rule_kind      TEXT NOT NULL,
+        level          TEXT NOT NULL,
+        tags           TEXT NOT NULL DEFAULT '[]',
+        group_key      TEXT NOT NULL DEFAULT '',
+        group_fields   TEXT NOT NULL DEFAULT '{}',
+        first_ts       TEXT NOT NULL,
+        last_ts        TEXT NOT NULL,
+        event_count    INTEGER NOT NULL,
+        scan_id        TEXT NOT NULL REFERENCES scans(scan_id),
+        created_at     TEXT NOT NULL,
+        detail         TEXT NOT NULL DEFAULT '{}',
+        pending_intake INTEGER NOT NULL DEFAULT 0,
+        alert_ref      INTEGER PRIMARY KEY
+    );
+    INSERT INTO alerts_keyed (alert_ref, alert_id, rule_id, rule_title, rule_kind, level, tags,
+        group_key, group_fields, first_ts, last_ts, event_count, scan_id, created_at, detail,
+        pending_intake)
+    SELECT rowid, alert_id, rule_id, rule_title, rule_kind, level, tags, group_key,
+        group_fields, first_ts, last_ts, event_count, scan_id, created_at, detail,
+        pending_intake
+    FROM alerts ORDER BY rowid;
+    CREATE TABLE link_files (
+        file_ref    INTEGER PRIMARY KEY,
+        source      TEXT,
+        source_file TEXT,
+        lake_file   TEXT,                        -- relative to lake/events/
+        batch_id    TEXT
+    );
+    INSERT INTO link_files (source, source_file, lake_file, batch_id)
+    SELECT DISTINCT source, source_file, lake_file, batch_id FROM alert_events;
+    CREATE INDEX link_files_lake ON link_files(lake_file);
+    CREATE TABLE alert_links (
+        alert_ref     INTEGER NOT NULL,          -- alerts.alert_ref
+        event_id      TEXT NOT NULL,
+        ts            TEXT,
+        source_offset INTEGER,
+        file_ref      INTEGER NOT NULL,          -- link_files.file_ref
+        PRIMARY KEY (alert_ref, event_id)
+    ) WITHOUT ROWID;
+    INSERT INTO alert_links (alert_ref, event_id, ts, source_offset, file_ref)
+    SELECT a.rowid, e.event_id, e.ts, e.source_offset, f.file_ref
+    FROM alert_events AS e JOIN alerts AS a ON a.alert_id = e.alert_id
+    JOIN link_files AS f ON f.source IS e.source AND f.source_file IS e.source_file
+        AND f.lake_file IS e.lake_file AND f.batch_id IS e.batch_id
+    ORDER BY a.rowid, e.event_id;
+    DROP TABLE alert_events;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_keyed RENAME TO alerts;
+    CREATE INDEX alerts_rule ON alerts(rule_id, group_key, first_ts);
+    CREATE INDEX alerts_scan ON alerts(scan_id);
+    CREATE INDEX alerts_pending_intake ON alerts(pending_intake) WHERE pending_intake = 1;
+    CREATE INDEX alert_links_event ON alert_links(event_id);
+    CREATE VIEW alert_events AS
+    SELECT a.alert_id, l.event_id, l.ts, f.source, f.source_file, l.source_offset,
+           f.lake_file, f.batch_id
+    FROM alert_links AS l JOIN alerts AS a ON a.alert_ref = l.alert_ref
+    LEFT JOIN link_files AS f ON f.file_ref = l.file_ref;
+    CREATE VIEW incident_events AS
+    SELECT incident_id, event_id, alert_id, ts, source, source_file, source_offset, lake_file
+    FROM incident_event_rows
+    UNION ALL
+    SELECT l.incident_id, e.event_id, e.alert_id, e.ts, e.source, e.source_file,
+           e.source_offset, e.lake_file
+    FROM incident_alerts AS l JOIN alert_events AS e ON e.alert_id = l.alert_id
+    WHERE l.by_reference = 1
+      AND NOT EXISTS (SELECT 1 FROM incident_event_rows AS r
+                      WHERE r.incident_id = l.incident_id AND r.event_id = e.event_id)
+      AND NOT EXISTS (SELECT 1 FROM alert_events AS o
+                      JOIN incident_alerts AS k ON k.alert_id = o.alert_id
+                      WHERE o.event_id = e.event_id AND +k.incident_id = l.incident_id
+                        AND k.by_reference = 1 AND k.rowid < l.rowid)
+    """,
 ]
 
 

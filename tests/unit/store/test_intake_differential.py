@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sentinel.store import alerts as alert_store
-from sentinel.store import audit, grouping, incidents, progress, triage
+from sentinel.store import audit, grouping, incidents, links, progress, triage
 from sentinel.store.db import open_db, transaction
 from sentinel.store.incidents import Alert, AlertEvent, Outcome, parse_ts
 from sentinel.workspace import Workspace
@@ -248,11 +248,10 @@ def _record(con: sqlite3.Connection, alert: Alert) -> Alert:
              alert.group_key, alert.first_ts, alert.last_ts, alert.event_count, "s1",
              incidents.now()),
         )
-        con.executemany(
-            "INSERT INTO alert_events (alert_id, event_id, ts, source, source_file, "
-            "source_offset, lake_file) VALUES (?,?,?,?,?,?,?)",
+        links.insert_links(  # read back through the `alert_events` view
+            con,
             [(alert.alert_id, e.event_id, e.ts, e.source, e.source_file, e.source_offset,
-              e.lake_file) for e in alert.events],
+              e.lake_file, None) for e in alert.events],
         )
     return Alert(**{**alert.__dict__, "events": ()})
 
