@@ -40,7 +40,7 @@ from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.sqlmacros import install_macros
 from sentinel.exceptions import ConfigError, SentinelError
 from sentinel.ingest.progress import NoProgress, Progress
-from sentinel.scan import baselines, corrstate, evaluate
+from sentinel.scan import baselines, corrstate, evaluate, packcache
 from sentinel.scan.lakefiles import all_files, batch_range, newest_seq, seq_within
 from sentinel.scan.report import RuleStat, ScanReport, peak_rss_mb, rule_hash
 from sentinel.store import alerts as alert_store
@@ -71,10 +71,13 @@ def rule_paths(ws: Workspace, rules: Sequence[Path] | None) -> list[Path]:
 
 
 def compile_rules(
-    ws: Workspace, rules: Sequence[Path] | None
+    ws: Workspace, rules: Sequence[Path] | None, *, cache: bool = True
 ) -> tuple[list[CompiledRule], list[RuleProblem], Taxonomy]:
-    """The enabled rules of the workspace, compiled against its sources and variables."""
-    from sentinel.detect.rules import load_rules
+    """The enabled rules of the workspace, compiled against its sources and variables.
+
+    With `cache` (the default), a compile of the same rule files, sources, variables and
+    compiler kept in the workspace is reused (`sentinel.scan.packcache`) and a new one
+    kept; without, the pack is compiled and nothing is read or written."""
     from sentinel.sources.registry import configured_sources
 
     taxonomy = Taxonomy.installed(configured_sources(ws.config.sources))
@@ -82,15 +85,24 @@ def compile_rules(
     missing = [str(path) for path in filters if not path.exists()]
     if missing:
         raise ConfigError(f"{ws.config_path}: [detect] filters: no such path {', '.join(missing)}")
-    pack = load_rules(rule_paths(ws, rules), filters)
+    inputs = rule_paths(ws, rules)
     variables = {k: list(v) for k, v in ws.config.detect.variables.items()}
-    compiled, problems = compile_pack(pack, variables, taxonomy=taxonomy)
+
+    def compile_now() -> tuple[list[CompiledRule], list[RuleProblem]]:
+        from sentinel.detect.rules import load_rules
+
+        return compile_pack(load_rules(inputs, filters), variables, taxonomy=taxonomy)
+
+    if cache:
+        pack = packcache.pack_inputs(inputs, filters, taxonomy, variables)
+        compiled, problems = packcache.compiled_pack(ws.root, pack, compile_now)
+    else:
+        compiled, problems = compile_now()
     disabled = set(ws.config.detect.disabled)
     retired = ("deprecated", "unsupported")
     enabled = [
         rule for rule in compiled
-        if not disabled & {rule.rule_id, rule.title}
-        and rule.loaded.status not in retired
+        if not disabled & {rule.rule_id, rule.title} and rule.loaded.status not in retired
     ]
     return enabled, problems, taxonomy
 
