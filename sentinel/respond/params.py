@@ -18,9 +18,7 @@ from typing import Any
 import duckdb
 
 from sentinel.exceptions import PlaybookError
-from sentinel.lake.query import open_lake, query_error
 from sentinel.store import incidents as store
-from sentinel.store.ledger import linked_event_ids
 from sentinel.workspace import Workspace
 
 CASE_FIELDS = (
@@ -81,6 +79,10 @@ def render(text: str, values: dict[str, Any]) -> str:
 
 def incident_values(ws: Workspace, con: sqlite3.Connection, incident_id: int) -> dict[str, Any]:
     """Every field of `INCIDENT_FIELDS` for one incident."""
+    # Imported here, not above: every scan that opens incidents loads the playbooks, which
+    # import this module; the lake reader (pyarrow.dataset, the PII engine) is for steps.
+    from sentinel.store.ledger import linked_event_ids
+
     case = store.get(con, incident_id)
     values: dict[str, Any] = {
         "incident_id": case.incident_id, "title": case.title, "rule_id": case.rule_id,
@@ -96,6 +98,8 @@ def incident_values(ws: Workspace, con: sqlite3.Connection, incident_id: int) ->
 
 
 def _event_fields(ws: Workspace, ids: list[str], lo: str, hi: str) -> dict[str, Any]:
+    from sentinel.lake.query import open_lake, query_error
+
     columns = ", ".join(
         f"list({c} ORDER BY {c}) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in EVENT_FIELDS
     )

@@ -36,3 +36,16 @@ def test_compiled_rule_taxonomy_and_problems_import_without_pysigma() -> None:
 
 def test_compiling_still_finds_pysigma() -> None:
     assert "sigma.rule" in _imported_by("sentinel.detect.convert")
+
+
+def test_opening_incidents_does_not_load_the_lake_reader_or_the_pii_engine() -> None:
+    # The intake loads the playbooks; only a step that renders an incident's events
+    # reads the lake (pyarrow.dataset, the PII engine behind masking).
+    code = (
+        "import sys, sentinel.respond.intake\n"
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'sentinel.lake', 'sentinel.pii', 'pyarrow.dataset'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
