@@ -174,14 +174,13 @@ def append_many(
     seq, prev = (row[0], row[1]) if row else (0, GENESIS)
     made: list[Entry] = []
     rows: list[tuple[Any, ...]] = []
-    keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per entry: the key set up once
     for action, detail, incident_id in items:
         seq += 1
         ts = datetime.now(UTC).isoformat()
         body = _DETAIL.encode(detail)
-        mac = keyed.copy()
-        mac.update(_payload(prev, seq, ts, actor, os_user, action, incident_id, body))
-        digest = mac.hexdigest()
+        # `keyed_hash`, with OpenSSL's one-shot HMAC (no Python object per entry).
+        payload = _payload(prev, seq, ts, actor, os_user, action, incident_id, body)
+        digest = hmac.digest(key, payload, "sha256").hex()
         made.append(Entry(seq, ts, actor, os_user, action, incident_id, detail, prev, digest))
         rows.append((seq, ts, actor, os_user, action, incident_id, body, prev, digest, KEYED))
         prev = digest
