@@ -159,10 +159,12 @@ def append_many(
     *,
     actor: str | None = None,
     key: bytes | None = None,
+    keep: bool = True,
 ) -> list[Entry]:
     """Append `(action, detail, incident_id)` entries, in order, inside the caller's open
     transaction: the same entries as one `append` each, with one read of the head and
-    one `executemany` (the incident intake appends thousands in one transaction)."""
+    one `executemany` (the incident intake appends thousands in one transaction).
+    Returns them, or nothing with `keep=False` (a caller that does not read them)."""
     if not con.in_transaction:
         raise StoreError("audit.append needs an open transaction (use store.db.transaction)")
     if not items:
@@ -181,7 +183,8 @@ def append_many(
         # `keyed_hash`, with OpenSSL's one-shot HMAC (no Python object per entry).
         payload = _payload(prev, seq, ts, actor, os_user, action, incident_id, body)
         digest = hmac.digest(key, payload, "sha256").hex()
-        made.append(Entry(seq, ts, actor, os_user, action, incident_id, detail, prev, digest))
+        if keep:
+            made.append(Entry(seq, ts, actor, os_user, action, incident_id, detail, prev, digest))
         rows.append((seq, ts, actor, os_user, action, incident_id, body, prev, digest, KEYED))
         prev = digest
     con.executemany(_INSERT, rows)

@@ -137,6 +137,7 @@ class _Intake:
         self.next_id = int(
             con.execute("SELECT coalesce(max(incident_id), 0) FROM incidents").fetchone()[0]
         ) + 1
+        self.stamp = now()
         self.link_rows: list[tuple[Any, ...]] = []
         self.event_rows: list[tuple[Any, ...]] = []
         self.entries: list[tuple[str, dict[str, Any], int | None]] = []
@@ -145,7 +146,14 @@ class _Intake:
 
     def load(self, alerts: Sequence[Alert]) -> None:
         """Read what deciding `alerts` needs and this state does not hold yet."""
+        self.stamp = now()  # the chunk's links are made, and committed, together
         ids = json.dumps([a.alert_id for a in alerts])
+        pairs = list({(a.rule_id, a.group_key) for a in alerts}.difference(self.latest))
+        if pairs:  # the newest case of each (rule, group key), one statement for all
+            newest = {(rule_id, group_key): int(incident_id) for rule_id, group_key, incident_id
+                      in self.con.execute(_NEWEST_CASES, (json.dumps(pairs),))}
+            for pair in pairs:
+                self.latest[pair] = self.follow(newest.get(pair))
         self.linked.update(self.con.execute(
             "SELECT alert_id, incident_id FROM incident_alerts "
             "WHERE alert_id IN (SELECT value FROM json_each(?))", (ids,)))
@@ -188,22 +196,20 @@ class _Intake:
         return case
 
     def latest_case(self, rule_id: str, group_key: str) -> _Case | None:
-        """The newest case of this rule and group key, followed through merges."""
-        pair = (rule_id, group_key)
-        if pair not in self.latest:
-            row = self.con.execute(
-                "SELECT incident_id FROM incidents WHERE rule_id = ? AND group_key = ? "
-                "ORDER BY incident_id DESC LIMIT 1", pair,
-            ).fetchone()
-            case = self.case(int(row[0])) if row else None
-            seen = set()
-            while case is not None and case.merged_into is not None and (
-                case.incident_id not in seen
-            ):
-                seen.add(case.incident_id)
-                case = self.case(case.merged_into)
-            self.latest[pair] = case
-        return self.latest[pair]
+        """The newest case of this rule and group key, followed through merges (`load`
+        read them for the chunk's alerts; `open_case` replaces them)."""
+        return self.latest[(rule_id, group_key)]
+
+    def follow(self, incident_id: int | None) -> _Case | None:
+        """The case, followed through merges."""
+        case = self.case(incident_id) if incident_id is not None else None
+        seen = set()
+        while case is not None and case.merged_into is not None and (
+            case.incident_id not in seen
+        ):
+            seen.add(case.incident_id)
+            case = self.case(case.merged_into)
+        return case
 
     def touch(self, case: _Case) -> None:
         """Load what `_refresh` recomputes from the links of a stored case."""
@@ -255,7 +261,7 @@ class _Intake:
         by_reference = not alert.events
         self.link_rows.append((
             case.incident_id, alert.alert_id, alert.rule_id, alert.level, alert.first_ts,
-            alert.last_ts, alert.event_count, now(), int(by_reference)))
+            alert.last_ts, alert.event_count, self.stamp, int(by_reference)))
         if not by_reference:
             self.event_rows.extend(
                 (case.incident_id, e.event_id, alert.alert_id, e.ts, e.source, e.source_file,
@@ -313,7 +319,7 @@ class _Intake:
             "source, source_file, source_offset, lake_file) VALUES (?,?,?,?,?,?,?,?)",
             self.event_rows,
         )
-        audit.append_many(self.con, self.entries, actor=actor, key=key)
+        audit.append_many(self.con, self.entries, actor=actor, key=key, keep=False)
         self.dirty.clear()
         self.link_rows, self.event_rows, self.entries = [], [], []
 
@@ -406,6 +412,13 @@ def _decide(
     return Outcome(case.incident_id, opened=True, recurrence_of=recurrence)
 
 
+# The newest incident of each (rule id, group key) pair (bound: the pairs as a JSON list).
+_NEWEST_CASES = """
+SELECT i.rule_id, i.group_key, max(i.incident_id) FROM incidents AS i
+JOIN (SELECT json_extract(value, '$[0]') AS rule_id, json_extract(value, '$[1]') AS group_key
+      FROM json_each(?)) AS p ON i.rule_id = p.rule_id AND i.group_key = p.group_key
+GROUP BY i.rule_id, i.group_key
+"""
 # The incidents holding some of the alerts' recorded events (bound: their ids as a JSON
 # list, twice): through another alert's `alert_events` linked by reference, or a link
 # given with its events (`incident_event_rows`).
