@@ -7,6 +7,8 @@ which ingest (bytes) and the scan (rules) both report to; rich stays out of the 
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 
@@ -23,6 +25,8 @@ class ProgressBar:
         self.task: Any = None
 
     def start(self, total: int) -> None:
+        if not _may_be_terminal():
+            return
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -56,6 +60,17 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _may_be_terminal() -> bool:
+    """False when rich would find that stderr is no terminal: then rich (30 ms of every
+    scan from cron) is not imported. Its own overrides leave the decision to it."""
+    if os.environ.get("FORCE_TERMINAL") is not None or os.environ.get("TTY_COMPATIBLE"):
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
 
 
 def ingest_progress(quiet: bool) -> ProgressBar | None:

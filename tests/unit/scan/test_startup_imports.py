@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 NOT_AT_IMPORT = ("sigma", "sentinel.ingest.engine", "sentinel.pii", "sentinel.respond.intake",
                  "sentinel.respond.playbook", "sentinel.scan.correlate")
@@ -49,3 +50,27 @@ def test_opening_incidents_does_not_load_the_lake_reader_or_the_pii_engine() -> 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_cron_scan_with_nothing_new_and_a_kept_pack_imports_none_of_them(
+    tmp_path: Path,
+) -> None:
+    from sentinel.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    report = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if m.startswith("
+        f"{(*NOT_AT_IMPORT, 'rich')!r})), file=sys.stderr))\n"
+        "from sentinel.cli.main import main\n"
+        f"sys.argv = ['sentinel', '-w', {str(ws.root)!r}, 'scan', '--format', 'jsonl']\n"
+        "main()\n"
+    )
+    found = []
+    for _ in range(2):  # the first scan compiles the pack and keeps it; the second reuses it
+        result = subprocess.run([sys.executable, "-c", report], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        found.append(next(line for line in result.stderr.splitlines()
+                          if line.startswith("MODULES")))
+    assert "'sigma" in found[0]
+    assert found[1] == "MODULES []"
