@@ -49,12 +49,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentinel.config import parse_duration
-from sentinel.detect.inputs import RuleProblem, files_under
+from sentinel.detect.inputs import (
+    BASELINE_SUFFIXES,
+    BaselineProblem,
+    RuleProblem,
+    files_under,
+)
 from sentinel.exceptions import Location, RuleError
 from sentinel.respond import yamlsafe
 from sentinel.schema import EVENT_SCHEMA
 
-BASELINE_SUFFIXES = (".yml", ".yaml")
 Level = Literal["informational", "low", "medium", "high", "critical"]
 Measure = Literal["requests", "tokens", "cost"]
 
@@ -68,17 +72,6 @@ WHERE_OPERATORS = ("not", "present")
 PROMPT_COLUMNS = frozenset({"prompt_text", "response_text"})
 """Text users wrote or models returned: never a principal, and a baseline model keeps
 values of these columns as keyed digests only (`sentinel.detect.baseline_model`)."""
-
-
-@dataclass(frozen=True)
-class BaselineProblem(RuleProblem):
-    """A problem in a baseline file, at `path:line:column`."""
-
-    column: int | None = None
-
-    def __str__(self) -> str:
-        where = str(Location(self.path, self.line, self.column))
-        return f"{where}: {self.message}"
 
 
 class BaselineError(RuleError):

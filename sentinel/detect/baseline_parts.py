@@ -8,6 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from sentinel.detect.baseline import LIST_COLUMNS, PROMPT_COLUMNS, Baseline, FirstSeen
+from sentinel.detect.baseline_compiled import RELATION
+
+__all__ = [
+    "LOCAL_DAY_HOUR", "MEASURES", "RELATION", "first_seen_value", "principal_columns",
+    "where_sql",
+]
 from sentinel.detect.fields import quote_identifier as q
 
 MEASURES = {
@@ -19,8 +25,6 @@ LOCAL_DAY_HOUR = (
     ", date_trunc('day', timezone($tz, {ts})) AS day, hour(timezone($tz, {ts})) AS hod"
 )
 """hours: the day (a local date, as a plain TIMESTAMP) and hour of day in the baseline's zone."""
-RELATION = "{relation}"
-"""Where the scan puts the lake relation (the only part of the SQL not fixed here)."""
 
 
 def where_sql(spec: Baseline, params: dict[str, Any]) -> str:

@@ -48,7 +48,6 @@ What each kind computes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -61,6 +60,7 @@ from sentinel.detect.baseline import (
     Silence,
     Volume,
 )
+from sentinel.detect.baseline_compiled import CompiledBaseline
 from sentinel.detect.baseline_parts import (
     LOCAL_DAY_HOUR,
     MEASURES,
@@ -74,51 +74,6 @@ PROVENANCE = (
     "struct_pack(event_id, ts, source, source_file, source_offset, lake_file) "
     "ORDER BY ts, event_id"
 )
-
-
-@dataclass(frozen=True)
-class CompiledBaseline:
-    """A baseline's SQL (with a `{relation}` slot), its parameters and the sources it reads."""
-
-    loaded: LoadedBaseline
-    template: str
-    params: dict[str, Any]
-    sources: tuple[str, ...]
-    aggregate: str = ""
-    """Model rows of `{relation}`'s events (`sentinel.detect.baseline_model`)."""
-    combine: str = ""
-    """One model from `{model}`, a union of models."""
-    decide: str = ""
-    """The alerts from the new events (`{relation}`) and the history's model (`{model}`)."""
-
-    @property
-    def rule_id(self) -> str:
-        return self.loaded.rule_id
-
-    @property
-    def title(self) -> str:
-        return self.loaded.title
-
-    @property
-    def level(self) -> str:
-        return self.loaded.level
-
-    @property
-    def kind(self) -> str:
-        return "baseline"
-
-    @property
-    def lookback(self) -> timedelta:
-        """How far before the new events the query must read."""
-        spec = self.loaded.spec
-        extra = spec.gap if isinstance(spec, Silence) else timedelta(0)
-        return spec.learning_window + extra + timedelta(days=1)
-
-    def sql(self, relation: str) -> str:
-        return self.template.replace(RELATION, relation)
-
-    def decide_sql(self, relation: str, model: str) -> str:
-        return self.decide.replace(RELATION, relation).replace("{model}", model)
 
 
 def _scoped(spec: Baseline, params: dict[str, Any], extra: str = "") -> str:
@@ -296,9 +251,11 @@ def compile_baseline(loaded: LoadedBaseline, sources: tuple[str, ...]) -> Compil
     spec = loaded.spec
     params = _common(spec)
     template = _KINDS[spec.kind](spec, params)  # type: ignore[operator]
+    extra = spec.gap if isinstance(spec, Silence) else timedelta(0)
     return CompiledBaseline(
         loaded, template, params, sources,
         aggregate=baseline_model.aggregate_sql(spec, params),
         combine=baseline_model.combine_sql(spec),
         decide=baseline_model.decide_sql(spec, params, template),
+        lookback=spec.learning_window + extra + timedelta(days=1),
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from sentinel.exceptions import Location, RuleError
 
 RULE_SUFFIXES = (".yml", ".yaml")
+BASELINE_SUFFIXES = (".yml", ".yaml")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,17 @@ class RuleProblem:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class BaselineProblem(RuleProblem):
+    """A problem in a baseline file, at `path:line:column`."""
+
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = str(Location(self.path, self.line, self.column))
         return f"{where}: {self.message}"
 
 

@@ -38,10 +38,9 @@ from typing import Any
 import duckdb
 
 from sentinel.content import baselines_dir
-from sentinel.detect.baseline import load_baselines
-from sentinel.detect.baseline_sql import CompiledBaseline, compile_baseline
+from sentinel.detect.baseline_compiled import CompiledBaseline
 from sentinel.detect.engine import parquet_relation
-from sentinel.detect.inputs import RuleProblem
+from sentinel.detect.inputs import BASELINE_SUFFIXES, RuleProblem, files_under
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.scan import basemodel
 from sentinel.scan.evaluate import MAX_EVENTS_PER_ALERT, ScanError
@@ -69,16 +68,39 @@ def baseline_inputs(ws: Workspace, given: Sequence[Path] | None = None) -> list[
 
 
 def compile_baselines(
-    ws: Workspace, taxonomy: Taxonomy, given: Sequence[Path] | None = None
+    ws: Workspace, taxonomy: Taxonomy, given: Sequence[Path] | None = None, *,
+    cache: bool = True,
 ) -> tuple[list[CompiledBaseline], list[RuleProblem]]:
-    """The workspace's enabled baselines, compiled; every problem located, none raised."""
-    pack = load_baselines(baseline_inputs(ws, given))
+    """The workspace's enabled baselines, compiled; every problem located, none raised.
+
+    With `cache` (the default) a compile of the same files, sources and `[detect]
+    disabled` kept in the workspace is reused (`sentinel.scan.packcache`): no baseline
+    file is parsed and pydantic is not imported."""
+    from sentinel.scan import packcache
+
+    inputs = baseline_inputs(ws, given)
+    disabled = sorted(ws.config.detect.disabled)
+    if not cache:
+        return _compile_baselines(inputs, taxonomy, disabled)
+    files = files_under(inputs, BASELINE_SUFFIXES)
+    return packcache.compiled_baselines(
+        ws.root, packcache.PackInputs(files, taxonomy, {"disabled": disabled}),
+        lambda: _compile_baselines(inputs, taxonomy, disabled),
+    )
+
+
+def _compile_baselines(
+    inputs: Sequence[Path], taxonomy: Taxonomy, disabled: Sequence[str]
+) -> tuple[list[CompiledBaseline], list[RuleProblem]]:
+    from sentinel.detect.baseline import load_baselines
+    from sentinel.detect.baseline_sql import compile_baseline
+
+    pack = load_baselines(inputs)
     problems = list(pack.problems)
-    disabled = set(ws.config.detect.disabled)
     compiled = []
     for loaded in pack.baselines:
         spec = loaded.spec
-        if disabled & {spec.id, spec.title} or spec.status == "deprecated":
+        if set(disabled) & {spec.id, spec.title} or spec.status == "deprecated":
             continue
         sources = taxonomy.select(spec.logsource.product, spec.logsource.service)
         if sources is None:

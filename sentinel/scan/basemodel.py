@@ -38,7 +38,7 @@ from typing import Any
 
 import duckdb
 
-from sentinel.detect.baseline_sql import CompiledBaseline
+from sentinel.detect.baseline_compiled import CompiledBaseline
 from sentinel.detect.engine import parquet_relation
 from sentinel.exceptions import SentinelError
 from sentinel.scan import statefiles

@@ -1,22 +1,26 @@
 """The compiled rule pack kept between scans, so a scan from cron does not compile it again.
 
-Compiling the pack means importing pySigma and converting every rule: most of what a
-scan with little or nothing new costs. The result (each rule's SQL and what a scan
-reads of it, and the problems found) is kept in `state/packs/`, one file per set of rule
-inputs, under a key that hashes everything the compile depends on:
+Compiling the pack means importing pySigma and converting every rule, and the baselines
+importing pydantic and parsing their YAML: most of what a scan with little or nothing
+new costs. The result (each rule's and baseline's SQL and what a scan reads of it, and
+the problems found) is kept in `state/packs/`, one file per kind and set of inputs,
+under a key that hashes everything the compile depends on:
 
-* the path and content of every rule and filter file read, in reading order;
+* the path and content of every rule and filter file read (or baseline file), in
+  reading order;
 * the taxonomy (every installed and configured source's logsource) and the
-  `[detect] variables`;
-* sentinel's own compiler (the source of `sentinel/detect`, the schema and this module)
-  and the installed pySigma, so an upgrade never reuses an older compile.
+  `[detect] variables` (for baselines: `[detect] disabled`);
+* sentinel's own compiler (the source of `sentinel/detect`, the config reader, the YAML
+  reader, the schema and this module) and the installed pySigma, so an upgrade never
+  reuses an older compile.
 
-`[detect] disabled` and a rule's status are applied after the cache, as after a compile.
+A rule's `[detect] disabled` and status are applied after the cache, as after a compile.
 
 Invariants:
-- A hit imports no pySigma: the rules come back as `CachedRule`s with their SQL. Only a
-  correlation that cuts its query into parts asks for its Sigma object, and that
-  compiles the pack for real, once per process.
+- A hit imports no pySigma and no pydantic: the rules come back as `CachedRule`s, the
+  baselines with a `CachedBaseline`, with their SQL. Only a correlation that cuts its
+  query into parts asks for its Sigma object, and that compiles the pack for real, once
+  per process. A baseline parameter JSON cannot carry exactly is never kept.
 - A missing, damaged, truncated or foreign file, or one of another key, is a miss: the
   pack is compiled and the file rewritten, silently. The file carries the SHA-256 of its
   body, so a body that is not the one written is never half-read. A file that cannot
@@ -34,26 +38,41 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sentinel import __version__
+from sentinel.detect.baseline_compiled import (
+    BaselineFacts,
+    CachedBaseline,
+    CompiledBaseline,
+    facts_of,
+)
 from sentinel.detect.compiler import CachedRule, CompiledRule
-from sentinel.detect.inputs import RuleProblem, rule_paths
+from sentinel.detect.inputs import BaselineProblem, RuleProblem, rule_paths
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.scan import statefiles
 
 if TYPE_CHECKING:
     from sentinel.detect.rules import LoadedRule
 
-FORMAT = 1
+FORMAT = 2
 """Bumped when the file's layout changes."""
 
 KEEP = 8
-"""Cached packs kept per workspace (one per set of rule inputs, e.g. per `--rules`)."""
+"""Cached packs kept per workspace and kind (one per set of inputs, e.g. per `--rules`)."""
+
+KINDS = ("rules-", "baselines-")
+"""The files kept: a rule pack, the baselines (each per set of inputs)."""
+
+T = TypeVar("T")
 
 _PACKAGE = Path(__file__).resolve().parent.parent
-_CODE = (*sorted((_PACKAGE / "detect").glob("*.py")), _PACKAGE / "schema.py", Path(__file__))
+_CODE = (
+    *sorted((_PACKAGE / "detect").glob("*.py")), *sorted((_PACKAGE / "config").glob("*.py")),
+    _PACKAGE / "respond" / "yamlsafe.py", _PACKAGE / "schema.py", Path(__file__),
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +93,10 @@ class PackInputs:
         digest.update(json.dumps([table, self.variables], sort_keys=True).encode())
         return digest.hexdigest()
 
-    def slot(self) -> str:
-        """The file name for this set of inputs (their paths, not their content)."""
+    def slot(self, kind: str) -> str:
+        """The file name for this kind and set of inputs (their paths, not their content)."""
         names = "\0".join(str(path) for path in self.files)
-        return hashlib.sha256(names.encode()).hexdigest()[:16] + ".json"
+        return f"{kind}-{hashlib.sha256(names.encode()).hexdigest()[:16]}.json"
 
 
 def pack_inputs(
@@ -101,15 +120,20 @@ def compiled_pack(
 ) -> tuple[list[CompiledRule], list[RuleProblem]]:
     """The pack compiled from `inputs`: read from the workspace's cache when it holds this
     key, else `compile_now()`, which is then kept for the next scan."""
-    path = packs_dir(root) / inputs.slot()
-    key = inputs.key()
     recompile = _Recompile(compile_now)
-    cached = read(path, key, recompile)
-    if cached is not None:
-        return cached
-    compiled, problems = recompile.run()
-    write(path, key, compiled, problems)
-    return compiled, problems
+    return _kept(
+        packs_dir(root) / inputs.slot("rules"), inputs.key(), recompile.run, _entry,
+        lambda item: _rule(item, recompile.loaded),
+    )
+
+
+def compiled_baselines(
+    root: Path, inputs: PackInputs,
+    compile_now: Callable[[], tuple[list[CompiledBaseline], list[RuleProblem]]],
+) -> tuple[list[CompiledBaseline], list[RuleProblem]]:
+    """The baselines compiled from `inputs` (their files), kept like the rule pack."""
+    return _kept(packs_dir(root) / inputs.slot("baselines"), inputs.key(), compile_now,
+                 _baseline_entry, _baseline)
 
 
 class _Recompile:
@@ -136,10 +160,26 @@ class _Recompile:
         }
 
 
+def _kept(
+    path: Path, key: str, compile_now: Callable[[], tuple[list[T], list[RuleProblem]]],
+    encode: Callable[[T], dict[str, Any]], decode: Callable[[Any], T],
+) -> tuple[list[T], list[RuleProblem]]:
+    cached = read(path, key, decode)
+    if cached is not None:
+        return cached
+    compiled, problems = compile_now()
+    try:
+        items = [encode(item) for item in compiled]
+    except (TypeError, ValueError):
+        return compiled, problems  # a value JSON cannot carry: compiled every time
+    write(path, key, items, problems)
+    return compiled, problems
+
+
 def read(
-    path: Path, key: str, recompile: _Recompile | None = None
-) -> tuple[list[CompiledRule], list[RuleProblem]] | None:
-    """The pack cached at `path` under `key`; None when it is missing, damaged or other."""
+    path: Path, key: str, decode: Callable[[Any], T]
+) -> tuple[list[T], list[RuleProblem]] | None:
+    """What is kept at `path` under `key`; None when it is missing, damaged or other."""
     try:
         with path.open("rb") as handle:
             header = json.loads(handle.readline())
@@ -149,34 +189,39 @@ def read(
                 and header.get("sha256") == hashlib.sha256(body).hexdigest()):
             return None
         data = json.loads(body)
-        loader = recompile.loaded if recompile is not None else None
-        rules = [_rule(item, loader) for item in data["rules"]]
-        problems = [
-            RuleProblem(Path(_text(p["path"])), _line(p["line"]), _text(p["message"]))
-            for p in data["problems"]
-        ]
+        items = [decode(item) for item in data["items"]]
+        problems = [_problem(p) for p in data["problems"]]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None  # a cache that cannot be read is a miss, never an error
-    return rules, problems
+    return items, problems
 
 
 def write(
-    path: Path, key: str, compiled: Sequence[CompiledRule], problems: Sequence[RuleProblem]
+    path: Path, key: str, items: Sequence[dict[str, Any]], problems: Sequence[RuleProblem]
 ) -> None:
     """Keep a compile at `path` under `key` (atomically); a failure only costs a compile."""
-    body = json.dumps({
-        "rules": [_entry(rule) for rule in compiled],
-        "problems": [
-            {"path": str(p.path), "line": p.line, "message": p.message} for p in problems
-        ],
-    }).encode()
+    try:
+        body = json.dumps({"items": list(items), "problems": [
+            {"path": str(p.path), "line": p.line, "message": p.message,
+             "column": getattr(p, "column", None), "baseline": isinstance(p, BaselineProblem)}
+            for p in problems
+        ]}).encode()
+    except (TypeError, ValueError):
+        return  # a value JSON cannot carry: never kept, compiled every time
     header = {"format": FORMAT, "key": key, "sha256": hashlib.sha256(body).hexdigest()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         statefiles.write_text(path, json.dumps(header) + "\n" + body.decode())
-        _prune(path.parent)
+        _prune(path.parent, path.name.split("-", 1)[0])
     except OSError:
         pass  # read-only state/ or a full disk: the next scan compiles again
+
+
+def _problem(item: dict[str, Any]) -> RuleProblem:
+    path, line, message = Path(_text(item["path"])), _line(item["line"]), _text(item["message"])
+    if item["baseline"] is True:
+        return BaselineProblem(path, line, message, _line(item["column"]))
+    return RuleProblem(path, line, message)
 
 
 def _entry(rule: CompiledRule) -> dict[str, Any]:
@@ -190,8 +235,7 @@ def _entry(rule: CompiledRule) -> dict[str, Any]:
     }
 
 
-def _rule(item: dict[str, Any], loader: Callable[[], Mapping[str, LoadedRule]] | None
-          ) -> CompiledRule:
+def _rule(item: Any, loader: Callable[[], Mapping[str, LoadedRule]] | None) -> CompiledRule:
     kind = _text(item["kind"])
     if kind not in ("detection", "correlation"):
         raise ValueError(f"unknown rule kind {kind!r}")
@@ -204,6 +248,73 @@ def _rule(item: dict[str, Any], loader: Callable[[], Mapping[str, LoadedRule]] |
         is_output=bool(item["is_output"]), recompile=loader,
     )
     return CompiledRule(cached, _text(item["sql"]))
+
+
+def _baseline_entry(base: CompiledBaseline) -> dict[str, Any]:
+    facts = facts_of(base.loaded)
+    return {
+        "facts": {
+            "id": facts.id, "title": facts.title, "level": facts.level, "kind": facts.kind,
+            "status": facts.status, "by": list(facts.by), "tags": list(facts.tags),
+            "learning": facts.learning,
+            "min_history_window": _encode(facts.min_history_window),
+        },
+        "template": base.template, "sources": list(base.sources),
+        "params": {name: _encode(value) for name, value in base.params.items()},
+        "aggregate": base.aggregate, "combine": base.combine, "decide": base.decide,
+        "lookback": _encode(base.lookback),
+    }
+
+
+def _baseline(item: Any) -> CompiledBaseline:
+    facts = item["facts"]
+    window = _decode(facts["min_history_window"])
+    lookback = _decode(item["lookback"])
+    if not isinstance(window, timedelta) or not isinstance(lookback, timedelta):
+        raise TypeError("expected durations")
+    spec = BaselineFacts(
+        id=_text(facts["id"]), title=_text(facts["title"]), level=_text(facts["level"]),
+        kind=_text(facts["kind"]), status=_text(facts["status"]),
+        by=tuple(_text(name) for name in facts["by"]),
+        tags=tuple(_text(tag) for tag in facts["tags"]), learning=_text(facts["learning"]),
+        min_history_window=window,
+    )
+    return CompiledBaseline(
+        CachedBaseline(spec), _text(item["template"]),
+        {_text(name): _decode(value) for name, value in item["params"].items()},
+        tuple(_text(source) for source in item["sources"]),
+        aggregate=_text(item["aggregate"]), combine=_text(item["combine"]),
+        decide=_text(item["decide"]), lookback=lookback,
+    )
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _encode(value: Any) -> Any:
+    """A parameter as JSON that decodes to an equal value of the same type."""
+    if isinstance(value, timedelta):
+        return {"timedelta": [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, _PLAIN):
+        return {"value": value}
+    if isinstance(value, list) and all(isinstance(v, _PLAIN) for v in value):
+        return {"value": value}
+    raise TypeError(f"a baseline parameter of type {type(value).__name__} is not kept")
+
+
+def _decode(item: Any) -> Any:
+    if set(item) == {"timedelta"}:
+        days, seconds, micro = item["timedelta"]
+        if not all(isinstance(n, int) for n in (days, seconds, micro)):
+            raise TypeError("expected a duration")
+        return timedelta(days=days, seconds=seconds, microseconds=micro)
+    if set(item) == {"value"}:
+        value = item["value"]
+        if isinstance(value, _PLAIN) or (
+            isinstance(value, list) and all(isinstance(v, _PLAIN) for v in value)
+        ):
+            return value
+    raise ValueError("not a kept parameter")
 
 
 def _text(value: Any) -> str:
@@ -256,8 +367,10 @@ def _pysigma_dists() -> list[str]:
     )
 
 
-def _prune(directory: Path) -> None:
-    """Keep the KEEP most recently written packs (one per set of inputs)."""
-    packs = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for stale in packs[KEEP:]:
+def _prune(directory: Path, kind: str) -> None:
+    """Keep the KEEP most recently written files of a kind (one per set of inputs)."""
+    packs = sorted(directory.glob(f"{kind}-*.json"), key=lambda p: p.stat().st_mtime,
+                   reverse=True)
+    others = [p for p in directory.glob("*.json") if not p.name.startswith(KINDS)]
+    for stale in [*packs[KEEP:], *others]:  # others: an older layout's files
         stale.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ def test_a_second_scan_runs_the_edited_rule(
     (rules / "codename.yml").write_text(RULE)
     first = _scan(run_cli, rules)
     assert [a["event_count"] for a in first] == [8]
-    packs = list((workspace.root / "state" / "packs").glob("*.json"))
+    packs = list((workspace.root / "state" / "packs").glob("rules-*.json"))
     assert len(packs) == 1
     kept = packs[0].read_bytes()
 

@@ -97,7 +97,7 @@ def _facts(rule: CompiledRule, ws: Workspace) -> tuple[object, ...]:
 
 
 def _packs(ws: Workspace) -> list[Path]:
-    return sorted(packcache.packs_dir(ws.root).glob("*.json"))
+    return sorted(packcache.packs_dir(ws.root).glob("rules-*.json"))
 
 
 def test_a_hit_gives_what_a_compile_gives_for_the_whole_pack(full_ws: Workspace) -> None:
@@ -261,3 +261,104 @@ def test_each_set_of_rule_inputs_keeps_its_own_pack_and_few_are_kept(ws: Workspa
         copy.write_text(RULE)
         compile_rules(ws, [copy])
     assert len(_packs(ws)) == packcache.KEEP
+
+
+BASELINE = """\
+id: falcon-key-new-ip
+title: Falcon key from a new IP
+level: medium
+tags: [attack.initial_access]
+kind: first_seen
+logsource: {product: ai_gateway}
+where: {kind: inference, model: [gpt-4o, o3]}
+by: [actor_key]
+value: client_ip
+learning: 10d
+min_history: 3d
+"""
+
+
+def _baselines(ws: Workspace, cache: bool = True) -> tuple[list[object], list[str], list[str]]:
+    from sentinel.scan.baselines import baseline_hash, compile_baselines
+
+    _, _, taxonomy = compile_rules(ws, None, cache=False)
+    compiled, problems = compile_baselines(ws, taxonomy, cache=cache)
+    facts = [
+        (b.rule_id, b.title, b.level, b.loaded.kind, tuple(b.loaded.spec.by),
+         tuple(b.loaded.spec.tags), b.loaded.spec.learning, b.loaded.spec.min_history_window,
+         b.template, b.params, b.sources, b.aggregate, b.combine, b.decide, b.lookback,
+         baseline_hash(b))
+        for b in compiled
+    ]
+    return facts, [str(p) for p in problems], [type(b.loaded).__name__ for b in compiled]
+
+
+def test_kept_baselines_give_what_a_compile_gives(full_ws: Workspace) -> None:
+    ws = full_ws
+    (ws.root / "baselines").mkdir()
+    (ws.root / "baselines" / "falcon.yml").write_text(BASELINE)
+    (ws.root / "baselines" / "bad.yml").write_text(BASELINE.replace("first_seen", "first_sen"))
+    fresh, fresh_problems, kinds = _baselines(ws, cache=False)
+    assert set(kinds) == {"LoadedBaseline"} and len(fresh) >= 6
+    assert any("did you mean 'first_seen'" in p and "bad.yml:5:" in p for p in fresh_problems)
+    _baselines(ws)  # kept
+    kept, problems, kinds = _baselines(ws)
+    assert set(kinds) == {"CachedBaseline"}
+    assert kept == fresh and problems == fresh_problems
+
+    (ws.root / "baselines" / "falcon.yml").write_text(BASELINE.replace("10d", "12d"))
+    edited, _, kinds = _baselines(ws)
+    assert set(kinds) == {"LoadedBaseline"} and edited != fresh
+    ws = _reopen(ws, '[detect]\ndisabled = ["falcon-key-new-ip"]\n')
+    assert "falcon-key-new-ip" not in [f[0] for f in _baselines(ws)[0]]
+
+
+def test_a_scan_from_kept_compiles_imports_no_pydantic_nor_yaml(full_ws: Workspace) -> None:
+    from sentinel.scan.baselines import compile_baselines
+
+    _, _, taxonomy = compile_rules(full_ws, None)
+    compile_baselines(full_ws, taxonomy)
+    code = (
+        "import sys\n"
+        "from sentinel.scan.runner import compile_rules\n"
+        "from sentinel.scan.baselines import compile_baselines\n"
+        "from sentinel.workspace import Workspace\n"
+        f"ws = Workspace.open({str(full_ws.root)!r})\n"
+        "rules, _, taxonomy = compile_rules(ws, None)\n"
+        "bases, _ = compile_baselines(ws, taxonomy)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sigma', 'pydantic', 'yaml'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_damaged_baselines_file_is_compiled_again(ws: Workspace) -> None:
+    (ws.root / "baselines").mkdir()
+    (ws.root / "baselines" / "falcon.yml").write_text(BASELINE)
+    fresh = _baselines(ws, cache=False)[0]
+    _baselines(ws)
+    [path] = packcache.packs_dir(ws.root).glob("baselines-*.json")
+    _damage(path, "body edited")
+    again, _, kinds = _baselines(ws)
+    assert again == fresh and kinds == ["LoadedBaseline"]
+
+
+def test_a_parameter_json_cannot_carry_exactly_is_never_kept() -> None:
+    from datetime import date, timedelta
+
+    for value in (timedelta(days=14, microseconds=5), 0.1, 3, True, None, "x", ["a", 2]):
+        decoded = packcache._decode(json.loads(json.dumps(packcache._encode(value))))
+        assert decoded == value and type(decoded) is type(value)
+    with pytest.raises(TypeError):
+        packcache._encode(date(2026, 1, 1))
+
+
+def test_a_compile_that_cannot_be_kept_is_returned_and_not_written(tmp_path: Path) -> None:
+    def refuse(item: int) -> dict[str, object]:
+        raise TypeError("not kept")
+
+    inputs = packcache.PackInputs([], packcache.Taxonomy(), {})
+    path = tmp_path / "baselines-x.json"
+    kept = packcache._kept(path, inputs.key(), lambda: ([1, 2], []), refuse, int)
+    assert kept == ([1, 2], []) and not path.exists()
