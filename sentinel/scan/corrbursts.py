@@ -28,7 +28,7 @@ from sentinel.detect.fields import quote_identifier, quote_literal
 from sentinel.scan import corrstate
 from sentinel.scan.evaluate import _run
 
-_EXCLUDE = "source, source_file, source_offset, file_no, file_row, is_new"
+_EXCLUDE = "file_no, file_row, tail_no, is_new"
 
 
 def ts_sql(value: datetime) -> str:
@@ -61,6 +61,23 @@ def kept_sql(
         selects.append(f"SELECT {_columns(group)}ts, burst_start FROM read_parquet("
                        f"{quote_literal(path)}) WHERE {where}")
     return " UNION ALL ".join(selects) or None
+
+
+def kept_start(
+    duck: duckdb.DuckDBPyConnection, state: corrstate.State, group: tuple[str, ...],
+    cut: datetime | None, seconds: int,
+) -> datetime | None:
+    """The earliest start, at or after `settled - timespan`, of the bursts of the kept
+    hits before `cut` (None: none; see `corrrows.tail_floor`)."""
+    if state.hits is None or state.settled is None:
+        return None
+    kept = kept_sql(state, group, state.settled, cut)
+    if kept is None:
+        return None
+    floor = ts_sql(state.settled - timedelta(seconds=seconds))
+    found: datetime | None = _run(duck, f"SELECT min(burst_start) FROM ({kept}) WHERE "
+                                  f"burst_start >= {floor}").fetchall()[0][0]
+    return found
 
 
 def bursts(

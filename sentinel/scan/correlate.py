@@ -47,7 +47,7 @@ import pyarrow as pa
 from sentinel.detect.compiler import CompiledRule
 from sentinel.detect.correlation import CorrelationParts, correlation_parts
 from sentinel.detect.fields import quote_identifier, quote_literal
-from sentinel.scan import corrbursts, corrstate
+from sentinel.scan import corrbursts, corrrows, corrstate
 from sentinel.scan.evaluate import (
     MAX_EVENTS_PER_ALERT,
     ScanError,
@@ -66,9 +66,6 @@ if TYPE_CHECKING:
 LATENESS = timedelta(hours=2)
 """How late (behind the newest matched event) an event may arrive and still be decided
 from the state; an older one makes the scan re-read the rule's history once."""
-PROVENANCE_COLUMNS = ("source", "source_file", "source_offset", "file_no", "file_row")
-_NO_PROVENANCE = "NULL::VARCHAR AS source, NULL::VARCHAR AS source_file, NULL::BIGINT AS " \
-    "source_offset"
 
 
 @dataclass
@@ -163,7 +160,7 @@ def _decide(
     decide."""
     duck, stat = ctx.duck, ctx.stats[rule.rule_id]
     reading = history if history is not None else new_files
-    shift = _candidates(ctx, parts, old_matched, state, history, new_files)
+    shift = corrrows.lake_rows(duck, parts, old_matched, ctx.since, history, new_files)
     ctx.opened.update(reading)
     stat.files_read += (len(reading) + len(state.tail_files) + len(state.hit_files)
                         + (1 if state.frozen else 0))
@@ -179,9 +176,12 @@ def _decide(
         return f"an event {settled - low} older than its state allows"
     group = parts.group
     cut, fresh = _cut(state, history, low)
+    kept_start = corrbursts.kept_start(duck, state, group, cut, parts.seconds) if fresh else None
+    corrrows.add_tail(duck, state, corrrows.tail_floor(state, parts.seconds, cut, fresh,
+                                                       kept_start))
     corrbursts.bursts(duck, parts, state, cut, fresh)
     records, numbers, going_on = _report(duck, rule, tuple(sources), group, low, settled,
-                                         shift)
+                                         shift, state)
     if going_on and history is None:
         known = {row[0] for row in ctx.con.execute(
             f"SELECT alert_id FROM alerts WHERE alert_id IN ({', '.join('?' * len(going_on))})",
@@ -212,78 +212,6 @@ def _cut(
     return low, True
 
 
-def _candidates(
-    ctx: Context,
-    parts: CorrelationParts,
-    old_matched: str,
-    state: corrstate.State,
-    history: list[str] | None,
-    new_files: list[str],
-) -> int | None:
-    """`corr_cand`: the matched events of the new files (`is_new`, from `--since` on),
-    of the other `history` files and of the state's tail. Returns where the history
-    files' numbers start (None: no history view)."""
-    duck = ctx.duck
-    since = f"ts >= {_ts(ctx.since)}" if ctx.since is not None else "true"
-    old = sorted(set(history or []) - set(new_files))
-    # Rows carry their lake file as a number (`file_no`), the path once in `corr_files`:
-    # the new files, then the other history files, then those only the tail names.
-    listed = [*new_files, *old]
-    files = pa.table({"file_no": pa.array(range(len(listed)), pa.int64()),
-                      "lake_file": pa.array(listed, pa.string())})
-    duck.register("corr_files_given", files)
-    try:
-        _run(duck, "CREATE OR REPLACE TEMP TABLE corr_files AS SELECT * FROM corr_files_given")
-    finally:
-        duck.unregister("corr_files_given")
-    _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_new AS {_lake_view(new_files)}")
-    selects = [f"SELECT *, {_NO_PROVENANCE}, {since} AS is_new FROM ({parts.matched})"]
-    if old:
-        _run(duck, f"CREATE OR REPLACE TEMP VIEW corr_old AS {_lake_view(old)}")
-        selects.append(f"SELECT * REPLACE (file_no + {len(new_files)} AS file_no), "
-                       f"{_NO_PROVENANCE}, false AS is_new FROM ({old_matched})")
-    if state.tail:
-        tail = "read_parquet([" + ", ".join(quote_literal(p) for p in state.tail_files) + "])"
-        floor = (f" WHERE ts >= {_ts(state.settled - timedelta(seconds=parts.seconds))}"
-                 if state.settled is not None else "")
-        _run(duck, f"INSERT INTO corr_files SELECT {len(listed)} + row_number() OVER "
-             f"(ORDER BY lake_file) - 1, lake_file FROM (SELECT DISTINCT lake_file FROM "
-             f"{tail}{floor}) WHERE lake_file NOT IN (SELECT lake_file FROM corr_files)")
-        selects.append(f"SELECT t.* EXCLUDE (lake_file), f.file_no, NULL::BIGINT AS file_row, "
-                       f"false AS is_new FROM {tail} t JOIN corr_files f USING (lake_file){floor}")
-    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_cand AS " + " UNION ALL BY NAME ".join(selects))
-    return len(new_files) if old else None
-
-
-def _lake_view(files: list[str]) -> str:
-    """Lake files with each row's file (position in `files`) and row number in it."""
-    return ("SELECT *, file_index, file_row_number FROM read_parquet(["
-            + ", ".join(quote_literal(f) for f in files)
-            + "], hive_partitioning = false, union_by_name = true, file_row_number = true)")
-
-
-def _provenance(duck: duckdb.DuckDBPyConnection, rows: str, shift: int | None) -> str:
-    """`rows` (with `file_no`, `file_row` and nullable provenance columns) with the
-    provenance of the rows that came from the lake read from it: one more read of the
-    files' provenance columns, limited to the rows' time range (row groups pruned)."""
-    low, high = _run(duck, f"SELECT min(ts), max(ts) FROM ({rows}) WHERE file_row IS NOT "
-                     "NULL").fetchall()[0]
-    if low is None:
-        return rows
-    between = f"ts BETWEEN {_ts(low)} AND {_ts(high)}"
-    lake = (f"SELECT file_index AS file_no, file_row_number AS file_row, source AS p_source, "
-            f"source_file AS p_source_file, source_offset AS p_source_offset FROM corr_new "
-            f"WHERE {between}")
-    if shift is not None:
-        lake += (f" UNION ALL SELECT file_index + {shift}, file_row_number, source, "
-                 f"source_file, source_offset FROM corr_old WHERE {between}")
-    return (f"SELECT r.* REPLACE (coalesce(r.source, p.p_source) AS source, "
-            "coalesce(r.source_file, p.p_source_file) AS source_file, "
-            "coalesce(r.source_offset, p.p_source_offset) AS source_offset) "
-            f"FROM ({rows}) r LEFT JOIN ({lake}) p ON r.file_row = p.file_row "
-            "AND r.file_no = p.file_no")
-
-
 _ts, _keys = corrbursts.ts_sql, corrbursts.keys_sql
 
 
@@ -295,6 +223,7 @@ def _report(
     low: datetime | None,
     settled: datetime | None,
     shift: int | None,
+    state: corrstate.State,
 ) -> tuple[list[AlertRecord], list[tuple[int, AlertRecord]], list[str]]:
     """The bursts that end at or after `low`, as records; (burst number, record) of those
     whose events are linked (`correlation_links`); the ids of bursts going on from the
@@ -319,21 +248,24 @@ def _report(
         "r.frozen_first, r.frozen_count, coalesce(c.events, 0), c.first_event "
         "FROM correlation_bursts r LEFT JOIN counted c USING (burst_no) ORDER BY r.burst_no",
     ).fetchall()
-    # Links only for bursts that start here (one going on was linked when it started).
+    # Links only for bursts that start here (one going on was linked when it started). An
+    # event in several rows (two rules, two files) is linked once, from its first file.
+    _run(duck, "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT r.burst_no AS "
+         "alert_no, m.event_id, m.ts, m.file_no, m.file_row, m.tail_no "
+         + member.format(bursts="(SELECT * FROM correlation_bursts WHERE frozen_count IS NULL)"))
+    corrrows.tail_provenance(duck, "correlation_links", state)
     _run(
         duck,
         "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM (SELECT *, "
         "row_number() OVER (PARTITION BY alert_no ORDER BY ts, event_id) AS n FROM ("
-        "SELECT r.burst_no AS alert_no, m.event_id, m.ts, m.source, m.source_file, "
-        "m.source_offset, m.file_no, m.file_row "
-        + member.format(bursts="(SELECT * FROM correlation_bursts WHERE frozen_count IS NULL)")
-        + " QUALIFY row_number() OVER (PARTITION BY r.burst_no, m.event_id ORDER BY "
-        f"m.file_no, m.file_row, m.source_offset) = 1)) WHERE n <= {MAX_EVENTS_PER_ALERT}",
+        "SELECT * EXCLUDE (tail_no, lake_file) FROM correlation_links QUALIFY row_number() "
+        "OVER (PARTITION BY alert_no, event_id ORDER BY file_no, file_row, source_offset) = 1"
+        f")) WHERE n <= {MAX_EVENTS_PER_ALERT}",
     )
     _run(
         duck,
         "CREATE OR REPLACE TEMP TABLE correlation_links AS SELECT * FROM ("
-        + _provenance(duck, "SELECT * FROM correlation_links", shift)
+        + corrrows.lake_provenance(duck, "SELECT * FROM correlation_links", shift)
         + ") JOIN corr_files USING (file_no)",
     )
     records: list[AlertRecord] = []
@@ -378,19 +310,18 @@ def _advance(
         lateness = LATENESS if ctx.lateness is None else ctx.lateness
         candidate = min(newest, ctx.now()) - lateness
         settled = candidate if settled is None else max(settled, candidate)
-    floor = f" AND ts >= {_ts(settled - span)}" if settled is not None else ""
     directory = state.directory
     tail = [t for t in state.tail if settled is None or
             datetime.fromisoformat(t["newest"]) >= settled - span] if not rebuilt else []
-    which = "true" if rebuilt or len(tail) >= corrstate.MAX_TAIL_FILES else "is_new"
-    if which == "true":
+    rewrite = not rebuilt and len(tail) >= corrstate.MAX_TAIL_FILES
+    which = "true" if rebuilt else "is_new"
+    if rewrite:
         tail = []
-    rows = _provenance(duck, f"SELECT * FROM corr_cand WHERE {which}{floor}", shift)
-    table = _arrow(duck, "SELECT c.* EXCLUDE (is_new, file_no, file_row), f.lake_file FROM "
-                   f"({rows}) c JOIN corr_files f USING (file_no) ORDER BY ts")
+    table = corrrows.tail_rows(duck, state, which, settled - span if settled is not None
+                               else None, shift, rewrite)
     if table.num_rows:
         name = corrstate.write_table(directory, f"tail-{ctx.upto}-{len(tail)}.parquet", table)
-        last = _run(duck, f"SELECT max(ts) FROM corr_cand WHERE {which}{floor}").fetchall()[0][0]
+        last = table.column("ts")[-1].as_py()  # the rows are in time order
         tail.append({"file": name, "newest": last.isoformat()})
     frozen = None
     hits: list[dict[str, Any]] = []

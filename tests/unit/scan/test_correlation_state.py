@@ -474,3 +474,36 @@ def test_a_state_rebuilt_without_new_matches_keeps_its_bursts_going(
         assert given == reference.scan(ws, correlation(ws, rules), batch), f"step {step}"
         assert recorded(ws) == (reference.alerts, reference.links), f"step {step}"
     assert len(reference.alerts) == 1  # one burst, from 0 to 45
+
+
+def test_a_kept_burst_that_started_before_settled_is_counted_from_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tail is read from the first new event's window on, not from `settled -
+    timespan`, except for what a burst going on needs: here a burst whose first hit is
+    kept (after `settled`) but whose window starts before `settled` (not frozen), so its
+    count starts there, earlier than the decision reads."""
+    monkeypatch.setattr(correlate, "LATENESS", timedelta(seconds=3))
+    ws = Workspace.init(tmp_path / "ws")
+    rules = tmp_path / "rules"
+    write_rules(rules, "event_count", 10, 2)  # two failures of a key within 10 s
+
+    def failed(n: int, seconds: int) -> dict[str, Any]:
+        return make_event(n, T0 + timedelta(seconds=seconds), "k1", outcome="failure")
+
+    reference = Reference()
+    batches = [
+        [failed(1, 0)],  # no hit; settled -3
+        [failed(2, 5)],  # a hit at 5 (window from 0), kept; settled 2
+        [failed(3, 12)],  # a hit at 12: the burst from 0 goes on (decided from 2 on)
+    ]
+    for step, batch in enumerate(batches):
+        commit_batch(ws, batch, f"b{step:03d}")
+        how, given = scan(ws, rules)
+        assert how == (STATE if step else
+                       "whole history read (no state of this definition at its watermark)")
+        assert given == reference.scan(ws, correlation(ws, rules), batch), f"step {step}"
+        assert recorded(ws) == (reference.alerts, reference.links), f"step {step}"
+    assert len(reference.alerts) == 1  # one burst, given again as it goes on
+    assert [g[2:] for g in given] == [
+        (T0.isoformat(), (T0 + timedelta(seconds=12)).isoformat(), 3)]
