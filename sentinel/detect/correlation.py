@@ -13,8 +13,8 @@ rules' already-converted conditions:
    * value_count: number of distinct non-NULL values of the condition field;
    * value_sum / value_avg: sum / mean of the condition field as a number (values that
      are not numbers are left out, as NULLs are), e.g. tokens or cost per key; a
-     `value_sum` with `gt`/`gte` sums only over the timespan-wide buckets whose positive
-     values can reach the threshold (`_reachable`), not over every keyed request;
+     `value_sum` with `gt`/`gte` decides most events from sums per sixteenth of the
+     timespan (`_bounded`) and sums per event only where those cannot tell;
    * temporal: number of distinct referenced rules that matched;
    * temporal_ordered: the latest start of a chain rule1 ≤ rule2 ≤ … ≤ ruleN (ordered
      by `ts`, ties allowed) ending at this event, computed one rule at a time; the
@@ -33,9 +33,14 @@ rules' already-converted conditions:
 
    A window's start is `first_value(ts)` of its frame (the frame is ordered by `ts`, so
    its first row has the earliest time): the same as `min(ts)`, without the segment tree.
-3. `hits` — windows whose aggregate satisfies the condition.
-4. overlapping hit windows of a group are merged into one burst, and each burst is
-   reported once with all matched events of its group inside it:
+3. `hits` — windows whose aggregate satisfies the condition, each with a `window_start`:
+   its window's first event, or any time from `ts - timespan` up to it (no matched
+   event of the group lies in between; `_bounded` gives `ts - timespan`).
+4. overlapping hit windows of a group are merged into one burst (a hit starts a new one
+   when its `window_start` is after the hit before it: the same for either kind of
+   `window_start`, as that hit is a matched event), and each burst is reported once,
+   from its first event at or after its first hit's `window_start`, with all matched
+   events of its group inside it:
 
    group-by columns…, window_start, window_end, event_count, event_ids (sorted list)
 
@@ -82,7 +87,9 @@ class CorrelationParts:
     matched: str
     """The body of the `matched` CTE: every referenced rule's events (UNION ALL)."""
     decide: tuple[str, ...]
-    """CTEs from `matched` to `hits` (one row per hit: its columns, `window_start`)."""
+    """CTEs from `matched` to `hits` (one row per hit: its columns, `window_start`: its
+    window's first event or an earlier time with no matched event of the group between;
+    a burst starts at the first event at or after its first hit's `window_start`)."""
     group: tuple[str, ...]
     seconds: int
     """The timespan: a hit at `ts` reads the matched events in `[ts - seconds, ts]`."""
@@ -158,19 +165,18 @@ def correlation_parts(
             distinct = "event_id"  # an event matched by two rules counts once
         if distinct is not None:
             ctes.extend(_distinct_windows(group, distinct, rule.timespan.seconds, window))
+            ctes.append(f"hits AS (SELECT * FROM windows WHERE aggregate {op} {condition.count})")
+        elif kind == "value_sum" and op in (">", ">="):
+            ctes.extend(_bounded(group, rule.timespan.seconds, op, condition.count))
         else:
             aggregate = {
                 "event_count": "count(*)", "value_sum": "sum(value)", "value_avg": "avg(value)"
             }[kind]
-            source = "matched"
-            if kind == "value_sum" and op in (">", ">="):
-                ctes.extend(_reachable(group, rule.timespan.seconds, op, condition.count))
-                source = "reachable"
             ctes.append(
                 f"windows AS (\n    SELECT *, {aggregate} OVER w AS aggregate, first_value(ts) "
-                f"OVER w AS window_start\n    FROM {source}\n    WINDOW w AS {window}\n)"
+                f"OVER w AS window_start\n    FROM matched\n    WINDOW w AS {window}\n)"
             )
-        ctes.append(f"hits AS (SELECT * FROM windows WHERE aggregate {op} {condition.count})")
+            ctes.append(f"hits AS (SELECT * FROM windows WHERE aggregate {op} {condition.count})")
     return CorrelationParts(matched, tuple(ctes), tuple(group), int(rule.timespan.seconds))
 
 
@@ -241,35 +247,70 @@ def _distinct_windows(group: list[str], column: str, seconds: int, window: str) 
     ]
 
 
-def _reachable(group: list[str], seconds: int, op: str, threshold: float) -> list[str]:
-    """`reachable`: the matched events a `sum >(=) threshold` window can need, so the RANGE
-    sum runs over a few buckets instead of every keyed request.
+PIECES = 16
+"""A `value_sum >(=)` decision cuts time into pieces this many to a timespan (`_bounded`)."""
+MARGIN = 1e-6
+"""Of the sum of absolute values around a piece: more than the rounding of any float sum
+of fewer than 10^9 of them, so a bound past the threshold by it decides as the sum would."""
 
-    Time is cut into buckets one timespan wide (`time_bucket`); the window `[ts - span, ts]`
-    of an event in bucket k lies within buckets k-1 and k, so its sum is at most the sum of
-    the positive values of those two buckets. An event can end a hit only in a bucket k
-    where that bound reaches the threshold, and its window reads only buckets k-1 and k:
-    those are kept whole, everything else is dropped. Events kept only as bucket k-1 of such
-    a pair never hit (their own bound is below the threshold, and a subset of their window
-    sums to at most it), so the hits, and hence the bursts, are exactly those over
-    `matched`; the bursts' events are still read from `matched` (`_report`).
+
+def _bounded(group: list[str], seconds: int, op: str, threshold: float) -> list[str]:
+    """`hits` of a `sum >(=) threshold` window, deciding most events from sums per piece
+    of time instead of a RANGE sum per event.
+
+    Time is cut into pieces of timespan / PIECES (integer microseconds since the epoch,
+    floor-divided). The window `[ts - span, ts]` of an event in piece j holds pieces
+    j-15 .. j-1 whole, and parts of j-16 and j; so its sum is at least the sum of the
+    whole pieces plus the negative values of the two partial ones, and at most that sum
+    plus their positive values. Where the lower bound passes the threshold (by `MARGIN`
+    of the values' magnitude, so that float rounding cannot tell otherwise), every event
+    of the piece hits; where the upper bound does not reach it, none does; the other
+    pieces (and any with a non-finite value) are decided as before, by a RANGE sum over
+    them and the 16 pieces before each (all their windows can read).
+
+    A hit's `window_start` is `ts - span`, not its window's first event: no matched
+    event lies between the two, so the burst split and the burst's start come out the
+    same (`CorrelationParts.decide`), without a `first_value` per event.
     """
     keys = "".join(f"{quote_identifier(name)}, " for name in group)
     by_group = f"PARTITION BY {keys.removesuffix(', ')} " if group else ""
     join = "".join(
-        f" AND m.{quote_identifier(name)} = b.{quote_identifier(name)}" for name in group
+        f" AND m.{quote_identifier(name)} = c.{quote_identifier(name)}" for name in group
     )
+    width = seconds * 1_000_000 // PIECES  # whole microseconds: 10^6 is a multiple of 16
     span = f"INTERVAL {seconds} SECOND"
+
+    def frame(start: str, end: str) -> str:
+        return f"({by_group}ORDER BY piece RANGE BETWEEN {start} AND {end})"
+
     return [
-        f"buckets AS (\n    SELECT {keys}time_bucket({span}, ts) AS bucket, "
-        "sum(greatest(value, 0)) AS positive FROM matched GROUP BY ALL\n)",
-        f"ends AS (\n    SELECT {keys}bucket, positive + CASE WHEN lag(bucket) OVER "
-        f"({by_group}ORDER BY bucket) = bucket - {span} THEN lag(positive) OVER ({by_group}"
-        "ORDER BY bucket) ELSE 0 END AS bound FROM buckets\n)",
-        f"needed AS (\n    SELECT DISTINCT {keys}unnest([bucket, bucket - {span}]) AS bucket "
-        f"FROM ends WHERE bound {op} {threshold}\n)",
-        "reachable AS (\n    SELECT m.* FROM matched m SEMI JOIN needed b "
-        f"ON time_bucket({span}, m.ts) = b.bucket{join}\n)",
+        f"placed AS (\n    SELECT *, epoch_us(ts) // {width} - (epoch_us(ts) % {width} < 0)"
+        "::BIGINT AS piece FROM matched\n)",
+        f"pieces AS (\n    SELECT {keys}piece, sum(value) AS total, count(value) AS counted, "
+        "coalesce(sum(least(value, 0)), 0) AS negative, coalesce(sum(greatest(value, 0)), 0) "
+        "AS positive FROM placed GROUP BY ALL\n)",
+        f"bounds AS (\n    SELECT {keys}piece, coalesce(sum(total) OVER whole, 0) AS inner_sum, "
+        "coalesce(sum(counted) OVER whole, 0) AS inner_count, sum(positive - negative) OVER "
+        "near AS magnitude, coalesce(sum(negative) OVER edge, 0) + negative AS low_ends, "
+        "coalesce(sum(positive) OVER edge, 0) + positive AS high_ends FROM pieces\n"
+        f"    WINDOW whole AS {frame(f'{PIECES - 1} PRECEDING', '1 PRECEDING')}, "
+        f"near AS {frame(f'{PIECES} PRECEDING', 'CURRENT ROW')}, "
+        f"edge AS {frame(f'{PIECES} PRECEDING', f'{PIECES} PRECEDING')}\n)",
+        f"certain AS (\n    SELECT {keys}piece, CASE WHEN NOT isfinite(magnitude) THEN NULL "
+        f"WHEN inner_count > 0 AND (inner_sum + low_ends - {MARGIN} * magnitude) {op} "
+        f"{threshold} THEN true WHEN NOT ((inner_sum + high_ends + {MARGIN} * magnitude) {op} "
+        f"{threshold}) THEN false END AS hit FROM bounds\n)",
+        f"exact_pieces AS (\n    SELECT DISTINCT {keys}unnest(generate_series(piece - {PIECES}, "
+        "piece)) AS piece FROM certain WHERE hit IS NULL\n)",
+        f"exact AS (\n    SELECT m.* FROM placed m SEMI JOIN exact_pieces c ON m.piece = "
+        f"c.piece{join}\n)",
+        f"windows AS (\n    SELECT *, sum(value) OVER w AS aggregate FROM exact\n    WINDOW w AS "
+        f"({by_group}ORDER BY ts RANGE BETWEEN {span} PRECEDING AND CURRENT ROW)\n)",
+        f"hits AS (\n    SELECT m.* EXCLUDE (piece), m.ts - {span} AS window_start FROM placed m "
+        f"JOIN certain c ON m.piece = c.piece{join} WHERE c.hit\n    UNION ALL BY NAME SELECT "
+        f"m.* EXCLUDE (piece, aggregate), m.ts - {span} AS window_start FROM windows m JOIN "
+        f"certain c ON m.piece = c.piece{join} WHERE c.hit IS NULL AND m.aggregate {op} "
+        f"{threshold}\n)",
     ]
 
 
@@ -321,13 +362,16 @@ def _bursts(group: list[str], partition_by: str) -> list[str]:
 
 
 def _report(group: list[str]) -> str:
+    # A burst starts at its first event at or after its first hit's `window_start` (that
+    # event itself, or `ts - timespan` before it; see `CorrelationParts.decide`).
     columns = "".join(f"s.{quote_identifier(name)}, " for name in group)
     join = "".join(
         f" AND m.{quote_identifier(name)} = s.{quote_identifier(name)}" for name in group
     )
     return (
-        f"SELECT {columns}s.window_start, s.window_end, count(DISTINCT m.event_id) AS event_count,"
+        f"SELECT {columns}min(m.ts) AS window_start, s.window_end, "
+        "count(DISTINCT m.event_id) AS event_count,"
         " list_sort(list_distinct(list(m.event_id))) AS event_ids\n"
         f"FROM spans s JOIN matched m ON m.ts BETWEEN s.window_start AND s.window_end{join}\n"
-        f"GROUP BY ALL ORDER BY s.window_start"
+        f"GROUP BY {columns}s.burst, s.window_end ORDER BY window_start"
     )

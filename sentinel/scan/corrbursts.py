@@ -123,16 +123,26 @@ def bursts(
          f"SELECT {columns}ts, burst_start FROM corr_kept), "
          f"prefix AS (SELECT {columns}max(ts) AS ts, arg_max(burst_start, ts) AS window_start "
          "FROM before GROUP BY ALL HAVING count(*) > 0), "
-         f"instants AS (SELECT {columns}ts, min(window_start) AS window_start FROM corr_hits "
-         f"GROUP BY ALL UNION ALL SELECT {columns}ts, window_start FROM prefix), "
+         f"instants AS (SELECT {columns}ts, min(window_start) AS window_start, false AS kept "
+         f"FROM corr_hits GROUP BY ALL UNION ALL SELECT {columns}ts, window_start, true FROM "
+         "prefix), "
          f"starts AS (SELECT *, CASE WHEN window_start <= lag(ts) OVER ({partition}ORDER BY "
          "ts) THEN 0 ELSE 1 END AS new_burst FROM instants) "
-         f"SELECT {columns}ts, window_start, sum(new_burst) OVER ({partition}ORDER BY ts ROWS "
-         "UNBOUNDED PRECEDING) AS burst FROM starts")
+         f"SELECT {columns}ts, window_start, kept, sum(new_burst) OVER ({partition}ORDER BY ts "
+         "ROWS UNBOUNDED PRECEDING) AS burst FROM starts")
+    # A burst starts at its first event at or after its first hit's window start (the
+    # decision may give `ts - timespan`, `CorrelationParts.decide`); one that goes on from
+    # the state starts where the state says (its first event may lie before the tail).
     _run(duck, "CREATE OR REPLACE TEMP TABLE corr_spans AS WITH spans AS (SELECT "
-         f"{columns}burst, min(window_start) AS window_start, max(ts) AS window_end FROM "
-         "corr_burst_hits GROUP BY ALL) SELECT s.*, f.first_event AS frozen_first, "
-         "f.count_before AS frozen_count FROM spans s LEFT JOIN corr_frozen f "
+         f"{columns}burst, arg_min(window_start, ts) AS window_start, arg_min(kept, ts) AS "
+         "kept, max(ts) AS window_end FROM corr_burst_hits GROUP BY ALL), "
+         f"events AS (SELECT {columns}ts FROM corr_cand WHERE ts >= (SELECT min(window_start) "
+         "FROM spans WHERE NOT kept)), "
+         "started AS (SELECT s.* EXCLUDE (kept) REPLACE (CASE WHEN s.kept THEN s.window_start "
+         "ELSE coalesce(e.ts, s.window_start) END AS window_start) FROM spans s ASOF LEFT JOIN "
+         f"events e ON s.window_start <= e.ts{keys_sql(group, 's', 'e')}) "
+         "SELECT s.*, f.first_event AS frozen_first, f.count_before AS frozen_count FROM "
+         "started s LEFT JOIN corr_frozen f "
          f"ON s.window_start = f.burst_start{keys_sql(group, 's', 'f')}")
     since = f" WHERE b.ts >= {ts_sql(cut)}" if cut is not None else ""
     _run(duck, "CREATE OR REPLACE TEMP TABLE corr_new_hits AS SELECT "

@@ -120,7 +120,10 @@ def scenarios(draw: Any) -> tuple[Any, ...]:
     for index in range(draw(st.integers(0, 14))):
         events.append({
             "event_id": f"e{index:02d}",
-            "ts": T0 + timedelta(seconds=draw(st.integers(0, 40))),
+            # Whole seconds (ties) and a few fractions: a value_sum decides from sums per
+            # sixteenth of its timespan, whose edges then fall between events.
+            "ts": T0 + timedelta(seconds=draw(st.integers(0, 40)),
+                                 microseconds=draw(st.sampled_from([0, 0, 0, 100_000, 600_000]))),
             "outcome": draw(st.sampled_from(["failure", "success", "partial"])),
             "model": draw(st.sampled_from(["gpt-4o", "o3"])),
             "actor_key": draw(st.sampled_from(["k1", "k1", "k2", None])),
@@ -137,14 +140,15 @@ def scenarios(draw: Any) -> tuple[Any, ...]:
 
 
 def _event(
-    index: int, seconds: int, ip: str | None, outcome: str = "failure", tokens: int | None = None
+    index: int, seconds: float, ip: str | None, outcome: str = "failure",
+    tokens: int | None = None,
 ) -> dict[str, Any]:
     return {"event_id": f"e{index:02d}", "ts": T0 + timedelta(seconds=seconds),
             "outcome": outcome, "model": "o3", "actor_key": "k1", "client_ip": ip,
             "prompt_tokens": tokens}
 
 
-def _tokens(*pairs: tuple[int, int | None]) -> list[dict[str, Any]]:
+def _tokens(*pairs: tuple[float, int | None]) -> list[dict[str, Any]]:
     return [_event(i, seconds, None, tokens=tokens) for i, (seconds, tokens) in enumerate(pairs)]
 
 
@@ -162,6 +166,12 @@ def _tokens(*pairs: tuple[int, int | None]) -> list[dict[str, Any]]:
 @example(("value_sum", ["failed"], _tokens((0, 7), (5, -3), (9, 7), (19, 7)), 10, "gt", 13))
 @example(("value_sum", ["failed"], _tokens((0, None), (1, None)), 5, "gte", -1))
 @example(("value_sum", ["failed"], _tokens(*[(s, 1) for s in range(0, 40, 3)]), 30, "gte", 10))
+# A 10 s timespan is decided in pieces of 0.625 s (T0 starts one): 0.1 and 0.6 share the
+# piece that the window of 10.5 s starts in, at 0.5; only 0.6 is inside it.
+@example(("value_sum", ["failed"], _tokens((0.1, 10), (5, 0), (10.5, 1)), 10, "gte", 9))
+@example(("value_sum", ["failed"], _tokens((0.6, 10), (10.5, 1)), 10, "gte", 11))
+@example(("value_sum", ["failed"], _tokens((0.6, 10), (0.1, -4), (10.5, 1)), 10, "gt", 10))
+@example(("value_sum", ["failed"], _tokens(*[(s / 2, 2) for s in range(0, 80)]), 10, "gte", 40))
 @example(("event_count", ["failed", "keyed"],
           [{**_event(0, 9, None, "partial"), "model": "gpt-4o"},
            {**_event(1, 40, None), "model": "gpt-4o"}, {**_event(2, 40, None), "model": "gpt-4o"}],
