@@ -63,6 +63,9 @@ from sentinel.workspace import Workspace
 if TYPE_CHECKING:
     import sqlite3
 
+FEW_BURSTS = 4
+"""Up to this many reported bursts in a group, their events are found by a hash join on
+the group (events x bursts of their group), else by an ASOF join."""
 LATENESS = timedelta(hours=2)
 """How late (behind the newest matched event) an event may arrive and still be decided
 from the state; an older one makes the scan re-read the rule's history once."""
@@ -235,10 +238,19 @@ def _report(
          f"(ORDER BY window_start{columns}) AS burst_no, *, CASE WHEN frozen_count IS NULL "
          f"THEN window_start ELSE {since} END AS count_from FROM corr_spans WHERE {where}")
     # A group's bursts are disjoint, so each event belongs to the burst that starts last at
-    # or before it, if it has not ended: an ASOF join (one sort), not events x bursts.
-    member = ("FROM (SELECT * FROM corr_cand WHERE ts >= (SELECT min(count_from) FROM "
-              f"{{bursts}})) m ASOF JOIN {{bursts}} r ON m.ts >= r.count_from"
-              f"{_keys(group, 'm', 'r')} WHERE m.ts <= r.window_end")
+    # or before it, if it has not ended: an ASOF join (one sort), not events x bursts. With
+    # a few bursts per group (a key over its threshold for days has one), a hash join on
+    # the group is the same and skips that sort of every event.
+    by_group = f" GROUP BY {columns.removeprefix(', ')}" if group else ""
+    most = _run(duck, "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM "
+                f"correlation_bursts{by_group})").fetchall()[0][0]
+    if most <= FEW_BURSTS:
+        member = (f"FROM corr_cand m JOIN {{bursts}} r ON m.ts BETWEEN r.count_from AND "
+                  f"r.window_end{_keys(group, 'm', 'r')}")
+    else:
+        member = ("FROM (SELECT * FROM corr_cand WHERE ts >= (SELECT min(count_from) FROM "
+                  f"{{bursts}})) m ASOF JOIN {{bursts}} r ON m.ts >= r.count_from"
+                  f"{_keys(group, 'm', 'r')} WHERE m.ts <= r.window_end")
     rows = _run(
         duck,
         f"WITH counted AS (SELECT r.burst_no, count(DISTINCT m.event_id) AS events, "

@@ -266,6 +266,19 @@ def test_kept_hits_give_way_to_late_events(
     assert list(ways.values()).count(STATE) == len(ways) - 1, ways
 
 
+@pytest.mark.parametrize("few", [0, 1000])
+def test_events_join_their_bursts_either_way(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    """Events are counted and linked into their bursts by an ASOF join, or by a hash join
+    when a group has few bursts: both give the whole history's alerts."""
+    monkeypatch.setattr(correlate, "FEW_BURSTS", few)
+    for kind, group in (("value_sum", ("actor_key",)), ("event_count2", ())):
+        check_history(tmp_path_factory, monkeypatch, {
+            "kind": kind, "seconds": 10, "count": 2, "seed": 13, "lateness": 20,
+            "batches": 6, "late": 0.1, "planted": True, "group": group})
+
+
 def check_history(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
     scenario: dict[str, Any],
