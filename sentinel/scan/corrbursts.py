@@ -11,7 +11,8 @@ burst's start as its window start (as the frozen bursts are, `corrstate`): its b
 spans from that start, and the numbering below is that of the whole history.
 
 Temp tables (dropped by `correlate._drop`): `corr_hits` (recomputed hits, one row per
-hit), `corr_kept` (kept hits in `[settled, cut)`: group, ts, burst_start), `corr_frozen`,
+group and instant: its earliest window start), `corr_kept` (kept hits in
+`[settled, cut)`: group, ts, burst_start), `corr_frozen`,
 `corr_burst_hits` (one row per group and instant, numbered by burst), `corr_spans`
 (bursts, with the frozen burst each continues), `corr_new_hits` (the recomputed hits with
 their burst's start: the next layer of kept hits).
@@ -98,7 +99,8 @@ def bursts(
                  if cut is not None else "")
         after = f" WHERE ts >= {ts_sql(cut)}" if cut is not None else ""
         hits = (f"WITH matched AS (SELECT * EXCLUDE ({_EXCLUDE}) FROM corr_cand{floor}), "
-                f"{', '.join(parts.decide)} SELECT {columns}ts, window_start FROM hits{after}")
+                f"{', '.join(parts.decide)} SELECT {columns}ts, min(window_start) AS "
+                f"window_start FROM hits{after} GROUP BY ALL")
     else:
         hits = no_hits
     _run(duck, f"CREATE OR REPLACE TEMP TABLE corr_hits AS {hits}")
@@ -115,17 +117,17 @@ def bursts(
                   "FROM corr_cand LIMIT 0")
     _run(duck, f"CREATE OR REPLACE TEMP TABLE corr_frozen AS {frozen}")
     partition = f"PARTITION BY {columns.removesuffix(', ')} " if group else ""
-    # One row per instant (its earliest window start): hits at one instant decide
-    # together, so a ROWS frame over instants numbers them as the query's RANGE frames
-    # over hits do (`detect.correlation._bursts`), with one sort and no frame per row.
+    # One row per instant (its earliest window start; `corr_hits` has one already): hits
+    # at one instant decide together, so a ROWS frame over instants numbers them as the
+    # query's RANGE frames over hits do (`detect.correlation._bursts`), with one sort and
+    # no frame per row.
     _run(duck, "CREATE OR REPLACE TEMP TABLE corr_burst_hits AS WITH before AS ("
          f"SELECT {columns}last_hit AS ts, burst_start FROM corr_frozen UNION ALL "
          f"SELECT {columns}ts, burst_start FROM corr_kept), "
          f"prefix AS (SELECT {columns}max(ts) AS ts, arg_max(burst_start, ts) AS window_start "
          "FROM before GROUP BY ALL HAVING count(*) > 0), "
-         f"instants AS (SELECT {columns}ts, min(window_start) AS window_start, false AS kept "
-         f"FROM corr_hits GROUP BY ALL UNION ALL SELECT {columns}ts, window_start, true FROM "
-         "prefix), "
+         f"instants AS (SELECT {columns}ts, window_start, false AS kept FROM corr_hits "
+         f"UNION ALL SELECT {columns}ts, window_start, true FROM prefix), "
          f"starts AS (SELECT *, CASE WHEN window_start <= lag(ts) OVER ({partition}ORDER BY "
          "ts) THEN 0 ELSE 1 END AS new_burst FROM instants) "
          f"SELECT {columns}ts, window_start, kept, sum(new_burst) OVER ({partition}ORDER BY ts "
