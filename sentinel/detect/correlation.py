@@ -247,6 +247,38 @@ def _distinct_windows(group: list[str], column: str, seconds: int, window: str) 
     ]
 
 
+def _reachable(group: list[str], seconds: int, op: str, threshold: float) -> list[str]:
+    """`reachable`: the matched events a `sum >(=) threshold` window can need, so the
+    decision (`_bounded`) runs over a few buckets instead of every keyed request.
+
+    Time is cut into buckets one timespan wide (`time_bucket`); the window `[ts - span, ts]`
+    of an event in bucket k lies within buckets k-1 and k, so its sum is at most the sum of
+    the positive values of those two buckets. An event can end a hit only in a bucket k
+    where that bound reaches the threshold, and its window reads only buckets k-1 and k:
+    those are kept whole, everything else is dropped. Events kept only as bucket k-1 of such
+    a pair never hit (their own bound is below the threshold, and a subset of their window
+    sums to at most it), so the hits, and hence the bursts, are exactly those over
+    `matched`; the bursts' events are still read from `matched` (`_report`).
+    """
+    keys = "".join(f"{quote_identifier(name)}, " for name in group)
+    by_group = f"PARTITION BY {keys.removesuffix(', ')} " if group else ""
+    join = "".join(
+        f" AND m.{quote_identifier(name)} = b.{quote_identifier(name)}" for name in group
+    )
+    span = f"INTERVAL {seconds} SECOND"
+    return [
+        f"buckets AS (\n    SELECT {keys}time_bucket({span}, ts) AS bucket, "
+        "sum(greatest(value, 0)) AS positive FROM matched GROUP BY ALL\n)",
+        f"ends AS (\n    SELECT {keys}bucket, positive + CASE WHEN lag(bucket) OVER "
+        f"({by_group}ORDER BY bucket) = bucket - {span} THEN lag(positive) OVER ({by_group}"
+        "ORDER BY bucket) ELSE 0 END AS bound FROM buckets\n)",
+        f"needed AS (\n    SELECT DISTINCT {keys}unnest([bucket, bucket - {span}]) AS bucket "
+        f"FROM ends WHERE bound {op} {threshold}\n)",
+        "reachable AS (\n    SELECT m.* FROM matched m SEMI JOIN needed b "
+        f"ON time_bucket({span}, m.ts) = b.bucket{join}\n)",
+    ]
+
+
 PIECES = 16
 """A `value_sum >(=)` decision cuts time into pieces this many to a timespan (`_bounded`)."""
 MARGIN = 1e-6
@@ -258,6 +290,7 @@ def _bounded(group: list[str], seconds: int, op: str, threshold: float) -> list[
     """`hits` of a `sum >(=) threshold` window, deciding most events from sums per piece
     of time instead of a RANGE sum per event.
 
+    Only the `reachable` events are read (every event of a window that can hit is one).
     Time is cut into pieces of timespan / PIECES (integer microseconds since the epoch,
     floor-divided). The window `[ts - span, ts]` of an event in piece j holds pieces
     j-15 .. j-1 whole, and parts of j-16 and j; so its sum is at least the sum of the
@@ -280,22 +313,25 @@ def _bounded(group: list[str], seconds: int, op: str, threshold: float) -> list[
     width = seconds * 1_000_000 // PIECES  # whole microseconds: 10^6 is a multiple of 16
     span = f"INTERVAL {seconds} SECOND"
 
-    def frame(start: str, end: str) -> str:
-        return f"({by_group}ORDER BY piece RANGE BETWEEN {start} AND {end})"
+    def frame(start: str) -> str:
+        return f"({by_group}ORDER BY piece RANGE BETWEEN {start} AND CURRENT ROW)"
 
+    # Every bound is a sum over pieces j-16 .. j (frames ending at the current piece, which
+    # DuckDB keeps cheap; a frame ending before it cost 3x), so its float error stays
+    # within MARGIN of those pieces' magnitude.
     return [
+        *_reachable(group, seconds, op, threshold),
         f"placed AS (\n    SELECT *, epoch_us(ts) // {width} - (epoch_us(ts) % {width} < 0)"
-        "::BIGINT AS piece FROM matched\n)",
-        f"pieces AS (\n    SELECT {keys}piece, sum(value) AS total, count(value) AS counted, "
-        "coalesce(sum(least(value, 0)), 0) AS negative, coalesce(sum(greatest(value, 0)), 0) "
-        "AS positive FROM placed GROUP BY ALL\n)",
-        f"bounds AS (\n    SELECT {keys}piece, coalesce(sum(total) OVER whole, 0) AS inner_sum, "
-        "coalesce(sum(counted) OVER whole, 0) AS inner_count, sum(positive - negative) OVER "
-        "near AS magnitude, coalesce(sum(negative) OVER edge, 0) + negative AS low_ends, "
-        "coalesce(sum(positive) OVER edge, 0) + positive AS high_ends FROM pieces\n"
-        f"    WINDOW whole AS {frame(f'{PIECES - 1} PRECEDING', '1 PRECEDING')}, "
-        f"near AS {frame(f'{PIECES} PRECEDING', 'CURRENT ROW')}, "
-        f"edge AS {frame(f'{PIECES} PRECEDING', f'{PIECES} PRECEDING')}\n)",
+        "::BIGINT AS piece FROM reachable\n)",
+        f"pieces AS (\n    SELECT {keys}piece, coalesce(sum(value), 0) AS total, count(value) "
+        "AS counted, coalesce(sum(least(value, 0)), 0) AS negative, "
+        "coalesce(sum(greatest(value, 0)), 0) AS positive FROM placed GROUP BY ALL\n)",
+        f"bounds AS (\n    SELECT {keys}piece, sum(total) OVER near - total AS inner_sum, "
+        "sum(counted) OVER near - counted AS inner_count, sum(positive - negative) OVER "
+        "around AS magnitude, sum(negative) OVER around - sum(negative) OVER near + negative "
+        "AS low_ends, sum(positive) OVER around - sum(positive) OVER near + positive AS "
+        f"high_ends FROM pieces\n    WINDOW near AS {frame(f'{PIECES - 1} PRECEDING')}, "
+        f"around AS {frame(f'{PIECES} PRECEDING')}\n)",
         f"certain AS (\n    SELECT {keys}piece, CASE WHEN NOT isfinite(magnitude) THEN NULL "
         f"WHEN inner_count > 0 AND (inner_sum + low_ends - {MARGIN} * magnitude) {op} "
         f"{threshold} THEN true WHEN NOT ((inner_sum + high_ends + {MARGIN} * magnitude) {op} "
