@@ -247,36 +247,41 @@ def _distinct_windows(group: list[str], column: str, seconds: int, window: str) 
     ]
 
 
-def _reachable(group: list[str], seconds: int, op: str, threshold: float) -> list[str]:
+def _reachable(group: list[str], op: str, threshold: float) -> list[str]:
     """`reachable`: the matched events a `sum >(=) threshold` window can need, so the
     decision (`_bounded`) runs over a few buckets instead of every keyed request.
 
-    Time is cut into buckets one timespan wide (`time_bucket`); the window `[ts - span, ts]`
-    of an event in bucket k lies within buckets k-1 and k, so its sum is at most the sum of
-    the positive values of those two buckets. An event can end a hit only in a bucket k
-    where that bound reaches the threshold, and its window reads only buckets k-1 and k:
-    those are kept whole, everything else is dropped. Events kept only as bucket k-1 of such
-    a pair never hit (their own bound is below the threshold, and a subset of their window
-    sums to at most it), so the hits, and hence the bursts, are exactly those over
-    `matched`; the bursts' events are still read from `matched` (`_report`).
+    Time is cut into buckets one timespan wide (PIECES pieces of `placed`); the window
+    `[ts - span, ts]` of an event in bucket k lies within buckets k-1 and k, so its sum is
+    at most the sum of the positive values of those two buckets. An event can end a hit
+    only in a bucket k where that bound reaches the threshold, and its window reads only
+    buckets k-1 and k: those are kept whole, everything else is dropped. Events kept only
+    as bucket k-1 of such a pair never hit (their own bound is below the threshold, and a
+    subset of their window sums to at most it), so the hits, and hence the bursts, are
+    exactly those over `matched`; the bursts' events are still read from `matched`
+    (`_report`).
     """
     keys = "".join(f"{quote_identifier(name)}, " for name in group)
     by_group = f"PARTITION BY {keys.removesuffix(', ')} " if group else ""
     join = "".join(
         f" AND m.{quote_identifier(name)} = b.{quote_identifier(name)}" for name in group
     )
-    span = f"INTERVAL {seconds} SECOND"
     return [
-        f"buckets AS (\n    SELECT {keys}time_bucket({span}, ts) AS bucket, "
-        "sum(greatest(value, 0)) AS positive FROM matched GROUP BY ALL\n)",
+        f"buckets AS (\n    SELECT {keys}{_floor_div('piece', PIECES)} AS bucket, "
+        "coalesce(sum(greatest(value, 0)), 0) AS positive FROM placed GROUP BY ALL\n)",
         f"ends AS (\n    SELECT {keys}bucket, positive + CASE WHEN lag(bucket) OVER "
-        f"({by_group}ORDER BY bucket) = bucket - {span} THEN lag(positive) OVER ({by_group}"
+        f"({by_group}ORDER BY bucket) = bucket - 1 THEN lag(positive) OVER ({by_group}"
         "ORDER BY bucket) ELSE 0 END AS bound FROM buckets\n)",
-        f"needed AS (\n    SELECT DISTINCT {keys}unnest([bucket, bucket - {span}]) AS bucket "
+        f"needed AS (\n    SELECT DISTINCT {keys}unnest([bucket, bucket - 1]) AS bucket "
         f"FROM ends WHERE bound {op} {threshold}\n)",
-        "reachable AS (\n    SELECT m.* FROM matched m SEMI JOIN needed b "
-        f"ON time_bucket({span}, m.ts) = b.bucket{join}\n)",
+        "reachable AS (\n    SELECT m.* FROM placed m SEMI JOIN needed b "
+        f"ON {_floor_div('m.piece', PIECES)} = b.bucket{join}\n)",
     ]
+
+
+def _floor_div(value: str, by: int) -> str:
+    """`value // by` rounded down (DuckDB's `//` rounds toward zero), for BIGINTs."""
+    return f"({value} // {by} - ({value} % {by} < 0)::BIGINT)"
 
 
 PIECES = 16
@@ -320,12 +325,12 @@ def _bounded(group: list[str], seconds: int, op: str, threshold: float) -> list[
     # DuckDB keeps cheap; a frame ending before it cost 3x), so its float error stays
     # within MARGIN of those pieces' magnitude.
     return [
-        *_reachable(group, seconds, op, threshold),
-        f"placed AS (\n    SELECT *, epoch_us(ts) // {width} - (epoch_us(ts) % {width} < 0)"
-        "::BIGINT AS piece FROM reachable\n)",
+        f"placed AS (\n    SELECT *, {_floor_div('epoch_us(ts)', width)} AS piece FROM "
+        "matched\n)",
+        *_reachable(group, op, threshold),
         f"pieces AS (\n    SELECT {keys}piece, coalesce(sum(value), 0) AS total, count(value) "
         "AS counted, coalesce(sum(least(value, 0)), 0) AS negative, "
-        "coalesce(sum(greatest(value, 0)), 0) AS positive FROM placed GROUP BY ALL\n)",
+        "coalesce(sum(greatest(value, 0)), 0) AS positive FROM reachable GROUP BY ALL\n)",
         f"bounds AS (\n    SELECT {keys}piece, sum(total) OVER near - total AS inner_sum, "
         "sum(counted) OVER near - counted AS inner_count, sum(positive - negative) OVER "
         "around AS magnitude, sum(negative) OVER around - sum(negative) OVER near + negative "
@@ -338,15 +343,15 @@ def _bounded(group: list[str], seconds: int, op: str, threshold: float) -> list[
         f"{threshold}) THEN false END AS hit FROM bounds\n)",
         f"exact_pieces AS (\n    SELECT DISTINCT {keys}unnest(generate_series(piece - {PIECES}, "
         "piece)) AS piece FROM certain WHERE hit IS NULL\n)",
-        f"exact AS (\n    SELECT m.* FROM placed m SEMI JOIN exact_pieces c ON m.piece = "
+        f"exact AS (\n    SELECT m.* FROM reachable m SEMI JOIN exact_pieces c ON m.piece = "
         f"c.piece{join}\n)",
         f"windows AS (\n    SELECT *, sum(value) OVER w AS aggregate FROM exact\n    WINDOW w AS "
         f"({by_group}ORDER BY ts RANGE BETWEEN {span} PRECEDING AND CURRENT ROW)\n)",
-        f"hits AS (\n    SELECT m.* EXCLUDE (piece), m.ts - {span} AS window_start FROM placed m "
-        f"JOIN certain c ON m.piece = c.piece{join} WHERE c.hit\n    UNION ALL BY NAME SELECT "
-        f"m.* EXCLUDE (piece, aggregate), m.ts - {span} AS window_start FROM windows m JOIN "
-        f"certain c ON m.piece = c.piece{join} WHERE c.hit IS NULL AND m.aggregate {op} "
-        f"{threshold}\n)",
+        f"hits AS (\n    SELECT m.* EXCLUDE (piece), m.ts - {span} AS window_start "
+        f"FROM reachable m JOIN certain c ON m.piece = c.piece{join} WHERE c.hit\n"
+        f"    UNION ALL BY NAME SELECT m.* EXCLUDE (piece, aggregate), m.ts - {span} AS "
+        f"window_start FROM windows m JOIN certain c ON m.piece = c.piece{join} "
+        f"WHERE c.hit IS NULL AND m.aggregate {op} {threshold}\n)",
     ]
 
 

@@ -172,6 +172,8 @@ def _tokens(*pairs: tuple[float, int | None]) -> list[dict[str, Any]]:
 @example(("value_sum", ["failed"], _tokens((0.6, 10), (10.5, 1)), 10, "gte", 11))
 @example(("value_sum", ["failed"], _tokens((0.6, 10), (0.1, -4), (10.5, 1)), 10, "gt", 10))
 @example(("value_sum", ["failed"], _tokens(*[(s / 2, 2) for s in range(0, 80)]), 10, "gte", 40))
+@example(("value_sum", ["failed"], _tokens((5, 7), (12, None)), 10, "gte", 5))  # a bucket of
+# missing values (10 s to 20 s) after one that reaches the threshold: 12 s still hits
 @example(("event_count", ["failed", "keyed"],
           [{**_event(0, 9, None, "partial"), "model": "gpt-4o"},
            {**_event(1, 40, None), "model": "gpt-4o"}, {**_event(2, 40, None), "model": "gpt-4o"}],
