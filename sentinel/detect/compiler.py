@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sentinel.detect.corrparts import CorrelationParts
 from sentinel.detect.inputs import LocatedRuleError, RuleProblem
 from sentinel.detect.pipeline import Taxonomy
 from sentinel.exceptions import RuleError
@@ -58,6 +59,9 @@ class CachedRule:
     recompile: Callable[[], Mapping[str, LoadedRule]] | None = field(
         default=None, compare=False, repr=False
     )
+    cut: tuple[CorrelationParts, str] | None = field(default=None, compare=False, repr=False)
+    """A correlation's query in parts and its history's `matched` select, as
+    `scan.correlate.cut` made them (so a scan need not ask for `rule`)."""
 
     def sources_in(self, taxonomy: Taxonomy) -> list[str]:
         return taxonomy.sources_of(self.logsources)

@@ -50,8 +50,6 @@ evidence without re-running the search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sigma.correlations import (
     SigmaCorrelationCondition,
     SigmaCorrelationRule,
@@ -59,7 +57,14 @@ from sigma.correlations import (
 )
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
+from sentinel.detect.corrparts import (
+    _BEFORE,
+    _UPTO,
+    CorrelationParts,
+)
 from sentinel.detect.fields import quote_identifier, resolve_field
+
+__all__ = ["CorrelationParts", "correlation_parts", "correlation_query"]
 
 SUPPORTED = {
     SigmaCorrelationType.EVENT_COUNT: "event_count",
@@ -77,30 +82,6 @@ def _unsupported(rule: SigmaCorrelationRule, what: str) -> SigmaFeatureNotSuppor
     return SigmaFeatureNotSupportedByBackendError(
         f"correlation rule {rule.title!r}: {what} is not supported", source=rule.source
     )
-
-
-@dataclass(frozen=True)
-class CorrelationParts:
-    """A correlation query cut where a scan that keeps state between runs needs it: the
-    `matched` select, the CTEs from `matched` to `hits` (the decision), and the group."""
-
-    matched: str
-    """The body of the `matched` CTE: every referenced rule's events (UNION ALL)."""
-    decide: tuple[str, ...]
-    """CTEs from `matched` to `hits` (one row per hit: its columns, `window_start`: its
-    window's first event or an earlier time with no matched event of the group between;
-    a burst starts at the first event at or after its first hit's `window_start`)."""
-    group: tuple[str, ...]
-    seconds: int
-    """The timespan: a hit at `ts` reads the matched events in `[ts - seconds, ts]`."""
-
-    def query(self) -> str:
-        """The whole correlation (`correlation_query`)."""
-        group = list(self.group)
-        partition = ", ".join(quote_identifier(name) for name in group)
-        ctes = [f"matched AS (\n    {self.matched}\n)", *self.decide]
-        ctes.extend(_bursts(group, f"PARTITION BY {partition} " if partition else ""))
-        return "WITH " + ",\n".join(ctes) + "\n" + _report(group)
 
 
 PROVENANCE = ", file_index AS file_no, file_row_number AS file_row"
@@ -369,50 +350,3 @@ def _ordered_chain(count: int, partition_by: str, window: str) -> list[str]:
             f"END AS start{i}\n    FROM chain{i - 1}\n)"
         )
     return ctes
-
-
-def burst_ctes(group: tuple[str, ...]) -> list[str]:
-    """`starts`, `bursts` (each hit numbered by its burst) and `spans` over `hits`."""
-    partition = ", ".join(quote_identifier(name) for name in group)
-    return _bursts(list(group), f"PARTITION BY {partition} " if partition else "")
-
-
-# Hits of one group at the same instant (one event matched by two rules, or two events
-# logged in the same second) must land in one burst whatever order a sort leaves them
-# in: each decision is taken per instant (its earliest window against the last instant
-# before it) and numbered with RANGE frames, whose peers see the same values. Numbering
-# by row order (`lag`, `ROWS`) let a tie join the previous burst in one window function
-# and start a new one in the next, stretching a 3 s burst over 31 s.
-_BEFORE = "RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING"
-_UPTO = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
-_PEERS = "RANGE BETWEEN CURRENT ROW AND CURRENT ROW"
-
-
-def _bursts(group: list[str], partition_by: str) -> list[str]:
-    return [
-        f"starts AS (\n    SELECT *, CASE WHEN min(window_start) OVER ({partition_by}ORDER BY "
-        f"ts {_PEERS}) <= max(ts) OVER ({partition_by}ORDER BY ts {_BEFORE}) THEN 0 ELSE 1 "
-        "END AS new_burst FROM hits\n)",
-        "bursts AS (\n    SELECT *, sum(new_burst) OVER "
-        f"({partition_by}ORDER BY ts {_UPTO}) AS burst FROM starts\n)",
-        "spans AS (\n    SELECT "
-        + "".join(f"{quote_identifier(name)}, " for name in group)
-        + "burst, min(window_start) AS window_start, max(ts) AS window_end\n"
-        "    FROM bursts GROUP BY ALL\n)",
-    ]
-
-
-def _report(group: list[str]) -> str:
-    # A burst starts at its first event at or after its first hit's `window_start` (that
-    # event itself, or `ts - timespan` before it; see `CorrelationParts.decide`).
-    columns = "".join(f"s.{quote_identifier(name)}, " for name in group)
-    join = "".join(
-        f" AND m.{quote_identifier(name)} = s.{quote_identifier(name)}" for name in group
-    )
-    return (
-        f"SELECT {columns}min(m.ts) AS window_start, s.window_end, "
-        "count(DISTINCT m.event_id) AS event_count,"
-        " list_sort(list_distinct(list(m.event_id))) AS event_ids\n"
-        f"FROM spans s JOIN matched m ON m.ts BETWEEN s.window_start AND s.window_end{join}\n"
-        f"GROUP BY {columns}s.burst, s.window_end ORDER BY window_start"
-    )

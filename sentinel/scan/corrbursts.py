@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from sentinel.detect.correlation import CorrelationParts
+from sentinel.detect.corrparts import CorrelationParts
 from sentinel.detect.fields import quote_identifier, quote_literal
 from sentinel.scan import corrstate
 from sentinel.scan.evaluate import _run

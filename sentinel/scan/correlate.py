@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from sentinel.detect.compiler import CompiledRule
-from sentinel.detect.correlation import CorrelationParts, correlation_parts
+from sentinel.detect.compiler import CachedRule, CompiledRule
+from sentinel.detect.corrparts import CorrelationParts
 from sentinel.detect.fields import quote_identifier, quote_literal
 from sentinel.scan import corrbursts, corrrows, corrstate
 from sentinel.scan.evaluate import (
@@ -94,7 +94,7 @@ def evaluate_correlation(
     ctx: Context, rule: CompiledRule, sources: list[str], new_files: list[str]
 ) -> list[AlertRecord]:
     """The rule's alerts for the events of `new_files`; links left in LINKS_TABLE."""
-    parts, old_matched = _parts(rule)
+    parts, old_matched = cut(rule)
     directory = corrstate.state_dir(ctx.ws.root, rule.rule_id)
     hash_ = rule_state_hash(rule)
     stat = ctx.stats[rule.rule_id]
@@ -126,9 +126,15 @@ def rule_state_hash(rule: CompiledRule) -> str:
     return hashlib.sha256(rule.sql.encode()).hexdigest()[:16]
 
 
-def _parts(rule: CompiledRule) -> tuple[CorrelationParts, str]:
+def cut(rule: CompiledRule) -> tuple[CorrelationParts, str]:
     """The rule's query in parts over the new files (`corr_new`), checked against the SQL
-    it was compiled to, and its `matched` select over the history (`corr_old`)."""
+    it was compiled to, and its `matched` select over the history (`corr_old`). A rule
+    from a kept compile (`scan.packcache`) brings them along, checked when it was read:
+    cutting it again would import pySigma and compile the pack."""
+    if isinstance(rule.loaded, CachedRule) and rule.loaded.cut is not None:
+        return rule.loaded.cut
+    from sentinel.detect.correlation import correlation_parts  # pySigma: only when cutting
+
     sigma = rule.loaded.rule
     try:
         plain = correlation_parts("events", sigma)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from sentinel.detect.correlation import CorrelationParts
+from sentinel.detect.corrparts import CorrelationParts
 from sentinel.detect.fields import quote_literal
 from sentinel.scan import corrbursts, corrstate
 from sentinel.scan.evaluate import ScanError, _run

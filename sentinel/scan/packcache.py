@@ -18,9 +18,11 @@ A rule's `[detect] disabled` and status are applied after the cache, as after a 
 
 Invariants:
 - A hit imports no pySigma and no pydantic: the rules come back as `CachedRule`s, the
-  baselines with a `CachedBaseline`, with their SQL. Only a correlation that cuts its
-  query into parts asks for its Sigma object, and that compiles the pack for real, once
-  per process. A baseline parameter JSON cannot carry exactly is never kept.
+  baselines with a `CachedBaseline`, with their SQL; a correlation also with its query
+  in parts (`scan.correlate.cut`, made and checked against its SQL when the compile was
+  kept). Only a correlation kept without them asks for its Sigma object, and that
+  compiles the pack for real, once per process. A baseline parameter JSON cannot carry
+  exactly is never kept.
 - A missing, damaged, truncated or foreign file, or one of another key, is a miss: the
   pack is compiled and the file rewritten, silently. The file carries the SHA-256 of its
   body, so a body that is not the one written is never half-read. A file that cannot
@@ -50,14 +52,16 @@ from sentinel.detect.baseline_compiled import (
     facts_of,
 )
 from sentinel.detect.compiler import CachedRule, CompiledRule
+from sentinel.detect.corrparts import CorrelationParts
 from sentinel.detect.inputs import BaselineProblem, RuleProblem, rule_paths
 from sentinel.detect.pipeline import Taxonomy
+from sentinel.exceptions import SentinelError
 from sentinel.scan import statefiles
 
 if TYPE_CHECKING:
     from sentinel.detect.rules import LoadedRule
 
-FORMAT = 2
+FORMAT = 3
 """Bumped when the file's layout changes."""
 
 KEEP = 8
@@ -72,6 +76,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 _CODE = (
     *sorted((_PACKAGE / "detect").glob("*.py")), *sorted((_PACKAGE / "config").glob("*.py")),
     _PACKAGE / "respond" / "yamlsafe.py", _PACKAGE / "schema.py", Path(__file__),
+    _PACKAGE / "scan" / "correlate.py",  # a correlation's kept parts name its tables
 )
 
 
@@ -226,13 +231,39 @@ def _problem(item: dict[str, Any]) -> RuleProblem:
 
 def _entry(rule: CompiledRule) -> dict[str, Any]:
     loaded = rule.loaded
-    return {
+    entry: dict[str, Any] = {
         "rule_id": loaded.rule_id, "title": loaded.title, "level": loaded.level,
         "kind": loaded.kind, "status": loaded.status, "tags": list(loaded.tags),
         "path": str(loaded.path), "line": loaded.line,
         "logsources": [list(pair) for pair in loaded.logsources],
         "is_output": loaded.is_output, "sql": rule.sql,
     }
+    if loaded.kind == "correlation":
+        from sentinel.scan import correlate  # written after a real compile: pySigma is here
+
+        try:
+            parts, old_matched = correlate.cut(rule)
+        except SentinelError:  # kept without: the scan that needs it reports it
+            return entry
+        entry["cut"] = {
+            "matched": parts.matched, "decide": list(parts.decide), "group": list(parts.group),
+            "seconds": parts.seconds, "old_matched": old_matched,
+        }
+    return entry
+
+
+def _cut(item: Any) -> tuple[CorrelationParts, str] | None:
+    """A correlation's parts as `_entry` kept them (checked there against its SQL)."""
+    if item is None:
+        return None
+    seconds = item["seconds"]
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        raise TypeError("expected a timespan in seconds")
+    parts = CorrelationParts(
+        matched=_text(item["matched"]), decide=tuple(_text(cte) for cte in item["decide"]),
+        group=tuple(_text(name) for name in item["group"]), seconds=seconds,
+    )
+    return parts, _text(item["old_matched"])
 
 
 def _rule(item: Any, loader: Callable[[], Mapping[str, LoadedRule]] | None) -> CompiledRule:
@@ -246,6 +277,7 @@ def _rule(item: Any, loader: Callable[[], Mapping[str, LoadedRule]] | None) -> C
         path=Path(_text(item["path"])), line=_line(item["line"]),
         logsources=tuple((_optional(p), _optional(s)) for p, s in item["logsources"]),
         is_output=bool(item["is_output"]), recompile=loader,
+        cut=_cut(item.get("cut")) if kind == "correlation" else None,
     )
     return CompiledRule(cached, _text(item["sql"]))
 

@@ -4,6 +4,7 @@ a damaged or foreign file is a silent miss."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -362,3 +363,69 @@ def test_a_compile_that_cannot_be_kept_is_returned_and_not_written(tmp_path: Pat
     path = tmp_path / "baselines-x.json"
     kept = packcache._kept(path, inputs.key(), lambda: ([1, 2], []), refuse, int)
     assert kept == ([1, 2], []) and not path.exists()
+
+
+def test_kept_correlations_carry_the_parts_a_fresh_cut_gives(full_ws: Workspace) -> None:
+    from sentinel.scan import correlate
+
+    ws = full_ws
+    fresh, _, _ = compile_rules(ws, None, cache=False)
+    compile_rules(ws, None)
+    again, _, _ = compile_rules(ws, None)
+    kept = {r.rule_id: r for r in again if r.kind == "correlation"}
+    assert len(kept) >= 8
+    for rule in fresh:
+        if rule.kind != "correlation":
+            continue
+        cached = kept[rule.rule_id].loaded
+        assert isinstance(cached, CachedRule) and cached.cut is not None, rule.title
+        assert correlate.cut(kept[rule.rule_id]) == correlate.cut(rule), rule.title
+
+
+def test_a_damaged_kept_cut_is_a_miss(ws: Workspace) -> None:
+    compile_rules(ws, None)
+    path = _packs(ws)[0]
+    header, body = path.read_text().split("\n", 1)
+    data = json.loads(body)
+    burst = next(r for r in data["items"] if r["kind"] == "correlation")
+    burst["cut"]["seconds"] = "3600"  # the wrong type, and the file's digest made to fit
+    body = json.dumps(data)
+    meta = json.loads(header)
+    meta["sha256"] = hashlib.sha256(body.encode()).hexdigest()
+    path.write_text(json.dumps(meta) + "\n" + body)
+    rules, _, _ = compile_rules(ws, None)
+    assert all(isinstance(r.loaded, LoadedRule) for r in rules)  # compiled again
+
+
+def test_a_scan_of_new_events_from_a_kept_pack_cuts_no_correlation_again(
+    tmp_path: Path,
+) -> None:
+    """The bundled correlations read the new LiteLLM events from their kept parts: the
+    second scan runs them (it imports scan.correlate) without pySigma."""
+    from tests.conftest import litellm_line, write_lines
+
+    ws = Workspace.init(tmp_path / "ws")
+    report = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if m in "
+        "('sigma', 'sentinel.scan.correlate')), file=sys.stderr))\n"
+        "from sentinel.cli.main import main\n"
+        f"sys.argv = ['sentinel', '-w', {str(ws.root)!r}, 'scan', '--format', 'jsonl', "
+        "'--stats']\n"
+        "main()\n"
+    )
+    found = []
+    for part in range(2):  # the first scan compiles and keeps the pack; the second reuses it
+        logs = write_lines(tmp_path / f"litellm-{part}.jsonl",
+                           [litellm_line(i) for i in range(part * 40, part * 40 + 40)])
+        ingest = subprocess.run(
+            [sys.executable, "-m", "sentinel.cli.main", "-q", "-w", str(ws.root), "ingest",
+             str(logs)], capture_output=True, text=True)
+        assert ingest.returncode == 0, ingest.stderr
+        result = subprocess.run([sys.executable, "-c", report], capture_output=True, text=True)
+        assert result.returncode in (0, 1), result.stderr
+        assert "from the new files and its state" in result.stderr or part == 0
+        found.append(next(line for line in result.stderr.splitlines()
+                          if line.startswith("MODULES")))
+    assert found[0] == "MODULES ['sentinel.scan.correlate', 'sigma']"
+    assert found[1] == "MODULES ['sentinel.scan.correlate']"
