@@ -75,7 +75,8 @@ from sentinel.detect.fields import (
     quote_literal,
     resolve_field,
 )
-from sentinel.detect.pipeline import STATE_SOURCES, sentinel_pipeline
+from sentinel.detect.pipeline import STATE_SOURCES
+from sentinel.detect.transforms import build_pipeline
 
 Cond = ConditionFieldEqualsValueExpression
 
@@ -93,7 +94,7 @@ class SentinelBackend(TextQueryBackend):
     # `-p sentinel` as the directory `sentinel/` (no pipeline YAML there), and a rule must
     # never convert without its log source filter and field checks. `-p sentinel` stays
     # valid (applying it twice is idempotent) and a `vars` pipeline can override variables.
-    backend_processing_pipeline: ClassVar[ProcessingPipeline] = sentinel_pipeline()
+    backend_processing_pipeline: ClassVar[ProcessingPipeline] = build_pipeline()
     requires_pipeline: ClassVar[bool] = False
     table: ClassVar[str] = "events"
 

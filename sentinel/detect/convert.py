@@ -17,15 +17,16 @@ from sigma.rule import SigmaRule
 
 from sentinel.detect.backend import SentinelBackend
 from sentinel.detect.inputs import LocatedRuleError, RuleProblem
-from sentinel.detect.pipeline import Taxonomy, sentinel_pipeline
+from sentinel.detect.pipeline import Taxonomy
 from sentinel.detect.rules import LoadedRule
+from sentinel.detect.transforms import build_pipeline
 
 
 def _backend(variables: Mapping[str, Any] | None, taxonomy: Taxonomy | None) -> SentinelBackend:
     overrides = ProcessingPipeline(vars=dict(variables)) if variables else None
     backend = SentinelBackend(overrides)
     if taxonomy is not None:  # the workspace's sources (configured ones included)
-        pipeline = sentinel_pipeline(taxonomy=taxonomy)
+        pipeline = build_pipeline(taxonomy=taxonomy)
         backend.backend_processing_pipeline = pipeline  # type: ignore[misc]
     backend.init_processing_pipeline()
     return backend

@@ -26,14 +26,10 @@ become a plain `source IN (...)` filter that DuckDB can push down to the lake's
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from sentinel.sources.base import LogSource
-
-if TYPE_CHECKING:
-    from sigma.processing.pipeline import ProcessingPipeline
 
 STATE_SOURCES = "sentinel_sources"
 
@@ -113,15 +109,3 @@ def sources_for(
 ) -> tuple[str, ...] | None:
     """The `source` values a logsource selects (default: the installed sources' taxonomy)."""
     return (taxonomy or Taxonomy.installed()).select(product, service)
-
-
-def sentinel_pipeline(
-    variables: Mapping[str, Any] | None = None, taxonomy: Taxonomy | None = None
-) -> ProcessingPipeline:
-    """The pipeline mapping sentinel's log sources and fields (sigma-cli: `-p sentinel`).
-
-    Built by `sentinel.detect.transforms`, imported here when first asked for: the
-    taxonomy above is all a scan reading a cached compile needs, without pySigma."""
-    from sentinel.detect.transforms import build_pipeline
-
-    return build_pipeline(variables, taxonomy)

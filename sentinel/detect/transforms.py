@@ -1,4 +1,5 @@
-"""The pySigma transformations of sentinel's processing pipeline (`sentinel_pipeline`).
+"""The pySigma transformations of sentinel's processing pipeline (`build_pipeline`; sigma-cli
+knows it as `-p sentinel`).
 
 Three items, in order: expand `|expand` placeholders from the variables, reject fields
 that are neither schema columns nor `raw.` paths, and look the rule's logsource up in

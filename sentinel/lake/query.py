@@ -50,6 +50,9 @@ from sentinel.workspace import Workspace
 RESERVED_VIEWS = frozenset({"events", "findings", "alerts", "incidents"})
 STATE_TABLES: tuple[str, ...] = ("alerts", "incidents")
 """`state.db` tables a session shows as views (when they exist)."""
+INTERNAL_COLUMNS: dict[str, frozenset[str]] = {"alerts": frozenset({"alert_ref"})}
+"""Store keys of those tables that mean nothing to an analyst (`alert_ref` joins an alert
+to its compact links, which the session does not show), left out of their views."""
 FILE_GLOB = "date=*/*.parquet"
 PRIVATE_PREFIX = "_sentinel"
 MASK_FUNCTION = "_sentinel_mask"
@@ -194,8 +197,10 @@ def read_state_tables(state_db: Path, names: Iterable[str]) -> dict[str, pa.Tabl
             cursor = con.execute(f'SELECT * FROM "{name}"')  # a declared name, never user text
             columns = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
+            hidden = INTERNAL_COLUMNS.get(name, frozenset())
             tables[name] = pa.table(
-                {c: _column([r[i] for r in rows]) for i, c in enumerate(columns)}
+                {c: _column([r[i] for r in rows]) for i, c in enumerate(columns)
+                 if c not in hidden}
             )
     except sqlite3.Error as exc:
         raise QueryError(f"cannot read {state_db}: {exc}") from exc

@@ -3,8 +3,8 @@
 pySigma registers the functions named in `pipelines` (or in `__all__`, with a
 `ProcessingPipeline` return annotation) from the `sigma.pipelines` namespace package. It
 reads that annotation with `typing.get_type_hints`, so the function given is the builder
-itself (`sentinel.detect.transforms`, which imports pySigma), not the lazy
-`sentinel.detect.pipeline.sentinel_pipeline` that a scan without pySigma can import.
+itself (`sentinel.detect.transforms`, which imports pySigma; a scan without pySigma
+imports only the taxonomy in `sentinel.detect.pipeline`).
 """
 
 from sentinel.detect.transforms import build_pipeline as sentinel_pipeline

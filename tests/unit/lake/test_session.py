@@ -258,6 +258,15 @@ def test_state_tables_are_read_only_views(lake: Workspace) -> None:
     ]
 
 
+def test_the_alerts_view_leaves_out_the_store_key(lake: Workspace) -> None:
+    db = sqlite3.connect(lake.state_db)  # `sentinel init` made the store at its newest layout
+    assert "alert_ref" in [row[1] for row in db.execute("PRAGMA table_info(alerts)")]
+    db.close()
+    columns = [name for name, _ in SqlSession(lake).schema("alerts")]
+    assert "alert_ref" not in columns
+    assert {"alert_id", "rule_id", "level", "first_ts", "event_count"} <= set(columns)
+
+
 def test_connection_factory_is_injectable(lake: Workspace) -> None:
     made = []
 
