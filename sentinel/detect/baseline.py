@@ -49,6 +49,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentinel.config import parse_duration
+from sentinel.detect.baseline_compiled import SpecNames
 from sentinel.detect.inputs import (
     BASELINE_SUFFIXES,
     BaselineProblem,
@@ -327,32 +328,12 @@ def _where_problems(name: str, condition: Any) -> list[yamlsafe.Problem]:
 
 
 @dataclass(frozen=True)
-class LoadedBaseline:
+class LoadedBaseline(SpecNames):
     """A valid baseline and where it came from (for locating later problems)."""
 
     spec: Baseline
     path: Path
     doc: yamlsafe.Document
-
-    @property
-    def rule_id(self) -> str:
-        return self.spec.id
-
-    @property
-    def title(self) -> str:
-        return self.spec.title
-
-    @property
-    def level(self) -> str:
-        return self.spec.level
-
-    @property
-    def kind(self) -> str:
-        return self.spec.kind
-
-    @property
-    def tags(self) -> list[str]:
-        return list(self.spec.tags)
 
     def problem(self, loc: yamlsafe.Key, message: str) -> BaselineProblem:
         return BaselineProblem(

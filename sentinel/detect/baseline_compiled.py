@@ -10,9 +10,10 @@ reads of `loaded` (rule id, title, level, kind, and of `spec`: `by`, `tags`, `ki
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sentinel.detect.baseline import LoadedBaseline
@@ -36,11 +37,24 @@ class BaselineFacts:
     min_history_window: timedelta
 
 
-@dataclass(frozen=True)
-class CachedBaseline:
-    """A baseline as a kept compile recorded it: `loaded` of a cached `CompiledBaseline`."""
+class _Facts(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def tags(self) -> Sequence[str]: ...
 
-    spec: BaselineFacts
+
+class SpecNames:
+    """What a scan reports a baseline by, read from its `spec`: shared by the loaded
+    baseline (pydantic `Baseline`) and the kept one (`BaselineFacts`)."""
+
+    spec: _Facts
 
     @property
     def rule_id(self) -> str:
@@ -61,6 +75,13 @@ class CachedBaseline:
     @property
     def tags(self) -> list[str]:
         return list(self.spec.tags)
+
+
+@dataclass(frozen=True)
+class CachedBaseline(SpecNames):
+    """A baseline as a kept compile recorded it: `loaded` of a cached `CompiledBaseline`."""
+
+    spec: BaselineFacts
 
 
 @dataclass(frozen=True)

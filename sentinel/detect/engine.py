@@ -166,14 +166,3 @@ def links_sql(numbered: str, numbers: str, cap: int) -> str:
         "LEFT JOIN link_files AS f ON f.path IS NOT DISTINCT FROM h.lake_file "
         f"WHERE h.n <= {int(cap)}"
     )
-
-
-def correlation_group(compiled: CompiledRule) -> list[str]:
-    """The group-by column names a correlation rule's output carries."""
-    return [str(name) for name in getattr(compiled.loaded.rule, "group_by", None) or []]
-
-
-def correlation_timespan(compiled: CompiledRule) -> int:
-    """A correlation's timespan in seconds (how far a scan must look back)."""
-    timespan = getattr(compiled.loaded.rule, "timespan", None)
-    return int(timespan.seconds) if timespan is not None else 0
