@@ -12,10 +12,10 @@ spans from that start, and the numbering below is that of the whole history.
 
 Temp tables (dropped by `correlate._drop`): `corr_hits` (recomputed hits, one row per
 group and instant: its earliest window start), `corr_kept` (kept hits in
-`[settled, cut)`: group, ts, burst_start), `corr_frozen`,
-`corr_burst_hits` (one row per group and instant, numbered by burst), `corr_spans`
-(bursts, with the frozen burst each continues), `corr_new_hits` (the recomputed hits with
-their burst's start: the next layer of kept hits).
+`[settled, cut)`: group, ts, burst_start), `corr_frozen`, `corr_burst_hits` (one row
+per group and timespan-wide bucket of hits, numbered by burst), `corr_spans` (bursts,
+with the frozen burst each continues), `corr_new_hits` (the recomputed hits with their
+burst's start: the next layer of kept hits).
 """
 
 from __future__ import annotations
@@ -117,27 +117,31 @@ def bursts(
                   "FROM corr_cand LIMIT 0")
     _run(duck, f"CREATE OR REPLACE TEMP TABLE corr_frozen AS {frozen}")
     partition = f"PARTITION BY {columns.removesuffix(', ')} " if group else ""
-    # One row per instant (its earliest window start; `corr_hits` has one already): hits
-    # at one instant decide together, so a ROWS frame over instants numbers them as the
-    # query's RANGE frames over hits do (`detect.correlation._bursts`), with one sort and
-    # no frame per row.
+    # Hits less than a timespan apart are in one burst: the later one's window holds the
+    # earlier one, a matched event, so its `window_start` is at or before it. So only the
+    # first hit of a group in a timespan-wide bucket can start a burst, and the numbering
+    # runs over one row per bucket (its first hit's window start, its last hit) instead of
+    # one per instant: a key over its threshold for hours has thousands of instants. A
+    # kept burst's last hit (`prefix`, before every recomputed one) is a row of its own.
     _run(duck, "CREATE OR REPLACE TEMP TABLE corr_burst_hits AS WITH before AS ("
          f"SELECT {columns}last_hit AS ts, burst_start FROM corr_frozen UNION ALL "
          f"SELECT {columns}ts, burst_start FROM corr_kept), "
          f"prefix AS (SELECT {columns}max(ts) AS ts, arg_max(burst_start, ts) AS window_start "
          "FROM before GROUP BY ALL HAVING count(*) > 0), "
-         f"instants AS (SELECT {columns}ts, window_start, false AS kept FROM corr_hits "
-         f"UNION ALL SELECT {columns}ts, window_start, true FROM prefix), "
-         f"starts AS (SELECT *, CASE WHEN window_start <= lag(ts) OVER ({partition}ORDER BY "
-         "ts) THEN 0 ELSE 1 END AS new_burst FROM instants) "
-         f"SELECT {columns}ts, window_start, kept, sum(new_burst) OVER ({partition}ORDER BY ts "
-         "ROWS UNBOUNDED PRECEDING) AS burst FROM starts")
+         f"runs AS (SELECT {columns}{_bucket('ts', parts.seconds)} AS bucket, min(ts) AS ts, "
+         "arg_min(window_start, ts) AS window_start, max(ts) AS last_hit, false AS kept "
+         f"FROM corr_hits GROUP BY ALL UNION ALL SELECT {columns}NULL, ts, window_start, ts, "
+         "true FROM prefix), "
+         f"starts AS (SELECT *, CASE WHEN window_start <= lag(last_hit) OVER ({partition}"
+         "ORDER BY ts) THEN 0 ELSE 1 END AS new_burst FROM runs) "
+         f"SELECT {columns}bucket, ts, window_start, last_hit, kept, sum(new_burst) OVER "
+         f"({partition}ORDER BY ts ROWS UNBOUNDED PRECEDING) AS burst FROM starts")
     # A burst starts at its first event at or after its first hit's window start (the
     # decision may give `ts - timespan`, `CorrelationParts.decide`); one that goes on from
     # the state starts where the state says (its first event may lie before the tail).
     _run(duck, "CREATE OR REPLACE TEMP TABLE corr_spans AS WITH spans AS (SELECT "
          f"{columns}burst, arg_min(window_start, ts) AS window_start, arg_min(kept, ts) AS "
-         "kept, max(ts) AS window_end FROM corr_burst_hits GROUP BY ALL), "
+         "kept, max(last_hit) AS window_end FROM corr_burst_hits GROUP BY ALL), "
          f"events AS (SELECT {columns}ts FROM corr_cand WHERE ts >= (SELECT min(window_start) "
          "FROM spans WHERE NOT kept)), "
          "started AS (SELECT s.* EXCLUDE (kept) REPLACE (CASE WHEN s.kept THEN s.window_start "
@@ -146,11 +150,20 @@ def bursts(
          "SELECT s.*, f.first_event AS frozen_first, f.count_before AS frozen_count FROM "
          "started s LEFT JOIN corr_frozen f "
          f"ON s.window_start = f.burst_start{keys_sql(group, 's', 'f')}")
-    since = f" WHERE b.ts >= {ts_sql(cut)}" if cut is not None else ""
-    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_new_hits AS SELECT "
-         f"{_columns(group, 'b.')}b.ts, s.window_start AS burst_start FROM corr_burst_hits b "
-         f"JOIN corr_spans s ON s.burst = b.burst{keys_sql(group, 's', 'b')}"
-         + (since if fresh else " WHERE false"))
+    # Every recomputed hit (all at or after `cut`) with its burst's start, by its bucket.
+    _run(duck, "CREATE OR REPLACE TEMP TABLE corr_new_hits AS WITH started AS (SELECT "
+         f"{_columns(group, 'b.')}b.bucket, s.window_start FROM corr_burst_hits b JOIN "
+         f"corr_spans s ON s.burst = b.burst{keys_sql(group, 's', 'b')} WHERE NOT b.kept) "
+         f"SELECT {_columns(group, 'h.')}h.ts, r.window_start AS burst_start FROM corr_hits h "
+         f"JOIN started r ON r.bucket = {_bucket('h.ts', parts.seconds)}"
+         f"{keys_sql(group, 'h', 'r')}")
+
+
+def _bucket(ts: str, seconds: int) -> str:
+    """The timespan-wide bucket of `ts` (floor division of its epoch microseconds: two
+    times in one bucket are less than a timespan apart, before 1970 too)."""
+    width = max(seconds, 1) * 1_000_000
+    return f"(epoch_us({ts}) // {width} - (epoch_us({ts}) % {width} < 0)::BIGINT)"
 
 
 def frozen_sql(
