@@ -14,6 +14,10 @@ Invariants every command inherits by calling `emit`:
 Formats: `table` (rich on a terminal, plain aligned text otherwise, capped with a
 "… N more rows" line), `csv`, `json` (one object per line, ISO timestamps) and `parquet`
 (to a file only).
+
+What a format does not use is not imported: `sentinel scan --format jsonl` from cron
+prints a few alert rows, so table layout (`sentinel.tables`, wcwidth), Parquet and the
+masking engine are loaded where they are first needed, never by importing this module.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from typing import IO, Any, Protocol, TextIO, cast
 
 import pyarrow as pa
 
-from sentinel import tables
 from sentinel.exceptions import SentinelError
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -245,6 +248,8 @@ def _more_line(more_rows: int) -> str:
 
 def _write_table(table: pa.Table, stream: TextIO, more_rows: int) -> None:
     """An aligned table fitted to the output width (see `sentinel.tables`)."""
+    from sentinel import tables  # wcwidth: only a drawn table pays for it, not json or csv
+
     headers = [printable(name) for name in table.column_names]
     rows = [[cell_text(v) for v in row.values()] for row in _rows(table)]
     numeric = [_is_numeric(field.type) for field in table.schema]

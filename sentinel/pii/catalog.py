@@ -11,6 +11,14 @@ text. Built-in patterns, written and tested here, also have a Python `re` form (
 reference semantics, cheapest for one short text); a user pattern such as `(a+)+b`
 would backtrack exponentially there, so its "Python" form is an RE2 object with the
 same interface (`Catalog.compiled`).
+
+A detector's own regexes (its pattern for `re` and for RE2, its `before`/`after`
+context) are compiled the first time a text needs them (`PerDetector`): a command
+printing a few alert rows meets one or two detectors' candidates, and compiling all
+~40 patterns twice cost more than masking the rows. What is compiled when the catalog
+is built: the anchors (the prefilter and its RE2 `Set`, which every text meets) and
+every user pattern, so a bad user detector still fails at start-up. A built-in pattern,
+written and tested here, cannot fail to compile later.
 """
 
 from __future__ import annotations
@@ -21,10 +29,11 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
-import phonenumbers
 import re2
 
 from sentinel.config import Config, DetectorConfig, check_config
@@ -41,25 +50,61 @@ all rather than failing, so it gets far more than the anchors need (default 8 Mi
 _NAMED_GROUP = re.compile(r"\(\?P?<\w+>")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
+T = TypeVar("T")
+_UNBUILT: Any = object()
+
+
+class PerDetector(Generic[T]):
+    """One compiled object per detector, each built the first time it is asked for.
+
+    Indexed and iterated like the tuple it stands for. Safe across threads without a
+    lock: two threads asking at once may both build an item, and both build the same.
+    """
+
+    __slots__ = ("_build", "_items")
+
+    def __init__(self, build: Callable[[int], T], count: int, now: Iterable[int] = ()) -> None:
+        self._build = build
+        self._items: list[Any] = [_UNBUILT] * count
+        for index in now:
+            self[index]
+
+    def __getitem__(self, index: int) -> T:
+        item = self._items[index]
+        if item is _UNBUILT:
+            item = self._items[index] = self._build(index)
+        return item  # type: ignore[no-any-return]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        return (self[index] for index in range(len(self._items)))
+
+    def built(self) -> int:
+        """How many items have been built so far (for tests of the laziness)."""
+        return sum(item is not _UNBUILT for item in self._items)
+
 
 @dataclass(frozen=True)
 class Catalog:
     """Detectors in a fixed order, with their compiled forms.
 
     `detectors[i]`, `compiled[i]` and `checks[i]` describe the same detector; the scanner
-    refers to detectors by that index. Twins (`Detector.twin`) come last and are never
-    searched: `anchor_of` covers the others only, and `twin_of[i]` names the twin that
-    judges what detector `i`'s validator rejects (the same matches: no second search).
+    refers to detectors by that index (the `PerDetector` fields compile on first use).
+    Twins (`Detector.twin`) come last and are never searched: `anchor_of` covers the
+    others only, and `twin_of[i]` names the twin that judges what detector `i`'s
+    validator rejects (the same matches: no second search).
     """
 
     detectors: tuple[Detector, ...]
-    compiled: tuple[re.Pattern[str] | re2._Regexp, ...] = field(repr=False)
+    compiled: PerDetector[re.Pattern[str] | re2._Regexp] = field(repr=False)
     """Each pattern for one text at a time: Python's `re`, or RE2 for a user's pattern."""
     checks: tuple[validators.Validator | None, ...] = field(repr=False)
     anchors: tuple[str, ...] = field(repr=False)
     """Each detector's prefilter pattern, named groups removed (RE2 needs unique names)."""
-    befores: tuple[re.Pattern[str] | None, ...] = field(repr=False)
-    afters: tuple[re.Pattern[str] | None, ...] = field(repr=False)
+    befores: PerDetector[re.Pattern[str] | None] = field(repr=False)
+    afters: PerDetector[re.Pattern[str] | None] = field(repr=False)
     prefilter: str = field(repr=False)
     """One RE2 alternation of every anchor, for the first pass over the whole column."""
     anchor_set: re2.Set = field(repr=False)
@@ -67,9 +112,9 @@ class Catalog:
     anchor_count: int = field(repr=False)
     anchor_of: tuple[int, ...] = field(repr=False)
     """Each searched (non-twin) detector's anchor, as an index into `anchor_set`."""
-    engines: tuple[re2._Regexp, ...] = field(repr=False)
+    engines: PerDetector[re2._Regexp] = field(repr=False)
     """Each pattern compiled by RE2 for bytes, the column-wide extraction."""
-    value_groups: tuple[int, ...] = field(repr=False)
+    value_groups: PerDetector[int] = field(repr=False)
     """The number of each pattern's group `v`, 0 when it has none."""
     twin_of: tuple[int, ...] = field(repr=False, default=())
     """For each detector, the index of its twin, or -1."""
@@ -95,19 +140,22 @@ def build_catalog(detectors: tuple[Detector, ...]) -> Catalog:
         else -1
         for i, d in enumerate(detectors)
     )
-    compiled = tuple(_reference(d) for d in detectors)
+    count, users = len(detectors), [i for i, d in enumerate(detectors) if d.re2_only]
+    compiled = PerDetector(lambda i: _reference(detectors[i]), count, users)
     checks = tuple(validators.resolve(d.validator) if d.validator else None for d in detectors)
     anchors = tuple(_NAMED_GROUP.sub("(?:", d.anchor or d.pattern) for d in detectors)
-    befores = tuple(re.compile(d.before, re.ASCII) if d.before else None for d in detectors)
-    afters = tuple(re.compile(d.after, re.ASCII) if d.after else None for d in detectors)
+    befores = PerDetector(lambda i: _context(detectors[i].before), count)
+    afters = PerDetector(lambda i: _context(detectors[i].after), count)
     distinct = list(dict.fromkeys(anchors[:searched]))
     prefilter = "|".join(f"(?:{a})" for a in distinct)
     anchor_set = re2.Set.SearchSet(_re2_options())
     for anchor in distinct:
         anchor_set.Add(anchor.encode())
     anchor_set.Compile()
-    engines = tuple(re2.compile(d.pattern.encode(), _re2_options()) for d in detectors)
-    value_groups = tuple(c.groupindex.get("v", 0) for c in compiled)
+    engines = PerDetector(
+        lambda i: re2.compile(detectors[i].pattern.encode(), _re2_options()), count, users
+    )
+    value_groups = PerDetector(lambda i: int(compiled[i].groupindex.get("v", 0)), count)
     return Catalog(
         detectors, compiled, checks, anchors, befores, afters, prefilter, anchor_set,
         len(distinct), tuple(distinct.index(a) for a in anchors[:searched]), engines,
@@ -120,6 +168,10 @@ def _reference(detector: Detector) -> re.Pattern[str] | re2._Regexp:
     if detector.re2_only:
         return re2.compile(detector.pattern, _re2_options())
     return re.compile(detector.pattern, re.ASCII)
+
+
+def _context(guard: str) -> re.Pattern[str] | None:
+    return re.compile(guard, re.ASCII) if guard else None
 
 
 def _re2_options() -> re2.Options:
@@ -241,6 +293,8 @@ def normalise(detector: Detector, value: str) -> str:
 
 
 def _phone_e164(value: str) -> str:
+    import phonenumbers  # here, not at import: only a phone's digest needs it
+
     text = value.strip()
     if text.startswith("00"):
         text = "+" + text[2:]

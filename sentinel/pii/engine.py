@@ -30,26 +30,35 @@ where the candidates were a few rows.
 
 Threads and worker processes belong to a `ScanPool` the caller passes (the Runtime's);
 none is created here. Without one, the scan runs on the calling thread alone.
+
+A few short texts (what a command prints: alert rows, a `mask_text`) take a shorter way,
+`find_strings`: the same anchors, patterns, verdicts and findings, in Python and RE2
+alone. Arrow's compute functions are worth their start-up (importing
+`pyarrow.compute`, ~35 ms, and compiling the prefilter on every call) only over a
+column; this module imports them where a column is scanned, not at import, and the
+worker machinery (`sentinel.pii.workers`) where a pool is used.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import re2
 
-from sentinel.pii import workers
 from sentinel.pii.catalog import Catalog, _re2_options, build_catalog
 from sentinel.pii.detectors import Detector
-from sentinel.pii.pool import ScanPool
 from sentinel.pii.re2compat import Regexp, all_spans
 from sentinel.pii.verdicts import Matches, Raw, located_match, validate
+
+if TYPE_CHECKING:  # a pool is passed in; the worker machinery loads when one is used
+    from sentinel.pii.pool import ScanPool
 
 SMALL_INPUT_BYTES = 4 * 1024
 """Below this much candidate text, extraction runs in Python's `re` (no joining)."""
@@ -77,6 +86,8 @@ def find(
         return Matches()
     if pool is None:
         return _find_here(column, catalog, None)
+    from sentinel.pii import workers
+
     threads = pool.executor()
     candidates = _rows_matching(column, catalog.prefilter, threads, pool.threads)
     if len(candidates) == 0:
@@ -126,12 +137,48 @@ def scan_part(request: Part | tuple[Detector, ...], part: pa.Array) -> Matches:
 
 def worker_main() -> None:
     """A worker process (`ScanPool`'s entry): scan parts until the caller closes the pipe."""
+    from sentinel.pii import workers
+
     workers.run(scan_part)
 
 
 @functools.lru_cache(maxsize=4)
 def _catalog_of(detectors: tuple[Detector, ...]) -> Catalog:
     return build_catalog(detectors)
+
+
+def find_strings(texts: Sequence[str | None], catalog: Catalog) -> Matches:
+    """`find` over a few short texts held as Python strings: the same findings, no Arrow.
+
+    For texts under `SMALL_INPUT_BYTES` in all (the caller checks: `fits_strings`), where
+    `find` would extract with Python's `re` as well. The prefilter pass is left out: it
+    is the alternation of the anchors that the RE2 `Set` matches against each text next,
+    so a text it would stop meets no anchor there either. Identical texts are scanned once.
+    """
+    distinct: dict[str, int] = {}
+    for text in texts:
+        if text:
+            distinct.setdefault(text, len(distinct))
+    match = catalog.anchor_set.Match
+    raw: list[Raw] = []
+    for text, index in distinct.items():
+        anchors = match(text.encode())  # None when no anchor occurs
+        if not anchors:
+            continue
+        for det, anchor in enumerate(catalog.anchor_of):
+            if anchor in anchors:
+                found = catalog.compiled[det].finditer(text)
+                raw.extend(located_match(index, det, m) for m in found)
+    if not raw:
+        return Matches()
+    rows = [row for row, text in enumerate(texts) if text]
+    text_of = [distinct[text] for text in texts if text]
+    return _expand(validate(raw, catalog), np.array(rows, np.int64), np.array(text_of, np.int64))
+
+
+def fits_strings(texts: Sequence[str | None]) -> bool:
+    """Whether `texts` are few enough bytes for `find_strings` (`SMALL_INPUT_BYTES`)."""
+    return sum(len(text.encode()) for text in dict.fromkeys(texts) if text) <= SMALL_INPUT_BYTES
 
 
 def _find_here(
@@ -220,6 +267,8 @@ def _runs(column: pa.ChunkedArray, count: int) -> list[tuple[int, pa.ChunkedArra
     count = max(1, min(count, column.nbytes // _MIN_SLICE_BYTES))
     if count == 1 or len(column) < 2:
         return [(0, column)]
+    from sentinel.pii import workers
+
     return workers.split(column, count, first_share=1.0)
 
 
@@ -227,6 +276,8 @@ def _rows_matching(
     column: pa.ChunkedArray, pattern: str, executor: Executor | None, threads: int
 ) -> np.ndarray:
     """Row numbers (in `column`) where `pattern` matches somewhere, over `threads` threads."""
+    import pyarrow.compute as pc
+
     runs = _runs(column, threads if executor is not None else 1)
     if len(runs) > 1 and executor is not None:
         masks = list(executor.map(lambda run: pc.match_substring_regex(run[1], pattern), runs))
@@ -271,6 +322,8 @@ class _Pairs:
 
 def _pairs(texts: pa.ChunkedArray, rows: np.ndarray, catalog: Catalog) -> _Pairs:
     """Which detectors' anchors occur in each candidate text: one RE2 `Set` pass per text."""
+    import pyarrow.compute as pc
+
     strings = texts.to_pylist()
     encoded = texts.cast(pa.large_binary()).to_pylist()
     array = texts.combine_chunks()

@@ -6,6 +6,12 @@ candidates (the few strings the column-wide regex pass found), so they may be pl
 Python. Checksums come from python-stdnum and phonenumbers rather than being
 re-implemented.
 
+Those libraries are imported by the validator that needs them, on its first candidate,
+not with this module: phonenumbers alone costs ~20 ms at import, and most texts a
+command prints (alert rows, a query result of ids and counts) hold no candidate phone
+number, IBAN or national id. What a validator decides does not depend on when its
+library was loaded.
+
 A validator takes the candidate value and returns True (accept it as it is), False
 (reject), or a `(start, end)` span inside the value when only part of the candidate is
 the finding (a card number followed by another number, an IBAN followed by a word in
@@ -26,12 +32,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from types import ModuleType
-
-import phonenumbers
-from stdnum import iban as stdnum_iban
-from stdnum import luhn
-from stdnum.exceptions import InvalidLength, ValidationError
-from stdnum.us import ssn as stdnum_ssn
 
 Verdict = bool | tuple[int, int]
 Validator = Callable[[str], Verdict]
@@ -79,7 +79,9 @@ _LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")  # 2d, less 9 when abo
 def _luhn(digits: str) -> bool:
     """`luhn.is_valid` for plain ASCII digits, at a tenth of the cost."""
     if not (digits.isascii() and digits.isdigit()):
-        return bool(luhn.is_valid(digits))
+        from stdnum import luhn as stdnum_luhn
+
+        return bool(stdnum_luhn.is_valid(digits))
     doubled = digits[-2::-2].translate(_LUHN_DOUBLED)
     return (sum(map(int, digits[-1::-2])) + sum(map(int, doubled))) % 10 == 0
 
@@ -104,6 +106,8 @@ def iban(value: str) -> Verdict:
     """
     if value[2:4] in _IBAN_NEVER_CHECK:
         return False
+    from stdnum import iban as stdnum_iban
+
     ends = [m.start() for m in re.finditer(" ", value)] + [len(value)]
     for end in sorted(ends, reverse=True):
         candidate = value[:end]
@@ -131,6 +135,8 @@ def ssn(value: str) -> Verdict:
     dashed = value.replace(" ", "-")
     parts = _SSN_PARTS.fullmatch(dashed)
     if parts is None:
+        from stdnum.us import ssn as stdnum_ssn
+
         return bool(stdnum_ssn.is_valid(dashed))
     # stdnum's rules, without the cleaning and exceptions that make up most of its cost
     area, group, serial = parts.groups()
@@ -189,6 +195,8 @@ def _phone_span(value: str, regions: tuple[str, ...]) -> Verdict:
 @functools.cache
 def _plan(region: str) -> tuple[str, frozenset[int]]:
     """A region's trunk prefix (`0`, or "" when none) and the lengths its numbers have."""
+    import phonenumbers
+
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     general = metadata.general_desc if metadata is not None else None
     if metadata is None or general is None:  # unknown region: no length rules it out
@@ -205,6 +213,8 @@ def _plausible_in(region: str, digits: str) -> bool:
 
 
 def _valid_phone(value: str, regions: tuple[str, ...]) -> bool:
+    import phonenumbers
+
     digits = sum(c.isdigit() for c in value)
     # A guessed region admits 7-digit local numbers (`555-0000` is valid in Germany).
     if digits < (8 if len(regions) > 1 else 7) or digits > 15:
@@ -482,6 +492,8 @@ def _national_id_checks_for(length: int) -> tuple[Callable[[str], bool], ...]:
 
 
 def _length_ruled_out(module: ModuleType, length: int) -> bool:
+    from stdnum.exceptions import InvalidLength, ValidationError
+
     digits, dated = "1234567890" * 4, "8501019" + "0" * 40  # the last reads as a birth date
     for probe in ("1" * length, "0" * length, digits[:length], dated[:length]):
         try:
@@ -503,8 +515,15 @@ def _stdnum(name: str) -> ModuleType:
     return importlib.import_module(f"stdnum.{name}")
 
 
+def luhn(value: str) -> Verdict:
+    """The Luhn checksum over the value's digits (for a user's `validator = "luhn"`)."""
+    from stdnum import luhn as stdnum_luhn
+
+    return bool(stdnum_luhn.is_valid(re.sub(r"\D", "", value)))
+
+
 BUILTIN: dict[str, Validator] = {
-    "luhn": lambda v: bool(luhn.is_valid(re.sub(r"\D", "", v))),
+    "luhn": luhn,
     "card": card,
     "iban": iban,
     "ssn": ssn,

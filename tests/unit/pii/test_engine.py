@@ -89,3 +89,30 @@ def test_unbounded_value_only_where_equivalent() -> None:
     assert engine._unbounded(r"(?:secret\s*(?P<v>[^\s]{8,128}))") is None
     assert not engine._top_level_alternation(r"(a|b)[|]\|c")
     assert engine._top_level_alternation(r"(a)|b")
+
+
+def _found_in_strings(texts: list[str | None]) -> list[tuple]:
+    m = engine.find_strings(texts, default_catalog())
+    return list(zip(m.rows, m.detectors, m.starts, m.ends, m.values, strict=True))
+
+
+@pytest.mark.parametrize("repeat", [1, 3])
+def test_strings_path_equals_column_path(monkeypatch: pytest.MonkeyPatch, repeat: int) -> None:
+    """What a command prints is masked through `find_strings`: the column's findings."""
+    from tests.unit.pii.test_catalog_examples import NEGATIVE_CASES, POSITIVE_CASES
+
+    texts = [*TEXTS, *(case[1] for case in POSITIVE_CASES + NEGATIVE_CASES)] * repeat
+    strings = _found_in_strings(texts)
+    assert strings == _found(monkeypatch, 10**9, texts)
+    assert strings == _found(monkeypatch, -1, texts)
+    assert {default_catalog().detectors[d].name for _, d, *_ in strings} == set(
+        default_catalog().types
+    )
+
+
+def test_strings_path_takes_only_small_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert engine.fits_strings(["a@b.co", None, "", "a@b.co"])
+    assert engine.fits_strings([None, ""])
+    monkeypatch.setattr(engine, "SMALL_INPUT_BYTES", 10)
+    assert engine.fits_strings(["héllo", "héllo", "x"])  # 7 bytes: repeats count once
+    assert not engine.fits_strings(["héllo", "wörld"])  # 12 bytes

@@ -1,4 +1,9 @@
-"""Masking: safe hints, secrets reduced to provider prefix + last 4, every string column."""
+"""Masking: safe hints, secrets reduced to provider prefix + last 4, every string column.
+
+Tests taking `extraction` run twice: "python" masks through Python strings
+(`engine.find_strings`, what a command printing a few rows takes), "re2" through the
+column engine with RE2 extraction (a large result).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ SECRETS = [
 ]
 
 
-def test_pii_hints() -> None:
+def test_pii_hints(extraction: str) -> None:
     assert mask_text("card 4111-1111-1111-1111 ok") == "card card ****1111 ok"
     assert mask_text("mail john.smith@example.com") == "mail j***@example.com"
     assert mask_text("ssn 123-45-6789") == "ssn ssn ***-**-****"
@@ -27,7 +32,7 @@ def test_pii_hints() -> None:
 
 
 @pytest.mark.parametrize(("secret", "prefix"), SECRETS)
-def test_secrets_show_only_prefix_and_last_four(secret: str, prefix: str) -> None:
+def test_secrets_show_only_prefix_and_last_four(secret: str, prefix: str, extraction: str) -> None:
     masked = mask_text(f"use {secret} now")
     shown = masked.removeprefix("use ").removesuffix(" now")
     assert shown == f"{prefix}****{secret[-4:]}"
@@ -36,7 +41,7 @@ def test_secrets_show_only_prefix_and_last_four(secret: str, prefix: str) -> Non
         assert middle[i : i + 4] not in masked
 
 
-def test_short_and_contextual_secrets_show_nothing() -> None:
+def test_short_and_contextual_secrets_show_nothing(extraction: str) -> None:
     assert mask_text("password = Hunter2!xyz") == "password = generic_secret ****"
     masked = mask_text("postgres://app:S3cr3t!x@db.internal:5432/prod")
     assert "S3cr3t" not in masked and "app" not in masked and masked.startswith("postgres://****")
@@ -44,13 +49,13 @@ def test_short_and_contextual_secrets_show_nothing() -> None:
     assert mask_text(pem) == "private_key ****"
 
 
-def test_masking_is_idempotent() -> None:
+def test_masking_is_idempotent(extraction: str) -> None:
     text = "4111 1111 1111 1111 a@b.co AKIA2E3AXF3BZ44C7QWR +44 20 7946 0958 10.1.2.3"
     once = mask_text(text)
     assert mask_text(once) == once
 
 
-def test_mask_table_every_string_column_any_name() -> None:
+def test_mask_table_every_string_column_any_name(extraction: str) -> None:
     table = pa.table(
         {
             "snippet": pa.array(["x 4111 1111 1111 1111", None, "clean"]),
@@ -71,12 +76,12 @@ def test_mask_table_every_string_column_any_name() -> None:
     assert "4111 1111" not in repr(rows) and "AKIA2E3A" not in repr(rows)
 
 
-def test_mask_table_sliced_list_column() -> None:
+def test_mask_table_sliced_list_column(extraction: str) -> None:
     table = pa.table({"l": pa.array([["a@b.co"], ["c@d.io", "x"], ["y"]])}).slice(1)
     assert mask_table(table).column("l").to_pylist() == [["c***@d.io", "x"], ["y"]]
 
 
-def test_mask_table_reaches_nested_text() -> None:
+def test_mask_table_reaches_nested_text(extraction: str) -> None:
     """Structs, lists of structs, maps, fixed-size lists, dictionaries; nulls and slices."""
     import duckdb
 
