@@ -285,7 +285,10 @@ def _bounded(group: list[str], seconds: int, op: str, threshold: float) -> list[
     of the values' magnitude, so that float rounding cannot tell otherwise), every event
     of the piece hits; where the upper bound does not reach it, none does; the other
     pieces (and any with a non-finite value) are decided as before, by a RANGE sum over
-    them and the 16 pieces before each (all their windows can read).
+    them and the 16 pieces before each (all their windows can read), but only from the
+    piece of `hits_from` on: an increment's matched events start a timespan before its
+    first new one, so the sums of the pieces before it climb from nothing, cross the
+    threshold and leave pieces undecided whose hits are not wanted.
 
     A hit's `window_start` is `ts - span`, not its window's first event: no matched
     event lies between the two, so the burst split and the burst's start come out the
@@ -323,7 +326,8 @@ def _bounded(group: list[str], seconds: int, op: str, threshold: float) -> list[
         f"{threshold} THEN true WHEN NOT ((inner_sum + high_ends + {MARGIN} * magnitude) {op} "
         f"{threshold}) THEN false END AS hit FROM bounds\n)",
         f"exact_pieces AS (\n    SELECT DISTINCT {keys}unnest(generate_series(piece - {PIECES}, "
-        "piece)) AS piece FROM certain WHERE hit IS NULL\n)",
+        "piece)) AS piece FROM certain WHERE hit IS NULL AND piece >= coalesce((SELECT "
+        f"{_floor_div('epoch_us(ts)', width)} FROM hits_from), piece)\n)",
         f"exact AS (\n    SELECT m.* FROM reachable m SEMI JOIN exact_pieces c ON m.piece = "
         f"c.piece{join}\n)",
         f"windows AS (\n    SELECT *, sum(value) OVER w AS aggregate FROM exact\n    WINDOW w AS "

@@ -23,7 +23,9 @@ class CorrelationParts:
     decide: tuple[str, ...]
     """CTEs from `matched` to `hits` (one row per hit: its columns, `window_start`: its
     window's first event or an earlier time with no matched event of the group between;
-    a burst starts at the first event at or after its first hit's `window_start`)."""
+    a burst starts at the first event at or after its first hit's `window_start`). They
+    may read `hits_from` (`hits_from_cte`): the hits before its `ts` are not wanted and
+    may be missing, so a decision need not work out what only they need."""
     group: tuple[str, ...]
     seconds: int
     """The timespan: a hit at `ts` reads the matched events in `[ts - seconds, ts]`."""
@@ -32,10 +34,18 @@ class CorrelationParts:
         """The whole correlation (`correlation_query`)."""
         group = list(self.group)
         partition = ", ".join(quote_identifier(name) for name in group)
-        ctes = [f"matched AS (\n    {self.matched}\n)", *self.decide]
+        ctes = [f"matched AS (\n    {self.matched}\n)", hits_from_cte(None), *self.decide]
         ctes.extend(_bursts(group, f"PARTITION BY {partition} " if partition else ""))
         return "WITH " + ",\n".join(ctes) + "\n" + _report(group)
 
+
+
+def hits_from_cte(since: str | None) -> str:
+    """`hits_from`: one row, `ts`, the time from which a query wants hits (an SQL
+    TIMESTAMPTZ expression; None: all of them, as the whole correlation does). A scan that
+    recomputes hits from its first new event (`scan.corrbursts`) gives that time: the
+    matched events before it are there only for the windows after it."""
+    return f"hits_from AS (SELECT {since or 'NULL'}::TIMESTAMPTZ AS ts)"
 
 
 def burst_ctes(group: tuple[str, ...]) -> list[str]:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from sentinel.detect.corrparts import CorrelationParts
+from sentinel.detect.corrparts import CorrelationParts, hits_from_cte
 from sentinel.detect.fields import quote_identifier, quote_literal
 from sentinel.scan import corrstate
 from sentinel.scan.evaluate import _run
@@ -98,8 +98,9 @@ def bursts(
         floor = (f" WHERE ts >= {ts_sql(cut - timedelta(seconds=parts.seconds))}"
                  if cut is not None else "")
         after = f" WHERE ts >= {ts_sql(cut)}" if cut is not None else ""
+        since = hits_from_cte(ts_sql(cut) if cut is not None else None)
         hits = (f"WITH matched AS (SELECT * EXCLUDE ({_EXCLUDE}) FROM corr_cand{floor}), "
-                f"{', '.join(parts.decide)} SELECT {columns}ts, min(window_start) AS "
+                f"{since}, {', '.join(parts.decide)} SELECT {columns}ts, min(window_start) AS "
                 f"window_start FROM hits{after} GROUP BY ALL")
     else:
         hits = no_hits
