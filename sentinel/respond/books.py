@@ -17,6 +17,9 @@ Invariants:
   without parsing them again;
 - the directories come from the workspace's config when the cache is made; a new config
   (the daemon's SIGHUP) takes a new cache.
+- `routes` is `load`'s playbooks as the intake's routes: the watcher's lanes hand the
+  cache itself to the intake (a `respond.routes.RouteSource`), so what they route by
+  changes exactly when `load` does.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import os
 import threading
 
 from sentinel.exceptions import SentinelError
-from sentinel.respond.playbook import Playbook, load_playbooks, playbook_dirs
+from sentinel.respond.playbook import Playbook, load_playbooks, routes_of
+from sentinel.respond.routes import Route, playbook_dirs, playbook_files
 from sentinel.workspace import Workspace
 
 Signature = tuple[tuple[str, int, int, int], ...]
@@ -35,9 +39,7 @@ def signature(ws: Workspace | None) -> Signature:
     """What changes when a playbook file is added, removed, edited or replaced."""
     stamp: list[tuple[str, int, int, int]] = []
     for directory in playbook_dirs(ws):
-        if not directory.is_dir():
-            continue
-        for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
+        for path in playbook_files(directory):
             try:
                 st = os.stat(path)
             except OSError:
@@ -73,3 +75,6 @@ class Playbooks:
                 raise self._error
             return dict(self._books)
 
+    def routes(self) -> dict[str, Route]:
+        """What the incident intake needs of `load()` (`respond.routes`), raising alike."""
+        return routes_of(self.load())

@@ -4,7 +4,7 @@ Each alert is deduplicated into an incident with the workspace's `[incidents]
 dedup_window` (`store.grouping.open_many`: the rules of `store.incidents.open_or_update`,
 decided for a chunk of alerts with a few statements instead of ~15 per alert), and a
 newly opened incident gets the most specific playbook that applies to its rule
-(`respond.playbook.choose`). When another rule's alert joins an incident because it
+(`respond.routes.choose`). When another rule's alert joins an incident because it
 shares events (a prompt with a whole customer record fires the card rule and the record
 rule), the incident takes that rule's playbook if it has a higher `priority` and nobody
 has started the current one yet.
@@ -14,6 +14,11 @@ marked taken (`store.alerts.mark_taken`) in the transaction that links them; so 
 is linked and marked wholly or not at all, and another writer (an analyst acknowledging
 a case) waits for one chunk at most. Alerts a failed intake did not take stay pending:
 `take_pending` (every scan, and so the watcher's lanes) takes them.
+
+The intake sees the playbooks as routes (`respond.routes.Route`: name, priority,
+applies_to), from whatever `RouteSource` the caller hands it (a scan's kept routes, the
+watcher's strict cache) or else from parsing every playbook file; it never imports the
+playbook schema itself, so a scan with kept routes imports no pydantic and no YAML.
 """
 
 from __future__ import annotations
@@ -21,8 +26,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from sentinel.respond.books import Playbooks
-from sentinel.respond.playbook import Playbook, choose, load_playbooks
+from sentinel.respond.routes import Route, RouteSource, choose
 from sentinel.store import alerts as alert_store
 from sentinel.store import audit, grouping, incidents, progress
 from sentinel.workspace import Workspace
@@ -37,7 +41,7 @@ def take_pending(
     known: Iterable[incidents.Alert] = (),
     *,
     actor: str | None = None,
-    playbooks: Playbooks | None = None,
+    playbooks: RouteSource | None = None,
 ) -> list[incidents.Outcome]:
     """Link every alert still pending (`store.alerts.pending`), oldest first.
 
@@ -57,13 +61,14 @@ def open_incidents(
     alerts: Iterable[incidents.Alert],
     *,
     actor: str | None = None,
-    playbooks: Playbooks | None = None,
+    playbooks: RouteSource | None = None,
 ) -> list[incidents.Outcome]:
     """Link every alert to its incident (opening new ones); one outcome per alert.
 
-    `playbooks`: a strict cache the caller keeps between calls (the watcher's scan
-    lanes); without it every playbook file is parsed for this call."""
-    books = playbooks.load() if playbooks is not None else load_playbooks(ws)
+    `playbooks`: where the routes come from (a scan's kept routes, the strict cache the
+    watcher's scan lanes keep between calls); without it every playbook file is parsed
+    for this call. A broken playbook raises its `PlaybookError` before anything is linked."""
+    books = playbooks.routes() if playbooks is not None else _parsed(ws)
     window = ws.config.incidents.dedup_window
     key = audit.chain_key(con)  # read once: it is a file read per alert otherwise
     pending = list(alerts)
@@ -78,15 +83,15 @@ class _Chooser:
     """`choose` once per distinct (rule, title, tags, level): a scan's thousands of alerts
     come from a handful of rules."""
 
-    def __init__(self, books: dict[str, Playbook]) -> None:
+    def __init__(self, books: dict[str, Route]) -> None:
         self.books = books
-        self.seen: dict[tuple[str, str, tuple[str, ...], str], Playbook | None] = {}
+        self.seen: dict[tuple[str, str, tuple[str, ...], str], Route | None] = {}
 
-    def book(self, alert: incidents.Alert) -> Playbook | None:
+    def book(self, alert: incidents.Alert) -> Route | None:
         known = (alert.rule_id, alert.rule_title, tuple(alert.tags), alert.level)
         if known not in self.seen:
             self.seen[known] = choose(self.books, alert.rule_id, alert.rule_title,
-                                      list(alert.tags), alert.level)
+                                      alert.tags, alert.level)
         return self.seen[known]
 
     def name(self, alert: incidents.Alert) -> str | None:
@@ -95,7 +100,7 @@ class _Chooser:
 
 
 def _upgrade(
-    con: sqlite3.Connection, books: dict[str, Playbook], chosen: _Chooser
+    con: sqlite3.Connection, books: dict[str, Route], chosen: _Chooser
 ) -> grouping.Upgrade:
     """The playbook a case takes when an alert of another rule joins it by its events: the
     alert's own, if it has a higher priority and nobody has started the current one."""
@@ -110,3 +115,10 @@ def _upgrade(
         return None if progress.states(con, incident_id) else book.name
 
     return better
+
+
+def _parsed(ws: Workspace) -> dict[str, Route]:
+    """Every playbook file parsed and validated (the schema imported only here)."""
+    from sentinel.respond.playbook import load_playbooks, routes_of
+
+    return routes_of(load_playbooks(ws))

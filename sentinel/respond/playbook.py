@@ -29,14 +29,15 @@ Invariants:
   built-ins into package data changes one function. A workspace playbook replaces a
   built-in of the same name.
 - Choosing is deterministic: rule id match beats title match beats tag match, then
-  `priority`, then name.
+  `priority`, then name. It is written once, in `respond.routes`: a playbook scores as
+  its `route()`, the light view the incident intake works with.
 """
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,11 +46,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentinel.config import DURATION_UNITS, parse_duration
-from sentinel.content import playbooks_dir
 from sentinel.exceptions import PlaybookError
 from sentinel.respond import yamlsafe
+from sentinel.respond.routes import Route, choose, playbook_dirs, playbook_files
 from sentinel.respond.steps import STEP_KINDS, Step
-from sentinel.store.incidents import SEVERITIES, severity_rank
+from sentinel.store.incidents import SEVERITIES
 from sentinel.workspace import Workspace
 
 DEADLINE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s+from\s+([a-z_]+)\s*$")
@@ -112,18 +113,15 @@ class Playbook(BaseModel):
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise PlaybookError(f"playbook {self.name} has no step {step_id!r}{hint}")
 
-    def match_score(self, rule_id: str, title: str, tags: list[str], severity: str) -> int:
-        """0 when it does not apply; otherwise higher is more specific."""
+    def route(self) -> Route:
+        """What the intake needs of it (`respond.routes`): name, priority, applies_to."""
         rule = self.applies_to
-        if severity_rank(severity) < severity_rank(rule.min_severity):
-            return 0
-        if rule_id in rule.rules:
-            return 3
-        if any(fnmatch.fnmatch(title.lower(), g.lower()) for g in rule.titles):
-            return 2
-        if any(fnmatch.fnmatch(t.lower(), g.lower()) for g in rule.tags for t in tags):
-            return 1
-        return 0
+        return Route(self.name, self.priority, tuple(rule.rules), tuple(rule.titles),
+                     tuple(rule.tags), rule.min_severity)
+
+    def match_score(self, rule_id: str, title: str, tags: Sequence[str], severity: str) -> int:
+        """0 when it does not apply; otherwise higher is more specific (its route's score)."""
+        return self.route().match_score(rule_id, title, tags, severity)
 
 
 @dataclass(frozen=True)
@@ -134,23 +132,13 @@ class DeadlineState:
     met: bool
 
 
-def playbook_dirs(ws: Workspace | None) -> list[Path]:
-    """Where playbooks are read from, later ones overriding earlier ones by name."""
-    dirs = [playbooks_dir()]
-    if ws is not None and ws.config.incidents.playbooks:
-        dirs.append(ws.root / ws.config.incidents.playbooks)
-    return dirs
-
-
 def load_playbooks(ws: Workspace | None = None) -> dict[str, Playbook]:
     """Every playbook by name; one PlaybookError listing all problems if any file is bad."""
     books: dict[str, Playbook] = {}
     problems: list[str] = []
     for directory in playbook_dirs(ws):
-        if not directory.is_dir():
-            continue
         seen: dict[str, Path] = {}
-        for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
+        for path in playbook_files(directory):
             try:
                 book = load_file(path)
             except PlaybookError as exc:
@@ -262,19 +250,9 @@ def _line(doc: yamlsafe.Document, loc: tuple[str | int, ...]) -> int:
     return doc.line_of(loc)
 
 
-def choose(
-    books: dict[str, Playbook], rule_id: str, title: str, tags: list[str], severity: str
-) -> Playbook | None:
-    """The most specific playbook for an incident of this rule (None if none applies)."""
-    scored = [
-        (book.match_score(rule_id, title, tags, severity), book.priority, book.name, book)
-        for book in books.values()
-    ]
-    scored = [s for s in scored if s[0] > 0]
-    if not scored:
-        return None
-    scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
-    return scored[0][3]
+def routes_of(books: dict[str, Playbook]) -> dict[str, Route]:
+    """The intake's view of these playbooks (`respond.routes`), by name."""
+    return {name: book.route() for name, book in books.items()}
 
 
-__all__ = ["SEVERITIES", "Playbook", "choose", "load_playbooks", "playbook_dirs"]
+__all__ = ["SEVERITIES", "Playbook", "choose", "load_playbooks", "playbook_dirs", "routes_of"]

@@ -67,8 +67,8 @@ FORMAT = 3
 KEEP = 8
 """Cached packs kept per workspace and kind (one per set of inputs, e.g. per `--rules`)."""
 
-KINDS = ("rules-", "baselines-")
-"""The files kept: a rule pack, the baselines (each per set of inputs)."""
+KINDS = ("rules-", "baselines-", "playbooks-")
+"""The files kept: a rule pack, the baselines, the playbooks' routes (`scan.routecache`)."""
 
 T = TypeVar("T")
 

@@ -187,10 +187,12 @@ def run_scan(
     the scan's DuckDB. A caller that scans again and again (the watcher's lanes) passes
     its own `duck` (from `connect`, kept open between scans) and its `playbooks` cache:
     opening a DuckDB with its macros and parsing the playbooks were a third of a small
-    increment's time. `open_incidents=False` leaves the alerts pending for the next scan
-    that opens incidents. `max_events` stops the scan at the batch where its rules' oldest
-    watermark has that many events behind it (the watcher's lookback lane reads a backlog
-    in steps: a scan's memory grows with the batches it reads); the next scan goes on."""
+    increment's time; without one, the intake routes by the playbooks' routes kept in the
+    workspace (`scan.routecache`). `open_incidents=False` leaves the alerts pending for the
+    next scan that opens incidents. `max_events` stops the scan at the batch where its
+    rules' oldest watermark has that many events behind it (the watcher's lookback lane
+    reads a backlog in steps: a scan's memory grows with the batches it reads); the next
+    scan goes on."""
     started = time.monotonic()
     compiled, problems, taxonomy = compiled_pack or compile_rules(ws, rules)
     # Baselines are a handful of small YAML files: read on every scan (never stale). Like
@@ -218,9 +220,11 @@ def run_scan(
             # its playbooks are imported only when there is one.
             if open_incidents and (report.alerts or alert_store.pending(con)):
                 from sentinel.respond.intake import take_pending
+                from sentinel.scan.routecache import KeptRoutes
 
                 begun = time.monotonic()
-                outcomes = take_pending(ws, con, report.alerts, playbooks=playbooks)
+                routes = playbooks if playbooks is not None else KeptRoutes(ws)
+                outcomes = take_pending(ws, con, report.alerts, playbooks=routes)
                 report.incidents_opened = sum(1 for o in outcomes if o.opened)
                 report.timed("incidents", begun)
             report.peaks["incidents"] = peak_rss_mb()

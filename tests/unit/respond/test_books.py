@@ -81,3 +81,16 @@ def test_a_copy_is_returned(books: tuple[Workspace, Path]) -> None:
     cache = Playbooks(books[0])
     cache.load().clear()
     assert "mine" in cache.load()
+
+
+def test_the_routes_follow_the_cache(books: tuple[Workspace, Path]) -> None:
+    from sentinel.respond.playbook import routes_of
+
+    ws, folder = books
+    strict = Playbooks(ws, strict=True)
+    assert strict.routes() == routes_of(load_playbooks(ws)) and "mine" in strict.routes()
+    (folder / "bad.yml").write_text(BAD.read_text())
+    with pytest.raises(PlaybookError, match="bad.yml"):
+        strict.routes()
+    assert Playbooks(ws).routes() == {}  # lenient: no playbooks, as `load` gives
+    assert strict.parses == 2

@@ -4,9 +4,13 @@ imported where they are used, not by the scan's modules."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from sentinel.workspace import Workspace
+from tests.conftest import RunCli, litellm_line, write_lines
 
 NOT_AT_IMPORT = ("sigma", "sentinel.ingest.engine", "sentinel.pii", "sentinel.respond.intake",
                  "sentinel.respond.playbook", "sentinel.scan.correlate")
@@ -39,13 +43,16 @@ def test_compiling_still_finds_pysigma() -> None:
     assert "sigma.rule" in _imported_by("sentinel.detect.convert")
 
 
-def test_opening_incidents_does_not_load_the_lake_reader_or_the_pii_engine() -> None:
-    # The intake loads the playbooks; only a step that renders an incident's events
-    # reads the lake (pyarrow.dataset, the PII engine behind masking).
+def test_opening_incidents_does_not_load_the_lake_reader_the_pii_engine_or_playbooks(
+) -> None:
+    # Only a step that renders an incident's events reads the lake (pyarrow.dataset, the
+    # PII engine behind masking); the intake routes by `respond.routes`, and only a caller
+    # without routes parses the playbooks (pydantic, YAML, the step models).
     code = (
         "import sys, sentinel.respond.intake\n"
         "print(sorted(m for m in sys.modules if m.startswith(("
-        "'sentinel.lake', 'sentinel.pii', 'pyarrow.dataset'))))\n"
+        "'sentinel.lake', 'sentinel.pii', 'pyarrow.dataset', 'pydantic', 'yaml', "
+        "'sentinel.respond.playbook', 'sentinel.respond.steps'))))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -55,8 +62,6 @@ def test_opening_incidents_does_not_load_the_lake_reader_or_the_pii_engine() -> 
 def test_a_cron_scan_with_nothing_new_and_a_kept_pack_imports_none_of_them(
     tmp_path: Path,
 ) -> None:
-    from sentinel.workspace import Workspace
-
     ws = Workspace.init(tmp_path / "ws")
     report = (
         "import atexit, sys\n"
@@ -74,3 +79,41 @@ def test_a_cron_scan_with_nothing_new_and_a_kept_pack_imports_none_of_them(
                           if line.startswith("MODULES")))
     assert "'sigma" in found[0] and "'pydantic" in found[0]
     assert found[1] == "MODULES []"
+
+
+def test_a_scan_that_opens_incidents_from_kept_routes_imports_no_playbook_schema(
+    workspace: Workspace, run_cli: RunCli, tmp_path: Path,
+) -> None:
+    """The second scan with new alerts routes its incidents by the routes the first kept:
+    neither pydantic nor YAML nor the playbook and step models are imported."""
+    ws = workspace
+    schema = ("pydantic", "yaml", "sentinel.respond.playbook", "sentinel.respond.steps")
+    report = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if "
+        f"m in {schema!r}), file=sys.stderr))\n"
+        "from sentinel.cli.main import main\n"
+        f"sys.argv = ['sentinel', '-w', {str(ws.root)!r}, 'scan', '--format', 'jsonl']\n"
+        "main()\n"
+    )
+    found, books = [], []
+    for part in range(2):  # each part's card numbers come from users not seen before
+        lines = [litellm_line(i, f"pay with card 4111 1111 1111 1111 user {i}",
+                              metadata={"user_api_key_alias": f"key-{i}",
+                                        "user_api_key_user_id": f"user-{i}"})
+                 for i in range(part * 5, part * 5 + 5)]
+        run_cli("ingest", str(write_lines(tmp_path / f"gw-{part}.jsonl", lines)), check=True)
+        result = subprocess.run([sys.executable, "-c", report], capture_output=True, text=True)
+        assert result.returncode in (0, 1), result.stderr
+        found.append(next(line for line in result.stderr.splitlines()
+                          if line.startswith("MODULES")))
+        with sqlite3.connect(ws.state_db) as con:
+            books.append(con.execute(
+                "SELECT count(*), count(DISTINCT playbook) FILTER (WHERE playbook IS NOT NULL),"
+                " (SELECT count(*) FROM alerts WHERE pending_intake) FROM incidents"
+            ).fetchone())
+    assert all(name in found[0] for name in ("'pydantic'", "'yaml'", "playbook", "steps"))
+    assert found[1] == "MODULES []"
+    # Both scans opened incidents with a playbook, and left no alert pending.
+    assert books[0][0] > 0 and books[1][0] > books[0][0]
+    assert books[0][1] >= 1 and books[1][1] >= 1 and books[0][2] == books[1][2] == 0
