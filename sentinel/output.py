@@ -3,7 +3,8 @@
 Invariants every command inherits by calling `emit`:
 - Values are masked (`sentinel.pii.masking.mask_table`) unless the caller passes a
   `Reveal`, and a reveal is written to the hash-chained audit trail *before* anything is
-  printed. Without the masking module nothing is printed at all (fail closed).
+  printed. Without the masking module nothing is printed at all (fail closed), nor
+  without a library it loads on first use (a validator's phonenumbers or stdnum).
 - Every value is data, never markup: log text is attacker-controlled (a prompt can hold
   `[bold red]`, ANSI escapes or bidi overrides). The `table` format renders rich `Text`
   and escapes control characters; `json` keeps values exact, JSON-escaped; `csv` keeps
@@ -202,6 +203,10 @@ def _protect(
         masked: pa.Table = masker.mask_table(table) if masker else mask_table(table)
     except TypeError as exc:  # a column type the masking cannot walk: fail closed
         raise OutputError(f"{exc}, so nothing is printed; cast the column to VARCHAR") from exc
+    except ImportError as exc:  # a library masking loads when a value first needs it
+        raise OutputError(
+            f"cannot mask the result ({exc.name or exc} is missing), so nothing is printed"
+        ) from exc
     return masked
 
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +57,8 @@ from sentinel.pii.re2compat import Regexp, all_spans
 from sentinel.pii.verdicts import Matches, Raw, located_match, validate
 
 if TYPE_CHECKING:  # a pool is passed in; the worker machinery loads when one is used
+    from concurrent.futures import Executor
+
     from sentinel.pii.pool import ScanPool
 
 SMALL_INPUT_BYTES = 4 * 1024

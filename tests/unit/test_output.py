@@ -211,6 +211,17 @@ class TestMasking:
             emit(table, fmt="csv", stream=stream)
         assert stream.getvalue() == ""
 
+    def test_without_a_library_masking_loads_late_nothing_is_printed(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """phonenumbers loads on the first phone-like value: missing, the output fails closed."""
+        monkeypatch.setitem(sys.modules, "phonenumbers", None)
+        stream = io.StringIO()
+        phone = pa.table({"note": ["ok", "call +44 20 7946 0958"]})
+        with pytest.raises(OutputError, match=r"cannot mask the result \(phonenumbers is missing"):
+            emit(phone, fmt="json", stream=stream)
+        assert stream.getvalue() == ""
+
     def test_results_go_through_mask_table(self, table: pa.Table) -> None:
         masking = pytest.importorskip("sentinel.pii.masking")
         expected = render(masking.mask_table(table), "json")
