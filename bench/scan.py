@@ -9,7 +9,8 @@ and the peak RSS is that scan's alone):
              (default 10,000,000) whose rules are all at the newest batch: the scan
              must read only the new batch's files. Target < 2 s; files opened counted.
              A scan with nothing new runs on the base first (the cron run before),
-             so the timed scan reads the compiled pack it kept (`state/packs/`).
+             so the timed scan reads the compiled pack it kept (`state/packs/`), and
+             the playbooks' routes the base's intake kept.
   side       the issue's side-by-side: a generic gateway JSON-lines file of 500,000
              events ingested through a `[sources.NAME]` mapping (PII scan on), then ten
              rules (regexes and keyword lists over prompt_text, equalities on
@@ -291,8 +292,11 @@ def prime_models(root: Path) -> None:
 def take_intake(root: Path) -> None:
     """Open incidents for the base's alerts still pending (the priming scans record
     alerts without the intake; earlier scans would have taken them), so that the
-    increment's intake takes its own alerts only, not the base's backlog."""
+    increment's intake takes its own alerts only, not the base's backlog. Like those
+    earlier scans it keeps the playbooks' routes (`state/packs/`, `scan.routecache`),
+    which the increment's intake then reads instead of parsing the playbooks."""
     from sentinel.respond.intake import take_pending
+    from sentinel.scan.routecache import KeptRoutes
     from sentinel.store.db import open_db
     from sentinel.workspace import Workspace
 
@@ -300,7 +304,9 @@ def take_intake(root: Path) -> None:
     con = open_db(ws.state_db)
     try:
         started = time.perf_counter()
-        taken = take_pending(ws, con)
+        routes = KeptRoutes(ws)
+        routes.routes()  # kept even when nothing is pending
+        taken = take_pending(ws, con, playbooks=routes)
         if taken:
             print(f"increment: the base's {len(taken)} pending alerts taken by the intake "
                   f"({time.perf_counter() - started:.1f}s)", file=sys.stderr)
