@@ -47,37 +47,32 @@ _CODE = (
 
 
 class KeptRoutes:
-    """The workspace's routes for the intake (`respond.routes.RouteSource`), kept between
-    scans."""
+    """The workspace's routes for the intake (a `respond.routes.RouteSource`): from the kept
+    file when it holds this key, else from `load_playbooks` (raising what it raises), then
+    kept for the next scan."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.parsed = False
-        """Whether the playbooks were parsed (a miss), for tests and `--stats`."""
+        """Whether the playbooks were parsed (a miss), for tests."""
 
     def routes(self) -> dict[str, Route]:
-        return kept_routes(self.ws, self)
+        """Every playbook's route by name."""
+        dirs = playbook_dirs(self.ws)
+        key = routes_key(dirs)
+        path = packcache.packs_dir(self.ws.root) / _slot(dirs)
+        cached = packcache.read(path, key, _route)
+        if cached is not None and not cached[1]:
+            routes = {route.name: route for route in cached[0]}
+            if len(routes) == len(cached[0]):
+                return routes
+        from sentinel.respond.playbook import load_playbooks, routes_of
 
-
-def kept_routes(ws: Workspace, stats: KeptRoutes | None = None) -> dict[str, Route]:
-    """Every playbook's route by name, from the kept file when it holds this key, else from
-    `load_playbooks(ws)` (raising what it raises), then kept for the next scan."""
-    dirs = playbook_dirs(ws)
-    key = routes_key(dirs)
-    path = packcache.packs_dir(ws.root) / _slot(dirs)
-    cached = packcache.read(path, key, _route)
-    if cached is not None and not cached[1]:
-        routes = {route.name: route for route in cached[0]}
-        if len(routes) == len(cached[0]):
-            return routes
-    from sentinel.respond.playbook import load_playbooks, routes_of
-
-    if stats is not None:
-        stats.parsed = True
-    routes = routes_of(load_playbooks(ws))
-    if routes_key(dirs) == key:  # a file edited during the load: keep nothing
-        packcache.write(path, key, [_entry(route) for route in routes.values()], [])
-    return routes
+        self.parsed = True
+        routes = routes_of(load_playbooks(self.ws))
+        if routes_key(dirs) == key:  # a file edited during the load: keep nothing
+            packcache.write(path, key, [_entry(route) for route in routes.values()], [])
+        return routes
 
 
 def routes_key(dirs: list[Path]) -> str:
