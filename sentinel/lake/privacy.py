@@ -213,6 +213,8 @@ def _holds_text(kind: pa.DataType) -> bool:
         kind = kind.value_type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return True
+    if pa.types.is_string_view(kind):  # masked as nested text is (`masking.mask_table`)
+        return True
     if pa.types.is_dictionary(kind):
         return False
     return any(_holds_text(kind.field(i).type) for i in range(kind.num_fields))

@@ -4,8 +4,9 @@ A finding is replaced by a safe hint that tells an analyst what it was without b
 `card ****1111`, `j***@example.com`, `AKIA****WXYZ`. Secrets never show more than
 their provider prefix and last four characters, short secrets and passwords not even
 those. `mask_table` applies this to every string in an arbitrary query result (SQL
-console aliases and substrings included), so no output path needs to know which columns
-hold text. Masking is idempotent: a hint is never itself a finding.
+console aliases and substrings included, in any of Arrow's layouts of text: string,
+large string, string view), so no output path needs to know which columns hold text.
+Masking is idempotent: a hint is never itself a finding.
 
 A small array (a few alert rows, one `mask_text`) is masked through Python strings
 (`engine.find_strings`) and never loads `pyarrow.compute`: the same findings and hints
@@ -112,6 +113,9 @@ def mask_array(
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
     kind = values.type
+    if pa.types.is_string_view(kind):  # few compute kernels take views: mask a copy
+        masked = mask_array(values.cast(pa.large_string()), catalog, placeholders)
+        return _as_type(masked, kind)
     small = values.nbytes <= 2 * engine.SMALL_INPUT_BYTES  # offsets and validity included
     if small and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         texts = values.to_pylist()
@@ -176,7 +180,9 @@ def _as_type(array: pa.Array, kind: pa.DataType) -> pa.Array:
 def _is_text(kind: pa.DataType) -> bool:
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
 
 
 def _holds_text(kind: pa.DataType) -> bool:

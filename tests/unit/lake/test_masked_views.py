@@ -297,6 +297,15 @@ def test_mask_identities_masks_who_and_from_where(tmp_path: Path) -> None:
     assert "alice" not in str(row)
 
 
+def test_the_output_net_masks_text_held_as_string_views(session: SqlSession) -> None:
+    """Arrow's view layout of text is text: a result column of views is masked too."""
+    import pyarrow as pa
+
+    views = pa.array(["mail jane@example.org", None], pa.string_view())
+    masked = session.masker.mask_table(pa.table({"note": views}))
+    assert masked.column("note").to_pylist() == ["mail j***@example.org", None]
+
+
 def test_errors_are_masked(session: SqlSession) -> None:
     with pytest.raises(QueryError) as caught:
         session.run("SELECT 'typed 4539 5781 2306 4419'::INTEGER")
