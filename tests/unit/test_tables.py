@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -128,3 +130,32 @@ def test_fitted_widths_fit_or_give_way_to_records(natural: list[int], width: int
 def test_shorten_with_control_characters_stays_within_the_width(text: str) -> None:
     for width in range(0, 6):
         assert tables.cells(tables.shorten(text, width)) <= width
+
+
+@given(st.text(max_size=40) | st.text(st.characters(max_codepoint=0x7F), max_size=40))
+def test_cells_agrees_with_wcwidth(text: str) -> None:
+    """Printable ASCII is counted without wcwidth; the count is what wcwidth says."""
+    from wcwidth import wcswidth, wcwidth
+
+    width = wcswidth(text)
+    expected = width if width >= 0 else sum(max(wcwidth(c), 0) for c in text)
+    assert tables.cells(text) == expected
+
+
+def test_an_ascii_table_is_laid_out_without_wcwidth() -> None:
+    code = (
+        "import sys, io, pyarrow as pa\n"
+        "from sentinel.output import emit\n"
+        "stream = io.StringIO()\n"
+        "emit(pa.table({'level': ['high'], 'group_key': ['actor_key=key-1']}), stream=stream)\n"
+        "print(stream.getvalue(), 'wcwidth' in sys.modules)\n"
+        "emit(pa.table({'t': ['日本']}), stream=stream)\n"
+        "print('wcwidth' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "level", "group_key", "-----", "---------------", "high", "actor_key=key-1", "False",
+        "True",
+    ]  # fmt: skip
