@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -97,3 +98,23 @@ def run_cli(workspace: Workspace) -> RunCli:
         return result
 
     return run
+
+
+def cli_loading(
+    args: list[str], prefixes: tuple[str, ...]
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """`sentinel *args` in a fresh interpreter, as from cron, and the modules it had loaded
+    at exit that are one of `prefixes` or inside one (sorted): what a command pays for."""
+    code = (
+        "import atexit, sys\n"
+        f"wanted = {prefixes!r}\n"
+        "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if any("
+        "m == p or m.startswith(p + '.') for p in wanted)), file=sys.stderr))\n"
+        "from sentinel.cli.main import main\n"
+        f"sys.argv = ['sentinel', *{list(args)!r}]\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    reported = [line for line in result.stderr.splitlines() if line.startswith("MODULES ")]
+    assert reported, result.stderr
+    return result, ast.literal_eval(reported[-1].removeprefix("MODULES "))

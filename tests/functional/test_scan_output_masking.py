@@ -9,12 +9,10 @@ validators' libraries (see `tests/unit/pii/test_startup_cost.py` for why).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from sentinel.workspace import Workspace
-from tests.conftest import RunCli, litellm_line, write_lines
+from tests.conftest import RunCli, cli_loading, litellm_line, write_lines
 
 BURST_BY_USER = """\
 title: any request
@@ -50,23 +48,15 @@ def test_scan_prints_a_group_key_identity_masked(
     rules.mkdir()
     (rules / "burst.yml").write_text(BURST_BY_USER)
     # The real CLI, reporting at exit what it loaded (as `sentinel scan` from cron).
-    code = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if "
-        f"m.startswith({NOT_LOADED!r})), file=sys.stderr))\n"
-        "from sentinel.cli.main import main\n"
-        f"sys.argv = ['sentinel', '-w', {str(workspace.root)!r}, 'scan', '--rules', "
-        f"{str(rules)!r}, '--format', 'jsonl', '--fail-on', 'critical']\n"
-        "main()\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result, loaded = cli_loading(["-w", str(workspace.root), "scan", "--rules", str(rules),
+                                  "--format", "jsonl", "--fail-on", "critical"], NOT_LOADED)
     assert result.returncode == 0, result.stderr
     alerts = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["group_key"] for a in alerts] == ["actor_user=a***@example.com"]
     assert alerts[0]["rule_title"] == "Request burst from one user"
     assert alerts[0]["event_count"] == 8
     assert EMAIL not in result.stdout and "alice" not in result.stdout
-    assert "MODULES []" in result.stderr.splitlines()
+    assert loaded == []
 
     # The same alert through `sentinel sql`, as a table and as CSV.
     for fmt in ("table", "csv"):

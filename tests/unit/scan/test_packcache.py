@@ -402,18 +402,9 @@ def test_a_scan_of_new_events_from_a_kept_pack_cuts_no_correlation_again(
 ) -> None:
     """The bundled correlations read the new LiteLLM events from their kept parts: the
     second scan runs them (it imports scan.correlate) without pySigma."""
-    from tests.conftest import litellm_line, write_lines
+    from tests.conftest import cli_loading, litellm_line, write_lines
 
     ws = Workspace.init(tmp_path / "ws")
-    report = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if m in "
-        "('sigma', 'sentinel.scan.correlate')), file=sys.stderr))\n"
-        "from sentinel.cli.main import main\n"
-        f"sys.argv = ['sentinel', '-w', {str(ws.root)!r}, 'scan', '--format', 'jsonl', "
-        "'--stats']\n"
-        "main()\n"
-    )
     found = []
     for part in range(2):  # the first scan compiles and keeps the pack; the second reuses it
         logs = write_lines(tmp_path / f"litellm-{part}.jsonl",
@@ -422,10 +413,11 @@ def test_a_scan_of_new_events_from_a_kept_pack_cuts_no_correlation_again(
             [sys.executable, "-m", "sentinel.cli.main", "-q", "-w", str(ws.root), "ingest",
              str(logs)], capture_output=True, text=True)
         assert ingest.returncode == 0, ingest.stderr
-        result = subprocess.run([sys.executable, "-c", report], capture_output=True, text=True)
+        result, loaded = cli_loading(
+            ["-w", str(ws.root), "scan", "--format", "jsonl", "--stats"],
+            ("sigma", "sentinel.scan.correlate"))
         assert result.returncode in (0, 1), result.stderr
         assert "from the new files and its state" in result.stderr or part == 0
-        found.append(next(line for line in result.stderr.splitlines()
-                          if line.startswith("MODULES")))
-    assert found[0] == "MODULES ['sentinel.scan.correlate', 'sigma']"
-    assert found[1] == "MODULES ['sentinel.scan.correlate']"
+        found.append([name for name in loaded if name in ("sigma", "sentinel.scan.correlate")])
+    assert found[0] == ["sentinel.scan.correlate", "sigma"]
+    assert found[1] == ["sentinel.scan.correlate"]

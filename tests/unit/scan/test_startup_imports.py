@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from sentinel.workspace import Workspace
-from tests.conftest import RunCli, litellm_line, write_lines
+from tests.conftest import RunCli, cli_loading, litellm_line, write_lines
 
 NOT_AT_IMPORT = ("sigma", "sentinel.ingest.engine", "sentinel.pii", "sentinel.respond.intake",
                  "sentinel.respond.playbook", "sentinel.scan.correlate")
@@ -63,22 +63,14 @@ def test_a_cron_scan_with_nothing_new_and_a_kept_pack_imports_none_of_them(
     tmp_path: Path,
 ) -> None:
     ws = Workspace.init(tmp_path / "ws")
-    report = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if m.startswith("
-        f"{(*NOT_AT_IMPORT, 'rich', 'pydantic', 'yaml')!r})), file=sys.stderr))\n"
-        "from sentinel.cli.main import main\n"
-        f"sys.argv = ['sentinel', '-w', {str(ws.root)!r}, 'scan', '--format', 'jsonl']\n"
-        "main()\n"
-    )
     found = []
     for _ in range(2):  # the first scan compiles the pack and keeps it; the second reuses it
-        result = subprocess.run([sys.executable, "-c", report], capture_output=True, text=True)
+        result, loaded = cli_loading(["-w", str(ws.root), "scan", "--format", "jsonl"],
+                                     (*NOT_AT_IMPORT, "rich", "pydantic", "yaml"))
         assert result.returncode == 0, result.stderr
-        found.append(next(line for line in result.stderr.splitlines()
-                          if line.startswith("MODULES")))
-    assert "'sigma" in found[0] and "'pydantic" in found[0]
-    assert found[1] == "MODULES []"
+        found.append(loaded)
+    assert "sigma" in found[0] and "pydantic" in found[0]
+    assert found[1] == []
 
 
 def test_a_scan_that_opens_incidents_from_kept_routes_imports_no_playbook_schema(
@@ -88,14 +80,6 @@ def test_a_scan_that_opens_incidents_from_kept_routes_imports_no_playbook_schema
     neither pydantic nor YAML nor the playbook and step models are imported."""
     ws = workspace
     schema = ("pydantic", "yaml", "sentinel.respond.playbook", "sentinel.respond.steps")
-    report = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if "
-        f"m in {schema!r}), file=sys.stderr))\n"
-        "from sentinel.cli.main import main\n"
-        f"sys.argv = ['sentinel', '-w', {str(ws.root)!r}, 'scan', '--format', 'jsonl']\n"
-        "main()\n"
-    )
     found, books = [], []
     for part in range(2):  # each part's card numbers come from users not seen before
         lines = [litellm_line(i, f"pay with card 4111 1111 1111 1111 user {i}",
@@ -103,17 +87,16 @@ def test_a_scan_that_opens_incidents_from_kept_routes_imports_no_playbook_schema
                                         "user_api_key_user_id": f"user-{i}"})
                  for i in range(part * 5, part * 5 + 5)]
         run_cli("ingest", str(write_lines(tmp_path / f"gw-{part}.jsonl", lines)), check=True)
-        result = subprocess.run([sys.executable, "-c", report], capture_output=True, text=True)
+        result, loaded = cli_loading(["-w", str(ws.root), "scan", "--format", "jsonl"], schema)
         assert result.returncode in (0, 1), result.stderr
-        found.append(next(line for line in result.stderr.splitlines()
-                          if line.startswith("MODULES")))
+        found.append(loaded)
         with sqlite3.connect(ws.state_db) as con:
             books.append(con.execute(
                 "SELECT count(*), count(DISTINCT playbook) FILTER (WHERE playbook IS NOT NULL),"
                 " (SELECT count(*) FROM alerts WHERE pending_intake) FROM incidents"
             ).fetchone())
-    assert all(name in found[0] for name in ("'pydantic'", "'yaml'", "playbook", "steps"))
-    assert found[1] == "MODULES []"
+    assert set(schema) <= set(found[0])
+    assert found[1] == []
     # Both scans opened incidents with a playbook, and left no alert pending.
     assert books[0][0] > 0 and books[1][0] > books[0][0]
     assert books[0][1] >= 1 and books[1][1] >= 1 and books[0][2] == books[1][2] == 0
