@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sentinel.config import parse_duration
-from sentinel.detect.baseline_compiled import SpecNames
+from sentinel.detect.baseline_names import SpecNames
 from sentinel.detect.inputs import (
     BASELINE_SUFFIXES,
     BaselineProblem,

@@ -10,10 +10,11 @@ reads of `loaded` (rule id, title, level, kind, and of `spec`: `by`, `tags`, `ki
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from sentinel.detect.baseline_names import SpecNames
 
 if TYPE_CHECKING:
     from sentinel.detect.baseline import LoadedBaseline
@@ -35,46 +36,6 @@ class BaselineFacts:
     tags: tuple[str, ...]
     learning: str
     min_history_window: timedelta
-
-
-class _Facts(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def level(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def tags(self) -> Sequence[str]: ...
-
-
-class SpecNames:
-    """What a scan reports a baseline by, read from its `spec`: shared by the loaded
-    baseline (pydantic `Baseline`) and the kept one (`BaselineFacts`)."""
-
-    spec: _Facts
-
-    @property
-    def rule_id(self) -> str:
-        return self.spec.id
-
-    @property
-    def title(self) -> str:
-        return self.spec.title
-
-    @property
-    def level(self) -> str:
-        return self.spec.level
-
-    @property
-    def kind(self) -> str:
-        return self.spec.kind
-
-    @property
-    def tags(self) -> list[str]:
-        return list(self.spec.tags)
 
 
 @dataclass(frozen=True)
