@@ -42,7 +42,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from sentinel.detect.compiler import CachedRule, CompiledRule
 from sentinel.detect.corrparts import CorrelationParts
@@ -51,6 +50,7 @@ from sentinel.scan import corrbursts, corrrows, corrstate
 from sentinel.scan.evaluate import (
     MAX_EVENTS_PER_ALERT,
     ScanError,
+    _arrow,
     _keep_links,
     _record,
     _run,
@@ -386,17 +386,9 @@ def _keep_hits(
         kept = corrbursts.kept_sql(state, group, settled, cut)
         rows = f"{kept} UNION ALL {rows}" if kept else rows
         layers, start = [], settled
-    table = _arrow(duck=ctx.duck, sql=f"{rows} ORDER BY ts")
+    table = _arrow(ctx.duck, rows, order="ts")
     name = corrstate.write_table(state.directory, f"hits-{ctx.upto}.parquet", table)
     return [*layers, {"file": name, "from": start.isoformat()}]
-
-
-def _arrow(duck: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-    try:
-        return duck.sql(sql).to_arrow_table()
-    except duckdb.Error as exc:
-        raise ScanError(f"correlation state query failed: {' '.join(str(exc).split())}",
-                        title="Scan failed") from exc
 
 
 def _drop(duck: duckdb.DuckDBPyConnection) -> None:

@@ -31,7 +31,7 @@ import pyarrow as pa
 from sentinel.detect.corrparts import CorrelationParts
 from sentinel.detect.fields import quote_literal
 from sentinel.scan import corrbursts, corrstate
-from sentinel.scan.evaluate import ScanError, _run
+from sentinel.scan.evaluate import _arrow, _run
 
 _ts = corrbursts.ts_sql
 _NO_PROVENANCE = ("NULL::VARCHAR AS source, NULL::VARCHAR AS source_file, "
@@ -194,8 +194,4 @@ def tail_rows(
     if rewrite and state.tail:
         where = f" WHERE ts >= {_ts(floor)}" if floor is not None else ""
         sql += f" UNION ALL BY NAME SELECT * FROM {_tail_view(state, numbered=False)}{where}"
-    try:
-        return duck.sql(f"SELECT * FROM ({sql}) ORDER BY ts").to_arrow_table()
-    except duckdb.Error as exc:
-        raise ScanError(f"correlation state query failed: {' '.join(str(exc).split())}",
-                        title="Scan failed") from exc
+    return _arrow(duck, sql, order="ts")

@@ -62,8 +62,21 @@ def _run(
     try:
         return duck.execute(sql, params or [])
     except duckdb.Error as exc:
-        message = " ".join(str(exc).split())
-        raise ScanError(f"scan query failed: {message}", title="Scan failed") from exc
+        raise _failed(exc) from exc
+
+
+def _arrow(duck: duckdb.DuckDBPyConnection, sql: str, order: str | None = None) -> pa.Table:
+    """The rows of `sql` (sorted by the expression `order`) as an Arrow table; a failure
+    is a `ScanError`, as `_run`'s."""
+    try:
+        relation = duck.sql(sql)
+        return (relation.order(order) if order else relation).to_arrow_table()
+    except duckdb.Error as exc:
+        raise _failed(exc) from exc
+
+
+def _failed(exc: duckdb.Error) -> ScanError:
+    return ScanError(f"scan query failed: {' '.join(str(exc).split())}", title="Scan failed")
 
 
 def evaluate(
