@@ -93,15 +93,21 @@ class PackInputs:
         digest = hashlib.sha256()
         digest.update(f"{FORMAT}\0{_code_version()}\0".encode())
         for path in self.files:
-            digest.update(f"{path}\0{_file_digest(path)}\0".encode())
+            digest.update(f"{path}\0{file_digest(path)}\0".encode())
         table = sorted((p, s or "", list(names)) for (p, s), names in self.taxonomy.sources.items())
         digest.update(json.dumps([table, self.variables], sort_keys=True).encode())
         return digest.hexdigest()
 
     def slot(self, kind: str) -> str:
         """The file name for this kind and set of inputs (their paths, not their content)."""
-        names = "\0".join(str(path) for path in self.files)
-        return f"{kind}-{hashlib.sha256(names.encode()).hexdigest()[:16]}.json"
+        return slot_name(kind, self.files)
+
+
+def slot_name(kind: str, paths: Sequence[Path]) -> str:
+    """A kept file's name in `packs_dir`: its kind and a hash of the paths it was made
+    from (not their content: one file per kind and set of inputs, rewritten on change)."""
+    names = "\0".join(str(path) for path in paths)
+    return f"{kind}-{hashlib.sha256(names.encode()).hexdigest()[:16]}.json"
 
 
 def pack_inputs(
@@ -223,7 +229,7 @@ def write(
 
 
 def _problem(item: dict[str, Any]) -> RuleProblem:
-    path, line, message = Path(_text(item["path"])), _line(item["line"]), _text(item["message"])
+    path, line, message = Path(as_text(item["path"])), _line(item["line"]), as_text(item["message"])
     if item["baseline"] is True:
         return BaselineProblem(path, line, message, _line(item["column"]))
     return RuleProblem(path, line, message)
@@ -260,26 +266,26 @@ def _cut(item: Any) -> tuple[CorrelationParts, str] | None:
     if not isinstance(seconds, int) or isinstance(seconds, bool):
         raise TypeError("expected a timespan in seconds")
     parts = CorrelationParts(
-        matched=_text(item["matched"]), decide=tuple(_text(cte) for cte in item["decide"]),
-        group=tuple(_text(name) for name in item["group"]), seconds=seconds,
+        matched=as_text(item["matched"]), decide=tuple(as_text(cte) for cte in item["decide"]),
+        group=tuple(as_text(name) for name in item["group"]), seconds=seconds,
     )
-    return parts, _text(item["old_matched"])
+    return parts, as_text(item["old_matched"])
 
 
 def _rule(item: Any, loader: Callable[[], Mapping[str, LoadedRule]] | None) -> CompiledRule:
-    kind = _text(item["kind"])
+    kind = as_text(item["kind"])
     if kind not in ("detection", "correlation"):
         raise ValueError(f"unknown rule kind {kind!r}")
     cached = CachedRule(
-        rule_id=_text(item["rule_id"]), title=_text(item["title"]), level=_text(item["level"]),
-        kind=kind, status=_text(item["status"]),
-        tags=tuple(_text(tag) for tag in item["tags"]),
-        path=Path(_text(item["path"])), line=_line(item["line"]),
+        rule_id=as_text(item["rule_id"]), title=as_text(item["title"]),
+        level=as_text(item["level"]), kind=kind, status=as_text(item["status"]),
+        tags=tuple(as_text(tag) for tag in item["tags"]),
+        path=Path(as_text(item["path"])), line=_line(item["line"]),
         logsources=tuple((_optional(p), _optional(s)) for p, s in item["logsources"]),
         is_output=bool(item["is_output"]), recompile=loader,
         cut=_cut(item.get("cut")) if kind == "correlation" else None,
     )
-    return CompiledRule(cached, _text(item["sql"]))
+    return CompiledRule(cached, as_text(item["sql"]))
 
 
 def _baseline_entry(base: CompiledBaseline) -> dict[str, Any]:
@@ -305,18 +311,18 @@ def _baseline(item: Any) -> CompiledBaseline:
     if not isinstance(window, timedelta) or not isinstance(lookback, timedelta):
         raise TypeError("expected durations")
     spec = BaselineFacts(
-        id=_text(facts["id"]), title=_text(facts["title"]), level=_text(facts["level"]),
-        kind=_text(facts["kind"]), status=_text(facts["status"]),
-        by=tuple(_text(name) for name in facts["by"]),
-        tags=tuple(_text(tag) for tag in facts["tags"]), learning=_text(facts["learning"]),
+        id=as_text(facts["id"]), title=as_text(facts["title"]), level=as_text(facts["level"]),
+        kind=as_text(facts["kind"]), status=as_text(facts["status"]),
+        by=tuple(as_text(name) for name in facts["by"]),
+        tags=tuple(as_text(tag) for tag in facts["tags"]), learning=as_text(facts["learning"]),
         min_history_window=window,
     )
     return CompiledBaseline(
-        CachedBaseline(spec), _text(item["template"]),
-        {_text(name): _decode(value) for name, value in item["params"].items()},
-        tuple(_text(source) for source in item["sources"]),
-        aggregate=_text(item["aggregate"]), combine=_text(item["combine"]),
-        decide=_text(item["decide"]), lookback=lookback,
+        CachedBaseline(spec), as_text(item["template"]),
+        {as_text(name): _decode(value) for name, value in item["params"].items()},
+        tuple(as_text(source) for source in item["sources"]),
+        aggregate=as_text(item["aggregate"]), combine=as_text(item["combine"]),
+        decide=as_text(item["decide"]), lookback=lookback,
     )
 
 
@@ -349,14 +355,14 @@ def _decode(item: Any) -> Any:
     raise ValueError("not a kept parameter")
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected text, found {type(value).__name__}")
     return value
 
 
 def _optional(value: Any) -> str | None:
-    return None if value is None else _text(value)
+    return None if value is None else as_text(value)
 
 
 def _line(value: Any) -> int | None:
@@ -365,7 +371,8 @@ def _line(value: Any) -> int | None:
     raise TypeError(f"expected a line number, found {type(value).__name__}")
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """A file's SHA-256, or why it cannot be read (a key that reads it changes either way)."""
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:  # the compile reports it; its error is part of the key
@@ -378,12 +385,19 @@ _VERSION: list[str] = []
 def _code_version() -> str:
     """sentinel's compiler source and pySigma's installed version, hashed once."""
     if not _VERSION:
-        digest = hashlib.sha256(__version__.encode())
-        for path in _CODE:
-            digest.update(f"\0{path.name}\0{_file_digest(path)}".encode())
-        digest.update("\0".join(_pysigma_dists()).encode())
-        _VERSION.append(digest.hexdigest())
+        _VERSION.append(code_version(_CODE, *_pysigma_dists()))
     return _VERSION[0]
+
+
+def code_version(paths: Sequence[Path], *more: str) -> str:
+    """A hash of sentinel's version, of the name (within the package) and content of each
+    of `paths` (the source a kept file depends on) and of `more`."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in paths:
+        name = path.relative_to(_PACKAGE) if path.is_relative_to(_PACKAGE) else path.name
+        digest.update(f"\0{name}\0{file_digest(path)}".encode())
+    digest.update("\0".join(more).encode())
+    return digest.hexdigest()
 
 
 def _pysigma_dists() -> list[str]:

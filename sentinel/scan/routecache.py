@@ -30,7 +30,6 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from sentinel import __version__
 from sentinel.respond.routes import Route, playbook_dirs, playbook_files
 from sentinel.scan import packcache
 from sentinel.store.incidents import SEVERITIES
@@ -60,7 +59,7 @@ class KeptRoutes:
         """Every playbook's route by name."""
         dirs = playbook_dirs(self.ws)
         key = routes_key(dirs)
-        path = packcache.packs_dir(self.ws.root) / _slot(dirs)
+        path = packcache.packs_dir(self.ws.root) / packcache.slot_name("playbooks", dirs)
         cached = packcache.read(path, key, _route)
         if cached is not None and not cached[1]:
             routes = {route.name: route for route in cached[0]}
@@ -81,14 +80,8 @@ def routes_key(dirs: list[Path]) -> str:
     for directory in dirs:
         digest.update(f"dir\0{directory}\0".encode())
         for path in playbook_files(directory):
-            digest.update(f"file\0{path}\0{packcache._file_digest(path)}\0".encode())
+            digest.update(f"file\0{path}\0{packcache.file_digest(path)}\0".encode())
     return digest.hexdigest()
-
-
-def _slot(dirs: list[Path]) -> str:
-    """The file for this set of directories (their paths, not their content)."""
-    names = "\0".join(str(directory) for directory in dirs)
-    return f"playbooks-{hashlib.sha256(names.encode()).hexdigest()[:16]}.json"
 
 
 def _entry(route: Route) -> dict[str, Any]:
@@ -99,13 +92,13 @@ def _entry(route: Route) -> dict[str, Any]:
 
 def _route(item: Any) -> Route:
     """A kept route, every field checked (a wrong type raises: the file is a miss)."""
-    priority, severity = item["priority"], packcache._text(item["min_severity"])
+    priority, severity = item["priority"], packcache.as_text(item["min_severity"])
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise TypeError("expected an integer priority")
     if severity not in SEVERITIES:
         raise ValueError(f"unknown severity {severity!r}")
     return Route(
-        name=packcache._text(item["name"]), priority=priority,
+        name=packcache.as_text(item["name"]), priority=priority,
         rules=_texts(item["rules"]), titles=_texts(item["titles"]), tags=_texts(item["tags"]),
         min_severity=severity,
     )
@@ -114,7 +107,7 @@ def _route(item: Any) -> Route:
 def _texts(items: Any) -> tuple[str, ...]:
     if not isinstance(items, list):
         raise TypeError("expected a list")
-    return tuple(packcache._text(item) for item in items)
+    return tuple(packcache.as_text(item) for item in items)
 
 
 _VERSION: list[str] = []
@@ -123,9 +116,5 @@ _VERSION: list[str] = []
 def _code_version() -> str:
     """The playbook reader's source and sentinel's version, hashed once per process."""
     if not _VERSION:
-        digest = hashlib.sha256(__version__.encode())
-        for path in _CODE:
-            name = path.relative_to(_PACKAGE)
-            digest.update(f"\0{name}\0{packcache._file_digest(path)}".encode())
-        _VERSION.append(digest.hexdigest())
+        _VERSION.append(packcache.code_version(_CODE))
     return _VERSION[0]

@@ -200,6 +200,20 @@ def test_the_code_version_covers_the_compiler_sources() -> None:
     assert any(name.startswith("pysigma-") for name in packcache._pysigma_dists())
 
 
+def test_the_code_version_changes_with_a_source_files_content_name_or_more(
+    tmp_path: Path,
+) -> None:
+    one, two = tmp_path / "one.py", tmp_path / "two.py"
+    one.write_text("x = 1\n")
+    two.write_text("x = 1\n")
+    first = packcache.code_version([one])
+    assert packcache.code_version([one]) == first
+    assert packcache.code_version([two]) != first  # another file, the same content
+    assert packcache.code_version([one], "pysigma-1.0") != first
+    one.write_text("x = 2\n")
+    assert packcache.code_version([one]) != first
+
+
 def _damage(path: Path, how: str) -> None:
     text = path.read_bytes()
     header, body = text.split(b"\n", 1)
