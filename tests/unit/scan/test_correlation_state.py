@@ -459,6 +459,11 @@ def test_kept_hits_that_cannot_be_trusted_are_no_state(
     assert corrstate.load(directory, "rule", "hash", 3, lambda upto: True) is None
 
 
+def failed(n: int, seconds: int) -> dict[str, Any]:
+    """Event `n`: a failure of key k1 at `seconds` after T0 (the `failed` rule matches)."""
+    return make_event(n, T0 + timedelta(seconds=seconds), "k1", outcome="failure")
+
+
 def test_a_state_rebuilt_without_new_matches_keeps_its_bursts_going(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -469,9 +474,6 @@ def test_a_state_rebuilt_without_new_matches_keeps_its_bursts_going(
     ws = Workspace.init(tmp_path / "ws")
     rules = tmp_path / "rules"
     write_rules(rules, "event_count", 10, 2)  # two failures of a key within 10 s
-
-    def failed(n: int, seconds: int) -> dict[str, Any]:
-        return make_event(n, T0 + timedelta(seconds=seconds), "k1", outcome="failure")
 
     reference = Reference()
     batches = [
@@ -500,9 +502,6 @@ def test_a_kept_burst_that_started_before_settled_is_counted_from_its_start(
     ws = Workspace.init(tmp_path / "ws")
     rules = tmp_path / "rules"
     write_rules(rules, "event_count", 10, 2)  # two failures of a key within 10 s
-
-    def failed(n: int, seconds: int) -> dict[str, Any]:
-        return make_event(n, T0 + timedelta(seconds=seconds), "k1", outcome="failure")
 
     reference = Reference()
     batches = [
